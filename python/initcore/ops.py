@@ -1,0 +1,12 @@
+"""The functional API on NumPy arrays, backed by the Rust core.
+
+Every function here has a twin of the same name and signature in
+:mod:`initcore.reference.ops` (plain NumPy), which the tests use as the oracle.
+Arrays must be float32 or float64 (one dtype per call); outputs are new arrays unless an
+``out=`` is given; optimizer steps update their arrays in place. Bad input raises a
+``TypeError`` or ``ValueError`` naming the argument before anything is written.
+"""
+
+from ._core import matmul
+
+__all__ = ["matmul"]

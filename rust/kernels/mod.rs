@@ -1,0 +1,41 @@
+//! Pure-Rust kernels on slices and shapes. Nothing here imports pyo3.
+//!
+//! Conventions shared by every kernel:
+//! - matrices are row-major `(rows, cols)` slices unless a `MatRef` says otherwise;
+//! - a dense layer computes `z = x·W + b` with `x: (n, in)`, `W: (in, out)` (Keras layout);
+//! - shape errors are returned as `ShapeError`, never panics: the bindings validate first, and
+//!   kernels re-check cheaply so that a bug cannot read out of bounds.
+
+pub mod real;
+pub mod parallel;
+pub mod matmul;
+pub mod dense;
+pub mod activation;
+pub mod batch_norm;
+pub mod loss;
+pub mod optim;
+pub mod stats;
+
+pub use real::Real;
+
+/// A shape mismatch detected inside a kernel: the message names the operands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapeError(pub String);
+
+impl std::fmt::Display for ShapeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ShapeError {}
+
+/// Returns `Err(ShapeError)` with a formatted message unless `cond` holds.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err($crate::kernels::ShapeError(format!($($fmt)+)));
+        }
+    };
+}

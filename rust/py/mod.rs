@@ -1,0 +1,27 @@
+//! Thin Python bindings: borrow NumPy arrays, validate, release the GIL, call a kernel, map
+//! errors to Python exceptions. No arithmetic lives here.
+
+use pyo3::prelude::*;
+
+pub mod common;
+mod threads;
+mod matmul;
+mod dense;
+mod activation;
+mod batch_norm;
+mod loss;
+mod optim;
+mod stats;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    threads::register(m)?;
+    matmul::register(m)?;
+    dense::register(m)?;
+    activation::register(m)?;
+    batch_norm::register(m)?;
+    loss::register(m)?;
+    optim::register(m)?;
+    stats::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,65 @@
+"""Shared test machinery: the one comparison helper that holds every tolerance, hypothesis
+strategies for float arrays, and a central finite-difference gradient."""
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True)
+settings.register_profile("dev", max_examples=25, deadline=None)
+settings.load_profile("ci")
+
+# (rtol, atol) by kind of operation and dtype. "elementwise": one rounding or a stated few-ULP
+# polynomial per element; "reduction": sums whose order differs from NumPy's (pairwise vs
+# blocked), whose error grows like sqrt(n)·eps; "exact": must agree to the last bit.
+TOLERANCES = {
+    "exact": {np.float32: (0.0, 0.0), np.float64: (0.0, 0.0)},
+    "elementwise": {np.float32: (2e-6, 1e-7), np.float64: (1e-14, 1e-300)},
+    "transcendental": {np.float32: (5e-6, 1e-7), np.float64: (1e-13, 1e-300)},
+    "reduction": {np.float32: (1e-4, 1e-5), np.float64: (1e-11, 1e-12)},
+    "training": {np.float32: (1e-3, 1e-4), np.float64: (1e-9, 1e-10)},
+}
+
+
+def assert_close(actual, expected, kind="reduction", dtype=None, scale=None, err_msg=""):
+    """Asserts ``actual`` ≈ ``expected`` within the tolerance of ``kind`` for ``dtype``
+    (taken from ``expected`` when not given). ``scale`` multiplies atol, for values whose
+    magnitude is known to be large (e.g. a sum of k products)."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape} {err_msg}"
+    dt = np.dtype(dtype or expected.dtype).type
+    if dt not in (np.float32, np.float64):
+        np.testing.assert_array_equal(actual, expected, err_msg=err_msg)
+        return
+    rtol, atol = TOLERANCES[kind][dt]
+    if scale is not None:
+        atol = atol * scale
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=err_msg)
+
+
+def numeric_grad(f, x, eps=1e-6):
+    """Central finite differences of the scalar ``f()`` with respect to the float64 array
+    ``x``, perturbed in place (and restored)."""
+    g = np.zeros_like(x, dtype=np.float64)
+    flat = x.reshape(-1)
+    gflat = g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        fp = f()
+        flat[i] = old - eps
+        fm = f()
+        flat[i] = old
+        gflat[i] = (fp - fm) / (2 * eps)
+    return g
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["f32", "f64"])
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
