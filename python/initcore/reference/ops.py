@@ -1,12 +1,13 @@
 """NumPy twins of :mod:`initcore.ops`: the same names, signatures and conventions."""
 
 from .matmul import matmul
-from .activation import activation_forward, activation_backward, softmax, softmax_backward, log_softmax, log_softmax_backward, prelu_forward, prelu_backward, maxout_forward, maxout_backward
+from .activation import (
+    activation_forward, activation_backward, softmax, softmax_backward, log_softmax,
+    log_softmax_backward, prelu_forward, prelu_backward, maxout_forward, maxout_backward,
+)
 from .dense import dense_forward, dense_backward
+from .batch_norm import batchnorm_forward, batchnorm_backward
+from .loss import cross_entropy, binary_cross_entropy, mse
+from .stats import column_stats
 
-__all__ = [
-    "matmul",
-    "activation_forward", "activation_backward", "softmax", "softmax_backward", "log_softmax",
-    "log_softmax_backward", "prelu_forward", "prelu_backward", "maxout_forward", "maxout_backward",
-    "dense_forward", "dense_backward",
-]
+__all__ = sorted(name for name in dir() if not name.startswith("_") and callable(globals()[name]))
