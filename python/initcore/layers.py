@@ -220,6 +220,8 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        if self.kernel_initializer is None or (use_bias and self.bias_initializer is None):
+            raise ValueError("Dense: kernel_initializer and bias_initializer must not be None")
         self.kernel = None
         self.bias = None
 
