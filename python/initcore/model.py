@@ -530,10 +530,7 @@ def save_model(model, path, callbacks):
         "rng": model.rng.bit_generator.state,
         "epochs_completed": model.epochs_completed,
         "loss": model.loss,
-        "optimizer": None if opt is None else {
-            "class": type(opt).__name__, "kind": getattr(opt, "kind", None), "lr": float(opt.lr),
-            "hyper": dict(opt.hyper), "state_dict": opt.state_dict(),
-        },
+        "optimizer": None if opt is None else {"class": type(opt).__name__, "state_dict": opt.state_dict()},
         "callbacks": [{"class": type(cb).__name__, "state": cb.get_state()}
                       for cb in callbacks if callable(getattr(cb, "get_state", None))],
     }
@@ -569,11 +566,14 @@ def _read(path):
 
 
 def _restore_optimizer(model, spec):
+    """The saved optimizer over the loaded parameters: constructed with its defaults, then
+    ``load_state_dict`` restores hyper-parameters (``lr`` included), step count and state."""
     from . import optim
 
-    kw = {**spec["hyper"], "lr": spec["lr"]}
     cls = getattr(optim, spec["class"], None)
-    opt = cls(model.parameters(), **kw) if isinstance(cls, type) else optim.get(spec["kind"], model.parameters(), **kw)
+    if not (isinstance(cls, type) and issubclass(cls, optim.Optimizer)):
+        cls = optim.OPTIMIZERS[spec["state_dict"]["kind"]]
+    opt = cls(model.parameters())
     opt.load_state_dict(spec["state_dict"])
     return opt
 
