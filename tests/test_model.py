@@ -33,7 +33,7 @@ def blobs(n=120, d=6, c=3, seed=0):
     """Gaussian clusters, one per class: separable, so a small MLP learns them in a few epochs."""
     r = np.random.default_rng(seed)
     y = np.arange(n) % c
-    centers = r.standard_normal((c, d)) * 3
+    centers = np.random.default_rng(1000 + d).standard_normal((c, d)) * 3  # the same for every seed
     return (centers[y] + r.standard_normal((n, d))).astype(np.float32), y
 
 
@@ -280,7 +280,7 @@ def test_save_load_resume_is_bit_identical(backend, opt_name, tmp_path):
         return quiet(model, x, y, optimizer=model.optimizer or ic.optim.get(opt_name, model.parameters(), **kw),
                      epochs=epochs, batch_size=16, validation_data=(xv, yv), callbacks=cbs)
 
-    plateau = lambda: ic.schedules.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=0.5)
+    plateau = lambda: ic.schedules.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=10.0, threshold_mode="abs")
     full = mlp(backend, dropout=0.2)
     h_full = run(full, 4, [plateau()])
 
@@ -355,7 +355,8 @@ def test_predict_evaluate_and_probabilities(backend):
     x, y = blobs(50)
     m = mlp(backend, dropout=0.5)
     out = m.predict(x, batch_size=7)
-    assert out.shape == (50, 3) and np.array_equal(out, m.predict(x))  # evaluation mode: no dropout
+    assert out.shape == (50, 3) and np.array_equal(out, m.predict(x, batch_size=7))  # evaluation mode: no dropout
+    assert_close(m.predict(x), out, kind="training")
     loss, _ = losses.cross_entropy(out, y, backend=backend)
     ev = m.evaluate(x, y, batch_size=13)
     assert ev["loss"] == pytest.approx(loss, rel=1e-5)
@@ -427,3 +428,12 @@ def test_binary_targets_shape():
     assert m.evaluate(x, [0, 1, 1], loss="bce")["loss"] == pytest.approx(np.log(2))
     with pytest.raises(ValueError, match=r"y has shape \(3, 2\), expected \(3, 1\)"):
         m.evaluate(x, np.zeros((3, 2)), loss="bce")
+
+
+def test_verbose_prints_one_line_per_epoch_when_not_a_terminal(capsys):
+    x, y = blobs(40)
+    mlp().fit(x, y, epochs=2, batch_size=20)
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.strip()]
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/2") and "loss" in lines[1]
+    mlp().fit(x, y, epochs=2, batch_size=20, verbose=0)
+    assert capsys.readouterr().out == ""

@@ -349,6 +349,7 @@ class Sequential:
         steps = len(self._batches(n, batch_size, np.arange(n)))
         self.fit_params = {"epochs": epochs, "initial_epoch": start, "steps": steps, "samples": n,
                            "batch_size": int(batch_size), "verbose": verbose}
+        cbs.set_params(self.fit_params)
         logs = {}
         cbs.on_train_begin(logs)
         for epoch in range(start, start + epochs):
@@ -554,10 +555,12 @@ def save_model(model, path, callbacks):
 def _read(path):
     try:
         with np.load(path, allow_pickle=False) as z:
+            if "header" not in z.files:
+                raise ValueError(f"Sequential.load: {path} is not an initcore model file (no header)")
             arrays = {k: z[k] for k in z.files}
         doc = _decode(json.loads(str(arrays.pop("header"))), arrays)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
-        if isinstance(e, FileNotFoundError):
+        if isinstance(e, FileNotFoundError) or str(e).startswith("Sequential.load"):
             raise
         raise ValueError(f"Sequential.load: {path} is not a readable initcore model file ({type(e).__name__}: {e})") from None
     if not isinstance(doc, dict) or doc.get("format") != FILE_FORMAT:
