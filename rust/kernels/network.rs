@@ -555,4 +555,4 @@ impl<T: VMath> Network<T> {
 
 #[cfg(test)]
 #[path = "network_tests.rs"]
-mod tests;
+pub(crate) mod tests;
