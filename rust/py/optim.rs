@@ -69,9 +69,10 @@ impl<'py, T: Element + Real, const N: usize> Borrowed<'py, T, N> {
                 return Err(PyValueError::new_err(format!("{f}: argument '{name}' must be C-contiguous to be written in place")));
             }
         }
+        // `as_slice` also accepts Fortran order, whose memory order is not the logical one.
         let g: Cow<'_, [T]> = match self.grad.as_slice() {
-            Ok(s) => Cow::Borrowed(s),
-            Err(_) => Cow::Owned(self.grad.as_array().iter().cloned().collect()),
+            Ok(s) if self.grad.is_c_contiguous() => Cow::Borrowed(s),
+            _ => Cow::Owned(self.grad.as_array().iter().cloned().collect()),
         };
         let p = c_slice_mut(f, "param", &mut self.param)?;
         let st = self.states.each_mut().map(|s| s.as_mut().and_then(|s| s.as_slice_mut().ok()));
