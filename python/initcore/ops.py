@@ -8,5 +8,6 @@ Arrays must be float32 or float64 (one dtype per call); outputs are new arrays u
 """
 
 from ._core import matmul
+from ._core import sgd_step, adagrad_step, rmsprop_step, adam_step, adamw_step, nadam_step
 
-__all__ = ["matmul"]
+__all__ = sorted(name for name in dir() if not name.startswith("_") and callable(globals()[name]))
