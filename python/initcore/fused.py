@@ -30,6 +30,8 @@ parameters in order, and inputs the model would convert anyway are converted fir
 
 from __future__ import annotations
 
+from operator import attrgetter, getitem
+
 import numpy as np
 
 from . import layers as L
@@ -37,37 +39,35 @@ from . import optim as O
 
 _OPTIMIZERS = (O.SGD, O.Adagrad, O.RMSprop, O.Adam, O.AdamW, O.Nadam)
 _ACTIVATIONS = (L.Activation, L.LeakyReLU, L.ELU, L.SELU)
+_VALUE, _GRAD = attrgetter("value"), attrgetter("grad")
 
-
-def _layer_desc(layer):
-    """The ``TrainPlan`` tuple of one layer, or ``None`` if it cannot be fused."""
-    t = type(layer)
-    if t is L.Dense:
-        return ("dense", layer.input_dim, layer.units, layer.bias is not None, layer.activation, layer.alpha)
-    if t is L.BatchNorm:
-        return ("batch_norm", layer.input_dim, layer.momentum, layer.eps)
-    if t in _ACTIVATIONS:
-        return ("activation", layer.input_dim, layer.activation, layer.alpha)
-    if t is L.PReLU:
-        return ("prelu", layer.input_dim)
-    if t is L.Maxout:
-        return ("maxout", layer.input_dim, layer.k)
-    if t is L.Dropout:
-        return ("dropout", layer.input_dim, layer.rate)
-    if t is L.AlphaDropout:
-        return ("alpha_dropout", layer.input_dim, layer.rate, layer.a, layer.b, layer.alpha_p)
-    return None
+# Per layer class: the kind and the attributes that make up its description (read at every
+# step, so a changed attribute — a dropout rate, a BatchNorm momentum — rebuilds the plan).
+_DESCRIBE = {
+    L.Dense: ("dense", attrgetter("input_dim", "units", "use_bias", "activation", "alpha")),
+    L.BatchNorm: ("batch_norm", attrgetter("input_dim", "momentum", "eps")),
+    L.PReLU: ("prelu", lambda layer: (layer.input_dim,)),
+    L.Maxout: ("maxout", attrgetter("input_dim", "k")),
+    L.Dropout: ("dropout", attrgetter("input_dim", "rate")),
+    L.AlphaDropout: ("alpha_dropout", attrgetter("input_dim", "rate", "a", "b", "alpha_p")),
+    **{t: ("activation", attrgetter("input_dim", "activation", "alpha")) for t in _ACTIVATIONS},
+}
 
 
 def describe(model):
-    """The layer description of ``model`` for ``TrainPlan``, or ``None`` if a layer cannot be
-    fused."""
-    desc = tuple(_layer_desc(layer) for layer in model.layers)
-    return None if any(d is None for d in desc) else desc
+    """The layer description of ``model`` for ``TrainPlan`` (a tuple of tuples), or ``None`` if
+    a layer cannot be fused (a class other than initcore's own, subclasses included)."""
+    desc = []
+    for layer in model.layers:
+        d = _DESCRIBE.get(type(layer))
+        if d is None:
+            return None
+        desc.append((d[0],) + d[1](layer))
+    return tuple(desc)
 
 
 def _usable(model):
-    return model.backend == "rust" and model.built and getattr(model, "fused", True)
+    return model.backend == "rust" and model.built and model.__dict__.get("fused", True)
 
 
 class Plan:
@@ -79,7 +79,9 @@ class Plan:
         self.desc = desc
         self.dtype = model.dtype
         self.params = model.parameters()
-        self.bn = [layer for layer in model.layers if type(layer) is L.BatchNorm]
+        bn = [layer for layer in model.layers if type(layer) is L.BatchNorm]
+        self.buffer_owners = [layer for layer in bn for _ in range(2)]
+        self.buffer_names = ["running_mean", "running_var"] * len(bn)
         self.dropouts = [layer for layer in model.layers if type(layer) in (L.Dropout, L.AlphaDropout) and layer.rate > 0]
         self.optimizer = optimizer
         self.loss = loss
@@ -88,10 +90,12 @@ class Plan:
         if optimizer is not None:
             for p in self.params:
                 optimizer._ensure_state(p)
-            opt_desc = (optimizer.kind, {k: v for k, v in optimizer.hyper.items()})
+            opt_desc = (optimizer.kind, dict(optimizer.hyper))
         self.plan = TrainPlan(desc, model.input_dim, self.dtype.name, 1, opt_desc, loss, [p.name for p in self.params])
-        self.state_names = tuple(self.plan.state_names)
+        names = list(self.plan.state_names)
         self.states = [optimizer.state[p.name] for p in self.params] if optimizer is not None else []
+        self.state_dicts = [st for st in self.states for _ in names]
+        self.state_keys = names * len(self.states)
         self.nadam = optimizer is not None and optimizer.kind == "nadam"
         self.capacity = 0
         self.out = None
@@ -106,7 +110,12 @@ class Plan:
         self.uniforms = [np.empty((n, layer.output_dim), self.dtype) for layer in self.dropouts]
         self.capacity = n
 
-    def matches_optimizer(self, optimizer, loss):
+    def matches(self, model, optimizer, loss):
+        """Whether this plan still fits ``model`` trained with ``optimizer`` on ``loss``."""
+        if describe(model) != self.desc or model.dtype != self.dtype:
+            return False
+        if optimizer is None:
+            return True
         if optimizer is not self.optimizer or loss != self.loss or optimizer.params != self.params:
             return False
         h = optimizer.hyper
@@ -117,58 +126,72 @@ class Plan:
         self.hyper = dict(h)  # only the learning rate changed: it is passed at every step
         return True
 
-    def arrays(self):
-        params = tuple(p.value for p in self.params)
-        buffers = tuple(a for layer in self.bn for a in (layer.running_mean, layer.running_var))
-        return params, buffers
+    def params_and_buffers(self):
+        return tuple(map(_VALUE, self.params)), tuple(map(getattr, self.buffer_owners, self.buffer_names))
 
 
 def _plan(model, optimizer, loss):
     """The model's cached plan for training with ``optimizer`` and ``loss`` (or for inference
     when both are ``None``), rebuilt if anything it depends on changed; ``None`` if the model
     cannot be fused."""
+    key = "_fused_train" if optimizer is not None else "_fused_infer"
+    plan = model.__dict__.get(key)
+    if plan is not None and plan.matches(model, optimizer, loss):
+        return plan
     desc = describe(model)
     if desc is None:
         return None
-    cache = model.__dict__.setdefault("_fused_plans", {})
-    key = "train" if optimizer is not None else "infer"
-    plan = cache.get(key)
-    if plan is not None and plan.desc == desc and plan.dtype == model.dtype and (
-            optimizer is None or plan.matches_optimizer(optimizer, loss)):
-        return plan
-    if optimizer is not None:
-        if type(optimizer) not in _OPTIMIZERS or optimizer.params != model.parameters():
-            return None
+    if optimizer is not None and (type(optimizer) not in _OPTIMIZERS or optimizer.params != model.parameters()):
+        return None
     plan = Plan(model, desc, optimizer, loss)
     model.__dict__["fused_builds"] = model.__dict__.get("fused_builds", 0) + 1
-    cache[key] = plan
+    model.__dict__[key] = plan
     return plan
 
 
+def _ready_target(model, y, loss, n):
+    """``y`` as ``Sequential._target`` would return it; a C-contiguous array already in that form
+    is passed as is (the Rust side checks the label range before writing anything)."""
+    if type(y) is np.ndarray and y.flags.c_contiguous:
+        if loss == "cross_entropy":
+            if y.dtype == np.int64 and y.shape == (n,):
+                return y
+        elif y.dtype == model.dtype and y.shape == (n, model.output_dim):
+            return y
+    return model._target(y, loss, n)
+
+
 def train_step(model, x, y, optimizer, loss):
-    """One fused training step on checked inputs (``x`` C-contiguous of the model dtype, ``y``
-    as ``Sequential._target`` returns it); returns the loss, or ``None`` when the step cannot
-    be fused (the caller then runs the layer-by-layer path)."""
+    """One fused training step on a checked ``x`` (C-contiguous, the model dtype); ``y`` and the
+    optimizer are checked here as ``Sequential.train_step`` checks them. Returns the loss, or
+    ``None`` when the step cannot be fused (the caller then runs the layer-by-layer path)."""
     if not _usable(model):
         return None
+    n = x.shape[0]
+    y = _ready_target(model, y, loss, n)
+    model._check_optimizer(optimizer)
     plan = _plan(model, optimizer, loss)
     if plan is None:
         return None
-    n = x.shape[0]
     plan.reserve(n, model.output_dim)
     out = plan.out[:n]
-    uniforms = []
-    for buf in plan.uniforms:
-        u = buf[:n]
-        model.rng.random(out=u, dtype=plan.dtype)
-        uniforms.append(u)
-    params, buffers = plan.arrays()
-    grads = tuple(p.grad for p in plan.params)
-    names = plan.state_names
-    states = tuple(st[k] for st in plan.states for k in names)
+    uniforms = ()
+    if plan.uniforms:
+        rng_state = model.rng.bit_generator.state  # restored if the step fails: it writes nothing
+        uniforms = tuple(buf[:n] for buf in plan.uniforms)
+        for u in uniforms:
+            model.rng.random(out=u, dtype=plan.dtype)
+    params, buffers = plan.params_and_buffers()
+    grads = tuple(map(_GRAD, plan.params))
+    states = tuple(map(getitem, plan.state_dicts, plan.state_keys))
     mu = [st["mu_product"] for st in plan.states] if plan.nadam else None
     step = optimizer.step_count + 1
-    value = plan.plan.step(x, y, params, grads, states, buffers, tuple(uniforms), step, optimizer.lr, out, mu)
+    try:
+        value = plan.plan.step(x, y, params, grads, states, buffers, uniforms, step, optimizer.lr, out, mu)
+    except Exception:
+        if uniforms:
+            model.rng.bit_generator.state = rng_state
+        raise
     optimizer.step_count = step
     if mu is not None:
         for st, m in zip(plan.states, mu):
@@ -185,17 +208,17 @@ def predict(model, x, batch_size):
     if plan is None:
         return None
     out = np.empty((x.shape[0], model.output_dim), model.dtype)
-    params, buffers = plan.arrays()
+    params, buffers = plan.params_and_buffers()
     plan.plan.predict(x, out, batch_size, params, buffers)
     return out
 
 
 def evaluate(model, x, y, loss, batch_size):
-    """``(summed loss, correct, count)`` in evaluation mode, or ``None``."""
+    """``(summed loss, correct, count)`` in evaluation mode (``y`` checked), or ``None``."""
     if not _usable(model):
         return None
     plan = _plan(model, None, None)
     if plan is None:
         return None
-    params, buffers = plan.arrays()
+    params, buffers = plan.params_and_buffers()
     return plan.plan.evaluate(x, y, loss, batch_size, params, buffers)

@@ -271,11 +271,11 @@ class Sequential:
         from ``self.rng`` in layer order, and ``self.last_output`` set to the network output."""
         loss = self._loss_name(loss)
         x = self._input(x)
-        y = self._target(y, loss, x.shape[0])
-        self._check_optimizer(optimizer)
         value = fused_mod.train_step(self, x, y, optimizer, loss)  # one Rust call (fused.py), or None
         if value is not None:
             return value
+        y = self._target(y, loss, x.shape[0])
+        self._check_optimizer(optimizer)
         out = self._forward(x, True)
         value, grad = losses.compute(loss, out, y, self.backend)
         self.backward(grad, need_dx=False)

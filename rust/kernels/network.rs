@@ -175,6 +175,11 @@ pub struct Network<T> {
     first_uniform: Vec<usize>,
     /// The first layer with parameters (`specs.len()` if none): the backward stops there.
     stop: usize,
+    /// Shapes and lengths of the parameters, lengths of the buffers, widths of the uniforms.
+    param_shapes: Vec<Vec<usize>>,
+    param_lens: Vec<usize>,
+    buffer_lens: Vec<usize>,
+    uniform_widths: Vec<usize>,
     ws: Vec<LayerWs<T>>,
     /// Where each layer's output lives after the last forward: `None` = the input `x`.
     src: Vec<Option<usize>>,
@@ -247,7 +252,12 @@ impl<T: VMath> Network<T> {
         }
         let stop = specs.iter().position(|s| !s.param_shapes().is_empty()).unwrap_or(specs.len());
         let n = specs.len();
+        let param_shapes: Vec<Vec<usize>> = specs.iter().flat_map(|s| s.param_shapes()).collect();
         let mut net = Self {
+            param_lens: param_shapes.iter().map(|s| s.iter().product()).collect(),
+            param_shapes,
+            buffer_lens: specs.iter().flat_map(|s| std::iter::repeat(s.out).take(s.n_buffers())).collect(),
+            uniform_widths: specs.iter().filter(|s| s.draws()).map(|s| s.out).collect(),
             specs,
             input_dim,
             capacity: 0,
@@ -344,18 +354,18 @@ impl<T: VMath> Network<T> {
     }
 
     /// Shapes of every parameter, in order.
-    pub fn param_shapes(&self) -> Vec<Vec<usize>> {
-        self.specs.iter().flat_map(|s| s.param_shapes()).collect()
+    pub fn param_shapes(&self) -> &[Vec<usize>] {
+        &self.param_shapes
     }
 
     /// Lengths of every buffer, in order.
-    pub fn buffer_lens(&self) -> Vec<usize> {
-        self.specs.iter().flat_map(|s| std::iter::repeat(s.out).take(s.n_buffers())).collect()
+    pub fn buffer_lens(&self) -> &[usize] {
+        &self.buffer_lens
     }
 
     /// Widths of the uniform matrices a training forward takes, in order (`(n, width)` each).
-    pub fn uniform_widths(&self) -> Vec<usize> {
-        self.specs.iter().filter(|s| s.draws()).map(|s| s.out).collect()
+    pub fn uniform_widths(&self) -> &[usize] {
+        &self.uniform_widths
     }
 
     /// Whether a training forward needs at least two rows (BatchNorm's batch statistics).
@@ -375,19 +385,18 @@ impl<T: VMath> Network<T> {
         ensure!(n <= self.capacity, "a batch of {n} rows exceeds the workspace's {} rows (reserve first)", self.capacity);
         ensure!(x.len() == n * self.input_dim, "argument 'x' has {} elements, expected {n}x{}", x.len(), self.input_dim);
         ensure!(params.len() == self.n_params, "{} parameter arrays given, the network has {}", params.len(), self.n_params);
-        for (i, (p, s)) in params.iter().zip(self.param_shapes()).enumerate() {
-            let len: usize = s.iter().product();
-            ensure!(p.len() == len, "parameter {i} has {} elements, expected {s:?}", p.len());
+        for (i, (p, &len)) in params.iter().zip(&self.param_lens).enumerate() {
+            ensure!(p.len() == len, "parameter {i} has {} elements, expected {:?}", p.len(), self.param_shapes[i]);
         }
-        let lens = self.buffer_lens();
+        let lens = &self.buffer_lens;
         ensure!(buffers.len() == lens.len(), "{} buffers given, the network has {}", buffers.len(), lens.len());
-        for (i, (b, &len)) in buffers.iter().zip(&lens).enumerate() {
+        for (i, (b, &len)) in buffers.iter().zip(lens).enumerate() {
             ensure!(b.len() == len, "buffer {i} has {} elements, expected {len}", b.len());
         }
         if let Some(u) = uniforms {
-            let widths = self.uniform_widths();
+            let widths = &self.uniform_widths;
             ensure!(u.len() == widths.len(), "{} uniform matrices given, the network's dropout layers take {}", u.len(), widths.len());
-            for (i, (a, &w)) in u.iter().zip(&widths).enumerate() {
+            for (i, (a, &w)) in u.iter().zip(widths).enumerate() {
                 ensure!(a.len() == n * w, "uniform matrix {i} has {} elements, expected {n}x{w}", a.len());
             }
             if self.needs_two_rows() {

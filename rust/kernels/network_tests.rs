@@ -227,3 +227,95 @@ fn bad_networks_and_arguments_are_errors() {
     g[0].pop();
     assert!(net.backward(&x, 8, &muts(&mut p), &mut muts(&mut g)).unwrap_err().0.contains("gradient 0"));
 }
+
+/// Where a step's time goes, phase by phase, on the benchmark workloads (float32, Adam):
+/// `cargo test --release --lib profile_phases -- --ignored --nocapture`. Not a correctness test.
+#[test]
+#[ignore]
+fn profile_phases() {
+    use crate::kernels::loss::{cross_entropy, Reduction};
+    use crate::kernels::optim::{adam_step, Adam};
+    use std::time::Instant;
+    let workloads: [(&str, Vec<usize>, usize, bool, Act<f32>); 5] = [
+        ("tiny", vec![64, 64, 10], 32, false, Act::Relu),
+        ("mlp", vec![784, 256, 128, 10], 128, false, Act::Relu),
+        ("bn", vec![784, 256, 128, 10], 128, true, Act::Relu),
+        ("snn", std::iter::once(784).chain(std::iter::repeat(100).take(20)).chain(std::iter::once(10)).collect(), 128, false, Act::Selu),
+        ("wide", vec![784, 1024, 1024, 10], 512, false, Act::Relu),
+    ];
+    for (name, sizes, n, bn, act) in workloads {
+        let mut specs = vec![];
+        for (i, w) in sizes.windows(2).enumerate() {
+            let last = i + 2 == sizes.len();
+            let a = if last || bn { Act::Identity } else { act };
+            specs.push(LayerSpec { kind: LayerKind::Dense { bias: true, act: a }, inp: w[0], out: w[1] });
+            if bn && !last {
+                specs.push(LayerSpec { kind: LayerKind::BatchNorm { momentum: 0.1, eps: 1e-5 }, inp: w[1], out: w[1] });
+                specs.push(LayerSpec { kind: LayerKind::Activation(act), inp: w[1], out: w[1] });
+            }
+        }
+        let mut net = Network::<f32>::new(sizes[0], specs, n).unwrap();
+        let to32 = |v: Vec<f64>| v.into_iter().map(|a| a as f32).collect::<Vec<f32>>();
+        let x = to32(fill(n * sizes[0], 1, -1.0, 1.0));
+        let labels: Vec<i64> = (0..n as i64).map(|i| i % *sizes.last().unwrap() as i64).collect();
+        let mut params: Vec<Vec<f32>> = net.param_shapes().iter().map(|s| to32(fill(s.iter().product(), 2, -0.05, 0.05))).collect();
+        let mut grads: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
+        let mut m1: Vec<Vec<f32>> = grads.clone();
+        let mut m2: Vec<Vec<f32>> = grads.clone();
+        let mut buffers: Vec<Vec<f32>> = net.buffer_lens().iter().map(|&m| vec![1.0; m]).collect();
+        let c = net.output_dim();
+        let reps = if name == "wide" { 20 } else if name == "tiny" { 20000 } else { 300 };
+        let (mut tf, mut tl, mut tb, mut to) = (0f64, 0f64, 0f64, 0f64);
+        for r in 0..reps + 3 {
+            let t0 = Instant::now();
+            let p: Vec<&mut [f32]> = params.iter_mut().map(|a| &mut a[..]).collect();
+            let mut b: Vec<&mut [f32]> = buffers.iter_mut().map(|a| &mut a[..]).collect();
+            net.forward(&x, n, &p, &mut b, &[], true).unwrap();
+            let t1 = Instant::now();
+            let (o, g) = net.output_and_grad(&x, n);
+            cross_entropy(o, n, c, &labels, Reduction::Mean, g).unwrap();
+            let t2 = Instant::now();
+            let mut gs: Vec<&mut [f32]> = grads.iter_mut().map(|a| &mut a[..]).collect();
+            net.backward(&x, n, &p, &mut gs).unwrap();
+            let t3 = Instant::now();
+            drop(p);
+            for (((pp, gg), a), v) in params.iter_mut().zip(&grads).zip(&mut m1).zip(&mut m2) {
+                adam_step(pp, gg, a, v, None, r as u64 + 1, &Adam::default()).unwrap();
+            }
+            let t4 = Instant::now();
+            if r >= 3 {
+                tf += (t1 - t0).as_secs_f64();
+                tl += (t2 - t1).as_secs_f64();
+                tb += (t3 - t2).as_secs_f64();
+                to += (t4 - t3).as_secs_f64();
+            }
+        }
+        let us = |t: f64| t / reps as f64 * 1e6;
+        println!(
+            "{name:5} forward {:8.1} us  loss {:6.1} us  backward {:8.1} us  adam {:7.1} us  total {:8.1} us",
+            us(tf), us(tl), us(tb), us(to), us(tf + tl + tb + to)
+        );
+        let mut shapes = vec![];
+        for w in sizes.windows(2) {
+            shapes.push(("fwd x.W", n, w[0], w[1], false, false));
+            shapes.push(("dW = xT.dz", w[0], n, w[1], true, false));
+            shapes.push(("dx = dz.WT", n, w[1], w[0], false, true));
+        }
+        for (what, m, k, nn, ta, tb_) in shapes {
+            let a = vec![0.5f32; m * k];
+            let b = vec![0.25f32; k * nn];
+            let mut cc = vec![0f32; m * nn];
+            let am = if ta { MatRef::row_major(&a, k, m).unwrap().t() } else { MatRef::row_major(&a, m, k).unwrap() };
+            let bm = if tb_ { MatRef::row_major(&b, nn, k).unwrap().t() } else { MatRef::row_major(&b, k, nn).unwrap() };
+            let reps = (2e8 / (m * k * nn) as f64).clamp(3.0, 20000.0) as usize;
+            let th = gemm_threads(m, k, nn);
+            gemm_into(&mut cc, am, bm, false, th).unwrap();
+            let t0 = Instant::now();
+            for _ in 0..reps {
+                gemm_into(&mut cc, am, bm, false, th).unwrap();
+            }
+            let t = t0.elapsed().as_secs_f64() / reps as f64;
+            println!("        {what:11} {m:4}x{k:4}x{nn:4} threads {th}: {:8.2} us  {:6.1} GFLOP/s", t * 1e6, 2.0 * (m * k * nn) as f64 / t / 1e9);
+        }
+    }
+}

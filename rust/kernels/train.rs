@@ -88,7 +88,13 @@ impl Optimizer {
     }
 
     pub fn n_states(&self) -> usize {
-        self.state_names().len()
+        match self {
+            Optimizer::Sgd(h) => (h.momentum > 0.0) as usize,
+            Optimizer::Adagrad(_) => 1,
+            Optimizer::RmsProp(h) => 1 + (h.momentum > 0.0) as usize + h.centered as usize,
+            Optimizer::Adam(h) => 2 + h.amsgrad as usize,
+            Optimizer::NAdam(_) => 2,
+        }
     }
 
     /// A copy with learning rate `lr`.
@@ -164,7 +170,7 @@ fn check_target<T>(loss: Loss, target: &Target<'_, T>, n: usize, c: usize) -> Re
         (Loss::CrossEntropy, Target::Labels(l)) => {
             ensure!(l.len() == n, "argument 'y' has {} labels, expected {n} (one per row of x)", l.len());
             if let Some(i) = l.iter().position(|&v| v < 0 || v >= c as i64) {
-                return Err(ShapeError(format!("argument 'y' has y[{i}] = {} outside [0, {c}) (the model has {c} outputs)", l[i])));
+                return Err(ShapeError(format!("argument 'y': y[{i}] = {} is outside [0, {c}) (the model has {c} outputs)", l[i])));
             }
         }
         (Loss::CrossEntropy, Target::Values(_)) => return Err(ShapeError("cross_entropy takes integer labels".into())),

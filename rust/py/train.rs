@@ -39,15 +39,26 @@ struct Slots<T: 'static> {
     states: Vec<&'static mut [T]>,
     buffers: Vec<&'static mut [T]>,
     uniforms: Vec<&'static [T]>,
-    /// `(start, end, writable, argument index)` byte ranges, for the overlap check.
-    ranges: Vec<(usize, usize, bool, usize)>,
-    /// Names of the arguments in `ranges`, for messages.
-    names: Vec<String>,
+    /// `(start, end, writable, argument)` byte ranges, for the overlap check.
+    ranges: Vec<(usize, usize, bool, Arg)>,
+}
+
+/// An argument of a call, named only when a message needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Arg {
+    X,
+    Y,
+    Out,
+    Param(usize),
+    Grad(usize),
+    State(usize),
+    Buffer(usize),
+    Uniform(usize),
 }
 
 impl<T> Slots<T> {
     fn new() -> Self {
-        Self { params: vec![], grads: vec![], states: vec![], buffers: vec![], uniforms: vec![], ranges: vec![], names: vec![] }
+        Self { params: vec![], grads: vec![], states: vec![], buffers: vec![], uniforms: vec![], ranges: vec![] }
     }
 
     fn clear(&mut self) {
@@ -57,7 +68,6 @@ impl<T> Slots<T> {
         self.buffers.clear();
         self.uniforms.clear();
         self.ranges.clear();
-        self.names.clear();
     }
 }
 
@@ -77,31 +87,33 @@ struct Raw {
     len: usize,
 }
 
-/// Checks `obj` as a C-contiguous `E` array of shape `shape` (`None` entries are free; the
-/// found shape is returned) and, with `writable`, a writeable one.
+/// Checks `obj` as a C-contiguous `E` array of shape `want` (with `free_rows`, any number of
+/// rows: `want[0]` is ignored) and, with `writable`, a writeable one. Returns its data and its
+/// first dimension. Nothing is allocated unless there is an error to report.
 fn raw_array<E: Element>(
     f: &str,
     arg: &dyn Fn() -> String,
     obj: &Bound<'_, PyAny>,
-    shape: &[Option<usize>],
+    want: &[usize],
+    free_rows: bool,
     writable: bool,
-    want: &str,
-) -> PyResult<(Raw, [usize; 2])> {
+    dtype: &str,
+) -> PyResult<(Raw, usize)> {
     let arr = obj.cast::<PyArrayDyn<E>>().map_err(|_| {
-        PyTypeError::new_err(format!("{f}: argument '{}' must be a {want} numpy.ndarray, got {}", arg(), super::common::describe(obj)))
+        PyTypeError::new_err(format!("{f}: argument '{}' must be a {dtype} numpy.ndarray, got {}", arg(), super::common::describe(obj)))
     })?;
     // SAFETY: `arr` is a live NumPy array (checked just above) and we hold the GIL.
     let fields = unsafe { &*_PyArray_GET_ITEM_DATA(arr.as_array_ptr()) };
     let s = arr.shape();
-    let ok = s.len() == shape.len() && s.iter().zip(shape).all(|(&d, w)| w.map_or(true, |w| w == d));
+    let ok = s.len() == want.len() && s.iter().zip(want).enumerate().all(|(i, (&d, &w))| d == w || (free_rows && i == 0));
     if !ok {
-        let want_s: Vec<String> = shape.iter().map(|w| w.map_or("n".to_string(), |v| v.to_string())).collect();
+        let w: Vec<String> = want.iter().enumerate().map(|(i, v)| if free_rows && i == 0 { "n".into() } else { v.to_string() }).collect();
         return Err(PyValueError::new_err(format!(
             "{f}: argument '{}' has shape {}, expected ({}{})",
             arg(),
             tuple(s),
-            want_s.join(", "),
-            if shape.len() == 1 { "," } else { "" }
+            w.join(", "),
+            if want.len() == 1 { "," } else { "" }
         )));
     }
     if fields.flags & NPY_ARRAY_C_CONTIGUOUS == 0 {
@@ -110,30 +122,26 @@ fn raw_array<E: Element>(
     if writable && fields.flags & NPY_ARRAY_WRITEABLE == 0 {
         return Err(PyValueError::new_err(format!("{f}: argument '{}' is read-only but is written in place", arg())));
     }
-    let mut dims = [1usize; 2];
-    for (d, &v) in dims.iter_mut().zip(s) {
-        *d = v;
-    }
-    Ok((Raw { ptr: fields.data as usize, len: arr.len() }, dims))
+    Ok((Raw { ptr: fields.data as usize, len: arr.len() }, s.first().copied().unwrap_or(1)))
 }
 
 /// Records an argument's byte range for the overlap check.
-fn note<T>(slots: &mut Slots<T>, r: Raw, size: usize, writable: bool, name: impl FnOnce() -> String) {
+fn note<T>(slots: &mut Slots<T>, r: Raw, size: usize, writable: bool, arg: Arg) {
     if r.len > 0 {
-        slots.ranges.push((r.ptr, r.ptr + r.len * size, writable, slots.names.len()));
-        slots.names.push(name());
+        slots.ranges.push((r.ptr, r.ptr + r.len * size, writable, arg));
     }
 }
 
 /// `ValueError` if a written array overlaps any other argument.
-fn check_overlaps<T>(f: &str, slots: &mut Slots<T>) -> PyResult<()> {
+fn check_overlaps<T>(f: &str, slots: &mut Slots<T>, meta: &Meta) -> PyResult<()> {
     slots.ranges.sort_unstable();
     for w in slots.ranges.windows(2) {
-        let ((_, end0, w0, i0), (start1, _, w1, i1)) = (w[0], w[1]);
+        let ((_, end0, w0, a0), (start1, _, w1, a1)) = (w[0], w[1]);
         if start1 < end0 && (w0 || w1) {
             return Err(PyValueError::new_err(format!(
                 "{f}: arguments '{}' and '{}' share memory, and one of them is written in place",
-                slots.names[i0], slots.names[i1]
+                meta.arg_name(a0),
+                meta.arg_name(a1)
             )));
         }
     }
@@ -171,6 +179,7 @@ struct Meta {
     shapes: Vec<Vec<usize>>,
     buffer_lens: Vec<usize>,
     uniform_widths: Vec<usize>,
+    state_names: Vec<&'static str>,
     input_dim: usize,
     output_dim: usize,
 }
@@ -205,8 +214,28 @@ impl Meta {
         self.param_names.get(i).cloned().unwrap_or_else(|| format!("#{i}"))
     }
 
-    fn shape_of(&self, i: usize) -> Vec<Option<usize>> {
-        self.shapes[i].iter().map(|&d| Some(d)).collect()
+    /// The name of an argument, for a message (`params[1] (dense_0/bias)`).
+    fn arg_name(&self, a: Arg) -> String {
+        let ns = self.state_names.len().max(1);
+        match a {
+            Arg::X => "x".into(),
+            Arg::Y => "y".into(),
+            Arg::Out => "out".into(),
+            Arg::Param(i) => format!("params[{i}] ({})", self.name(i)),
+            Arg::Grad(i) => format!("grads[{i}] ({})", self.name(i)),
+            Arg::State(i) => format!("states[{i}] ({}: {})", self.name(i / ns), self.state_names.get(i % ns).unwrap_or(&"?")),
+            Arg::Buffer(i) => format!("buffers[{i}]"),
+            Arg::Uniform(i) => format!("uniforms[{i}]"),
+        }
+    }
+
+    /// Checks one array argument and records it; returns its data and first dimension.
+    #[allow(clippy::too_many_arguments)]
+    fn take<E: Element, T>(&self, f: &str, s: &mut Slots<T>, a: Arg, obj: &Bound<'_, PyAny>, want: &[usize], free_rows: bool, writable: bool) -> PyResult<(Raw, usize)> {
+        let dtype = if std::any::type_name::<E>() == "i64" { "int64" } else { "same-dtype" };
+        let (r, rows) = raw_array::<E>(f, &|| self.arg_name(a), obj, want, free_rows, writable, dtype)?;
+        note(s, r, std::mem::size_of::<E>(), writable, a);
+        Ok((r, rows))
     }
 
     /// Checks `params` and `buffers` (writable in training) and, in training, `grads`,
@@ -215,16 +244,13 @@ impl Meta {
         let np = self.shapes.len();
         check_count(f, "params", a.params, np)?;
         check_count(f, "buffers", a.buffers, self.buffer_lens.len())?;
-        let size = std::mem::size_of::<T>();
         for (i, obj) in a.params.iter_borrowed().enumerate() {
-            let (r, _) = raw_array::<T>(f, &|| format!("params[{i}] ({})", self.name(i)), &obj, &self.shape_of(i), train, "same-dtype")?;
-            note(s, r, size, train, || format!("params[{i}] ({})", self.name(i)));
+            let (r, _) = self.take::<T, T>(f, s, Arg::Param(i), &obj, &self.shapes[i], false, train)?;
             // SAFETY: checked above; see the module documentation.
             s.params.push(unsafe { slice_mut(r) });
         }
         for (i, obj) in a.buffers.iter_borrowed().enumerate() {
-            let (r, _) = raw_array::<T>(f, &|| format!("buffers[{i}]"), &obj, &[Some(self.buffer_lens[i])], train, "same-dtype")?;
-            note(s, r, size, train, || format!("buffers[{i}]"));
+            let (r, _) = self.take::<T, T>(f, s, Arg::Buffer(i), &obj, &self.buffer_lens[i..=i], false, train)?;
             // SAFETY: as above.
             s.buffers.push(unsafe { slice_mut(r) });
         }
@@ -237,23 +263,17 @@ impl Meta {
         check_count(f, "states", a.states, np * ns)?;
         check_count(f, "uniforms", a.uniforms, self.uniform_widths.len())?;
         for (i, obj) in a.grads.iter_borrowed().enumerate() {
-            let (r, _) = raw_array::<T>(f, &|| format!("grads[{i}] ({})", self.name(i)), &obj, &self.shape_of(i), true, "same-dtype")?;
-            note(s, r, size, true, || format!("grads[{i}] ({})", self.name(i)));
+            let (r, _) = self.take::<T, T>(f, s, Arg::Grad(i), &obj, &self.shapes[i], false, true)?;
             // SAFETY: as above.
             s.grads.push(unsafe { slice_mut(r) });
         }
-        let names = opt.state_names();
         for (i, obj) in a.states.iter_borrowed().enumerate() {
-            let (p, k) = (i / ns, names[i % ns]);
-            let what = || format!("states[{i}] ({}: {k})", self.name(p));
-            let (r, _) = raw_array::<T>(f, &what, &obj, &self.shape_of(p), true, "same-dtype")?;
-            note(s, r, size, true, what);
+            let (r, _) = self.take::<T, T>(f, s, Arg::State(i), &obj, &self.shapes[i / ns], false, true)?;
             // SAFETY: as above.
             s.states.push(unsafe { slice_mut(r) });
         }
         for (i, obj) in a.uniforms.iter_borrowed().enumerate() {
-            let (r, _) = raw_array::<T>(f, &|| format!("uniforms[{i}]"), &obj, &[Some(n), Some(self.uniform_widths[i])], false, "same-dtype")?;
-            note(s, r, size, false, || format!("uniforms[{i}]"));
+            let (r, _) = self.take::<T, T>(f, s, Arg::Uniform(i), &obj, &[n, self.uniform_widths[i]], false, false)?;
             // SAFETY: as above (read only).
             s.uniforms.push(unsafe { slice(r) });
         }
@@ -262,29 +282,21 @@ impl Meta {
 
     /// `x (n, input_dim)` of `T`; returns it and `n`.
     fn take_x<T: Element>(&self, f: &str, s: &mut Slots<T>, x: &Bound<'_, PyAny>) -> PyResult<(Raw, usize)> {
-        let (r, d) = raw_array::<T>(f, &|| "x".into(), x, &[None, Some(self.input_dim)], false, "same-dtype")?;
-        note(s, r, std::mem::size_of::<T>(), false, || "x".into());
-        Ok((r, d[0]))
+        self.take::<T, T>(f, s, Arg::X, x, &[0, self.input_dim], true, false)
     }
 
     /// The targets for `loss`: int64 labels `(n,)` or `T` values `(n, C)`; `true` for labels.
     fn take_target<T: Element>(&self, f: &str, s: &mut Slots<T>, loss: Loss, y: &Bound<'_, PyAny>, n: usize) -> PyResult<(Raw, bool)> {
         if loss == Loss::CrossEntropy {
-            let (r, _) = raw_array::<i64>(f, &|| "y".into(), y, &[Some(n)], false, "int64")?;
-            note(s, r, 8, false, || "y".into());
-            Ok((r, true))
+            Ok((self.take::<i64, T>(f, s, Arg::Y, y, &[n], false, false)?.0, true))
         } else {
-            let (r, _) = raw_array::<T>(f, &|| "y".into(), y, &[Some(n), Some(self.output_dim)], false, "same-dtype")?;
-            note(s, r, std::mem::size_of::<T>(), false, || "y".into());
-            Ok((r, false))
+            Ok((self.take::<T, T>(f, s, Arg::Y, y, &[n, self.output_dim], false, false)?.0, false))
         }
     }
 
     /// `out (n, output_dim)`, written.
     fn take_out<T: Element>(&self, f: &str, s: &mut Slots<T>, out: &Bound<'_, PyAny>, n: usize) -> PyResult<Raw> {
-        let (r, _) = raw_array::<T>(f, &|| "out".into(), out, &[Some(n), Some(self.output_dim)], true, "same-dtype")?;
-        note(s, r, std::mem::size_of::<T>(), true, || "out".into());
-        Ok(r)
+        Ok(self.take::<T, T>(f, s, Arg::Out, out, &[n, self.output_dim], false, true)?.0)
     }
 }
 
@@ -321,7 +333,7 @@ impl<T: VMath + Element> Plan<T> {
         let (ry, labels) = meta.take_target(F, s, loss, y, n)?;
         let ro = meta.take_out(F, s, out, n)?;
         meta.take_state(F, s, a, true, n)?;
-        check_overlaps(F, s)?;
+        check_overlaps(F, s, meta)?;
         mu_vals.clear();
         if let Optimizer::NAdam(_) = opt {
             let list = mu.ok_or_else(|| PyValueError::new_err(format!("{F}: argument 'mu_products' is required for nadam")))?;
@@ -356,7 +368,7 @@ impl<T: VMath + Element> Plan<T> {
         let (rx, n) = meta.take_x(F, s, x)?;
         let ro = meta.take_out(F, s, out, n)?;
         meta.take_state(F, s, a, false, n)?;
-        check_overlaps(F, s)?;
+        check_overlaps(F, s, meta)?;
         net.reserve(batch.min(n));
         // SAFETY: as in `step`.
         let (xs, outs) = unsafe { (slice::<T>(rx), slice_mut::<T>(ro)) };
@@ -373,7 +385,7 @@ impl<T: VMath + Element> Plan<T> {
         let (rx, n) = meta.take_x(F, s, x)?;
         let (ry, labels) = meta.take_target(F, s, loss, y, n)?;
         meta.take_state(F, s, a, false, n)?;
-        check_overlaps(F, s)?;
+        check_overlaps(F, s, meta)?;
         net.reserve(batch.min(n));
         // SAFETY: as in `step`.
         let (xs, target) = unsafe { (slice::<T>(rx), target_of::<T>(ry, labels)) };
@@ -546,7 +558,7 @@ fn build<T: VMath + Element>(
         specs.push(layer_spec::<T>(f, i, &item?)?);
     }
     let net = Network::new(input_dim, specs, capacity).map_err(|e| value_err(f, e))?;
-    let shapes = net.param_shapes();
+    let shapes = net.param_shapes().to_vec();
     if !param_names.is_empty() && param_names.len() != shapes.len() {
         return Err(PyValueError::new_err(format!(
             "{f}: {} parameter names given, the layers have {} parameters",
@@ -558,8 +570,9 @@ fn build<T: VMath + Element>(
         opt,
         loss,
         param_names,
-        buffer_lens: net.buffer_lens(),
-        uniform_widths: net.uniform_widths(),
+        buffer_lens: net.buffer_lens().to_vec(),
+        uniform_widths: net.uniform_widths().to_vec(),
+        state_names: opt.map(|o| o.state_names()).unwrap_or_default(),
         shapes,
         input_dim,
         output_dim: net.output_dim(),
