@@ -8,5 +8,11 @@ Arrays must be float32 or float64 (one dtype per call); outputs are new arrays u
 """
 
 from ._core import matmul
+from ._core import activation_forward, activation_backward, softmax, softmax_backward, log_softmax, log_softmax_backward, prelu_forward, prelu_backward, maxout_forward, maxout_backward, dense_forward, dense_backward
 
-__all__ = ["matmul"]
+__all__ = [
+    "matmul",
+    "activation_forward", "activation_backward", "softmax", "softmax_backward", "log_softmax",
+    "log_softmax_backward", "prelu_forward", "prelu_backward", "maxout_forward", "maxout_backward",
+    "dense_forward", "dense_backward",
+]

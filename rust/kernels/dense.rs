@@ -76,7 +76,7 @@ pub fn dense_forward<T: VMath>(
 }
 
 /// Backward from `dy (n·out)` and the forward's `x`, `w`, `z`, `y`:
-/// `dz ← dy ⊙ f'(z)` (scratch of `n·out` elements, untouched for the identity),
+/// `dz ← dy ⊙ f'(z)` (scratch of `n·out` elements; unused, and may be empty, for the identity),
 /// `dw ← xᵀ·dz (in·out)`, `db ← Σ_rows dz (out)`, and `dx ← dz·Wᵀ (n·in)` when `dx` is given.
 /// `ws` holds `s.backward_workspace_len()` elements.
 #[allow(clippy::too_many_arguments)]
@@ -103,13 +103,15 @@ pub fn dense_backward<T: VMath>(
             ("w", w.len(), inp * out),
             ("z", z.len(), n * out),
             ("y", y.len(), n * out),
-            ("dz", dz.len(), n * out),
             ("dw", dw.len(), inp * out),
             ("db", db.len(), out),
         ],
     )?;
     if let Some(dx) = dx.as_deref() {
         s.check("backward", &[("dx", dx.len(), n * inp)])?;
+    }
+    if act != Act::Identity {
+        s.check("backward", &[("dz", dz.len(), n * out)])?;
     }
     let dz: &[T] = if act == Act::Identity {
         column_sums(dy, n, out, ws, db)?;
