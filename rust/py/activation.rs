@@ -13,6 +13,8 @@ use numpy::ndarray::IxDyn;
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::Borrowed;
+use pyo3::types::{PyBool, PyString};
 use std::borrow::Cow;
 
 /// The element types the kernels are instantiated for.
@@ -22,9 +24,10 @@ impl Float for f64 {}
 
 /// C-ordered data of an input: borrowed when contiguous, else copied once.
 pub(super) fn input<'a, T: Element + Clone>(a: &'a PyReadonlyArrayDyn<'_, T>) -> Cow<'a, [T]> {
+    // `as_slice` also accepts Fortran order, whose memory order is not the logical one.
     match a.as_slice() {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => Cow::Owned(a.as_array().iter().cloned().collect()),
+        Ok(s) if a.is_c_contiguous() => Cow::Borrowed(s),
+        _ => Cow::Owned(a.as_array().iter().cloned().collect()),
     }
 }
 
@@ -33,9 +36,60 @@ pub(super) fn new_array<'py, T: Element>(py: Python<'py>, shape: &[usize]) -> Bo
     PyArrayDyn::<T>::zeros(py, IxDyn(shape), false)
 }
 
-/// Parses `activation`/`alpha`; errors are `ValueError`s naming the argument.
-pub(super) fn parse_act<T: Float>(fname: &str, activation: &str, alpha: Option<f64>) -> PyResult<Act<T>> {
-    Act::<T>::parse(activation, alpha).map_err(|e| PyValueError::new_err(format!("{fname}: {e}")))
+/// An `activation=` argument as passed: the name, or (for a non-str) a description of the
+/// object, reported as a `TypeError` naming 'activation' by `parse_act`.
+pub(super) struct ActName(Result<String, String>);
+
+impl ActName {
+    /// The default of `dense_forward`/`dense_backward`.
+    pub(super) fn identity() -> Self {
+        ActName(Ok("identity".into()))
+    }
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for ActName {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let obj: &Bound<'py, PyAny> = &obj;
+        Ok(ActName(match obj.cast::<PyString>() {
+            Ok(s) => Ok(s.to_cow()?.into_owned()),
+            Err(_) => Err(common::describe(obj)),
+        }))
+    }
+}
+
+/// Parses `activation`/`alpha`: a non-str name or a non-number alpha is a `TypeError`, an
+/// unknown name or a bad alpha a `ValueError`, each naming the argument.
+pub(super) fn parse_act<T: Float>(fname: &str, activation: &ActName, alpha: Option<&Bound<'_, PyAny>>) -> PyResult<Act<T>> {
+    let name = activation
+        .0
+        .as_ref()
+        .map_err(|what| PyTypeError::new_err(format!("{fname}: argument 'activation' must be a str, got {what}")))?;
+    let alpha = match alpha {
+        None => None,
+        Some(a) => Some(
+            a.cast::<PyBool>()
+                .is_err()
+                .then(|| a.extract::<f64>().ok())
+                .flatten()
+                .ok_or_else(|| PyTypeError::new_err(format!("{fname}: argument 'alpha' must be a float, got {}", common::describe(a))))?,
+        ),
+    };
+    Act::<T>::parse(name, alpha).map_err(|e| PyValueError::new_err(format!("{fname}: {e}")))
+}
+
+/// `k` of maxout: an int (not a bool) `>= 1`.
+fn check_k(fname: &str, k: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let v = k
+        .cast::<PyBool>()
+        .is_err()
+        .then(|| k.extract::<i64>().ok())
+        .flatten()
+        .ok_or_else(|| PyTypeError::new_err(format!("{fname}: argument 'k' must be an int, got {}", common::describe(k))))?;
+    if v < 1 {
+        return Err(PyValueError::new_err(format!("{fname}: argument 'k' must be >= 1, got {v}")));
+    }
+    Ok(v as usize)
 }
 
 /// Runs `kernel(out)` without the GIL on `out` (validated: C-contiguous, `shape`, not
@@ -92,8 +146,8 @@ macro_rules! dispatch {
 fn forward_run<'py, T: Float>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
-    activation: &str,
-    alpha: Option<f64>,
+    activation: &ActName,
+    alpha: Option<&Bound<'py, PyAny>>,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
     const F: &str = "activation_forward";
@@ -111,11 +165,11 @@ fn forward_run<'py, T: Float>(
 fn activation_forward<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
-    activation: &str,
-    alpha: Option<f64>,
+    activation: ActName,
+    alpha: Option<&Bound<'py, PyAny>>,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    dispatch!("activation_forward", ["x" => Some(x), "out" => out], forward_run(py, x, activation, alpha, out))
+    dispatch!("activation_forward", ["x" => Some(x), "out" => out], forward_run(py, x, &activation, alpha, out))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -124,8 +178,8 @@ fn backward_run<'py, T: Float>(
     dy: &Bound<'py, PyAny>,
     x: &Bound<'py, PyAny>,
     y: &Bound<'py, PyAny>,
-    activation: &str,
-    alpha: Option<f64>,
+    activation: &ActName,
+    alpha: Option<&Bound<'py, PyAny>>,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
     const F: &str = "activation_backward";
@@ -148,14 +202,14 @@ fn activation_backward<'py>(
     dy: &Bound<'py, PyAny>,
     x: &Bound<'py, PyAny>,
     y: &Bound<'py, PyAny>,
-    activation: &str,
-    alpha: Option<f64>,
+    activation: ActName,
+    alpha: Option<&Bound<'py, PyAny>>,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
     dispatch!(
         "activation_backward",
         ["dy" => Some(dy), "x" => Some(x), "y" => Some(y), "out" => out],
-        backward_run(py, dy, x, y, activation, alpha, out)
+        backward_run(py, dy, x, y, &activation, alpha, out)
     )
 }
 
@@ -300,13 +354,6 @@ fn prelu_backward<'py>(
 
 // --- maxout ---------------------------------------------------------------------------------
 
-fn check_k(fname: &str, k: i64) -> PyResult<usize> {
-    if k < 1 {
-        return Err(PyValueError::new_err(format!("{fname}: argument 'k' must be >= 1, got {k}")));
-    }
-    Ok(k as usize)
-}
-
 fn maxout_forward_run<'py, T: Float>(py: Python<'py>, x: &Bound<'py, PyAny>, kk: usize) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
     const F: &str = "maxout_forward";
     let rx = readonly::<T>(F, "x", x)?;
@@ -333,7 +380,7 @@ fn maxout_forward_run<'py, T: Float>(py: Python<'py>, x: &Bound<'py, PyAny>, kk:
 /// ``x (n, m·k)`` → ``(y (n, m), argmax (n, m) int64)`` with ``y_ij = max_{p<k} x_{i, j·k+p}``
 /// (first maximum wins; a NaN counts as the maximum, as in ``np.argmax``).
 #[pyfunction]
-fn maxout_forward<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, k: i64) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+fn maxout_forward<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, k: &Bound<'py, PyAny>) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
     const F: &str = "maxout_forward";
     let dt = common::float_dtype(F, "x", x)?;
     let kk = check_k(F, k)?;
@@ -371,7 +418,7 @@ fn maxout_backward_run<'py, T: Float>(
 
 /// Routes ``dy (n, m)`` to the arg-max column of each group of ``k``: ``dx (n, m·k)``.
 #[pyfunction]
-fn maxout_backward<'py>(py: Python<'py>, dy: &Bound<'py, PyAny>, argmax: &Bound<'py, PyAny>, k: i64) -> PyResult<Py<PyAny>> {
+fn maxout_backward<'py>(py: Python<'py>, dy: &Bound<'py, PyAny>, argmax: &Bound<'py, PyAny>, k: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
     const F: &str = "maxout_backward";
     let dt = common::float_dtype(F, "dy", dy)?;
     let kk = check_k(F, k)?;

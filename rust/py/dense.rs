@@ -4,7 +4,7 @@
 //! Inputs that are not C-contiguous are copied once to C order; outputs are new C-ordered
 //! arrays. Everything is validated before the kernel runs.
 
-use super::activation::{input, new_array, parse_act, Float};
+use super::activation::{input, new_array, parse_act, ActName, Float};
 use super::common::{check_ndim, check_shape, readonly, same_dtype, shape_err, tuple, Dt};
 use crate::kernels::activation::Act;
 use crate::kernels::dense::{self, DenseShape};
@@ -32,8 +32,8 @@ fn forward_run<'py, T: Float>(
     x: &Bound<'py, PyAny>,
     w: &Bound<'py, PyAny>,
     b: Option<&Bound<'py, PyAny>>,
-    activation: &str,
-    alpha: Option<f64>,
+    activation: &ActName,
+    alpha: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
     const F: &str = "dense_forward";
     let act = parse_act::<T>(F, activation, alpha)?;
@@ -57,18 +57,18 @@ fn forward_run<'py, T: Float>(
 /// ``z = x·W + b``, ``y = f(z)`` (Keras layout: ``x (n, in)``, ``W (in, out)``, ``b (out,)``);
 /// returns ``(y, z)``. The bias and activation are one fused pass after the GEMM.
 #[pyfunction]
-#[pyo3(signature = (x, w, b=None, activation="identity", alpha=None))]
+#[pyo3(signature = (x, w, b=None, activation=ActName::identity(), alpha=None), text_signature = "(x, w, b=None, activation='identity', alpha=None)")]
 fn dense_forward<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
     w: &Bound<'py, PyAny>,
     b: Option<&Bound<'py, PyAny>>,
-    activation: &str,
-    alpha: Option<f64>,
+    activation: ActName,
+    alpha: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
     match same_dtype("dense_forward", &[("x", Some(x)), ("w", Some(w)), ("b", b)])? {
-        Dt::F32 => forward_run::<f32>(py, x, w, b, activation, alpha),
-        Dt::F64 => forward_run::<f64>(py, x, w, b, activation, alpha),
+        Dt::F32 => forward_run::<f32>(py, x, w, b, &activation, alpha),
+        Dt::F64 => forward_run::<f64>(py, x, w, b, &activation, alpha),
     }
 }
 
@@ -82,8 +82,8 @@ fn backward_run<'py, T: Float>(
     w: &Bound<'py, PyAny>,
     z: &Bound<'py, PyAny>,
     y: &Bound<'py, PyAny>,
-    activation: &str,
-    alpha: Option<f64>,
+    activation: &ActName,
+    alpha: Option<&Bound<'py, PyAny>>,
     need_dx: bool,
 ) -> PyResult<Grads> {
     const F: &str = "dense_backward";
@@ -116,7 +116,7 @@ fn backward_run<'py, T: Float>(
 /// and ``y`` are the forward's outputs. ``db`` is reduced in a fixed order (bit-identical
 /// for any thread count).
 #[pyfunction]
-#[pyo3(signature = (dy, x, w, z, y, activation="identity", alpha=None, need_dx=true))]
+#[pyo3(signature = (dy, x, w, z, y, activation=ActName::identity(), alpha=None, need_dx=true), text_signature = "(dy, x, w, z, y, activation='identity', alpha=None, need_dx=True)")]
 #[allow(clippy::too_many_arguments)]
 fn dense_backward<'py>(
     py: Python<'py>,
@@ -125,14 +125,14 @@ fn dense_backward<'py>(
     w: &Bound<'py, PyAny>,
     z: &Bound<'py, PyAny>,
     y: &Bound<'py, PyAny>,
-    activation: &str,
-    alpha: Option<f64>,
+    activation: ActName,
+    alpha: Option<&Bound<'py, PyAny>>,
     need_dx: bool,
 ) -> PyResult<Grads> {
     let args = [("dy", Some(dy)), ("x", Some(x)), ("w", Some(w)), ("z", Some(z)), ("y", Some(y))];
     match same_dtype("dense_backward", &args)? {
-        Dt::F32 => backward_run::<f32>(py, dy, x, w, z, y, activation, alpha, need_dx),
-        Dt::F64 => backward_run::<f64>(py, dy, x, w, z, y, activation, alpha, need_dx),
+        Dt::F32 => backward_run::<f32>(py, dy, x, w, z, y, &activation, alpha, need_dx),
+        Dt::F64 => backward_run::<f64>(py, dy, x, w, z, y, &activation, alpha, need_dx),
     }
 }
 
