@@ -8,5 +8,16 @@ Arrays must be float32 or float64 (one dtype per call); outputs are new arrays u
 """
 
 from ._core import matmul
+from ._core import batchnorm_forward, batchnorm_backward
+from ._core import cross_entropy, binary_cross_entropy, mse
+from ._core import column_stats
 
-__all__ = ["matmul"]
+__all__ = [
+    "matmul",
+    "batchnorm_forward",
+    "batchnorm_backward",
+    "cross_entropy",
+    "binary_cross_entropy",
+    "mse",
+    "column_stats",
+]
