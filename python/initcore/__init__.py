@@ -3,12 +3,32 @@ standardization and batch normalization do inside them.
 
 The numeric core is a Rust extension (``initcore._core``); ``initcore.ops`` is its
 functional API on NumPy arrays and ``initcore.reference.ops`` a plain NumPy twin with the
-same names and signatures.
+same names and signatures. Submodules load on first use, so ``import initcore`` stays cheap.
 """
 
+import importlib
+
 from ._core import get_num_threads, set_num_threads
-from . import ops, reference
+from .parameter import Parameter
 
 __version__ = "0.1.0"
 
-__all__ = ["ops", "reference", "set_num_threads", "get_num_threads", "__version__"]
+_SUBMODULES = (
+    "ops", "reference", "backend", "initializers", "layers", "optim", "schedules", "callbacks",
+    "losses", "model", "data", "diagnostics", "experiments", "cli",
+)
+_LAZY_NAMES = {"Sequential": "model", "History": "callbacks"}
+
+__all__ = ["Parameter", "Sequential", "History", "set_num_threads", "get_num_threads", "__version__", *_SUBMODULES]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
+    raise AttributeError(f"module 'initcore' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

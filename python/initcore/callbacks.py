@@ -1,0 +1,510 @@
+"""Keras-style training callbacks for ``Sequential.fit``.
+
+A callback receives ``set_model(model)`` and then, during ``fit``, the hooks
+``on_train_begin(logs)``, ``on_epoch_begin(epoch, logs)``, ``on_batch_begin(batch, logs)``,
+``on_batch_end(batch, logs)`` (``logs``: ``loss``, ``size``, ``accuracy``), ``on_epoch_end(epoch,
+logs)`` (``logs``: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ``lr``, ``seconds``) and
+``on_train_end(logs)``. Epochs are numbered from 0 and continue across ``fit`` calls and a
+save/load (``model.epochs_completed``); messages print them from 1, as Keras does. A callback
+stops training by setting ``model.stop_training = True``; it reaches the optimizer as
+``model.optimizer``. ``fit``'s parameters (``epochs``, ``initial_epoch``, ``steps``, ``samples``,
+``batch_size``) are in ``callback.params`` (from ``set_params``, else ``model.fit_params``).
+
+Callbacks whose progress matters for resuming (schedules, :class:`EarlyStopping`,
+:class:`ModelCheckpoint`) have ``get_state()`` / ``set_state()``; ``model.save`` stores them.
+
+Here: :class:`Callback`, :class:`CallbackList`, :class:`History`, :class:`ProgressBar`,
+:class:`EarlyStopping`, :class:`ModelCheckpoint`, :class:`TerminateOnNaN`, :class:`CSVLogger`,
+:class:`LambdaCallback`; learning-rate schedules are in :mod:`initcore.schedules`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import sys
+import tempfile
+import time
+import warnings
+from typing import Any, Callable, Dict, Iterable, List, Optional
+
+import numpy as np
+
+__all__ = [
+    "Callback", "CallbackList", "History", "ProgressBar", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN",
+    "CSVLogger", "LambdaCallback", "format_logs",
+]
+
+
+class Callback:
+    """Base class: every hook does nothing. ``model`` and ``params`` are set by ``fit``."""
+
+    def __init__(self):
+        self.model = None
+        self.params: Dict[str, Any] = {}
+
+    def set_model(self, model) -> None:
+        self.model = model
+
+    def set_params(self, params: Dict[str, Any]) -> None:
+        self.params = dict(params)
+
+    def _fit_params(self) -> Dict[str, Any]:
+        return self.params or dict(getattr(self.model, "fit_params", None) or {})
+
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
+        pass
+
+    def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None:
+        pass
+
+    def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        pass
+
+    def on_batch_begin(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        pass
+
+    def on_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        pass
+
+
+class CallbackList:
+    """Dispatches every hook to its callbacks, in order."""
+
+    def __init__(self, callbacks: Optional[Iterable[Callback]] = None, model=None):
+        self.callbacks: List[Callback] = list(callbacks or [])
+        for cb in self.callbacks:
+            if not all(callable(getattr(cb, h, None)) for h in _HOOKS):
+                raise TypeError(f"callbacks must be Callback objects (with every hook), got {type(cb).__name__}")
+        self.model = None
+        if model is not None:
+            self.set_model(model)
+
+    def append(self, callback: Callback) -> None:
+        self.callbacks.append(callback)
+        if self.model is not None:
+            callback.set_model(self.model)
+
+    def set_model(self, model) -> None:
+        self.model = model
+        for cb in self.callbacks:
+            cb.set_model(model)
+
+    def set_params(self, params: Dict[str, Any]) -> None:
+        for cb in self.callbacks:
+            if callable(getattr(cb, "set_params", None)):
+                cb.set_params(params)
+
+    def __iter__(self):
+        return iter(self.callbacks)
+
+    def __len__(self) -> int:
+        return len(self.callbacks)
+
+    def on_train_begin(self, logs=None):
+        for cb in self.callbacks:
+            cb.on_train_begin(logs)
+
+    def on_train_end(self, logs=None):
+        for cb in self.callbacks:
+            cb.on_train_end(logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for cb in self.callbacks:
+            cb.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for cb in self.callbacks:
+            cb.on_epoch_end(epoch, logs)
+
+    def on_batch_begin(self, batch, logs=None):
+        for cb in self.callbacks:
+            cb.on_batch_begin(batch, logs)
+
+    def on_batch_end(self, batch, logs=None):
+        for cb in self.callbacks:
+            cb.on_batch_end(batch, logs)
+
+
+_HOOKS = ("set_model", "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_batch_begin",
+          "on_batch_end")
+
+
+class History(Callback):
+    """Records the epoch logs: ``history.history[key]`` is the list of per-epoch values
+    (``"loss"``, ``"accuracy"``, ``"val_loss"``, ``"val_accuracy"``, ``"lr"``, ``"seconds"``, and
+    any other key a callback adds) and ``history.epoch`` the epoch numbers. A History passed to
+    several ``fit`` calls keeps appending (``fit`` itself returns a fresh one per call)."""
+
+    def __init__(self):
+        super().__init__()
+        self.history: Dict[str, List[Any]] = {}
+        self.epoch: List[int] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(int(epoch))
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+
+    def __repr__(self) -> str:
+        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
+            return f"{v:.3e}"
+        return f"{v:.4f}"
+    return str(value)
+
+
+def format_logs(logs: Dict[str, Any], skip=("seconds", "size")) -> str:
+    """``"loss 0.1234  accuracy 0.9650  lr 0.001"``: the logs in one line."""
+    return "  ".join(f"{k} {v:.4g}" if k == "lr" and isinstance(v, (float, np.floating)) else f"{k} {_fmt(v)}"
+                     for k, v in logs.items() if k not in skip)
+
+
+class ProgressBar(Callback):
+    """Progress of ``fit``: on a terminal, one tqdm bar per epoch (steps, running loss and
+    accuracy, samples per second), ending with the epoch's logs; otherwise (a file, a pipe, a
+    notebook log) one line per epoch: ``epoch 3/20  loss …  val_accuracy …  lr …  1.2 s  (3400 samples/s)``.
+    ``fit(verbose=1)`` adds one; ``verbose=0`` does not."""
+
+    def __init__(self, stream=None, bar: Optional[bool] = None):
+        super().__init__()
+        self._stream = stream
+        self._bar_mode = bar
+        self.bar = None
+
+    @property
+    def stream(self):
+        return self._stream if self._stream is not None else sys.stdout
+
+    def _use_bar(self) -> bool:
+        if self._bar_mode is not None:
+            return self._bar_mode
+        isatty = getattr(self.stream, "isatty", None)
+        try:
+            return bool(isatty and isatty())
+        except (ValueError, OSError):  # a closed stream
+            return False
+
+    def on_train_begin(self, logs=None):
+        p = self._fit_params()
+        self.steps = p.get("steps")
+        self.last_epoch = p.get("initial_epoch", 0) + p["epochs"] if "epochs" in p else None
+
+    def _label(self, epoch) -> str:
+        return f"epoch {epoch + 1}/{self.last_epoch}" if self.last_epoch else f"epoch {epoch + 1}"
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.perf_counter()
+        self.samples = 0
+        self.loss_sum = 0.0
+        self.acc_sum = 0.0
+        self.acc_n = 0
+        if self._use_bar():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.steps, desc=self._label(epoch), unit="step", file=self.stream,
+                            leave=True, dynamic_ncols=True)
+
+    def on_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        size = int(logs.get("size", 1))
+        self.samples += size
+        if "loss" in logs:
+            self.loss_sum += float(logs["loss"]) * size
+        if "accuracy" in logs:
+            self.acc_sum += float(logs["accuracy"]) * size
+            self.acc_n += size
+        if self.bar is not None:
+            post = {"loss": f"{self.loss_sum / max(self.samples, 1):.4f}"}
+            if self.acc_n:
+                post["acc"] = f"{self.acc_sum / self.acc_n:.4f}"
+            dt = time.perf_counter() - self.t0
+            if dt > 0:
+                post["samples/s"] = f"{self.samples / dt:.0f}"
+            self.bar.set_postfix(post, refresh=False)
+            self.bar.update(1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        seconds = float(logs.get("seconds", time.perf_counter() - self.t0))
+        speed = f"  ({self.samples / seconds:.0f} samples/s)" if seconds > 0 and self.samples else ""
+        if self.bar is not None:
+            self.bar.set_postfix_str(format_logs(logs), refresh=False)
+            self.bar.close()
+            self.bar = None
+        else:
+            print(f"{self._label(epoch)}  {format_logs(logs)}  {seconds:.2f} s{speed}", file=self.stream, flush=True)
+
+    def on_train_end(self, logs=None):
+        if self.bar is not None:  # stopped mid-epoch
+            self.bar.close()
+            self.bar = None
+
+
+def _auto_mode(mode: str, monitor: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode != "auto":
+        return mode
+    # Keras's rule: accuracies and AUC-like scores grow, everything else (losses) shrinks.
+    m = monitor.lower()
+    return "max" if ("acc" in m or m.startswith("fmeasure") or "auc" in m) else "min"
+
+
+def _monitored(cb, logs, epoch) -> Optional[float]:
+    value = (logs or {}).get(cb.monitor)
+    if value is None:
+        warnings.warn(
+            f"{type(cb).__name__}: the monitored metric {cb.monitor!r} is not in the epoch logs "
+            f"(available: {', '.join(sorted(logs or {}))}); epoch {epoch + 1} skipped", RuntimeWarning, stacklevel=3)
+        return None
+    return float(value)
+
+
+def _model_weights(model) -> List[np.ndarray]:
+    arrays = [p.value for p in model.parameters()]
+    buffers = getattr(model, "buffers", None)
+    if callable(buffers):
+        arrays += [v for _, v in sorted(buffers().items())]
+    return arrays
+
+
+class EarlyStopping(Callback):
+    """Stops ``fit`` when ``monitor`` has not improved for ``patience`` epochs (Keras semantics).
+
+    Improvement: ``current − min_delta > best`` (``mode="max"``) or ``current + min_delta <
+    best`` (``"min"``); ``"auto"`` picks max for accuracies, min otherwise. ``baseline``: training
+    also stops if the metric does not beat it within ``patience`` epochs. ``start_from_epoch``:
+    epochs before it are not counted. ``restore_best_weights``: at the stop (or the end, if the
+    best epoch was not the last), the parameters and BatchNorm buffers go back to their values
+    at the best epoch. The state resets at each ``on_train_begin`` unless ``set_state`` has
+    loaded one since (resuming a saved run).
+    """
+
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0, verbose: int = 0,
+                 mode: str = "auto", baseline: Optional[float] = None, restore_best_weights: bool = False,
+                 start_from_epoch: int = 0):
+        super().__init__()
+        if patience < 0:
+            raise ValueError(f"patience must be >= 0, got {patience}")
+        self.monitor = monitor
+        self.mode = _auto_mode(mode, monitor)
+        self.min_delta = abs(float(min_delta))
+        self.patience = int(patience)
+        self.verbose = verbose
+        self.baseline = baseline
+        self.restore_best_weights = bool(restore_best_weights)
+        self.start_from_epoch = int(start_from_epoch)
+        self._restored = False
+        self._reset()
+
+    def _reset(self):
+        self.wait = 0
+        self.stopped_epoch = -1
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch = -1
+        self.best_weights: Optional[List[np.ndarray]] = None
+
+    def _improved(self, current: float, reference: float) -> bool:
+        if self.mode == "max":
+            return current - self.min_delta > reference
+        return current + self.min_delta < reference
+
+    def on_train_begin(self, logs=None):
+        if not self._restored:
+            self._reset()
+        self._restored = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = _monitored(self, logs, epoch)
+        if current is None or epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = [a.copy() for a in _model_weights(self.model)]
+        self.wait += 1
+        if self._improved(current, self.best):
+            self.best = current
+            self.best_epoch = epoch
+            if self.restore_best_weights:
+                self.best_weights = [a.copy() for a in _model_weights(self.model)]
+            if self.baseline is None or self._improved(current, float(self.baseline)):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch >= 0 and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None and self.best_epoch >= 0:
+            if self.verbose:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            for live, saved in zip(_model_weights(self.model), self.best_weights):
+                np.copyto(live, saved)
+
+    def get_state(self) -> Dict[str, Any]:
+        return {"wait": self.wait, "best": self.best, "best_epoch": self.best_epoch,
+                "stopped_epoch": self.stopped_epoch,
+                "best_weights": None if self.best_weights is None else [a.copy() for a in self.best_weights]}
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        self.wait = int(state["wait"])
+        self.best = float(state["best"])
+        self.best_epoch = int(state["best_epoch"])
+        self.stopped_epoch = int(state["stopped_epoch"])
+        bw = state.get("best_weights")
+        self.best_weights = None if bw is None else [np.array(a) for a in bw]
+        self._restored = True
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model (``model.save(path)``) at the end of every epoch, or only when
+    ``monitor`` improves (``save_best_only``). ``path`` may contain ``str.format`` fields filled
+    from the epoch (numbered from 1, as Keras) and the logs: ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``."""
+
+    def __init__(self, path, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto",
+                 verbose: int = 0):
+        super().__init__()
+        self.path = os.fspath(path)
+        self.monitor = monitor
+        self.save_best_only = bool(save_best_only)
+        self.mode = _auto_mode(mode, monitor)
+        self.verbose = verbose
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def _filepath(self, epoch, logs) -> str:
+        try:
+            return self.path.format(epoch=epoch + 1, **(logs or {}))
+        except KeyError as e:
+            raise KeyError(f"ModelCheckpoint: path {self.path!r} names {e}, which is not in the epoch logs "
+                           f"(available: {', '.join(sorted(logs or {}))})") from None
+
+    def on_epoch_end(self, epoch, logs=None):
+        path = self._filepath(epoch, logs)
+        if self.save_best_only:
+            current = _monitored(self, logs, epoch)
+            if current is None:
+                return
+            better = current > self.best if self.mode == "max" else current < self.best
+            if not better:
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+                return
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, saving to {path}")
+            self.best = current
+        elif self.verbose:
+            print(f"Epoch {epoch + 1}: saving model to {path}")
+        self.model.save(path)
+
+    def get_state(self) -> Dict[str, Any]:
+        return {"best": self.best}
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        self.best = float(state["best"])
+
+
+class TerminateOnNaN(Callback):
+    """Stops training as soon as a batch loss is NaN or infinite."""
+
+    def _check(self, where: str, logs) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            print(f"{where}: invalid loss {float(loss)}, terminating training", file=sys.stderr)
+            self.model.stop_training = True
+
+    def on_batch_end(self, batch, logs=None):
+        self._check(f"Batch {batch}", logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(f"Epoch {epoch + 1}", logs)
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Writes ``text`` to a temporary file next to ``path`` and renames it over ``path``: a reader
+    sees the old file or the new one, never a half-written one."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=directory)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class CSVLogger(Callback):
+    """Writes one row per epoch (``epoch`` and the epoch logs, columns sorted, ``NA`` where an
+    epoch lacks a key) to ``path``; the file is rewritten atomically (temporary file +
+    ``os.replace``) after each epoch. ``append=True`` keeps the rows already in the file."""
+
+    def __init__(self, path, separator: str = ",", append: bool = False):
+        super().__init__()
+        self.path = os.fspath(path)
+        self.sep = separator
+        self.append = bool(append)
+        self.rows: List[Dict[str, str]] = []
+        self.keys: List[str] = []
+
+    def on_train_begin(self, logs=None):
+        self.rows, self.keys = [], []
+        if self.append and os.path.exists(self.path):
+            with open(self.path, newline="", encoding="utf-8") as f:
+                reader = csv.DictReader(f, delimiter=self.sep)
+                self.keys = [k for k in (reader.fieldnames or []) if k != "epoch"]
+                self.rows = [dict(r) for r in reader]
+
+    @staticmethod
+    def _cell(v) -> str:
+        if isinstance(v, (float, np.floating)):
+            return repr(float(v))
+        if isinstance(v, (np.integer,)):
+            return str(int(v))
+        if isinstance(v, (list, tuple, np.ndarray)):
+            return "[" + " ".join(repr(float(x)) for x in np.asarray(v, dtype=np.float64).ravel()) + "]"
+        return str(v)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        row = {"epoch": str(int(epoch))}
+        row.update({k: self._cell(v) for k, v in logs.items()})
+        self.rows.append(row)
+        self.keys = sorted(set(self.keys) | set(logs))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=["epoch"] + self.keys, delimiter=self.sep, restval="NA",
+                                lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        for r in self.rows:
+            writer.writerow({k: (v if v != "" else "NA") for k, v in r.items()})
+        atomic_write_text(self.path, buf.getvalue())
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``."""
+
+    def __init__(self, on_train_begin: Optional[Callable] = None, on_train_end: Optional[Callable] = None,
+                 on_epoch_begin: Optional[Callable] = None, on_epoch_end: Optional[Callable] = None,
+                 on_batch_begin: Optional[Callable] = None, on_batch_end: Optional[Callable] = None):
+        super().__init__()
+        for name, fn in (("on_train_begin", on_train_begin), ("on_train_end", on_train_end),
+                         ("on_epoch_begin", on_epoch_begin), ("on_epoch_end", on_epoch_end),
+                         ("on_batch_begin", on_batch_begin), ("on_batch_end", on_batch_end)):
+            if fn is not None:
+                if not callable(fn):
+                    raise TypeError(f"LambdaCallback: {name} must be callable, got {type(fn).__name__}")
+                setattr(self, name, fn)

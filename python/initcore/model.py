@@ -1,0 +1,615 @@
+"""``Sequential``: a stack of layers with a Keras-shaped training API and PyTorch numerics.
+
+Input conversion rule (``forward``, ``train_step``, ``fit``, ``evaluate``, ``predict``): ``x``
+must be a 2-D array (or nested sequence) of real numbers (bool, integer or float) with
+``input_dim`` columns; it is cast to the model's dtype with ``np.ascontiguousarray(x,
+dtype)``, so a C-contiguous array of that dtype is used as is, and anything else is copied
+(float64 data given to a float32 model is rounded to float32). Targets: for ``cross_entropy``,
+integer class labels ``(n,)`` in ``[0, C)`` (float arrays holding integers and one-hot matrices
+``(n, C)`` are converted to int64 labels); for ``binary_cross_entropy`` and ``mse``, an array of
+the output's shape ``(n, C)`` (``(n,)`` when ``C = 1``), cast to the model's dtype. Anything else
+is a ``TypeError`` (non-numeric) or ``ValueError`` (shape, length, label range) naming the
+argument and the shapes.
+
+The forward and backward passes go layer by layer through ``get_ops(backend)``;
+``train_step`` is kept small so that a fused Rust step can replace its body (see its docstring
+for the state it must leave behind).
+"""
+
+import json
+import math
+import os
+import tempfile
+import time
+import zipfile
+
+import numpy as np
+
+from . import layers as layers_mod
+from . import losses
+from .backend import BACKENDS, check_dtype, get_ops
+
+CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
+FILE_FORMAT = "initcore.Sequential/1"
+
+
+class Sequential:
+    """A linear stack of layers.
+
+    Args:
+        layers: ``initcore.layers`` objects, each used by one model only. A layer without an
+            explicit ``name`` is named ``"<kind>_<index>"`` (``dense_0``, ``batch_norm_1``, ...),
+            which names its parameters (``"dense_0/kernel"``).
+        input_dim: width of the inputs; the model is built at once when given, else on the
+            first ``forward``/``fit`` (``parameters()`` needs a built model).
+        seed: seeds the model's ``numpy.random.Generator`` ``rng``, the single source of
+            randomness: weight initialization (layer by layer, in order), shuffling in ``fit``
+            and dropout masks. Its state is saved with the model.
+        dtype: ``"float32"`` (default) or ``"float64"``, of every parameter and activation.
+        backend: ``"rust"`` (``initcore.ops``) or ``"numpy"`` (the reference twin).
+
+    Attributes: ``layers``, ``input_dim``, ``output_dim``, ``dtype``, ``backend``, ``rng``,
+    ``optimizer`` (set by ``fit`` and ``load``), ``loss`` (the loss of the last ``fit``),
+    ``stop_training`` (callbacks set it to end ``fit``), ``epochs_completed``, ``history``,
+    ``last_output`` (the network output of the last ``train_step``).
+    """
+
+    def __init__(self, layers=(), input_dim=None, seed=0, dtype="float32", backend="rust"):
+        if backend not in BACKENDS:
+            raise ValueError(f"Sequential: backend must be one of {BACKENDS}, got {backend!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"Sequential: seed must be a non-negative int or None, got {seed!r}")
+        self.dtype = check_dtype(dtype)
+        self.backend = backend
+        self.seed = None if seed is None else int(seed)
+        self.rng = np.random.default_rng(self.seed)
+        self.layers = []
+        self.input_dim = None
+        self.output_dim = None
+        self.built = False
+        self.optimizer = None
+        self.loss = None
+        self.stop_training = False
+        self.epochs_completed = 0
+        self.history = None
+        self.last_output = None
+        self._fit_callbacks = []
+        self.callback_states = []
+        for layer in layers:
+            self.add(layer)
+        if input_dim is not None:
+            self.build(input_dim)
+
+    # --- structure -------------------------------------------------------------------------
+    def add(self, layer):
+        """Appends ``layer`` (before the model is built)."""
+        if not isinstance(layer, layers_mod.Layer):
+            raise TypeError(f"Sequential: layers must be initcore.layers.Layer objects, got {type(layer).__name__}")
+        if self.built:
+            raise ValueError("Sequential.add: the model is already built; add every layer before building it")
+        if layer.built or any(layer is other for other in self.layers):
+            raise ValueError(f"Sequential: layer {layer!r} is already used (a layer belongs to one model, once)")
+        if not layer._user_name:
+            layer.name = f"{layer.kind}_{len(self.layers)}"
+        if any(layer.name == other.name for other in self.layers):
+            raise ValueError(f"Sequential: duplicate layer name {layer.name!r}")
+        self.layers.append(layer)
+
+    def build(self, input_dim):
+        """Creates every layer's parameters for inputs of width ``input_dim``."""
+        if self.built:
+            if input_dim != self.input_dim:
+                raise ValueError(f"Sequential.build: the model is built for input_dim={self.input_dim}, got {input_dim}")
+            return self
+        if isinstance(input_dim, bool) or not isinstance(input_dim, (int, np.integer)) or input_dim < 1:
+            raise ValueError(f"Sequential: input_dim must be a positive int, got {input_dim!r}")
+        if not self.layers:
+            raise ValueError("Sequential: the model has no layers")
+        dim = self.input_dim = int(input_dim)
+        for layer in self.layers:
+            dim = layer.build(dim, rng=self.rng, dtype=self.dtype, backend=self.backend)
+        self.output_dim = dim
+        self.built = True
+        return self
+
+    def _require_built(self, what):
+        if not self.built:
+            raise ValueError(f"Sequential.{what}: the model is not built; pass input_dim= or call build(input_dim) first")
+
+    def parameters(self):
+        """Every trainable ``Parameter``, layer by layer (a Dense layer's kernel, then bias)."""
+        self._require_built("parameters")
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def buffers(self):
+        """Non-trainable state: ``{"batch_norm_1/running_mean": array, ...}`` (live arrays)."""
+        return {f"{layer.name}/{k}": v for layer in self.layers for k, v in layer.buffers().items()}
+
+    def set_backend(self, backend):
+        """Switches every layer and parameter to the kernels of ``backend``."""
+        get_ops(backend)
+        self.backend = backend
+        for layer in self.layers:
+            if layer.built:
+                layer.set_backend(backend)
+
+    def get_config(self):
+        return {
+            "layers": [layers_mod.serialize(layer) for layer in self.layers], "input_dim": self.input_dim,
+            "seed": self.seed, "dtype": self.dtype.name, "backend": self.backend,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls([layers_mod.deserialize(c) for c in config["layers"]], input_dim=config.get("input_dim"),
+                   seed=config.get("seed", 0), dtype=config.get("dtype", "float32"), backend=config.get("backend", "rust"))
+
+    def summary(self):
+        """A table of the layers (name and type, output shape, parameter count) and the totals;
+        returns the string (``print(model.summary())``)."""
+        rows = [("Layer (type)", "Output shape", "Params")]
+        for layer in self.layers:
+            shape = f"(None, {layer.output_dim})" if layer.built else "?"
+            rows.append((f"{layer.name} ({type(layer).__name__})", shape, f"{sum(p.size for p in layer.parameters()):,}"))
+        w = [max(len(r[i]) for r in rows) for i in range(3)]
+        line = "-" * (w[0] + w[1] + w[2] + 4)
+        text = [line, f"{rows[0][0]:<{w[0]}}  {rows[0][1]:<{w[1]}}  {rows[0][2]:>{w[2]}}", line]
+        text += [f"{a:<{w[0]}}  {b:<{w[1]}}  {c:>{w[2]}}" for a, b, c in rows[1:]]
+        trainable = sum(p.size for layer in self.layers for p in layer.parameters())
+        fixed = sum(v.size for v in self.buffers().values())
+        text += [line, f"Total params: {trainable + fixed:,}", f"Trainable params: {trainable:,}",
+                 f"Non-trainable params: {fixed:,}", line]
+        return "\n".join(text)
+
+    # --- input checks ------------------------------------------------------------------------
+    def _input(self, x, arg="x"):
+        """``x`` as a C-contiguous 2-D array of the model dtype (see the module docstring);
+        builds the model on first use."""
+        if isinstance(x, np.ndarray) and x.dtype == self.dtype and x.ndim == 2 and x.flags.c_contiguous:
+            arr = x
+        else:
+            arr = np.asarray(x)
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"Sequential: {arg} must hold real numbers (bool, int or float), got dtype {arr.dtype}")
+            if arr.ndim != 2:
+                hint = " (one sample: x.reshape(1, -1); one feature: x.reshape(-1, 1))" if arr.ndim == 1 else ""
+                raise ValueError(f"Sequential: {arg} must be 2-D (n, features), got shape {arr.shape}{hint}")
+            arr = np.ascontiguousarray(arr, dtype=self.dtype)
+        if not self.built:
+            self.build(arr.shape[1])
+        if arr.shape[1] != self.input_dim:
+            raise ValueError(f"Sequential: {arg} has shape {arr.shape} but the model expects input_dim={self.input_dim} columns")
+        return arr
+
+    def _target(self, y, loss, n, arg="y"):
+        """``y`` in the form ``loss`` takes (see the module docstring), checked against ``n`` rows."""
+        y = np.asarray(y)
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"Sequential: {arg} must hold numbers, got dtype {y.dtype}")
+        if y.ndim == 0 or y.shape[0] != n:
+            raise ValueError(f"Sequential: {arg} has shape {y.shape} but x has {n} rows; they must match")
+        c = self.output_dim
+        if loss != "cross_entropy":
+            if y.ndim == 1 and c == 1:
+                y = y.reshape(n, 1)
+            if y.shape != (n, c):
+                raise ValueError(f"Sequential: {arg} has shape {y.shape}, expected {(n, c)} (the output shape) for loss {loss!r}")
+            return np.ascontiguousarray(y, dtype=self.dtype)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.reshape(n)
+        elif y.ndim == 2 and y.shape[1] == c:
+            if not (np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()):
+                raise ValueError(f"Sequential: {arg} of shape {y.shape} is not one-hot; give integer labels (n,) for cross_entropy")
+            y = y.argmax(axis=1)
+        if y.ndim != 1:
+            raise ValueError(f"Sequential: {arg} has shape {y.shape}; cross_entropy takes integer labels ({n},)")
+        if y.dtype.kind == "f":
+            if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+                raise ValueError(f"Sequential: {arg} holds non-integer values; cross_entropy takes integer class labels")
+        elif y.dtype.kind == "b":
+            raise TypeError(f"Sequential: {arg} is boolean; cross_entropy takes integer class labels")
+        labels = np.ascontiguousarray(y, dtype=np.int64)
+        if n and (labels.min() < 0 or labels.max() >= c):
+            bad = int(np.flatnonzero((labels < 0) | (labels >= c))[0])
+            raise ValueError(f"Sequential: {arg}[{bad}] = {labels[bad]} is outside [0, {c}) (the model has {c} outputs)")
+        return labels
+
+    @staticmethod
+    def _loss_name(loss):
+        if not isinstance(loss, str):
+            raise TypeError(f"Sequential: loss must be a str, got {type(loss).__name__}")
+        return losses.canonical(loss)
+
+    def _check_optimizer(self, optimizer):
+        if optimizer is getattr(self, "_checked_optimizer", None):
+            return
+        held = {id(p) for p in getattr(optimizer, "params", ())}
+        missing = [p.name for p in self.parameters() if id(p) not in held]
+        if not callable(getattr(optimizer, "step", None)) or missing:
+            raise ValueError(f"Sequential: the optimizer does not hold this model's parameters {missing}; "
+                             "create it with optimizer(model.parameters(), ...)")
+        self._checked_optimizer = optimizer
+
+    # --- forward / backward --------------------------------------------------------------------
+    def _forward(self, x, training):
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def forward(self, x, training=False):
+        """The network output for ``x (n, input_dim)``; ``training=True`` uses batch statistics
+        in BatchNorm (updating its running statistics) and draws dropout masks."""
+        return self._forward(self._input(x), bool(training))
+
+    def backward(self, grad, need_dx=True):
+        """Back-propagates ``grad`` (d loss / d output of the last ``forward``), overwriting
+        ``p.grad`` of every parameter; returns d loss / d x (``None`` when ``need_dx=False``,
+        which skips the layers below the first one with parameters)."""
+        self._require_built("backward")
+        grad = np.asarray(grad)
+        if grad.dtype != self.dtype or grad.ndim != 2 or grad.shape[1] != self.output_dim:
+            raise ValueError(f"Sequential.backward: grad has shape {grad.shape} {grad.dtype}, expected (n, {self.output_dim}) {self.dtype}")
+        stop = 0
+        if not need_dx:
+            stop = next((i for i, layer in enumerate(self.layers) if layer.parameters()), len(self.layers))
+        grad = np.ascontiguousarray(grad)
+        for i in range(len(self.layers) - 1, stop - 1, -1):
+            grad = self.layers[i].backward(grad, need_dx=need_dx or i > stop)
+        return grad if need_dx else None
+
+    def train_step(self, x, y, optimizer, loss="cross_entropy"):
+        """One step of minibatch training: forward (training mode), loss and its gradient,
+        backward, ``optimizer.step()``; returns the loss as a float.
+
+        A fused implementation replacing this body must leave the same state behind: every
+        ``p.value`` updated and ``p.grad`` holding this batch's gradient, BatchNorm running
+        statistics updated, the optimizer's ``state``/``step_count`` advanced, dropout masks drawn
+        from ``self.rng`` in layer order, and ``self.last_output`` set to the network output."""
+        loss = self._loss_name(loss)
+        x = self._input(x)
+        y = self._target(y, loss, x.shape[0])
+        self._check_optimizer(optimizer)
+        out = self._forward(x, True)
+        value, grad = losses.compute(loss, out, y, self.backend)
+        self.backward(grad, need_dx=False)
+        optimizer.step()
+        self.last_output = out
+        return float(value)
+
+    # --- training loop ---------------------------------------------------------------------------
+    def _batches(self, n, batch_size, order):
+        """Row-index slices of ``order``; a last batch of a single row is dropped when the model
+        has BatchNorm (batch statistics need two rows, as in PyTorch)."""
+        starts = range(0, n, batch_size)
+        has_bn = any(isinstance(layer, layers_mod.BatchNorm) for layer in self.layers)
+        return [order[i:i + batch_size] for i in starts if not (has_bn and min(batch_size, n - i) == 1)]
+
+    def _accuracy_counts(self, out, y, loss):
+        """(correct, count) for classification losses, else None."""
+        if loss == "cross_entropy":
+            return int(np.count_nonzero(out.argmax(axis=1) == y)), y.shape[0]
+        if loss == "binary_cross_entropy":
+            return int(np.count_nonzero((out > 0) == (y >= 0.5))), y.size
+        return None
+
+    def _make_optimizer(self, optimizer):
+        from . import optim
+
+        if optimizer is None:
+            if self.optimizer is not None:
+                return self.optimizer
+            return optim.Adam(self.parameters(), lr=1e-3)
+        if isinstance(optimizer, str):
+            return optim.get(optimizer, self.parameters())
+        return optimizer
+
+    def fit(self, x, y, optimizer=None, loss="cross_entropy", epochs=1, batch_size=32, validation_data=None,
+            callbacks=None, shuffle=True, verbose=1, initial_epoch=None):
+        """Trains for ``epochs`` epochs of minibatches; returns the ``History``.
+
+        ``optimizer``: an ``initcore.optim`` object over ``model.parameters()``, a name
+        (``optim.get`` defaults), or ``None`` for the model's current one (``Adam(lr=1e-3)`` if
+        there is none). Each epoch shuffles the rows with ``self.rng`` (``shuffle=True``) and
+        runs ``train_step`` on consecutive batches; epochs are numbered from
+        ``initial_epoch`` (default: ``epochs_completed``, so a loaded model's schedules resume).
+        Epoch logs: ``loss`` (mean over the epoch's samples, weights changing meanwhile),
+        ``accuracy`` (classification losses), ``val_loss``/``val_accuracy`` (``evaluate`` on
+        ``validation_data=(x_val, y_val)`` at the epoch end), ``lr`` (the learning rate used in
+        the epoch), ``seconds``. ``verbose=1`` adds a ``ProgressBar``; callbacks stop training by
+        setting ``model.stop_training``.
+        """
+        from . import callbacks as cb_mod
+
+        loss = self._loss_name(loss)
+        x = self._input(x)
+        y = self._target(y, loss, x.shape[0])
+        n = x.shape[0]
+        if n == 0:
+            raise ValueError("Sequential.fit: x has no rows")
+        epochs = int(epochs)
+        if epochs < 0:
+            raise ValueError(f"Sequential.fit: epochs must be >= 0, got {epochs}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"Sequential.fit: batch_size must be a positive int, got {batch_size!r}")
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("Sequential.fit: validation_data must be a pair (x_val, y_val)")
+            xv = self._input(validation_data[0], "validation_data[0]")
+            yv = self._target(validation_data[1], loss, xv.shape[0], "validation_data[1]")
+        optimizer = self._make_optimizer(optimizer)
+        self._check_optimizer(optimizer)
+        self.optimizer, self.loss, self.stop_training = optimizer, loss, False
+        user = list(callbacks or [])
+        self._fit_callbacks = user
+        self.history = cb_mod.History()
+        extra = [cb_mod.ProgressBar()] if verbose else []
+        cbs = cb_mod.CallbackList(user + [self.history] + extra)
+        cbs.set_model(self)
+        start = self.epochs_completed if initial_epoch is None else int(initial_epoch)
+        steps = len(self._batches(n, batch_size, np.arange(n)))
+        self.fit_params = {"epochs": epochs, "initial_epoch": start, "steps": steps, "samples": n,
+                           "batch_size": int(batch_size), "verbose": verbose}
+        cbs.set_params(self.fit_params)
+        logs = {}
+        cbs.on_train_begin(logs)
+        for epoch in range(start, start + epochs):
+            cbs.on_epoch_begin(epoch, {})
+            lr = float(optimizer.lr)
+            t0 = time.perf_counter()
+            order = self.rng.permutation(n) if shuffle else np.arange(n)
+            total, seen, acc = 0.0, 0, [0, 0]
+            for b, idx in enumerate(self._batches(n, batch_size, order)):
+                cbs.on_batch_begin(b, {"size": len(idx)})
+                xb, yb = x[idx], y[idx]
+                value = self.train_step(xb, yb, optimizer, loss)
+                total += value * len(idx)
+                seen += len(idx)
+                blogs = {"loss": value, "size": len(idx)}
+                counts = self._accuracy_counts(self.last_output, yb, loss) if self.last_output is not None else None
+                if counts is not None:
+                    acc[0] += counts[0]
+                    acc[1] += counts[1]
+                    blogs["accuracy"] = counts[0] / counts[1]
+                cbs.on_batch_end(b, blogs)
+                if self.stop_training:
+                    break
+            logs = {"loss": total / seen if seen else math.nan}
+            if acc[1]:
+                logs["accuracy"] = acc[0] / acc[1]
+            if validation_data is not None:
+                val = self.evaluate(xv, yv, loss=loss)
+                logs.update({f"val_{k}": v for k, v in val.items()})
+            logs["lr"] = lr
+            logs["seconds"] = time.perf_counter() - t0
+            self.epochs_completed = epoch + 1
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(logs)
+        return self.history
+
+    # --- inference -------------------------------------------------------------------------------
+    def _batched(self, x, batch_size):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"Sequential: batch_size must be a positive int, got {batch_size!r}")
+        return [slice(i, i + batch_size) for i in range(0, x.shape[0], batch_size)]
+
+    def predict(self, x, batch_size=256):
+        """The network output (logits for a model ending in a linear Dense) in evaluation mode."""
+        x = self._input(x)
+        if x.shape[0] == 0:
+            return np.zeros((0, self.output_dim), self.dtype)
+        return np.concatenate([self._forward(x[s], False) for s in self._batched(x, batch_size)])
+
+    def predict_proba(self, x, batch_size=256):
+        """Class probabilities: ``sigmoid`` of the output for ``binary_cross_entropy`` (or a
+        single-output model not trained otherwise), else ``softmax`` over the outputs."""
+        if self.loss == "mse":
+            raise ValueError("Sequential.predict_proba: the model was trained with mse, not a classification loss")
+        ops = get_ops(self.backend)
+        out = self.predict(x, batch_size)
+        if self.loss == "binary_cross_entropy" or (self.loss is None and self.output_dim == 1):
+            return ops.activation_forward(out, "sigmoid")
+        return ops.softmax(out)
+
+    def evaluate(self, x, y, loss=None, batch_size=256):
+        """``{"loss": ..., "accuracy": ...}`` over ``x``, ``y`` in evaluation mode (the loss of
+        the last ``fit`` by default, else cross-entropy; accuracy for classification losses)."""
+        loss = self._loss_name(loss or self.loss or "cross_entropy")
+        x = self._input(x)
+        y = self._target(y, loss, x.shape[0])
+        if x.shape[0] == 0:
+            raise ValueError("Sequential.evaluate: x has no rows")
+        total, correct, count = 0.0, 0, 0
+        for s in self._batched(x, batch_size):
+            out = self._forward(x[s], False)
+            value, _ = losses.compute(loss, out, y[s], self.backend, reduction="sum")
+            total += value
+            counts = self._accuracy_counts(out, y[s], loss)
+            if counts is not None:
+                correct += counts[0]
+                count += counts[1]
+        result = {"loss": total / (y.shape[0] if loss == "cross_entropy" else y.size)}
+        if count:
+            result["accuracy"] = correct / count
+        return result
+
+    def population_statistics(self, x, batch_size=256):
+        """Sets every BatchNorm layer's running statistics to the exact mean and (biased)
+        variance of its inputs over all of ``x`` (layers below it in evaluation mode, with their
+        own population statistics already set), as if ``x`` were one training batch; accumulated
+        in float64 in a fixed order. Returns ``{layer name: (mean, var)}``."""
+        h = self._input(x)
+        n = h.shape[0]
+        if n == 0:
+            raise ValueError("Sequential.population_statistics: x has no rows")
+        result = {}
+        bn = [i for i, layer in enumerate(self.layers) if isinstance(layer, layers_mod.BatchNorm)]
+        for layer in self.layers[: bn[-1] + 1 if bn else 0]:
+            if isinstance(layer, layers_mod.BatchNorm):
+                parts = self._batched(h, batch_size)
+                mean = sum(h[s].sum(axis=0, dtype=np.float64) for s in parts) / n
+                var = sum(((h[s] - mean) ** 2).sum(axis=0) for s in parts) / n
+                layer.running_mean[...] = mean
+                layer.running_var[...] = var
+                result[layer.name] = (mean, var)
+            if layer is not self.layers[bn[-1]]:
+                h = np.concatenate([layer.forward(h[s], False) for s in self._batched(h, batch_size)])
+        return result
+
+    # --- persistence -----------------------------------------------------------------------------
+    def save(self, path, callbacks=None):
+        """Writes architecture, weights, BatchNorm buffers, the optimizer (class, hyper-parameters
+        and ``state_dict``), the RNG state, ``epochs_completed``, the loss and the state of every
+        callback with ``get_state`` (``callbacks``, default those of the running/last ``fit``) to
+        one ``.npz`` file, atomically (temp file in the same directory, then ``os.replace``)."""
+        save_model(self, path, self._fit_callbacks if callbacks is None else list(callbacks))
+
+    @classmethod
+    def load(cls, path, callbacks=None, backend=None):
+        """The model saved at ``path``, with its optimizer (``model.optimizer``) and RNG state, so
+        that ``fit`` continues exactly as the uninterrupted run would. ``callbacks``: objects to
+        receive the saved callback states (matched in order, by class); ``backend`` overrides
+        the saved one."""
+        return load_model(cls, path, callbacks, backend)
+
+    def __repr__(self):
+        return (f"Sequential({len(self.layers)} layers, input_dim={self.input_dim}, dtype={self.dtype.name}, "
+                f"backend={self.backend!r})")
+
+
+# --- the save file: one .npz holding a JSON header and the arrays it refers to -----------------------
+# Every dict is stored as {"__dict__": [[key, value], ...]} (keys keep their type and order),
+# tuples as {"__tuple__": [...]}, arrays as {"__array__": "a<i>"} and NumPy scalars as
+# {"__scalar__": "a<i>"} (a 0-d array, so the dtype survives); Python floats go through JSON's
+# shortest round-trip repr, so every value comes back bit for bit.
+
+
+def _encode(obj, arrays, where):
+    if isinstance(obj, (np.ndarray, np.generic)):
+        arr = np.asarray(obj)
+        if arr.dtype.hasobject:
+            raise TypeError(f"save: cannot store an object array at {where}")
+        key = f"a{len(arrays)}"
+        arrays[key] = arr
+        return {"__array__" if isinstance(obj, np.ndarray) else "__scalar__": key}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, dict):
+        return {"__dict__": [[_encode(k, arrays, where), _encode(v, arrays, f"{where}[{k!r}]")] for k, v in obj.items()]}
+    raise TypeError(f"save: cannot store a {type(obj).__name__} at {where}")
+
+
+def _decode(obj, arrays):
+    if isinstance(obj, list):
+        return [_decode(v, arrays) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    ((tag, v),) = obj.items()
+    if tag == "__array__":
+        return np.array(arrays[v])
+    if tag == "__scalar__":
+        return arrays[v][()]
+    if tag == "__tuple__":
+        return tuple(_decode(x, arrays) for x in v)
+    if tag == "__dict__":
+        return {_decode(k, arrays): _decode(x, arrays) for k, x in v}
+    raise ValueError(f"unknown tag {tag!r}")
+
+
+def save_model(model, path, callbacks):
+    opt = model.optimizer
+    doc = {
+        "format": FILE_FORMAT,
+        "config": model.get_config(),
+        "weights": {p.name: p.value for p in model.parameters()} if model.built else {},
+        "buffers": model.buffers(),
+        "rng": model.rng.bit_generator.state,
+        "epochs_completed": model.epochs_completed,
+        "loss": model.loss,
+        "optimizer": None if opt is None else {"class": type(opt).__name__, "state_dict": opt.state_dict()},
+        "callbacks": [{"class": type(cb).__name__, "state": cb.get_state()}
+                      for cb in callbacks if callable(getattr(cb, "get_state", None))],
+    }
+    arrays = {}
+    header = json.dumps(_encode(doc, arrays, "model"))
+    arrays["header"] = np.array(header)
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _read(path):
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "header" not in z.files:
+                raise ValueError(f"Sequential.load: {path} is not an initcore model file (no header)")
+            arrays = {k: z[k] for k in z.files}
+        doc = _decode(json.loads(str(arrays.pop("header"))), arrays)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+        if isinstance(e, FileNotFoundError) or str(e).startswith("Sequential.load"):
+            raise
+        raise ValueError(f"Sequential.load: {path} is not a readable initcore model file ({type(e).__name__}: {e})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FILE_FORMAT:
+        raise ValueError(f"Sequential.load: {path} is not an initcore model file (format {FILE_FORMAT!r})")
+    return doc
+
+
+def _restore_optimizer(model, spec):
+    """The saved optimizer over the loaded parameters: constructed with its defaults, then
+    ``load_state_dict`` restores hyper-parameters (``lr`` included), step count and state."""
+    from . import optim
+
+    cls = getattr(optim, spec["class"], None)
+    if not (isinstance(cls, type) and issubclass(cls, optim.Optimizer)):
+        cls = optim.OPTIMIZERS[spec["state_dict"]["kind"]]
+    opt = cls(model.parameters())
+    opt.load_state_dict(spec["state_dict"])
+    return opt
+
+
+def load_model(cls, path, callbacks, backend):
+    path = os.fspath(path)
+    doc = _read(path)
+    config = dict(doc["config"])
+    if backend is not None:
+        config["backend"] = backend
+    model = cls.from_config(config)
+    params = model.parameters() if model.built else []
+    for name, arrays, saved in (("weights", {p.name: p.value for p in params}, doc["weights"]),
+                                ("buffers", model.buffers(), doc["buffers"])):
+        if set(arrays) != set(saved):
+            raise ValueError(f"Sequential.load: {path}: {name} {sorted(saved)} do not match the architecture's {sorted(arrays)}")
+        for key, live in arrays.items():
+            if saved[key].shape != live.shape or saved[key].dtype != live.dtype:
+                raise ValueError(f"Sequential.load: {path}: {key} is {saved[key].shape} {saved[key].dtype}, expected {live.shape} {live.dtype}")
+            np.copyto(live, saved[key])
+    model.rng.bit_generator.state = doc["rng"]
+    model.epochs_completed = int(doc["epochs_completed"])
+    model.loss = doc["loss"]
+    if doc["optimizer"] is not None:
+        model.optimizer = _restore_optimizer(model, doc["optimizer"])
+    model.callback_states = doc["callbacks"]
+    if callbacks is not None:
+        targets = [cb for cb in callbacks if callable(getattr(cb, "set_state", None))]
+        got = [type(cb).__name__ for cb in targets]
+        want = [s["class"] for s in doc["callbacks"]]
+        if got != want:
+            raise ValueError(f"Sequential.load: callbacks {got} do not match the saved callback states {want}")
+        for cb, s in zip(targets, doc["callbacks"]):
+            cb.set_state(s["state"])
+        model._fit_callbacks = list(callbacks)
+    return model

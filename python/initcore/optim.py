@@ -1,0 +1,415 @@
+"""Optimizers with the update rules, defaults and argument checks of ``torch.optim``.
+
+Every optimizer updates its parameters' ``value`` arrays in place by calling one kernel per
+parameter, ``get_ops(p.backend).<kind>_step(p.value, p.grad, **state, step=t, **hyper)``
+(``initcore.ops`` in Rust, ``initcore.reference.ops`` in NumPy; same math). Step counts start
+at 1. ``g`` below is the gradient (negated when ``maximize=True``), ``η`` the learning rate,
+``λ`` the weight decay, ``t`` the step.
+
+============  =====================================================================================
+SGD           ``g ← g + λw``; ``b ← ρb + (1 − τ)g`` (``b₁ = g``); ``g ← g + ρb`` (Nesterov) or ``g ← b``;
+              ``w ← w − ηg``
+Adagrad       ``g ← g + λw``; ``η_t = η / (1 + (t − 1)·lr_decay)``; ``s ← s + g²``;
+              ``w ← w − η_t·g / (√s + ε)``
+RMSprop       ``g ← g + λw``; ``v ← αv + (1 − α)g²``; centered: ``ḡ ← αḡ + (1 − α)g``,
+              ``v̂ = v − ḡ²`` else ``v̂ = v``; ``b ← ρb + g/(√v̂ + ε)``, ``w ← w − ηb`` (ρ > 0) or
+              ``w ← w − ηg/(√v̂ + ε)``
+Adam          ``g ← g + λw``; ``m ← β₁m + (1 − β₁)g``; ``v ← β₂v + (1 − β₂)g²``
+              (AMSGrad: ``v_max ← max(v_max, v)`` used in place of ``v``);
+              ``w ← w − η·m̂ / (√v̂ + ε)``, ``m̂ = m/(1 − β₁ᵗ)``, ``v̂ = v/(1 − β₂ᵗ)``
+AdamW         Adam with decoupled decay (Loshchilov & Hutter 2019): ``w ← w·(1 − ηλ)`` first, no λw in g
+Nadam         Dozat (2016) with PyTorch's momentum schedule ``μ_t = β₁(1 − ½·0.96^{t·ψ})``,
+              ``Π_t = Π μ_i``: ``w ← w − η(1 − μ_t)/(1 − Π_t)·g/(√v̂ + ε)
+              − η·μ_{t+1}/(1 − Π_t μ_{t+1})·m/(√v̂ + ε)``
+============  =====================================================================================
+
+Where ε sits: Adam, AdamW, Nadam, RMSprop and Adagrad all add ε *outside* the square root, to
+``√v̂`` (PyTorch; Kingma & Ba's Algorithm 1). TensorFlow's Adam instead adds an ε̂ to
+``√v`` before the bias correction, which differs by a factor √(1 − β₂ᵗ) early on.
+
+Textbook momentum ``v ← ρv − ηg; w ← w + v`` (Sutskever et al. 2013) is PyTorch's rule with
+``v = −η·b``: the same trajectory at a constant learning rate. They differ only when η changes:
+PyTorch's buffer ``b`` holds raw gradients and a new η scales the whole accumulated step at once,
+the textbook ``v`` carries the old η in its past terms. Nesterov here is PyTorch's (Bengio et
+al. 2013's reformulation): the step is ``g + ρb``, the look-ahead expressed at the current point.
+
+State. Arrays are created *eagerly* at construction (zeros, or ``initial_accumulator_value``
+for Adagrad), C-contiguous and of the parameter's dtype, keyed by the kernel's argument names:
+``state[p.name] = {"momentum_buffer": ..., "exp_avg": ..., ...}``; a later fused training step
+may read and update them in place, so they are never replaced, only written into (also by
+:meth:`Optimizer.load_state_dict`). A buffer that a hyper-parameter change makes necessary
+(e.g. setting ``hyper["momentum"]`` later) is created at the next step. SGD's first momentum
+step sets ``b = g`` as PyTorch does (the zero buffer is overwritten, not decayed).
+
+``hyper`` is a flat dict of the kernel's keyword arguments (``lr``, ``beta1``, ``beta2``, ...);
+``lr`` is also a property, which the schedules set. One global ``step_count`` is shared by all
+parameters (every ``step()`` updates every parameter).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+import numpy as np
+
+from .backend import get_ops
+from .parameter import Parameter
+
+__all__ = [
+    "Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Nadam", "get", "OPTIMIZERS",
+    "clip_grad_norm", "clip_grad_value",
+]
+
+
+def _number(name: str, value, *, low: float = 0.0, high: Optional[float] = None, what: str = "value") -> float:
+    """Torch-style check: ``Invalid <what>: <value>`` unless ``low ≤ value (< high)``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    v = float(value)
+    if math.isnan(v) or v < low or (high is not None and v >= high):
+        raise ValueError(f"Invalid {what}: {value}")
+    return v
+
+
+def _betas(betas) -> Tuple[float, float]:
+    try:
+        b1, b2 = betas
+    except (TypeError, ValueError):
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+    return (_number("betas[0]", b1, high=1.0, what="beta parameter at index 0"),
+            _number("betas[1]", b2, high=1.0, what="beta parameter at index 1"))
+
+
+class Optimizer:
+    """Base class. Subclasses set ``kind`` (the kernel ``<kind>_step``), validate their
+    hyper-parameters into ``self.hyper`` and list their state in :meth:`_state_spec`."""
+
+    kind: str = ""
+
+    def __init__(self, params: Iterable[Parameter], hyper: Dict[str, Any]):
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        names = set()
+        for p in params:
+            if not isinstance(p, Parameter):
+                raise TypeError(f"params must be initcore.Parameter objects, got {type(p).__name__}")
+            if p.name in names:
+                raise ValueError(f"params: the name {p.name!r} appears twice (state is keyed by name)")
+            names.add(p.name)
+        self.params: List[Parameter] = params
+        self.hyper: Dict[str, Any] = dict(hyper)
+        self.step_count = 0
+        self.state: Dict[str, Dict[str, Any]] = {}
+        for p in params:
+            self._ensure_state(p)
+
+    # -- learning rate (set by schedules) --------------------------------------------------------
+    @property
+    def lr(self) -> float:
+        return self.hyper["lr"]
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        v = _number("lr", value, what="learning rate")
+        if not math.isfinite(v):
+            raise ValueError(f"Invalid learning rate: {value}")
+        self.hyper["lr"] = v
+
+    # -- state -------------------------------------------------------------------------------------
+    def _state_spec(self) -> Dict[str, Any]:
+        """State entries this optimizer needs now: name → fill value of an array (a float), or
+        ``("scalar", initial)`` for a Python float."""
+        return {}
+
+    def _ensure_state(self, p: Parameter) -> Dict[str, Any]:
+        st = self.state.setdefault(p.name, {})
+        for key, fill in self._state_spec().items():
+            if key not in st:
+                if isinstance(fill, tuple):
+                    st[key] = fill[1]
+                else:
+                    st[key] = np.full(p.value.shape, fill, dtype=p.value.dtype)
+        return st
+
+    # -- the update ------------------------------------------------------------------------------
+    def _kernel_state(self, st: Dict[str, Any]) -> Dict[str, Any]:
+        """The state entries passed to the kernel as arrays (subclasses can drop some)."""
+        return {k: v for k, v in st.items() if k in self._state_spec() and isinstance(v, np.ndarray)}
+
+    def step(self, closure: Optional[Callable[[], float]] = None) -> Optional[float]:
+        """One update of every parameter from its ``grad``. ``closure`` (optional, as in
+        ``torch.optim``) recomputes the loss and gradients first; its value is returned."""
+        loss = closure() if closure is not None else None
+        self.step_count += 1
+        for p in self.params:
+            st = self._ensure_state(p)
+            self._update(p, st)
+        return loss
+
+    def _update(self, p: Parameter, st: Dict[str, Any]) -> None:
+        fn = getattr(get_ops(p.backend), f"{self.kind}_step")
+        fn(p.value, p.grad, **self._kernel_state(st), step=self.step_count, **self.hyper)
+
+    def zero_grad(self) -> None:
+        """Sets every parameter's ``grad`` to 0 (in place: the arrays stay the same objects)."""
+        for p in self.params:
+            p.grad[...] = 0
+
+    # -- checkpointing ---------------------------------------------------------------------------
+    def state_dict(self) -> Dict[str, Any]:
+        """A deep copy: ``{"kind", "hyper", "step_count", "param_names", "state"}``."""
+        return {
+            "kind": self.kind,
+            "hyper": dict(self.hyper),
+            "step_count": int(self.step_count),
+            "param_names": [p.name for p in self.params],
+            "state": {name: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in st.items()}
+                      for name, st in self.state.items()},
+        }
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Restores :meth:`state_dict`'s output exactly. Checks everything first (kind, parameter
+        names, array shapes and dtypes), then copies *into* the existing state arrays."""
+        sd = state_dict
+        for key in ("kind", "hyper", "step_count", "state"):
+            if key not in sd:
+                raise ValueError(f"state_dict: missing key {key!r}")
+        if sd["kind"] != self.kind:
+            raise ValueError(f"state_dict: it is a {sd['kind']!r} optimizer's, this one is {self.kind!r}")
+        unknown = set(sd["hyper"]) - set(self.hyper)
+        if unknown:
+            raise ValueError(f"state_dict: unknown hyper-parameters {sorted(unknown)} for {self.kind}")
+        mine = {p.name: p for p in self.params}
+        if set(sd["state"]) != set(mine):
+            raise ValueError(
+                f"state_dict: parameter names differ: missing {sorted(set(mine) - set(sd['state']))}, "
+                f"unexpected {sorted(set(sd['state']) - set(mine))}"
+            )
+        for name, st in sd["state"].items():
+            p = mine[name]
+            for k, v in st.items():
+                if isinstance(v, np.ndarray) and (v.shape != p.value.shape or v.dtype != p.value.dtype):
+                    raise ValueError(
+                        f"state_dict: state[{name!r}][{k!r}] is {v.dtype}{v.shape}, "
+                        f"parameter is {p.value.dtype}{p.value.shape}"
+                    )
+        # Validated; now write.
+        self.hyper.update(copy.deepcopy(sd["hyper"]))
+        self.step_count = int(sd["step_count"])
+        for name, st in sd["state"].items():
+            cur = self.state.setdefault(name, {})
+            for k, v in st.items():
+                if isinstance(v, np.ndarray):
+                    if isinstance(cur.get(k), np.ndarray):
+                        cur[k][...] = v
+                    else:
+                        cur[k] = np.array(v, dtype=mine[name].value.dtype, order="C", copy=True)
+                else:
+                    cur[k] = copy.deepcopy(v)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("] + [f"    {k}: {v}" for k, v in self.hyper.items()]
+        lines.append(f"    params: {len(self.params)}, step_count: {self.step_count}")
+        return "\n".join(lines + [")"])
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum, as ``torch.optim.SGD``.
+
+    ``g ← g + λw``; with momentum ρ: ``b₁ = g``, ``b ← ρb + (1 − τ)g`` (τ = dampening);
+    ``g ← g + ρb`` if Nesterov else ``g ← b``; ``w ← w − ηg``.
+    Textbook ``v ← ρv − ηg; w ← w + v`` is the same at constant η with ``v = −ηb``.
+    State: ``momentum_buffer`` when ``momentum > 0``.
+    """
+
+    kind = "sgd"
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
+        lr = _number("lr", lr, what="learning rate")
+        momentum = _number("momentum", momentum, what="momentum value")
+        weight_decay = _number("weight_decay", weight_decay, what="weight_decay value")
+        dampening = _number("dampening", dampening, low=-math.inf, what="dampening value")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=bool(nesterov), maximize=bool(maximize)))
+
+    def _state_spec(self):
+        return {"momentum_buffer": 0.0} if self.hyper["momentum"] > 0 else {}
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al. 2011), as ``torch.optim.Adagrad``.
+
+    ``g ← g + λw``; ``η_t = η / (1 + (t − 1)·lr_decay)``; ``s ← s + g²``; ``w ← w − η_t·g/(√s + ε)``.
+    State: ``state_sum`` (starts at ``initial_accumulator_value``).
+    """
+
+    kind = "adagrad"
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False):
+        lr = _number("lr", lr, what="learning rate")
+        lr_decay = _number("lr_decay", lr_decay, what="lr_decay value")
+        weight_decay = _number("weight_decay", weight_decay, what="weight_decay value")
+        self.initial_accumulator_value = _number(
+            "initial_accumulator_value", initial_accumulator_value, what="initial_accumulator_value value")
+        eps = _number("eps", eps, what="epsilon value")
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
+                                      maximize=bool(maximize)))
+
+    def _state_spec(self):
+        return {"state_sum": self.initial_accumulator_value}
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton's lecture 6e; centered variant: Graves 2013), as ``torch.optim.RMSprop``.
+
+    ``g ← g + λw``; ``v ← αv + (1 − α)g²``; centered: ``ḡ ← αḡ + (1 − α)g`` and
+    ``d = √(v − ḡ²) + ε``, else ``d = √v + ε``; with momentum ρ > 0: ``b ← ρb + g/d``,
+    ``w ← w − ηb``; otherwise ``w ← w − η·g/d``.
+    State: ``square_avg``; ``momentum_buffer`` if ρ > 0; ``grad_avg`` if centered.
+    """
+
+    kind = "rmsprop"
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False, *, maximize: bool = False):
+        lr = _number("lr", lr, what="learning rate")
+        eps = _number("eps", eps, what="epsilon value")
+        momentum = _number("momentum", momentum, what="momentum value")
+        weight_decay = _number("weight_decay", weight_decay, what="weight_decay value")
+        alpha = _number("alpha", alpha, what="alpha value")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                                      centered=bool(centered), maximize=bool(maximize)))
+
+    def _state_spec(self):
+        spec = {"square_avg": 0.0}
+        if self.hyper["momentum"] > 0:
+            spec["momentum_buffer"] = 0.0
+        if self.hyper["centered"]:
+            spec["grad_avg"] = 0.0
+        return spec
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015), with AMSGrad (Reddi et al. 2018), as ``torch.optim.Adam``.
+
+    ``g ← g + λw`` (L2, coupled); ``m ← β₁m + (1 − β₁)g``; ``v ← β₂v + (1 − β₂)g²``;
+    AMSGrad: ``v_max ← max(v_max, v)`` replaces ``v`` below;
+    ``w ← w − η/(1 − β₁ᵗ) · m / (√v/√(1 − β₂ᵗ) + ε)``, i.e. ``w ← w − η·m̂/(√v̂ + ε)``.
+    State: ``exp_avg`` (m), ``exp_avg_sq`` (v), ``max_exp_avg_sq`` if amsgrad.
+    """
+
+    kind = "adam"
+    _default_wd = 0.0
+
+    def __init__(self, params, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: Optional[float] = None, amsgrad: bool = False, *, maximize: bool = False):
+        lr = _number("lr", lr, what="learning rate")
+        eps = _number("eps", eps, what="epsilon value")
+        b1, b2 = _betas(betas)
+        wd = self._default_wd if weight_decay is None else weight_decay
+        wd = _number("weight_decay", wd, what="weight_decay value")
+        super().__init__(params, dict(lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=wd, amsgrad=bool(amsgrad),
+                                      maximize=bool(maximize)))
+
+    @property
+    def betas(self) -> Tuple[float, float]:
+        return (self.hyper["beta1"], self.hyper["beta2"])
+
+    def _state_spec(self):
+        spec = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
+        if self.hyper["amsgrad"]:
+            spec["max_exp_avg_sq"] = 0.0
+        return spec
+
+
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter 2019), as ``torch.optim.AdamW``: Adam whose weight decay is
+    decoupled from the gradient, ``w ← w·(1 − ηλ)`` before the Adam step (``λ`` not added to
+    ``g``, so it is not rescaled by ``1/√v̂``). Default ``weight_decay=1e-2``."""
+
+    kind = "adamw"
+    _default_wd = 1e-2
+
+
+class Nadam(Optimizer):
+    """Nadam (Dozat 2016: Adam with Nesterov momentum), as ``torch.optim.NAdam``.
+
+    ``g ← g + λw`` (or decoupled ``w ← w·(1 − ηλ)``, Loshchilov & Hutter's NAdamW);
+    momentum schedule ``μ_t = β₁(1 − ½·0.96^{t·ψ})`` (ψ = momentum_decay), ``Π_t = Π_{i≤t} μ_i``;
+    ``m ← β₁m + (1 − β₁)g``, ``v ← β₂v + (1 − β₂)g²``, ``d = √(v/(1 − β₂ᵗ)) + ε``;
+    ``w ← w − η(1 − μ_t)/(1 − Π_t)·g/d − η·μ_{t+1}/(1 − Π_t·μ_{t+1})·m/d``.
+    State: ``exp_avg``, ``exp_avg_sq`` and the float ``mu_product`` (Π_t, starting at 1).
+    """
+
+    kind = "nadam"
+
+    def __init__(self, params, lr: float = 2e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *,
+                 maximize: bool = False):
+        lr = _number("lr", lr, what="learning rate")
+        eps = _number("eps", eps, what="epsilon value")
+        b1, b2 = _betas(betas)
+        wd = _number("weight_decay", weight_decay, what="weight_decay value")
+        md = _number("momentum_decay", momentum_decay, what="momentum_decay value")
+        super().__init__(params, dict(lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=wd, momentum_decay=md,
+                                      decoupled_weight_decay=bool(decoupled_weight_decay), maximize=bool(maximize)))
+
+    @property
+    def betas(self) -> Tuple[float, float]:
+        return (self.hyper["beta1"], self.hyper["beta2"])
+
+    def _state_spec(self):
+        return {"exp_avg": 0.0, "exp_avg_sq": 0.0, "mu_product": ("scalar", 1.0)}
+
+    def _update(self, p, st):
+        fn = get_ops(p.backend).nadam_step
+        st["mu_product"] = float(fn(p.value, p.grad, st["exp_avg"], st["exp_avg_sq"], step=self.step_count,
+                                    mu_product=st["mu_product"], **self.hyper))
+
+
+OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "nadam": Nadam}
+
+
+def get(name, params: Optional[Iterable[Parameter]] = None, **kwargs) -> Optimizer:
+    """An optimizer by name (``"sgd"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``, ``"adamw"``,
+    ``"nadam"``; case-insensitive) over ``params`` with keyword hyper-parameters; an
+    :class:`Optimizer` instance is returned as is."""
+    if isinstance(name, Optimizer):
+        return name
+    if not isinstance(name, str) or name.lower() not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {name!r}")
+    if params is None:
+        raise ValueError(f"optim.get({name!r}): params are required")
+    return OPTIMIZERS[name.lower()](params, **kwargs)
+
+
+def clip_grad_norm(params: Iterable[Parameter], max_norm: float, norm_type: float = 2.0) -> float:
+    """Scales all gradients together so that their joint norm is at most ``max_norm``
+    (``torch.nn.utils.clip_grad_norm_``: factor ``max_norm / (‖g‖ + 1e-6)`` clamped to 1).
+    Returns the norm before clipping."""
+    params = list(params)
+    max_norm = _number("max_norm", max_norm, what="max_norm")
+    if norm_type == math.inf:
+        total = max((float(np.max(np.abs(p.grad))) for p in params if p.grad.size), default=0.0)
+    else:
+        total = float(sum(float(np.sum(np.abs(p.grad.astype(np.float64)) ** norm_type)) for p in params)) ** (1.0 / norm_type)
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0:
+        for p in params:
+            p.grad *= p.grad.dtype.type(coef)
+    return total
+
+
+def clip_grad_value(params: Iterable[Parameter], clip_value: float) -> None:
+    """Clamps every gradient entry to ``[−clip_value, clip_value]`` in place
+    (``torch.nn.utils.clip_grad_value_``)."""
+    c = _number("clip_value", clip_value, what="clip_value")
+    for p in params:
+        np.clip(p.grad, -c, c, out=p.grad)
