@@ -5,6 +5,7 @@
 use super::batch_norm::{c_order, fresh, new_array};
 use super::common::{check_ndim, check_shape, describe, readonly, same_dtype, shape_err, tuple, Dt};
 use crate::kernels::loss::{self, Label, Reduction};
+use crate::kernels::vmath::VMath;
 use crate::kernels::Real;
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -18,7 +19,7 @@ fn reduction(fname: &str, r: &str) -> PyResult<Reduction> {
 
 const CE: &str = "cross_entropy";
 
-fn ce_run<'py, T: Real + Element, L: Label + Element>(
+fn ce_run<'py, T: VMath + Element, L: Label + Element>(
     py: Python<'py>,
     logits: &Bound<'py, PyAny>,
     labels: &Bound<'py, PyAny>,
@@ -49,7 +50,7 @@ fn ce_run<'py, T: Real + Element, L: Label + Element>(
     Ok((loss, g.into_any().unbind()))
 }
 
-fn ce_labels<'py, T: Real + Element>(
+fn ce_labels<'py, T: VMath + Element>(
     py: Python<'py>,
     logits: &Bound<'py, PyAny>,
     labels: &Bound<'py, PyAny>,
