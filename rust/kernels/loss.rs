@@ -123,12 +123,11 @@ fn ce_block<T: VMath, L: Label>(z: &[T], c: usize, labels: &[L], scale: T, g: &m
     for ((zr, gr), &l) in z.chunks_exact(c).zip(g.chunks_exact_mut(c)).zip(labels) {
         let y = l.index().unwrap_or(0).min(c - 1); // checked by the caller
         let mx = zr.iter().fold(T::neg_infinity(), |a, &b| if b > a { b } else { a });
-        let mut s = T::zero();
+        // exp in its own loop so that it vectorizes; the sum (a serial chain) comes after.
         for (o, &v) in gr.iter_mut().zip(zr) {
-            let e = (v - mx).vexp();
-            *o = e;
-            s += e;
+            *o = (v - mx).vexp();
         }
+        let s = gr.iter().fold(T::zero(), |a, &e| a + e);
         total += s.f64().ln() - (zr[y] - mx).f64();
         for (j, o) in gr.iter_mut().enumerate() {
             let onehot = if j == y { T::one() } else { T::zero() };
@@ -176,9 +175,13 @@ fn elementwise<T: Real>(
 #[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 fn bce_block<T: VMath>(z: &[T], t: &[T], scale: T, g: &mut [T]) -> f64 {
     let one = T::one();
+    // e = exp(−|z|) first, in a loop that vectorizes; `ln_1p` below is a libm call per entry.
+    for (o, &zz) in g.iter_mut().zip(z) {
+        *o = (-zz.abs()).vexp();
+    }
     let mut acc = [0.0f64; LANES];
     let each = |z: T, t: T, g: &mut T| -> f64 {
-        let e = (-z.abs()).vexp();
+        let e = *g;
         let loss = z.max(T::zero()) - z * t + e.ln_1p();
         let sig = if z >= T::zero() { one / (one + e) } else { e / (one + e) };
         *g = (sig - t) * scale;

@@ -159,11 +159,14 @@ fn block_stats<T: Real>(x: &[T], m: usize, binner: Option<&Binner<'_>>, saturati
     hist.fill(0.0);
     let mut nsat = 0u64;
     for row in x.chunks_exact(m) {
+        // `f64::min`/`max` ignore NaN but always store, so this stays a plain vector loop (a
+        // NaN-sticky select here becomes a masked store, which stalls on the next row's load).
+        // A NaN makes the column sum NaN, which is where it is caught below.
         for (((s, lo), hi), &v) in mean.iter_mut().zip(mn.iter_mut()).zip(mx.iter_mut()).zip(row) {
             let v = v.f64();
             *s += v;
-            *lo = nan_min(*lo, v);
-            *hi = nan_max(*hi, v);
+            *lo = lo.min(v);
+            *hi = hi.max(v);
         }
         if let Some((low, high)) = saturation {
             nsat += row.iter().map(|&v| (v.f64() <= low || v.f64() >= high) as u64).sum::<u64>();
@@ -174,6 +177,13 @@ fn block_stats<T: Real>(x: &[T], m: usize, binner: Option<&Binner<'_>>, saturati
                     hist[k] += 1.0;
                 }
             }
+        }
+    }
+    // A NaN sum means a NaN in the column, or +inf and −inf together: look for the NaN.
+    for j in 0..m {
+        if mean[j].is_nan() && x.iter().skip(j).step_by(m).any(|v| v.is_nan()) {
+            mn[j] = f64::NAN;
+            mx[j] = f64::NAN;
         }
     }
     let inv = 1.0 / rows as f64;
@@ -224,7 +234,9 @@ pub fn column_stats<T: Real>(
     let parts = &mut work[..workspace_len(n, m, nbins)];
     let binner = edges.map(Binner::new);
     // Work per block: the two reads, plus a binary search per entry with a histogram.
-    let cost = (BLOCK_ROWS * m * if binner.is_some() { 6 } else { 2 }).div_ceil(bl).max(1);
+    // Work per block in "elementwise op" units: the two reads from cache are cheap, a histogram
+    // bin search per entry is not.
+    let cost = (BLOCK_ROWS * m * if binner.is_some() { 4 } else { 1 }).div_ceil(bl).max(1);
     for_each_chunk(parts, bl, cost, |off, p| {
         let r0 = off / bl * BLOCK_ROWS;
         let r1 = (r0 + BLOCK_ROWS).min(n);
