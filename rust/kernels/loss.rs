@@ -117,18 +117,67 @@ pub fn cross_entropy<T: VMath, L: Label>(
     })
 }
 
+/// Maximum of a row (NaN ignored; a NaN row still yields a NaN loss through `exp`), with four
+/// independent comparison chains so that short rows do not wait on one serial chain.
+#[inline(always)]
+fn row_max<T: Real>(r: &[T]) -> T {
+    let mut acc = [T::neg_infinity(); 4];
+    let mut q = r.chunks_exact(4);
+    for c in &mut q {
+        for k in 0..4 {
+            acc[k] = if c[k] > acc[k] { c[k] } else { acc[k] };
+        }
+    }
+    for (k, &v) in q.remainder().iter().enumerate() {
+        acc[k] = if v > acc[k] { v } else { acc[k] };
+    }
+    let a = if acc[1] > acc[0] { acc[1] } else { acc[0] };
+    let b = if acc[3] > acc[2] { acc[3] } else { acc[2] };
+    if b > a {
+        b
+    } else {
+        a
+    }
+}
+
+/// Sum of a row in four fixed lanes (a fixed order, so still deterministic).
+#[inline(always)]
+fn row_sum<T: Real>(r: &[T]) -> T {
+    let mut acc = [T::zero(); 4];
+    let mut q = r.chunks_exact(4);
+    for c in &mut q {
+        for k in 0..4 {
+            acc[k] += c[k];
+        }
+    }
+    for (k, &v) in q.remainder().iter().enumerate() {
+        acc[k] += v;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
 #[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 fn ce_block<T: VMath, L: Label>(z: &[T], c: usize, labels: &[L], scale: T, g: &mut [T]) -> f64 {
     let mut total = 0.0f64;
+    // Pass 1, per row: z − max into g, and the −(z_y − max) part of the loss.
     for ((zr, gr), &l) in z.chunks_exact(c).zip(g.chunks_exact_mut(c)).zip(labels) {
         let y = l.index().unwrap_or(0).min(c - 1); // checked by the caller
-        let mx = zr.iter().fold(T::neg_infinity(), |a, &b| if b > a { b } else { a });
-        // exp in its own loop so that it vectorizes; the sum (a serial chain) comes after.
+        let mx = row_max(zr);
         for (o, &v) in gr.iter_mut().zip(zr) {
-            *o = (v - mx).vexp();
+            *o = v - mx;
         }
-        let s = gr.iter().fold(T::zero(), |a, &e| a + e);
-        total += s.f64().ln() - (zr[y] - mx).f64();
+        total -= gr[y].f64();
+    }
+    // Pass 2: exp over the whole block at once, one long vectorized loop (rows of 10 would
+    // leave a scalar remainder in every row).
+    for o in g.iter_mut() {
+        *o = o.vexp();
+    }
+    // Pass 3, per row: log Σ exp, and (p − onehot)·scale.
+    for (gr, &l) in g.chunks_exact_mut(c).zip(labels) {
+        let y = l.index().unwrap_or(0).min(c - 1);
+        let s = row_sum(gr);
+        total += s.f64().ln();
         for (j, o) in gr.iter_mut().enumerate() {
             let onehot = if j == y { T::one() } else { T::zero() };
             *o = (*o / s - onehot) * scale;

@@ -21,6 +21,7 @@
 //! falls in no histogram bin and is never saturated. An infinity gives an infinite mean and a
 //! NaN variance, as in NumPy, lies outside the (finite) edges, and counts as saturated.
 
+use super::batch_norm::{quads, split4};
 use super::parallel::for_each_chunk;
 use super::{Real, ShapeError};
 use crate::ensure;
@@ -158,16 +159,31 @@ fn block_stats<T: Real>(x: &[T], m: usize, binner: Option<&Binner<'_>>, saturati
     mx.fill(f64::NEG_INFINITY);
     hist.fill(0.0);
     let mut nsat = 0u64;
-    for row in x.chunks_exact(m) {
-        // `f64::min`/`max` ignore NaN but always store, so this stays a plain vector loop (a
-        // NaN-sticky select here becomes a masked store, which stalls on the next row's load).
-        // A NaN makes the column sum NaN, which is where it is caught below.
+    // `f64::min`/`max` ignore NaN but always store, so these stay plain vector loops (a
+    // NaN-sticky select becomes a masked store, which stalls the next row's load). A NaN makes
+    // the column sum NaN, which is where it is caught below. Four rows per accumulator update,
+    // added left to right: the same order as one row at a time.
+    let (groups, rest) = quads(x, m);
+    for q in groups {
+        let (a, b, c, d) = split4(q, m);
+        let (a, b, c, d) = (&a[..m], &b[..m], &c[..m], &d[..m]);
+        let (mean, mn, mx) = (&mut mean[..m], &mut mn[..m], &mut mx[..m]);
+        for j in 0..m {
+            let (a, b, c, d) = (a[j].f64(), b[j].f64(), c[j].f64(), d[j].f64());
+            mean[j] = mean[j] + a + b + c + d;
+            mn[j] = mn[j].min(a).min(b).min(c).min(d);
+            mx[j] = mx[j].max(a).max(b).max(c).max(d);
+        }
+    }
+    for row in rest {
         for (((s, lo), hi), &v) in mean.iter_mut().zip(mn.iter_mut()).zip(mx.iter_mut()).zip(row) {
             let v = v.f64();
             *s += v;
             *lo = lo.min(v);
             *hi = hi.max(v);
         }
+    }
+    for row in x.chunks_exact(m) {
         if let Some((low, high)) = saturation {
             nsat += row.iter().map(|&v| (v.f64() <= low || v.f64() >= high) as u64).sum::<u64>();
         }
@@ -190,10 +206,20 @@ fn block_stats<T: Real>(x: &[T], m: usize, binner: Option<&Binner<'_>>, saturati
     for s in mean.iter_mut() {
         *s *= inv;
     }
-    for row in x.chunks_exact(m) {
+    let sq = |v: T, mu: f64| {
+        let d = v.f64() - mu;
+        d * d
+    };
+    let (groups, rest) = quads(x, m);
+    for q in groups {
+        let (a, b, c, d) = split4(q, m);
+        for (((((q, &mu), &a), &b), &c), &d) in m2.iter_mut().zip(mean.iter()).zip(a).zip(b).zip(c).zip(d) {
+            *q = *q + sq(a, mu) + sq(b, mu) + sq(c, mu) + sq(d, mu);
+        }
+    }
+    for row in rest {
         for ((q, &mu), &v) in m2.iter_mut().zip(mean.iter()).zip(row) {
-            let d = v.f64() - mu;
-            *q += d * d;
+            *q += sq(v, mu);
         }
     }
     sat[0] = nsat as f64;
