@@ -173,18 +173,28 @@ fn ce_block<T: VMath, L: Label>(z: &[T], c: usize, labels: &[L], scale: T, g: &m
     for o in g.iter_mut() {
         *o = o.vexp();
     }
-    // Pass 3, per row: log Σ exp, and (p − onehot)·scale.
+    // Pass 3, per row: (p − onehot)·scale, and Σ_rows log s = log Π_rows s with one `ln` per
+    // block instead of one per row. Every s lies in [1, C] (the row maximum contributes
+    // exp(0) = 1), so the product only grows; it is rescaled by exact powers of two.
+    let (mut prod, mut exp2) = (1.0f64, 0i64);
     for (gr, &l) in g.chunks_exact_mut(c).zip(labels) {
         let y = l.index().unwrap_or(0).min(c - 1);
         let s = row_sum(gr);
-        total += s.f64().ln();
+        prod *= s.f64();
+        if prod > TWO_POW_600 {
+            prod *= TWO_POW_MINUS_600;
+            exp2 += 600;
+        }
         for (j, o) in gr.iter_mut().enumerate() {
             let onehot = if j == y { T::one() } else { T::zero() };
             *o = (*o / s - onehot) * scale;
         }
     }
-    total
+    total + (prod.ln() + exp2 as f64 * std::f64::consts::LN_2)
 }
+
+const TWO_POW_600: f64 = 4.149515568880993e180;
+const TWO_POW_MINUS_600: f64 = 2.409919865102884e-181;
 
 /// Sigmoid binary cross-entropy of `logits` against `targets` (same length `len`, any shape);
 /// writes `grad` and returns the loss.
@@ -365,6 +375,18 @@ mod tests {
         let mut g = [0f64; 6];
         let l = cross_entropy(&[1e300, -1e300, 0.0, 7e2, 7e2, -7e2], 2, 3, &[1i64, 2], Reduction::Mean, &mut g).unwrap();
         assert!(l.is_finite() && g.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn equal_logits_give_log_c_across_product_rescaling() {
+        // s = C in every row: 256 rows of C = 1000 multiply to 10^768, far past 2^600.
+        for &(n, c) in &[(300usize, 10usize), (700, 1000)] {
+            let z = vec![0.25f64; n * c];
+            let labels: Vec<u32> = (0..n as u32).map(|i| i % c as u32).collect();
+            let mut g = vec![0.0; n * c];
+            let l = cross_entropy(&z, n, c, &labels, Reduction::Sum, &mut g).unwrap();
+            assert!((l - n as f64 * (c as f64).ln()).abs() < 1e-12 * l, "{l}");
+        }
     }
 
     #[test]

@@ -262,7 +262,7 @@ pub fn column_stats<T: Real>(
     // Work per block: the two reads, plus a binary search per entry with a histogram.
     // Work per block in "elementwise op" units: the two reads from cache are cheap, a histogram
     // bin search per entry is not.
-    let cost = (BLOCK_ROWS * m * if binner.is_some() { 4 } else { 1 }).div_ceil(bl).max(1);
+    let cost = (BLOCK_ROWS * m * if binner.is_some() { 2 } else { 1 } / bl).max(1);
     for_each_chunk(parts, bl, cost, |off, p| {
         let r0 = off / bl * BLOCK_ROWS;
         let r1 = (r0 + BLOCK_ROWS).min(n);
