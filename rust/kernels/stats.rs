@@ -129,7 +129,7 @@ impl<'a> Binner<'a> {
 /// NaN-propagating minimum/maximum updates (NaN sticks once seen, as `np.min`).
 #[inline(always)]
 fn nan_min(acc: f64, v: f64) -> f64 {
-    if v < acc || v != v {
+    if v < acc || v.is_nan() {
         v
     } else {
         acc
@@ -138,7 +138,7 @@ fn nan_min(acc: f64, v: f64) -> f64 {
 
 #[inline(always)]
 fn nan_max(acc: f64, v: f64) -> f64 {
-    if v > acc || v != v {
+    if v > acc || v.is_nan() {
         v
     } else {
         acc

@@ -126,6 +126,7 @@ fn pair_run<'py, T: Real + Element>(
     Ok((loss, g.into_any().unbind()))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn pair<'py>(
     py: Python<'py>,
     fname: &str,
