@@ -29,7 +29,6 @@ from . import layers as layers_mod
 from . import losses
 from .backend import BACKENDS, check_dtype, get_ops
 
-CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
 FILE_FORMAT = "initcore.Sequential/1"
 
 
