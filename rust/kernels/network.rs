@@ -1,7 +1,7 @@
 //! A whole multi-layer perceptron as one value: the layer list with its shapes, the workspaces
 //! of a batch, and the forward and backward passes over them, calling the in-place kernels.
 //!
-//! Layers (the model API's, `python/initcore/layers.py`), for a batch `x (n, in)`:
+//! Layers (the model API's, `python/initcore/layers.py`; Dense is `dense.rs`), for a batch `x (n, in)`:
 //! ```text
 //! Dense         z = x·W + b, y = f(z)          dz = dy ⊙ f'(z); dW = xᵀ·dz; db = Σ_rows dz; dx = dz·Wᵀ
 //! BatchNorm     y = (x − μ_B)/√(σ²_B + ε)·γ + β (training; running statistics in evaluation)
@@ -35,12 +35,11 @@
 //! bit-identical for any thread count, so the whole pass is too.
 
 use super::activation::{
-    act_backward, act_forward, bias_act_backward, bias_act_forward, colsum_workspace_len, column_sums,
-    log_softmax, log_softmax_backward, maxout_backward, maxout_forward, prelu_backward, prelu_forward, softmax,
-    softmax_backward, Act,
+    act_backward, act_forward, colsum_workspace_len, log_softmax, log_softmax_backward, maxout_backward,
+    maxout_forward, prelu_backward, prelu_forward, softmax, softmax_backward, Act,
 };
 use super::batch_norm;
-use super::matmul::{gemm_into, gemm_threads, MatRef};
+use super::dense::{dense_backward, dense_forward, DenseShape};
 use super::vmath::VMath;
 use super::{Real, ShapeError};
 use crate::ensure;
@@ -443,11 +442,9 @@ impl<T: VMath> Network<T> {
             let p0 = self.first_param[i];
             match s.kind {
                 LayerKind::Dense { bias, act } => {
-                    let z = &mut w.z[..len];
-                    let wm = MatRef::row_major(&*params[p0], s.inp, m)?;
-                    gemm_into(z, MatRef::row_major(x_in, n, s.inp)?, wm, false, gemm_threads(n, s.inp, m))?;
                     let b = if bias { Some(&*params[p0 + 1]) } else { None };
-                    bias_act_forward(act, b, n, m, z, &mut w.out[..len])?;
+                    let shape = DenseShape { n, inp: s.inp, out: m };
+                    dense_forward(shape, x_in, &params[p0], b, act, &mut w.z[..len], &mut w.out[..len])?;
                 }
                 LayerKind::BatchNorm { momentum, eps } => {
                     let (gamma, beta) = (&*params[p0], &*params[p0 + 1]);
@@ -525,22 +522,10 @@ impl<T: VMath> Network<T> {
                 LayerKind::Dense { bias, act } => {
                     let (gw, gb) = grads[p0..].split_at_mut(1);
                     let db: &mut [T] = if bias { &mut *gb[0] } else { &mut self.db_scratch[..m] };
-                    let dz: &[T] = if act == Act::Identity {
-                        if bias {
-                            column_sums(dy, n, m, &mut self.colsum, db)?;
-                        }
-                        dy
-                    } else {
-                        let dz = &mut self.dz[..len];
-                        bias_act_backward(act, dy, &w.z[..len], &w.out[..len], n, m, dz, &mut self.colsum, db)?;
-                        dz
-                    };
-                    let dzm = MatRef::row_major(dz, n, m)?;
-                    gemm_into(&mut *gw[0], MatRef::row_major(x_in, n, s.inp)?.t(), dzm, false, gemm_threads(s.inp, n, m))?;
-                    if need_dx {
-                        let wt = MatRef::row_major(&*params[p0], s.inp, m)?.t();
-                        gemm_into(dx, dzm, wt, false, gemm_threads(n, m, s.inp))?;
-                    }
+                    let shape = DenseShape { n, inp: s.inp, out: m };
+                    let dx = if need_dx { Some(dx) } else { None };
+                    let (z, y) = (&w.z[..len], &w.out[..len]);
+                    dense_backward(shape, dy, x_in, &params[p0], z, y, act, &mut self.dz[..len], &mut self.colsum, dx, &mut *gw[0], db)?;
                 }
                 LayerKind::BatchNorm { .. } => {
                     let (dg, dbeta) = grads[p0..].split_at_mut(1);

@@ -234,6 +234,7 @@ fn bad_networks_and_arguments_are_errors() {
 #[ignore]
 fn profile_phases() {
     use crate::kernels::loss::{cross_entropy, Reduction};
+    use crate::kernels::matmul::{gemm_into, gemm_threads, MatRef};
     use crate::kernels::optim::{adam_step, Adam};
     use std::time::Instant;
     let workloads: [(&str, Vec<usize>, usize, bool, Act<f32>); 5] = [
