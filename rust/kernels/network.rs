@@ -39,7 +39,10 @@ use super::activation::{
     maxout_forward, prelu_backward, prelu_forward, softmax, softmax_backward, Act,
 };
 use super::batch_norm;
-use super::dense::{dense_backward, dense_forward, DenseShape};
+use super::activation::{bias_act_backward, column_sums};
+use super::dense::{dense_forward, DenseShape};
+use super::matmul::{gemm_into, gemm_threads, MatRef};
+use super::parallel;
 use super::vmath::VMath;
 use super::{Real, ShapeError};
 use crate::ensure;
@@ -228,6 +231,55 @@ fn mul_into<T: Real>(dy: &[T], mask: &[T], dx: &mut [T]) {
     }
 }
 
+/// `dense::dense_backward`, with the two products `dW = xᵀ·dz` and `dx = dz·Wᵀ`, which are
+/// independent, run side by side on two halves of the pool when both are worth threads: two
+/// GEMMs that each keep one core busy scale better than one GEMM split across cores, and the
+/// results are the same bits (GEMM's are bit-identical for any thread count).
+#[allow(clippy::too_many_arguments)]
+fn dense_backward_split<T: VMath>(
+    n: usize,
+    inp: usize,
+    out: usize,
+    act: Act<T>,
+    dy: &[T],
+    x: &[T],
+    w: &[T],
+    z: &[T],
+    y: &[T],
+    dz: &mut [T],
+    ws: &mut [T],
+    dx: Option<&mut [T]>,
+    dw: &mut [T],
+    db: &mut [T],
+) -> Result<(), ShapeError> {
+    let dz: &[T] = if act == Act::Identity {
+        column_sums(dy, n, out, ws, db)?;
+        dy
+    } else {
+        bias_act_backward(act, dy, z, y, n, out, dz, ws, db)?;
+        dz
+    };
+    let dzm = MatRef::row_major(dz, n, out)?;
+    let xt = MatRef::row_major(x, n, inp)?.t();
+    let (tw, tx) = (gemm_threads(inp, n, out), gemm_threads(n, out, inp));
+    match dx {
+        Some(dx) => {
+            let wt = MatRef::row_major(w, inp, out)?.t();
+            if tw > 1 && tx > 1 {
+                let half = (parallel::num_threads() / 2).max(1);
+                let (a, b) = parallel::install(|| {
+                    rayon::join(|| gemm_into(dw, xt, dzm, false, tw.min(half)), || gemm_into(dx, dzm, wt, false, tx.min(half)))
+                });
+                a.and(b)
+            } else {
+                gemm_into(dw, xt, dzm, false, tw)?;
+                gemm_into(dx, dzm, wt, false, tx)
+            }
+        }
+        None => gemm_into(dw, xt, dzm, false, tw),
+    }
+}
+
 impl<T: VMath> Network<T> {
     /// Checks the layer list (consecutive widths, hyper-parameters) and allocates workspaces for
     /// `capacity` rows.
@@ -365,6 +417,14 @@ impl<T: VMath> Network<T> {
     /// Widths of the uniform matrices a training forward takes, in order (`(n, width)` each).
     pub fn uniform_widths(&self) -> &[usize] {
         &self.uniform_widths
+    }
+
+    /// Whether a pass over `n` rows has work for more than one thread (a product past GEMM's
+    /// threshold): then the whole pass runs inside the pool, so that each parallel kernel
+    /// finds its threads awake instead of waking them from the calling thread.
+    pub fn wants_pool(&self, n: usize) -> bool {
+        parallel::num_threads() > 1
+            && self.specs.iter().any(|s| matches!(s.kind, LayerKind::Dense { .. }) && gemm_threads(n, s.inp, s.out) > 1)
     }
 
     /// Whether a training forward needs at least two rows (BatchNorm's batch statistics).
@@ -522,10 +582,8 @@ impl<T: VMath> Network<T> {
                 LayerKind::Dense { bias, act } => {
                     let (gw, gb) = grads[p0..].split_at_mut(1);
                     let db: &mut [T] = if bias { &mut *gb[0] } else { &mut self.db_scratch[..m] };
-                    let shape = DenseShape { n, inp: s.inp, out: m };
-                    let dx = if need_dx { Some(dx) } else { None };
-                    let (z, y) = (&w.z[..len], &w.out[..len]);
-                    dense_backward(shape, dy, x_in, &params[p0], z, y, act, &mut self.dz[..len], &mut self.colsum, dx, &mut *gw[0], db)?;
+                    let (z, y, w_) = (&w.z[..len], &w.out[..len], &*params[p0]);
+                    dense_backward_split(n, s.inp, m, act, dy, x_in, w_, z, y, &mut self.dz[..len], &mut self.colsum, need_dx.then_some(dx), gw[0], db)?;
                 }
                 LayerKind::BatchNorm { .. } => {
                     let (dg, dbeta) = grads[p0..].split_at_mut(1);

@@ -21,6 +21,7 @@
 use super::loss::{binary_cross_entropy, cross_entropy, mse, Reduction};
 use super::network::Network;
 use super::optim::{adagrad_step, adam_step, nadam_step, rmsprop_step, sgd_step, Adagrad, Adam, NAdam, RmsProp, Sgd};
+use super::parallel;
 use super::vmath::VMath;
 use super::ShapeError;
 use crate::ensure;
@@ -232,22 +233,31 @@ pub fn train_step<T: VMath>(
         }
     }
 
-    net.forward(x, n, st.params, st.buffers, uniforms, true)?;
-    let value = {
-        let (o, g) = net.output_and_grad(x, n);
-        out.copy_from_slice(o);
-        loss_and_grad(loss, o, n, c, &target, Reduction::Mean, g)?
-    };
-    net.backward(x, n, st.params, st.grads)?;
-    for i in 0..np {
-        let states = &mut st.states[i * ns..(i + 1) * ns];
-        let mu = st.mu_products.get(i).copied().unwrap_or(1.0);
-        let new_mu = opt.update(&mut *st.params[i], &*st.grads[i], states, step, mu)?;
-        if let Some(m) = st.mu_products.get_mut(i) {
-            *m = new_mu;
+    let pooled = net.wants_pool(n);
+    let mut run = move || -> Result<f64, ShapeError> {
+        net.forward(x, n, st.params, st.buffers, uniforms, true)?;
+        let value = {
+            let (o, g) = net.output_and_grad(x, n);
+            out.copy_from_slice(o);
+            loss_and_grad(loss, o, n, c, &target, Reduction::Mean, g)?
+        };
+        net.backward(x, n, st.params, st.grads)?;
+        for i in 0..np {
+            let states = &mut st.states[i * ns..(i + 1) * ns];
+            let mu = st.mu_products.get(i).copied().unwrap_or(1.0);
+            let new_mu = opt.update(&mut *st.params[i], &*st.grads[i], states, step, mu)?;
+            if let Some(m) = st.mu_products.get_mut(i) {
+                *m = new_mu;
+            }
         }
+        Ok(value)
+    };
+    // A network with parallel work runs inside the pool (see `Network::wants_pool`).
+    if pooled {
+        parallel::install(run)
+    } else {
+        run()
     }
-    Ok(value)
 }
 
 /// The result of [`evaluate`]: the summed loss and, for the classification losses, the number
@@ -285,43 +295,51 @@ pub fn evaluate<T: VMath>(
         check_target(*loss, t, n, c)?;
     }
     let rows = batch.min(net.capacity()).max(1);
-    let mut ev = Evaluation { loss_sum: 0.0, correct: 0, count: 0 };
-    let mut r0 = 0;
-    while r0 < n {
-        let r1 = (r0 + rows).min(n);
-        let nb = r1 - r0;
-        let xb = &x[r0 * d..r1 * d];
-        net.forward(xb, nb, params, buffers, &[], false)?;
-        let (o, g) = net.output_and_grad(xb, nb);
-        if let Some(dst) = out.as_deref_mut() {
-            dst[r0 * c..r1 * c].copy_from_slice(o);
-        }
-        if let Some((loss, t)) = &target {
-            let tb = match t {
-                Target::Labels(l) => Target::Labels(&l[r0..r1]),
-                Target::Values(v) => Target::Values(&v[r0 * c..r1 * c]),
-            };
-            ev.loss_sum += loss_and_grad(*loss, o, nb, c, &tb, Reduction::Sum, g)?;
-            match (loss, tb) {
-                (Loss::CrossEntropy, Target::Labels(l)) => {
-                    for (row, &label) in o.chunks_exact(c).zip(l) {
-                        let best = row.iter().enumerate().fold(0, |b, (j, &v)| if v > row[b] || (v.is_nan() && !row[b].is_nan()) { j } else { b });
-                        ev.correct += (best as i64 == label) as usize;
-                    }
-                    ev.count += nb;
-                }
-                (Loss::BinaryCrossEntropy, Target::Values(t)) => {
-                    for (&v, &tv) in o.iter().zip(t) {
-                        ev.correct += ((v > T::zero()) == (tv >= T::of(0.5))) as usize;
-                    }
-                    ev.count += nb * c;
-                }
-                _ => {}
+    let pooled = net.wants_pool(rows);
+    let mut run = move || -> Result<Evaluation, ShapeError> {
+        let mut ev = Evaluation { loss_sum: 0.0, correct: 0, count: 0 };
+        let mut r0 = 0;
+        while r0 < n {
+            let r1 = (r0 + rows).min(n);
+            let nb = r1 - r0;
+            let xb = &x[r0 * d..r1 * d];
+            net.forward(xb, nb, params, buffers, &[], false)?;
+            let (o, g) = net.output_and_grad(xb, nb);
+            if let Some(dst) = out.as_deref_mut() {
+                dst[r0 * c..r1 * c].copy_from_slice(o);
             }
+            if let Some((loss, t)) = &target {
+                let tb = match t {
+                    Target::Labels(l) => Target::Labels(&l[r0..r1]),
+                    Target::Values(v) => Target::Values(&v[r0 * c..r1 * c]),
+                };
+                ev.loss_sum += loss_and_grad(*loss, o, nb, c, &tb, Reduction::Sum, g)?;
+                match (loss, tb) {
+                    (Loss::CrossEntropy, Target::Labels(l)) => {
+                        for (row, &label) in o.chunks_exact(c).zip(l) {
+                            let best = row.iter().enumerate().fold(0, |b, (j, &v)| if v > row[b] || (v.is_nan() && !row[b].is_nan()) { j } else { b });
+                            ev.correct += (best as i64 == label) as usize;
+                        }
+                        ev.count += nb;
+                    }
+                    (Loss::BinaryCrossEntropy, Target::Values(t)) => {
+                        for (&v, &tv) in o.iter().zip(t) {
+                            ev.correct += ((v > T::zero()) == (tv >= T::of(0.5))) as usize;
+                        }
+                        ev.count += nb * c;
+                    }
+                    _ => {}
+                }
+            }
+            r0 = r1;
         }
-        r0 = r1;
+        Ok(ev)
+    };
+    if pooled {
+        parallel::install(run)
+    } else {
+        run()
     }
-    Ok(ev)
 }
 
 #[cfg(test)]
