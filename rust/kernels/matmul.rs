@@ -72,6 +72,12 @@ impl<'a, T> MatRef<'a, T> {
     pub fn at(&self, i: usize, j: usize) -> &T {
         &self.data[i * self.rs + j * self.cs]
     }
+
+    /// Rows `r0..r1` (`r0 < r1 <= rows`), as a view of the same memory.
+    pub fn row_band(self, r0: usize, r1: usize) -> Self {
+        debug_assert!(r0 < r1 && r1 <= self.rows);
+        Self { data: &self.data[r0 * self.rs..], rows: r1 - r0, ..self }
+    }
 }
 
 /// `c ← a·b` (or `c ← c + a·b` when `accumulate`), with `c` a contiguous row-major
@@ -135,6 +141,43 @@ pub fn gemm_into<T: Real>(
         run()
     }
     Ok(())
+}
+
+/// Rows of `c` per band below which [`gemm_into_banded`] does not split.
+pub const BAND_MIN_ROWS: usize = 32;
+
+/// `c ← a·b` like [`gemm_into`], parallel by bands of whole rows of `c`: up to `threads`
+/// bands, each one serial GEMM on its own thread. GEMM's own threading splits a product into
+/// many small jobs with a barrier per depth block, which does not scale on products of MLP size
+/// (128 rows: two threads run no faster than one); bands keep every core on one long serial
+/// product.
+///
+/// Same bits as one serial call: GEMM computes each element of `c` with the same kernel and the
+/// same depth blocking wherever its row falls (the blocking depends on `k` alone once a product
+/// is past GEMM's small-matrix paths, which the split stays clear of: bands are at least
+/// `BAND_MIN_ROWS` rows, and outputs of 64 columns or fewer are not split). Tested below.
+pub fn gemm_into_banded<T: Real>(
+    c: &mut [T],
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    accumulate: bool,
+    threads: usize,
+) -> Result<(), ShapeError> {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let bands = threads.min(m / BAND_MIN_ROWS);
+    if bands < 2 || n <= 64 || k <= 2 {
+        return gemm_into(c, a, b, accumulate, threads);
+    }
+    ensure!(b.rows == k, "matmul: inner dimensions differ: a is {m}x{k}, b is {}x{n}", b.rows);
+    ensure!(c.len() == m * n, "matmul: output has {} elements, expected {m}x{n}", c.len());
+    let rows = m.div_ceil(bands);
+    parallel::install(|| {
+        use rayon::prelude::*;
+        c.par_chunks_mut(rows * n).enumerate().try_for_each(|(i, band)| {
+            let r0 = i * rows;
+            gemm_into(band, a.row_band(r0, r0 + band.len() / n), b, accumulate, 1)
+        })
+    })
 }
 
 /// Threads a product of `m·k·n` multiply-adds deserves.
@@ -339,6 +382,49 @@ mod tests {
             parallel::install(|| gemm_into(&mut ct, am, bm, false, t)).unwrap();
             assert!(c1.iter().zip(&ct).all(|(x, y)| x.to_bits() == y.to_bits()), "threads={t}");
         }
+    }
+
+    #[test]
+    fn banded_products_are_bit_identical_to_one_serial_product() {
+        // (m, k, n, a transposed, b transposed): the shapes of an MLP's forward, dW and dx.
+        let shapes = [
+            (128, 784, 256, false, false),
+            (784, 128, 256, true, false),
+            (128, 256, 784, false, true),
+            (128, 100, 100, false, false),
+            (100, 128, 100, true, false),
+            (97, 33, 65, false, false),
+            (512, 1024, 1024, false, false),
+            (1024, 512, 1024, true, false),
+            (64, 600, 70, false, true),
+            (300, 7, 10, false, false),
+        ];
+        for &(m, k, n, ta, tb) in &shapes {
+            let a = fill(m * k, 13);
+            let b = fill(k * n, 14);
+            let am = if ta { MatRef::row_major(&a, k, m).unwrap().t() } else { MatRef::row_major(&a, m, k).unwrap() };
+            let bm = if tb { MatRef::row_major(&b, n, k).unwrap().t() } else { MatRef::row_major(&b, k, n).unwrap() };
+            let a32: Vec<f32> = a.iter().map(|&v| v as f32).collect();
+            let b32: Vec<f32> = b.iter().map(|&v| v as f32).collect();
+            let am32 = if ta { MatRef::row_major(&a32, k, m).unwrap().t() } else { MatRef::row_major(&a32, m, k).unwrap() };
+            let bm32 = if tb { MatRef::row_major(&b32, n, k).unwrap().t() } else { MatRef::row_major(&b32, k, n).unwrap() };
+            let mut want = vec![0.0; m * n];
+            gemm_into(&mut want, am, bm, false, 1).unwrap();
+            let mut want32 = vec![0f32; m * n];
+            gemm_into(&mut want32, am32, bm32, false, 1).unwrap();
+            for t in [2, 3, 4, 7] {
+                let mut got = vec![f64::NAN; m * n];
+                gemm_into_banded(&mut got, am, bm, false, t).unwrap();
+                assert!(got.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()), "f64 {m}x{k}x{n} threads={t}");
+                let mut got32 = vec![f32::NAN; m * n];
+                gemm_into_banded(&mut got32, am32, bm32, false, t).unwrap();
+                assert!(got32.iter().zip(&want32).all(|(x, y)| x.to_bits() == y.to_bits()), "f32 {m}x{k}x{n} threads={t}");
+            }
+        }
+        let a = fill(6, 1);
+        let mut c = vec![0.0; 4];
+        let am = MatRef::row_major(&a, 2, 3).unwrap();
+        assert!(gemm_into_banded(&mut c, am, am, false, 2).is_err());
     }
 
     #[test]

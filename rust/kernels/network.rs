@@ -1,7 +1,7 @@
 //! A whole multi-layer perceptron as one value: the layer list with its shapes, the workspaces
 //! of a batch, and the forward and backward passes over them, calling the in-place kernels.
 //!
-//! Layers (the model API's, `python/initcore/layers.py`; Dense is `dense.rs`), for a batch `x (n, in)`:
+//! Layers (the model API's, `python/initcore/layers.py`; Dense as `dense.rs`), for a batch `x (n, in)`:
 //! ```text
 //! Dense         z = x·W + b, y = f(z)          dz = dy ⊙ f'(z); dW = xᵀ·dz; db = Σ_rows dz; dx = dz·Wᵀ
 //! BatchNorm     y = (x − μ_B)/√(σ²_B + ε)·γ + β (training; running statistics in evaluation)
@@ -39,9 +39,8 @@ use super::activation::{
     maxout_forward, prelu_backward, prelu_forward, softmax, softmax_backward, Act,
 };
 use super::batch_norm;
-use super::activation::{bias_act_backward, column_sums};
-use super::dense::{dense_forward, DenseShape};
-use super::matmul::{gemm_into, gemm_threads, MatRef};
+use super::activation::{bias_act_backward, bias_act_forward, column_sums};
+use super::matmul::{gemm_into_banded, MatRef};
 use super::parallel;
 use super::vmath::VMath;
 use super::{Real, ShapeError};
@@ -232,10 +231,22 @@ fn mul_into<T: Real>(dy: &[T], mask: &[T], dx: &mut [T]) {
     }
 }
 
+/// Multiply-adds per row band of a product split across threads: below this (about 25 µs of one
+/// core) waking a second thread costs more than it saves.
+const BAND_MACS: usize = 1 << 19;
+/// Multiply-adds of each of a layer's two backward products above which they run side by side.
+const JOIN_MACS: usize = 1 << 19;
+
+/// Threads (row bands) for an `m×k` by `k×n` product: one per `BAND_MACS` of work.
+fn band_threads(m: usize, k: usize, n: usize) -> usize {
+    (m.saturating_mul(k).saturating_mul(n) / BAND_MACS).clamp(1, parallel::num_threads())
+}
+
 /// `dense::dense_backward`, with the two products `dW = xᵀ·dz` and `dx = dz·Wᵀ`, which are
-/// independent, run side by side on two halves of the pool when both are worth threads: two
-/// GEMMs that each keep one core busy scale better than one GEMM split across cores, and the
-/// results are the same bits (GEMM's are bit-identical for any thread count).
+/// independent, run side by side on two halves of the pool when both are worth threads, and
+/// each split in row bands (`matmul::gemm_into_banded`): serial GEMMs that each keep one core
+/// busy scale better than GEMM's own threading at these sizes, and the results are the same
+/// bits.
 #[allow(clippy::too_many_arguments)]
 fn dense_backward_split<T: VMath>(
     n: usize,
@@ -262,22 +273,26 @@ fn dense_backward_split<T: VMath>(
     };
     let dzm = MatRef::row_major(dz, n, out)?;
     let xt = MatRef::row_major(x, n, inp)?.t();
-    let (tw, tx) = (gemm_threads(inp, n, out), gemm_threads(n, out, inp));
+    let (tw, tx) = (band_threads(inp, n, out), band_threads(n, out, inp));
     match dx {
         Some(dx) => {
             let wt = MatRef::row_major(w, inp, out)?.t();
-            if tw > 1 && tx > 1 {
-                let half = (parallel::num_threads() / 2).max(1);
+            let threads = parallel::num_threads();
+            if threads > 1 && n * out * inp >= JOIN_MACS {
+                let half = (threads / 2).max(1);
                 let (a, b) = parallel::install(|| {
-                    rayon::join(|| gemm_into(dw, xt, dzm, false, tw.min(half)), || gemm_into(dx, dzm, wt, false, tx.min(half)))
+                    rayon::join(
+                        || gemm_into_banded(dw, xt, dzm, false, tw.min(half)),
+                        || gemm_into_banded(dx, dzm, wt, false, tx.min(half)),
+                    )
                 });
                 a.and(b)
             } else {
-                gemm_into(dw, xt, dzm, false, tw)?;
-                gemm_into(dx, dzm, wt, false, tx)
+                gemm_into_banded(dw, xt, dzm, false, tw)?;
+                gemm_into_banded(dx, dzm, wt, false, tx)
             }
         }
-        None => gemm_into(dw, xt, dzm, false, tw),
+        None => gemm_into_banded(dw, xt, dzm, false, tw),
     }
 }
 
@@ -420,12 +435,12 @@ impl<T: VMath> Network<T> {
         &self.uniform_widths
     }
 
-    /// Whether a pass over `n` rows has work for more than one thread (a product past GEMM's
-    /// threshold): then the whole pass runs inside the pool, so that each parallel kernel
-    /// finds its threads awake instead of waking them from the calling thread.
+    /// Whether a pass over `n` rows has work for more than one thread (a product big enough to
+    /// be split or run beside another): then the whole pass runs inside the pool, so that each
+    /// parallel kernel finds its threads awake instead of waking them from the calling thread.
     pub fn wants_pool(&self, n: usize) -> bool {
         parallel::num_threads() > 1
-            && self.specs.iter().any(|s| matches!(s.kind, LayerKind::Dense { .. }) && gemm_threads(n, s.inp, s.out) > 1)
+            && self.specs.iter().any(|s| matches!(s.kind, LayerKind::Dense { .. }) && n * s.inp * s.out >= JOIN_MACS)
     }
 
     /// Whether a training forward needs at least two rows (BatchNorm's batch statistics).
@@ -503,9 +518,12 @@ impl<T: VMath> Network<T> {
             let p0 = self.first_param[i];
             match s.kind {
                 LayerKind::Dense { bias, act } => {
+                    // `dense::dense_forward`, with the product split in row bands (same bits).
                     let b = if bias { Some(&*params[p0 + 1]) } else { None };
-                    let shape = DenseShape { n, inp: s.inp, out: m };
-                    dense_forward(shape, x_in, params[p0], b, act, &mut w.z[..len], &mut w.out[..len])?;
+                    let z = &mut w.z[..len];
+                    let (xm, wm) = (MatRef::row_major(x_in, n, s.inp)?, MatRef::row_major(params[p0], s.inp, m)?);
+                    gemm_into_banded(z, xm, wm, false, band_threads(n, s.inp, m))?;
+                    bias_act_forward(act, b, n, m, z, &mut w.out[..len])?;
                 }
                 LayerKind::BatchNorm { momentum, eps } => {
                     let (gamma, beta) = (&*params[p0], &*params[p0 + 1]);

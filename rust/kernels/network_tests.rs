@@ -237,7 +237,7 @@ fn bad_networks_and_arguments_are_errors() {
 #[ignore]
 fn profile_phases() {
     use crate::kernels::loss::{cross_entropy, Reduction};
-    use crate::kernels::matmul::{gemm_into, gemm_threads, MatRef};
+    use crate::kernels::matmul::{gemm_into, gemm_into_banded, gemm_threads, MatRef};
     use crate::kernels::optim::{adam_step, Adam};
     use std::time::Instant;
     type Workload = (&'static str, Vec<usize>, usize, bool, Act<f32>);
@@ -269,37 +269,47 @@ fn profile_phases() {
         let mut m2: Vec<Vec<f32>> = grads.clone();
         let mut buffers: Vec<Vec<f32>> = net.buffer_lens().iter().map(|&m| vec![1.0; m]).collect();
         let c = net.output_dim();
-        let reps = if name == "wide" { 20 } else if name == "tiny" { 20000 } else { 300 };
-        let (mut tf, mut tl, mut tb, mut to) = (0f64, 0f64, 0f64, 0f64);
-        for r in 0..reps + 3 {
-            let t0 = Instant::now();
-            let p: Vec<&mut [f32]> = params.iter_mut().map(|a| &mut a[..]).collect();
-            let mut b: Vec<&mut [f32]> = buffers.iter_mut().map(|a| &mut a[..]).collect();
-            net.forward(&x, n, &p, &mut b, &[], true).unwrap();
-            let t1 = Instant::now();
-            let (o, g) = net.output_and_grad(&x, n);
-            cross_entropy(o, n, c, &labels, Reduction::Mean, g).unwrap();
-            let t2 = Instant::now();
-            let mut gs: Vec<&mut [f32]> = grads.iter_mut().map(|a| &mut a[..]).collect();
-            net.backward(&x, n, &p, &mut gs).unwrap();
-            let t3 = Instant::now();
-            drop(p);
-            for (((pp, gg), a), v) in params.iter_mut().zip(&grads).zip(&mut m1).zip(&mut m2) {
-                adam_step(pp, gg, a, v, None, r as u64 + 1, &Adam::default()).unwrap();
+        let reps = if name == "wide" { 10 } else if name == "tiny" { 5000 } else { 100 };
+        // Per-step minimum of each phase (robust to a busy machine), run as `train::train_step`
+        // runs it (inside the pool when the network has parallel work), and outside the pool
+        // for comparison.
+        for pooled in [net.wants_pool(n), false, net.wants_pool(n)] {
+            let mut best = [f64::INFINITY; 4];
+            let mut steps = || {
+                for r in 0..reps + 3 {
+                    let t0 = Instant::now();
+                    let p: Vec<&mut [f32]> = params.iter_mut().map(|a| &mut a[..]).collect();
+                    let mut b: Vec<&mut [f32]> = buffers.iter_mut().map(|a| &mut a[..]).collect();
+                    net.forward(&x, n, &p, &mut b, &[], true).unwrap();
+                    let t1 = Instant::now();
+                    let (o, g) = net.output_and_grad(&x, n);
+                    cross_entropy(o, n, c, &labels, Reduction::Mean, g).unwrap();
+                    let t2 = Instant::now();
+                    let mut gs: Vec<&mut [f32]> = grads.iter_mut().map(|a| &mut a[..]).collect();
+                    net.backward(&x, n, &p, &mut gs).unwrap();
+                    let t3 = Instant::now();
+                    drop(p);
+                    for (((pp, gg), a), v) in params.iter_mut().zip(&grads).zip(&mut m1).zip(&mut m2) {
+                        adam_step(pp, gg, a, v, None, r as u64 + 1, &Adam::default()).unwrap();
+                    }
+                    let t4 = Instant::now();
+                    for (bst, t) in best.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3]) {
+                        *bst = bst.min(t.as_secs_f64());
+                    }
+                }
+            };
+            if pooled {
+                parallel::install(&mut steps)
+            } else {
+                steps()
             }
-            let t4 = Instant::now();
-            if r >= 3 {
-                tf += (t1 - t0).as_secs_f64();
-                tl += (t2 - t1).as_secs_f64();
-                tb += (t3 - t2).as_secs_f64();
-                to += (t4 - t3).as_secs_f64();
-            }
+            let us = |t: f64| t * 1e6;
+            println!(
+                "{name:5} {} forward {:8.1} us  loss {:6.1} us  backward {:8.1} us  adam {:7.1} us  sum {:8.1} us",
+                if pooled { "pooled  " } else { "unpooled" },
+                us(best[0]), us(best[1]), us(best[2]), us(best[3]), us(best.iter().sum())
+            );
         }
-        let us = |t: f64| t / reps as f64 * 1e6;
-        println!(
-            "{name:5} forward {:8.1} us  loss {:6.1} us  backward {:8.1} us  adam {:7.1} us  total {:8.1} us",
-            us(tf), us(tl), us(tb), us(to), us(tf + tl + tb + to)
-        );
         let mut shapes = vec![];
         for w in sizes.windows(2) {
             shapes.push(("fwd x.W", n, w[0], w[1], false, false));
@@ -314,13 +324,18 @@ fn profile_phases() {
             let bm = if tb_ { MatRef::row_major(&b, nn, k).unwrap().t() } else { MatRef::row_major(&b, k, nn).unwrap() };
             let reps = (2e8 / (m * k * nn) as f64).clamp(3.0, 20000.0) as usize;
             let th = gemm_threads(m, k, nn);
-            gemm_into(&mut cc, am, bm, false, th).unwrap();
-            let t0 = Instant::now();
-            for _ in 0..reps {
-                gemm_into(&mut cc, am, bm, false, th).unwrap();
+            let mut line = format!("        {what:11} {m:4}x{k:4}x{nn:4}");
+            for (label, threads, banded) in [("1 thread", 1, false), ("gemm's threads", th, false), ("bands", th, true)] {
+                let run = |cc: &mut [f32]| if banded { gemm_into_banded(cc, am, bm, false, threads) } else { gemm_into(cc, am, bm, false, threads) };
+                run(&mut cc).unwrap();
+                let t0 = Instant::now();
+                for _ in 0..reps {
+                    run(&mut cc).unwrap();
+                }
+                let t = t0.elapsed().as_secs_f64() / reps as f64;
+                line += &format!("  {label} ({threads}): {:6.1} GFLOP/s", 2.0 * (m * k * nn) as f64 / t / 1e9);
             }
-            let t = t0.elapsed().as_secs_f64() / reps as f64;
-            println!("        {what:11} {m:4}x{k:4}x{nn:4} threads {th}: {:8.2} us  {:6.1} GFLOP/s", t * 1e6, 2.0 * (m * k * nn) as f64 / t / 1e9);
+            println!("{line}");
         }
     }
 }
