@@ -332,6 +332,8 @@ def test_user_writes_and_reassignments_between_steps_are_seen():
         p[2].value = np.full_like(p[2].value, 1.5)  # reassigned
         m.layers[1].running_var[...] = 2.0
         opt.state[p[3].name]["exp_avg"][...] = 0.1
+        opt.state[p[4].name]["exp_avg_sq"] = np.full_like(p[4].value, 0.01)  # a new state array
+        opt.state[p[5].name] = {k: v.copy() for k, v in opt.state[p[5].name].items()}  # a new dict
         m.train_step(x, y, opt)
         opt.lr = 0.5 * opt.lr
         m.train_step(x, y, opt)

@@ -91,11 +91,13 @@ class Plan:
             for p in self.params:
                 optimizer._ensure_state(p)
             opt_desc = (optimizer.kind, dict(optimizer.hyper))
-        self.plan = TrainPlan(desc, model.input_dim, self.dtype.name, 1, opt_desc, loss, [p.name for p in self.params])
+        self.param_names = [p.name for p in self.params]
+        self.plan = TrainPlan(desc, model.input_dim, self.dtype.name, 1, opt_desc, loss, self.param_names)
+        # Optimizer state is looked up at every step (``optimizer.state[name][key]``), so a
+        # replaced dict or array is seen too.
         names = list(self.plan.state_names)
-        self.states = [optimizer.state[p.name] for p in self.params] if optimizer is not None else []
-        self.state_dicts = [st for st in self.states for _ in names]
-        self.state_keys = names * len(self.states)
+        self.state_params = [name for name in self.param_names for _ in names]
+        self.state_keys = names * len(self.params)
         self.nadam = optimizer is not None and optimizer.kind == "nadam"
         self.capacity = 0
         self.out = None
@@ -183,8 +185,9 @@ def train_step(model, x, y, optimizer, loss):
             model.rng.random(out=u, dtype=plan.dtype)
     params, buffers = plan.params_and_buffers()
     grads = tuple(map(_GRAD, plan.params))
-    states = tuple(map(getitem, plan.state_dicts, plan.state_keys))
-    mu = [st["mu_product"] for st in plan.states] if plan.nadam else None
+    state = optimizer.state
+    states = tuple(map(getitem, map(state.__getitem__, plan.state_params), plan.state_keys))
+    mu = [state[name]["mu_product"] for name in plan.param_names] if plan.nadam else None
     step = optimizer.step_count + 1
     try:
         value = plan.plan.step(x, y, params, grads, states, buffers, uniforms, step, optimizer.lr, out, mu)
@@ -194,8 +197,8 @@ def train_step(model, x, y, optimizer, loss):
         raise
     optimizer.step_count = step
     if mu is not None:
-        for st, m in zip(plan.states, mu):
-            st["mu_product"] = m
+        for name, m in zip(plan.param_names, mu):
+            state[name]["mu_product"] = m
     model.last_output = out
     return value
 

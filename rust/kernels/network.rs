@@ -31,15 +31,18 @@
 //! bias; BatchNorm γ, β; PReLU slopes) and `buffers()` (running mean, running variance), so the
 //! caller's arrays are read and written in place.
 //!
-//! Threads: each kernel picks its own (serial below the work threshold, GEMM by its flops) and is
-//! bit-identical for any thread count, so the whole pass is too.
+//! Threads: a Dense layer's products are split in row bands of at least `BAND_MACS`
+//! multiply-adds, one serial GEMM per thread (`matmul::gemm_into_banded`), and its two backward
+//! products run side by side; the other kernels pick their own threads (serial below the work
+//! threshold). Every piece is bit-identical for any thread count, so the whole pass is too, and
+//! it equals the layer-by-layer path (`dense.rs` and the other kernels called one at a time).
 
 use super::activation::{
-    act_backward, act_forward, colsum_workspace_len, log_softmax, log_softmax_backward, maxout_backward,
-    maxout_forward, prelu_backward, prelu_forward, softmax, softmax_backward, Act,
+    act_backward, act_forward, bias_act_backward, bias_act_forward, colsum_workspace_len, column_sums, log_softmax,
+    log_softmax_backward, maxout_backward, maxout_forward, prelu_backward, prelu_forward, softmax, softmax_backward,
+    Act,
 };
 use super::batch_norm;
-use super::activation::{bias_act_backward, bias_act_forward, column_sums};
 use super::matmul::{gemm_into_banded, MatRef};
 use super::parallel;
 use super::vmath::VMath;
@@ -231,8 +234,9 @@ fn mul_into<T: Real>(dy: &[T], mask: &[T], dx: &mut [T]) {
     }
 }
 
-/// Multiply-adds per row band of a product split across threads: below this (about 25 µs of one
-/// core) waking a second thread costs more than it saves.
+/// Multiply-adds per row band of a product split across threads (about 10 µs of one core): on
+/// smaller bands, handing work to another thread costs more than it saves (measured on the
+/// 100-unit layers of the `snn` workload).
 const BAND_MACS: usize = 1 << 19;
 /// Multiply-adds of each of a layer's two backward products above which they run side by side.
 const JOIN_MACS: usize = 1 << 19;
