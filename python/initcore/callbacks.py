@@ -165,8 +165,9 @@ def _fmt(value) -> str:
 
 
 def format_logs(logs: Dict[str, Any], skip=("seconds", "size")) -> str:
-    """``"loss 0.1234  accuracy 0.9650  lr 1.000e-03"``: the logs in one line."""
-    return "  ".join(f"{k} {_fmt(v)}" for k, v in logs.items() if k not in skip)
+    """``"loss 0.1234  accuracy 0.9650  lr 0.001"``: the logs in one line."""
+    return "  ".join(f"{k} {v:.4g}" if k == "lr" and isinstance(v, (float, np.floating)) else f"{k} {_fmt(v)}"
+                     for k, v in logs.items() if k not in skip)
 
 
 class ProgressBar(Callback):

@@ -1,1 +1,534 @@
-//! (to be written)
+//! Batch normalization over the rows of `x (n, m)` (Ioffe & Szegedy 2015), with the conventions
+//! of PyTorch's `BatchNorm1d`.
+//!
+//! Training, per column `j` over the `n` rows:
+//! ```text
+//! mean_j   = (1/n) Σ_i x_ij
+//! var_j    = (1/n) Σ_i (x_ij − mean_j)²        biased; a second pass, never E[x²] − E[x]²
+//! invstd_j = 1 / sqrt(var_j + eps)
+//! y_ij     = ((x_ij − mean_j) · invstd_j) · γ_j + β_j
+//! running_mean ← (1 − momentum)·running_mean + momentum·mean
+//! running_var  ← (1 − momentum)·running_var  + momentum·var·n/(n − 1)   (unbiased, as PyTorch)
+//! ```
+//! Evaluation normalizes with the running statistics instead and updates nothing.
+//!
+//! Backward, with `x̂ = (x − mean)·invstd`, `dβ = Σ_i dy`, `dγ = Σ_i dy·x̂`:
+//! ```text
+//! training:   dx = (γ·invstd/n) · (n·dy − dβ − x̂·dγ)
+//! evaluation: dx = dy · (γ·invstd)
+//! ```
+//!
+//! The column sums are accumulated in `f64` for both element types, as PyTorch's CPU kernel
+//! does: float32 activations with a large mean and a small spread (mean 1e4, std 1e-2) then still
+//! get their variance to ~1e-7 relative, where an `f32` sum would already lose the mean.
+//!
+//! Determinism: every column sum is split into fixed blocks of `BLOCK_ROWS` rows; each block's
+//! partial sums are written to its own slice of the caller's workspace (in parallel or not) and
+//! folded in block order, so results are bit-identical for any thread count. Rows are contiguous,
+//! so a block accumulates whole rows into `m` partial sums and the inner loop runs along a row
+//! (vectorized across columns), never down a column.
+
+use super::parallel::for_each_chunk;
+use super::{Real, ShapeError};
+use crate::ensure;
+
+/// Rows per block of the column sums. Fixed, so that the summation order never depends on the
+/// thread count.
+pub const BLOCK_ROWS: usize = 64;
+
+/// Number of row blocks of an `n`-row batch.
+pub fn row_blocks(n: usize) -> usize {
+    n.div_ceil(BLOCK_ROWS)
+}
+
+/// `f64` workspace length that [`forward_train`] needs for `x (n, m)`: one partial-sum row per
+/// row block plus the `f64` mean.
+pub fn forward_workspace_len(n: usize, m: usize) -> usize {
+    (row_blocks(n) + 1) * m
+}
+
+/// `f64` workspace length that [`backward`] needs for `x (n, m)`: two partial sums (`dβ`, `dγ`)
+/// per row block.
+pub fn backward_workspace_len(n: usize, m: usize) -> usize {
+    2 * row_blocks(n) * m
+}
+
+/// Checks the hyper-parameters as PyTorch would accept them.
+pub fn check_hyper(momentum: f64, eps: f64) -> Result<(), ShapeError> {
+    ensure!(
+        momentum.is_finite() && (0.0..=1.0).contains(&momentum),
+        "argument 'momentum' must be finite and in [0, 1], got {momentum}"
+    );
+    ensure!(eps.is_finite() && eps > 0.0, "argument 'eps' must be finite and > 0, got {eps}");
+    Ok(())
+}
+
+fn check_vec(name: &str, len: usize, m: usize) -> Result<(), ShapeError> {
+    ensure!(len == m, "argument '{name}' has {len} elements, expected {m} (one per column of x)");
+    Ok(())
+}
+
+fn check_mat(name: &str, len: usize, n: usize, m: usize) -> Result<(), ShapeError> {
+    ensure!(len == n * m, "argument '{name}' has {len} elements, expected {n}x{m}");
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------
+// Leaf loops: one block of whole rows, compiled per instruction set. The column index is the
+// inner loop, so each row is one contiguous, vectorizable sweep.
+
+/// `part[j] = Σ_rows x[r, j]` in `f64`.
+#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+fn block_sum<T: Real>(x: &[T], part: &mut [f64]) {
+    part.fill(0.0);
+    for row in x.chunks_exact(part.len()) {
+        for (p, &v) in part.iter_mut().zip(row) {
+            *p += v.f64();
+        }
+    }
+}
+
+/// `part[j] = Σ_rows (x[r, j] − mean[j])²` in `f64`.
+#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+fn block_sqdev<T: Real>(x: &[T], mean: &[f64], part: &mut [f64]) {
+    part.fill(0.0);
+    for row in x.chunks_exact(part.len()) {
+        for ((p, &v), &mu) in part.iter_mut().zip(row).zip(mean) {
+            let d = v.f64() - mu;
+            *p += d * d;
+        }
+    }
+}
+
+/// `db[j] = Σ_rows dy`, `dg[j] = Σ_rows dy·(x − mean)` in `f64` (`invstd` is applied once, after).
+#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+fn block_grad_sums<T: Real>(dy: &[T], x: &[T], mean: &[T], db: &mut [f64], dg: &mut [f64]) {
+    let m = db.len();
+    db.fill(0.0);
+    dg.fill(0.0);
+    for (dyr, xr) in dy.chunks_exact(m).zip(x.chunks_exact(m)) {
+        for ((((b, g), &d), &v), &mu) in db.iter_mut().zip(dg.iter_mut()).zip(dyr).zip(xr).zip(mean) {
+            let d = d.f64();
+            *b += d;
+            *g += d * (v.f64() - mu.f64());
+        }
+    }
+}
+
+/// `y = ((x − mean)·invstd)·γ + β`, row by row.
+#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+fn block_normalize<T: Real>(x: &[T], mean: &[T], invstd: &[T], gamma: &[T], beta: &[T], y: &mut [T]) {
+    let m = mean.len();
+    for (yr, xr) in y.chunks_exact_mut(m).zip(x.chunks_exact(m)) {
+        for (((((o, &v), &mu), &s), &g), &b) in yr.iter_mut().zip(xr).zip(mean).zip(invstd).zip(gamma).zip(beta) {
+            *o = ((v - mu) * s) * g + b;
+        }
+    }
+}
+
+/// Training `dx = (γ·invstd·(1/n)) · (n·dy − dβ − x̂·dγ)` with `x̂ = (x − mean)·invstd`.
+#[allow(clippy::too_many_arguments)]
+#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+fn block_dx_train<T: Real>(
+    dy: &[T],
+    x: &[T],
+    gamma: &[T],
+    mean: &[T],
+    invstd: &[T],
+    dgamma: &[T],
+    dbeta: &[T],
+    nf: T,
+    inv_n: T,
+    dx: &mut [T],
+) {
+    let m = mean.len();
+    for ((o, d), xr) in dx.chunks_exact_mut(m).zip(dy.chunks_exact(m)).zip(x.chunks_exact(m)) {
+        let cols = o.iter_mut().zip(d).zip(xr).zip(gamma).zip(mean).zip(invstd).zip(dgamma).zip(dbeta);
+        for (((((((o, &d), &v), &g), &mu), &s), &dg), &db) in cols {
+            let xhat = (v - mu) * s;
+            *o = (g * s * inv_n) * (nf * d - db - xhat * dg);
+        }
+    }
+}
+
+/// Evaluation `dx = dy·(γ·invstd)`.
+#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+fn block_dx_eval<T: Real>(dy: &[T], gamma: &[T], invstd: &[T], dx: &mut [T]) {
+    let m = gamma.len();
+    for (o, d) in dx.chunks_exact_mut(m).zip(dy.chunks_exact(m)) {
+        for (((o, &d), &g), &s) in o.iter_mut().zip(d).zip(gamma).zip(invstd) {
+            *o = d * (g * s);
+        }
+    }
+}
+
+/// Adds the partial sums of blocks `1..` into block 0 (stride `stride`, `m` sums each), in
+/// block order: the same fold whatever thread computed each block.
+fn fold_blocks(parts: &mut [f64], stride: usize, m: usize) {
+    let (first, rest) = parts.split_at_mut(stride.min(parts.len()));
+    for blk in rest.chunks_exact(stride) {
+        for (a, &b) in first[..m].iter_mut().zip(&blk[..m]) {
+            *a += b;
+        }
+    }
+}
+
+/// Rows of block `b` as a range of row-major element indices.
+fn block_range(b: usize, n: usize, m: usize) -> std::ops::Range<usize> {
+    let r0 = b * BLOCK_ROWS;
+    r0 * m..(r0 + BLOCK_ROWS).min(n) * m
+}
+
+// ------------------------------------------------------------------------------------------
+// Public API: caller-provided outputs and workspace, nothing allocated.
+
+/// Training-mode forward of `x (n, m)`, row-major. Writes `y (n, m)`, `save_mean (m,)` and
+/// `save_invstd (m,)`; when `running = Some((running_mean, running_var))` updates them in place.
+/// `work` must hold [`forward_workspace_len`]`(n, m)` values (its contents are scratch).
+/// Needs `n ≥ 2` (PyTorch: "Expected more than 1 value per channel when training").
+#[allow(clippy::too_many_arguments)]
+pub fn forward_train<T: Real>(
+    x: &[T],
+    n: usize,
+    m: usize,
+    gamma: &[T],
+    beta: &[T],
+    running: Option<(&mut [T], &mut [T])>,
+    momentum: f64,
+    eps: f64,
+    y: &mut [T],
+    save_mean: &mut [T],
+    save_invstd: &mut [T],
+    work: &mut [f64],
+) -> Result<(), ShapeError> {
+    check_hyper(momentum, eps)?;
+    ensure!(
+        n > 1,
+        "Expected more than 1 value per channel when training, got input of shape ({n}, {m}) (argument 'x' needs at least 2 rows)"
+    );
+    check_mat("x", x.len(), n, m)?;
+    check_mat("y", y.len(), n, m)?;
+    for (name, len) in [("gamma", gamma.len()), ("beta", beta.len()), ("save_mean", save_mean.len()), ("save_invstd", save_invstd.len())] {
+        check_vec(name, len, m)?;
+    }
+    if let Some((rm, rv)) = &running {
+        check_vec("running_mean", rm.len(), m)?;
+        check_vec("running_var", rv.len(), m)?;
+    }
+    ensure!(
+        work.len() >= forward_workspace_len(n, m),
+        "workspace has {} values, batch_norm::forward_train needs {}",
+        work.len(),
+        forward_workspace_len(n, m)
+    );
+    if m == 0 {
+        return Ok(());
+    }
+    let nb = row_blocks(n);
+    let (parts, rest) = work.split_at_mut(nb * m);
+    let mean64 = &mut rest[..m];
+    let nf = n as f64;
+
+    // Pass 1: the mean.
+    for_each_chunk(parts, m, BLOCK_ROWS, |off, p| block_sum(&x[block_range(off / m, n, m)], p));
+    fold_blocks(parts, m, m);
+    for (mu, &s) in mean64.iter_mut().zip(&parts[..m]) {
+        *mu = s / nf;
+    }
+    // Pass 2: squared deviations from that mean.
+    let mean_ro: &[f64] = mean64;
+    for_each_chunk(parts, m, BLOCK_ROWS, |off, p| block_sqdev(&x[block_range(off / m, n, m)], mean_ro, p));
+    fold_blocks(parts, m, m);
+
+    let unbias = nf / (nf - 1.0);
+    let var64 = &parts[..m];
+    for j in 0..m {
+        let var = var64[j] / nf;
+        save_mean[j] = T::of(mean_ro[j]);
+        save_invstd[j] = T::of(1.0 / (var + eps).sqrt());
+    }
+    if let Some((rm, rv)) = running {
+        for j in 0..m {
+            let var = var64[j] / nf;
+            rm[j] = T::of((1.0 - momentum) * rm[j].f64() + momentum * mean_ro[j]);
+            rv[j] = T::of((1.0 - momentum) * rv[j].f64() + momentum * var * unbias);
+        }
+    }
+    normalize(x, m, save_mean, save_invstd, gamma, beta, y);
+    Ok(())
+}
+
+/// Evaluation-mode forward: normalizes with the running statistics, writes `y`,
+/// `save_mean = running_mean` and `save_invstd = 1/sqrt(running_var + eps)`; updates nothing.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_eval<T: Real>(
+    x: &[T],
+    n: usize,
+    m: usize,
+    gamma: &[T],
+    beta: &[T],
+    running_mean: &[T],
+    running_var: &[T],
+    eps: f64,
+    y: &mut [T],
+    save_mean: &mut [T],
+    save_invstd: &mut [T],
+) -> Result<(), ShapeError> {
+    check_hyper(0.0, eps)?;
+    check_mat("x", x.len(), n, m)?;
+    check_mat("y", y.len(), n, m)?;
+    for (name, len) in [
+        ("gamma", gamma.len()),
+        ("beta", beta.len()),
+        ("running_mean", running_mean.len()),
+        ("running_var", running_var.len()),
+        ("save_mean", save_mean.len()),
+        ("save_invstd", save_invstd.len()),
+    ] {
+        check_vec(name, len, m)?;
+    }
+    if m == 0 {
+        return Ok(());
+    }
+    save_mean.copy_from_slice(running_mean);
+    for (s, &v) in save_invstd.iter_mut().zip(running_var) {
+        *s = T::of(1.0 / (v.f64() + eps).sqrt());
+    }
+    normalize(x, m, save_mean, save_invstd, gamma, beta, y);
+    Ok(())
+}
+
+fn normalize<T: Real>(x: &[T], m: usize, mean: &[T], invstd: &[T], gamma: &[T], beta: &[T], y: &mut [T]) {
+    for_each_chunk(y, BLOCK_ROWS * m, 1, |off, yb| {
+        block_normalize(&x[off..off + yb.len()], mean, invstd, gamma, beta, yb)
+    });
+}
+
+/// Backward of either mode for `x (n, m)` given the forward's `save_mean` and `save_invstd`.
+/// Writes `dx (n, m)`, `dgamma (m,)`, `dbeta (m,)`; `work` must hold
+/// [`backward_workspace_len`]`(n, m)` values.
+#[allow(clippy::too_many_arguments)]
+pub fn backward<T: Real>(
+    dy: &[T],
+    x: &[T],
+    n: usize,
+    m: usize,
+    gamma: &[T],
+    save_mean: &[T],
+    save_invstd: &[T],
+    training: bool,
+    dx: &mut [T],
+    dgamma: &mut [T],
+    dbeta: &mut [T],
+    work: &mut [f64],
+) -> Result<(), ShapeError> {
+    check_mat("x", x.len(), n, m)?;
+    check_mat("dy", dy.len(), n, m)?;
+    check_mat("dx", dx.len(), n, m)?;
+    for (name, len) in [
+        ("gamma", gamma.len()),
+        ("save_mean", save_mean.len()),
+        ("save_invstd", save_invstd.len()),
+        ("dgamma", dgamma.len()),
+        ("dbeta", dbeta.len()),
+    ] {
+        check_vec(name, len, m)?;
+    }
+    ensure!(
+        work.len() >= backward_workspace_len(n, m),
+        "workspace has {} values, batch_norm::backward needs {}",
+        work.len(),
+        backward_workspace_len(n, m)
+    );
+    if m == 0 {
+        return Ok(());
+    }
+    let nb = row_blocks(n);
+    let parts = &mut work[..2 * nb * m];
+    if n == 0 {
+        dgamma.fill(T::zero());
+        dbeta.fill(T::zero());
+        return Ok(());
+    }
+    for_each_chunk(parts, 2 * m, BLOCK_ROWS / 2, |off, p| {
+        let r = block_range(off / (2 * m), n, m);
+        let (db, dg) = p.split_at_mut(m);
+        block_grad_sums(&dy[r.clone()], &x[r], save_mean, db, dg)
+    });
+    fold_blocks(parts, 2 * m, 2 * m);
+    for j in 0..m {
+        dbeta[j] = T::of(parts[j]);
+        dgamma[j] = T::of(parts[m + j] * save_invstd[j].f64());
+    }
+    let (dgamma, dbeta): (&[T], &[T]) = (dgamma, dbeta);
+    if training {
+        let nf = T::of(n as f64);
+        let inv_n = T::of(1.0 / n as f64);
+        for_each_chunk(dx, BLOCK_ROWS * m, 2, |off, o| {
+            let r = off..off + o.len();
+            block_dx_train(&dy[r.clone()], &x[r], gamma, save_mean, save_invstd, dgamma, dbeta, nf, inv_n, o)
+        });
+    } else {
+        for_each_chunk(dx, BLOCK_ROWS * m, 1, |off, o| block_dx_eval(&dy[off..off + o.len()], gamma, save_invstd, o));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::parallel::{self, PAR_THRESHOLD};
+
+    /// Deterministic pseudo-random values in [-1, 1) (no dev-dependency on rand).
+    fn data(len: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn naive_stats(x: &[f64], n: usize, m: usize) -> (Vec<f64>, Vec<f64>) {
+        let mut mean = vec![0.0; m];
+        let mut var = vec![0.0; m];
+        for j in 0..m {
+            mean[j] = (0..n).map(|i| x[i * m + j]).sum::<f64>() / n as f64;
+            var[j] = (0..n).map(|i| (x[i * m + j] - mean[j]).powi(2)).sum::<f64>() / n as f64;
+        }
+        (mean, var)
+    }
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol * (1.0 + b.abs())
+    }
+
+    fn check_forward_backward<T: Real>(n: usize, m: usize, tol: f64) {
+        let xs = data(n * m, (n * 31 + m) as u64);
+        let x: Vec<T> = xs.iter().map(|&v| T::of(3.0 * v + 0.5)).collect();
+        let x64: Vec<f64> = x.iter().map(|v| v.f64()).collect();
+        let gamma: Vec<T> = data(m, 7).iter().map(|&v| T::of(1.0 + 0.5 * v)).collect();
+        let beta: Vec<T> = data(m, 8).iter().map(|&v| T::of(v)).collect();
+        let (mut rm, mut rv) = (vec![T::of(0.25); m], vec![T::of(2.0); m]);
+        let (mut y, mut sm, mut si) = (vec![T::zero(); n * m], vec![T::zero(); m], vec![T::zero(); m]);
+        let mut work = vec![0.0; forward_workspace_len(n, m)];
+        forward_train(&x, n, m, &gamma, &beta, Some((&mut rm, &mut rv)), 0.1, 1e-5, &mut y, &mut sm, &mut si, &mut work).unwrap();
+        let (mean, var) = naive_stats(&x64, n, m);
+        for j in 0..m {
+            assert!(close(sm[j].f64(), mean[j], tol), "mean n={n} m={m} j={j}");
+            assert!(close(si[j].f64(), 1.0 / (var[j] + 1e-5).sqrt(), tol), "invstd n={n} m={m} j={j}");
+            assert!(close(rm[j].f64(), 0.9 * 0.25 + 0.1 * mean[j], tol));
+            assert!(close(rv[j].f64(), 0.9 * 2.0 + 0.1 * var[j] * n as f64 / (n - 1) as f64, tol));
+            for i in 0..n {
+                let want = (x64[i * m + j] - mean[j]) / (var[j] + 1e-5).sqrt() * gamma[j].f64() + beta[j].f64();
+                assert!(close(y[i * m + j].f64(), want, tol * 10.0), "y n={n} m={m}");
+            }
+        }
+        // Backward against the textbook formula evaluated in f64.
+        let dy: Vec<T> = data(n * m, 99).iter().map(|&v| T::of(v)).collect();
+        let (mut dx, mut dg, mut db) = (vec![T::zero(); n * m], vec![T::zero(); m], vec![T::zero(); m]);
+        let mut bw = vec![0.0; backward_workspace_len(n, m)];
+        for training in [true, false] {
+            backward(&dy, &x, n, m, &gamma, &sm, &si, training, &mut dx, &mut dg, &mut db, &mut bw).unwrap();
+            for j in 0..m {
+                let (mu, s, g) = (sm[j].f64(), si[j].f64(), gamma[j].f64());
+                let xh = |i: usize| (x64[i * m + j] - mu) * s;
+                let sdb: f64 = (0..n).map(|i| dy[i * m + j].f64()).sum();
+                let sdg: f64 = (0..n).map(|i| dy[i * m + j].f64() * xh(i)).sum();
+                assert!(close(db[j].f64(), sdb, tol * n as f64), "dbeta");
+                assert!(close(dg[j].f64(), sdg, tol * n as f64), "dgamma");
+                for i in 0..n {
+                    let d = dy[i * m + j].f64();
+                    let want = if training { g * s / n as f64 * (n as f64 * d - sdb - xh(i) * sdg) } else { d * g * s };
+                    assert!(close(dx[i * m + j].f64(), want, tol * 10.0 * n as f64), "dx n={n} m={m} train={training}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn matches_naive_loops_on_awkward_shapes() {
+        for &n in &[2, 3, 7, 8, 9, 15, 16, 17, 63, 64, 65, 130] {
+            for &m in &[0, 1, 7, 8, 9, 15, 16, 17] {
+                check_forward_backward::<f64>(n, m, 1e-12);
+                check_forward_backward::<f32>(n, m, 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_path_matches_naive_and_is_thread_count_independent() {
+        let (n, m) = (1000, 3 * PAR_THRESHOLD / 1000 + 5);
+        check_forward_backward::<f32>(n, m, 1e-5);
+        let x: Vec<f32> = data(n * m, 3).iter().map(|&v| v as f32).collect();
+        let g = vec![1.5f32; m];
+        let b = vec![0.1f32; m];
+        let run = || {
+            let (mut y, mut sm, mut si) = (vec![0f32; n * m], vec![0f32; m], vec![0f32; m]);
+            let mut w = vec![0.0; forward_workspace_len(n, m)];
+            forward_train(&x, n, m, &g, &b, None, 0.1, 1e-5, &mut y, &mut sm, &mut si, &mut w).unwrap();
+            let (mut dx, mut dg, mut db) = (vec![0f32; n * m], vec![0f32; m], vec![0f32; m]);
+            let mut bw = vec![0.0; backward_workspace_len(n, m)];
+            backward(&x, &y, n, m, &g, &sm, &si, true, &mut dx, &mut dg, &mut db, &mut bw).unwrap();
+            (y, sm, si, dx, dg, db)
+        };
+        let prev = parallel::num_threads();
+        parallel::set_num_threads(1).unwrap();
+        let one = run();
+        parallel::set_num_threads(3).unwrap();
+        let three = run();
+        parallel::set_num_threads(prev).unwrap();
+        assert!(one == three, "results differ between 1 and 3 threads");
+    }
+
+    #[test]
+    fn variance_of_large_mean_small_spread_f32() {
+        let (n, m) = (1000, 3);
+        let x: Vec<f32> = data(n * m, 5).iter().map(|&v| (1e4 + 1e-2 * 1.7 * v) as f32).collect();
+        let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        let (_, var) = naive_stats(&x64, n, m);
+        let (mut y, mut sm, mut si) = (vec![0f32; n * m], vec![0f32; m], vec![0f32; m]);
+        let mut w = vec![0.0; forward_workspace_len(n, m)];
+        forward_train(&x, n, m, &[1.0; 3], &[0.0; 3], None, 0.1, 1e-12, &mut y, &mut sm, &mut si, &mut w).unwrap();
+        for j in 0..m {
+            let got = 1.0 / (si[j] as f64).powi(2) - 1e-12;
+            assert!((got - var[j]).abs() <= 1e-5 * var[j], "var {got} vs {}", var[j]);
+        }
+    }
+
+    #[test]
+    fn eval_mode_uses_running_statistics() {
+        let (n, m) = (5, 3);
+        let x: Vec<f64> = data(n * m, 11);
+        let (rm, rv) = (vec![0.5, -1.0, 2.0], vec![4.0, 0.25, 1.0]);
+        let (g, b) = (vec![2.0, 1.0, 0.5], vec![0.0, 1.0, -1.0]);
+        let (mut y, mut sm, mut si) = (vec![0.0; n * m], vec![0.0; m], vec![0.0; m]);
+        forward_eval(&x, n, m, &g, &b, &rm, &rv, 1e-5, &mut y, &mut sm, &mut si).unwrap();
+        assert_eq!(sm, rm);
+        for j in 0..m {
+            assert_eq!(si[j], 1.0 / (rv[j] + 1e-5).sqrt());
+            for i in 0..n {
+                assert!(close(y[i * m + j], (x[i * m + j] - rm[j]) * si[j] * g[j] + b[j], 1e-15));
+            }
+        }
+        // Empty batches are fine in evaluation.
+        forward_eval::<f64>(&[], 0, m, &g, &b, &rm, &rv, 1e-5, &mut [], &mut sm, &mut si).unwrap();
+    }
+
+    #[test]
+    fn bad_arguments_are_errors_and_write_nothing() {
+        let x = vec![1.0f64; 6];
+        let (mut y, mut sm, mut si) = (vec![7.0; 6], vec![7.0; 3], vec![7.0; 3]);
+        let (mut rm, mut rv) = (vec![7.0; 3], vec![7.0; 3]);
+        let mut w = vec![0.0; forward_workspace_len(2, 3)];
+        let g = [1.0; 3];
+        let e = forward_train(&x[..3], 1, 3, &g, &g, Some((&mut rm, &mut rv)), 0.1, 1e-5, &mut y[..3], &mut sm, &mut si, &mut w);
+        assert!(e.unwrap_err().0.contains("Expected more than 1 value per channel when training"));
+        assert!(forward_train(&x, 2, 3, &g, &g, None, 1.5, 1e-5, &mut y, &mut sm, &mut si, &mut w).unwrap_err().0.contains("momentum"));
+        assert!(forward_train(&x, 2, 3, &g, &g, None, 0.1, 0.0, &mut y, &mut sm, &mut si, &mut w).unwrap_err().0.contains("eps"));
+        assert!(forward_train(&x, 2, 3, &g[..2], &g, None, 0.1, 1e-5, &mut y, &mut sm, &mut si, &mut w).unwrap_err().0.contains("gamma"));
+        assert!(forward_train(&x, 2, 3, &g, &g, None, 0.1, 1e-5, &mut y, &mut sm, &mut si, &mut w[..1]).unwrap_err().0.contains("workspace"));
+        assert!(y.iter().chain(&sm).chain(&si).chain(&rm).chain(&rv).all(|&v| v == 7.0));
+    }
+}

@@ -7,6 +7,7 @@
 //!   kernels re-check cheaply so that a bug cannot read out of bounds.
 
 pub mod real;
+pub mod vmath;
 pub mod parallel;
 pub mod matmul;
 pub mod dense;

@@ -1,1 +1,437 @@
-//! (to be written)
+//! Column statistics of an activation matrix `x (n, m)` in one pass over memory, for
+//! diagnostics that must stay cheap next to a training step.
+//!
+//! Per column `j` (in `f64`): `mean_j`, the biased `var_j = (1/n) Σ_i (x_ij − mean_j)²`, `min_j`,
+//! `max_j`. Over all entries: a histogram with `np.histogram` semantics (bin `k` is
+//! `[e_k, e_{k+1})`, the last bin also holds `e_last`, values outside the edges are not counted),
+//! the share of entries `≤ low` or `≥ high` (saturation) and the share of columns that are
+//! exactly 0 on every row (dead units).
+//!
+//! Method: `x` is cut into fixed blocks of `BLOCK_ROWS` whole rows. Each block, still in cache,
+//! is read twice: once for sums, extrema, histogram and saturation, once for its squared
+//! deviations from its own mean; so memory sees `x` once. Block results are merged in block
+//! order with Chan, Golub & LeVeque's pairwise update
+//! ```text
+//! δ = mean_b − mean_a;  mean ← mean_a + δ·n_b/(n_a + n_b);  M2 ← M2_a + M2_b + δ²·n_a·n_b/(n_a + n_b)
+//! ```
+//! which is stable (no E[x²] − E[x]²) and, being in a fixed order over fixed blocks, gives the
+//! same bits for any thread count.
+//!
+//! NaN: a column holding a NaN gets NaN `mean`, `var`, `min` and `max` (and is not dead); a NaN
+//! falls in no histogram bin and is never saturated. An infinity gives an infinite mean and a
+//! NaN variance, as in NumPy, lies outside the (finite) edges, and counts as saturated.
+
+use super::parallel::for_each_chunk;
+use super::{Real, ShapeError};
+use crate::ensure;
+
+/// Rows per block: a block of `64·m` values stays in L1/L2 between its two reads.
+pub const BLOCK_ROWS: usize = 64;
+
+/// Outputs of [`column_stats`]; `mean`, `var`, `min`, `max` have one entry per column, `hist`
+/// one per bin (empty without edges).
+pub struct ColumnStatsOut<'a> {
+    pub mean: &'a mut [f64],
+    pub var: &'a mut [f64],
+    pub min: &'a mut [f64],
+    pub max: &'a mut [f64],
+    pub hist: &'a mut [i64],
+}
+
+/// The two scalar results of [`column_stats`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fractions {
+    /// Share of entries `≤ low` or `≥ high` (0 without a saturation range).
+    pub saturated: f64,
+    /// Share of columns that are exactly 0 on every row.
+    pub dead: f64,
+}
+
+/// Values per block in the workspace: mean, M2, min, max per column, then the bin counts and
+/// the saturated count (counts are exact integers in `f64` up to 2⁵³).
+fn block_len(m: usize, nbins: usize) -> usize {
+    4 * m + nbins + 1
+}
+
+/// `f64` workspace length [`column_stats`] needs for `x (n, m)` and `nbins` histogram bins.
+pub fn workspace_len(n: usize, m: usize, nbins: usize) -> usize {
+    n.div_ceil(BLOCK_ROWS) * block_len(m, nbins)
+}
+
+/// Checks histogram edges: at least 2, finite, strictly increasing.
+pub fn check_edges(edges: &[f64]) -> Result<(), ShapeError> {
+    ensure!(edges.len() >= 2, "argument 'edges' must be 1-D with at least 2 entries, got {}", edges.len());
+    ensure!(
+        edges.iter().all(|e| e.is_finite()) && edges.windows(2).all(|w| w[0] < w[1]),
+        "argument 'edges' must be finite and strictly increasing"
+    );
+    Ok(())
+}
+
+/// Checks a saturation range: `low < high`, neither NaN.
+pub fn check_saturation(low: f64, high: f64) -> Result<(), ShapeError> {
+    ensure!(low < high, "argument 'saturation' must have low < high, got ({low}, {high})");
+    Ok(())
+}
+
+/// Finds the histogram bin of a value: a guess from the uniform spacing, corrected by
+/// comparisons with the true edges (exact for any edges, fast when they are even), or a
+/// branch-free binary search when the edges are uneven.
+struct Binner<'a> {
+    edges: &'a [f64],
+    lo: f64,
+    hi: f64,
+    inv_width: f64,
+    uniform: bool,
+}
+
+impl<'a> Binner<'a> {
+    fn new(edges: &'a [f64]) -> Self {
+        let nb = edges.len() - 1;
+        let (lo, hi) = (edges[0], edges[nb]);
+        let width = (hi - lo) / nb as f64;
+        let uniform = edges.iter().enumerate().all(|(i, &e)| (e - (lo + i as f64 * width)).abs() <= 0.1 * width);
+        Self { edges, lo, hi, inv_width: 1.0 / width, uniform }
+    }
+
+    /// The bin of `v`, or `None` outside `[lo, hi]` (and for NaN).
+    #[inline(always)]
+    fn bin(&self, v: f64) -> Option<usize> {
+        if !(v >= self.lo && v <= self.hi) {
+            return None;
+        }
+        let e = self.edges;
+        let nb = e.len() - 1;
+        if self.uniform {
+            let mut k = (((v - self.lo) * self.inv_width) as usize).min(nb - 1);
+            while k > 0 && v < e[k] {
+                k -= 1;
+            }
+            while k + 1 < nb && v >= e[k + 1] {
+                k += 1;
+            }
+            Some(k)
+        } else {
+            // Largest k < nb with e[k] ≤ v (e[0] ≤ v holds); v = e[nb] lands in bin nb − 1.
+            let (mut base, mut len) = (0usize, nb);
+            while len > 1 {
+                let half = len / 2;
+                base = if e[base + half] <= v { base + half } else { base };
+                len -= half;
+            }
+            Some(base)
+        }
+    }
+}
+
+/// NaN-propagating minimum/maximum updates (NaN sticks once seen, as `np.min`).
+#[inline(always)]
+fn nan_min(acc: f64, v: f64) -> f64 {
+    if v < acc || v != v {
+        v
+    } else {
+        acc
+    }
+}
+
+#[inline(always)]
+fn nan_max(acc: f64, v: f64) -> f64 {
+    if v > acc || v != v {
+        v
+    } else {
+        acc
+    }
+}
+
+/// One block of whole rows into `part` (layout of `block_len`).
+#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+fn block_stats<T: Real>(x: &[T], m: usize, binner: Option<&Binner<'_>>, saturation: Option<(f64, f64)>, part: &mut [f64]) {
+    let rows = x.len() / m;
+    let (mean, rest) = part.split_at_mut(m);
+    let (m2, rest) = rest.split_at_mut(m);
+    let (mn, rest) = rest.split_at_mut(m);
+    let (mx, rest) = rest.split_at_mut(m);
+    let (hist, sat) = rest.split_at_mut(rest.len() - 1);
+    mean.fill(0.0);
+    m2.fill(0.0);
+    mn.fill(f64::INFINITY);
+    mx.fill(f64::NEG_INFINITY);
+    hist.fill(0.0);
+    let mut nsat = 0u64;
+    for row in x.chunks_exact(m) {
+        for (((s, lo), hi), &v) in mean.iter_mut().zip(mn.iter_mut()).zip(mx.iter_mut()).zip(row) {
+            let v = v.f64();
+            *s += v;
+            *lo = nan_min(*lo, v);
+            *hi = nan_max(*hi, v);
+        }
+        if let Some((low, high)) = saturation {
+            nsat += row.iter().map(|&v| (v.f64() <= low || v.f64() >= high) as u64).sum::<u64>();
+        }
+        if let Some(b) = binner {
+            for &v in row {
+                if let Some(k) = b.bin(v.f64()) {
+                    hist[k] += 1.0;
+                }
+            }
+        }
+    }
+    let inv = 1.0 / rows as f64;
+    for s in mean.iter_mut() {
+        *s *= inv;
+    }
+    for row in x.chunks_exact(m) {
+        for ((q, &mu), &v) in m2.iter_mut().zip(mean.iter()).zip(row) {
+            let d = v.f64() - mu;
+            *q += d * d;
+        }
+    }
+    sat[0] = nsat as f64;
+}
+
+/// Statistics of `x (n, m)` (row-major) into `out`; see the module docs. `edges` (checked with
+/// [`check_edges`]) gives `out.hist.len() == edges.len() − 1` bins; `saturation = (low, high)`.
+/// `work` must hold [`workspace_len`]`(n, m, bins)` values. Needs `n·m > 0`.
+pub fn column_stats<T: Real>(
+    x: &[T],
+    n: usize,
+    m: usize,
+    edges: Option<&[f64]>,
+    saturation: Option<(f64, f64)>,
+    work: &mut [f64],
+    out: ColumnStatsOut<'_>,
+) -> Result<Fractions, ShapeError> {
+    ensure!(n > 0 && m > 0, "argument 'x' is empty (shape ({n}, {m})); statistics need at least one entry");
+    ensure!(x.len() == n * m, "argument 'x' has {} elements, expected {n}x{m}", x.len());
+    for (name, len) in [("mean", out.mean.len()), ("var", out.var.len()), ("min", out.min.len()), ("max", out.max.len())] {
+        ensure!(len == m, "output '{name}' has {len} elements, expected {m}");
+    }
+    if let Some(e) = edges {
+        check_edges(e)?;
+    }
+    if let Some((lo, hi)) = saturation {
+        check_saturation(lo, hi)?;
+    }
+    let nbins = edges.map_or(0, |e| e.len() - 1);
+    ensure!(out.hist.len() == nbins, "output 'hist' has {} elements, expected {nbins}", out.hist.len());
+    let bl = block_len(m, nbins);
+    ensure!(
+        work.len() >= workspace_len(n, m, nbins),
+        "workspace has {} values, stats::column_stats needs {}",
+        work.len(),
+        workspace_len(n, m, nbins)
+    );
+    let parts = &mut work[..workspace_len(n, m, nbins)];
+    let binner = edges.map(Binner::new);
+    // Work per block: the two reads, plus a binary search per entry with a histogram.
+    let cost = (BLOCK_ROWS * m * if binner.is_some() { 6 } else { 2 }).div_ceil(bl).max(1);
+    for_each_chunk(parts, bl, cost, |off, p| {
+        let r0 = off / bl * BLOCK_ROWS;
+        let r1 = (r0 + BLOCK_ROWS).min(n);
+        block_stats(&x[r0 * m..r1 * m], m, binner.as_ref(), saturation, p)
+    });
+
+    // Merge in block order.
+    let ColumnStatsOut { mean, var, min, max, hist } = out;
+    let first = &parts[..bl];
+    mean.copy_from_slice(&first[..m]);
+    var.copy_from_slice(&first[m..2 * m]);
+    min.copy_from_slice(&first[2 * m..3 * m]);
+    max.copy_from_slice(&first[3 * m..4 * m]);
+    let mut na = BLOCK_ROWS.min(n) as f64;
+    for (b, p) in parts.chunks_exact(bl).enumerate().skip(1) {
+        let nb = ((b + 1) * BLOCK_ROWS).min(n) as f64 - (b * BLOCK_ROWS) as f64;
+        let tot = na + nb;
+        let (wb, wab) = (nb / tot, na * nb / tot);
+        for j in 0..m {
+            let delta = p[j] - mean[j];
+            if delta.is_finite() {
+                mean[j] += delta * wb;
+            } else {
+                // An infinite (or NaN) block mean: inf − inf in δ would turn +inf into NaN.
+                mean[j] += p[j];
+            }
+            var[j] += p[m + j] + delta * delta * wab;
+            min[j] = nan_min(min[j], p[2 * m + j]);
+            max[j] = nan_max(max[j], p[3 * m + j]);
+        }
+        na = tot;
+    }
+    let inv_n = 1.0 / n as f64;
+    for v in var.iter_mut() {
+        *v *= inv_n;
+    }
+    hist.fill(0);
+    let mut nsat = 0i64;
+    for p in parts.chunks_exact(bl) {
+        for (h, &c) in hist.iter_mut().zip(&p[4 * m..4 * m + nbins]) {
+            *h += c as i64;
+        }
+        nsat += p[bl - 1] as i64;
+    }
+    let dead = min.iter().zip(max.iter()).filter(|(&lo, &hi)| lo == 0.0 && hi == 0.0).count();
+    Ok(Fractions { saturated: nsat as f64 / (n * m) as f64, dead: dead as f64 / m as f64 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::parallel::{self, PAR_THRESHOLD};
+
+    fn data(len: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    struct Res {
+        mean: Vec<f64>,
+        var: Vec<f64>,
+        min: Vec<f64>,
+        max: Vec<f64>,
+        hist: Vec<i64>,
+        fr: Fractions,
+    }
+
+    fn run<T: Real>(x: &[T], n: usize, m: usize, edges: Option<&[f64]>, sat: Option<(f64, f64)>) -> Res {
+        let nb = edges.map_or(0, |e| e.len() - 1);
+        let mut r = Res { mean: vec![0.0; m], var: vec![0.0; m], min: vec![0.0; m], max: vec![0.0; m], hist: vec![0; nb], fr: Fractions { saturated: 0.0, dead: 0.0 } };
+        let mut w = vec![0.0; workspace_len(n, m, nb)];
+        let out = ColumnStatsOut { mean: &mut r.mean, var: &mut r.var, min: &mut r.min, max: &mut r.max, hist: &mut r.hist };
+        r.fr = column_stats(x, n, m, edges, sat, &mut w, out).unwrap();
+        r
+    }
+
+    fn naive(x: &[f64], n: usize, m: usize, edges: &[f64], sat: (f64, f64)) -> Res {
+        let mut r = Res { mean: vec![0.0; m], var: vec![0.0; m], min: vec![0.0; m], max: vec![0.0; m], hist: vec![0; edges.len() - 1], fr: Fractions { saturated: 0.0, dead: 0.0 } };
+        let mut nsat = 0;
+        let mut dead = 0;
+        for j in 0..m {
+            let col: Vec<f64> = (0..n).map(|i| x[i * m + j]).collect();
+            r.mean[j] = col.iter().sum::<f64>() / n as f64;
+            r.var[j] = col.iter().map(|v| (v - r.mean[j]).powi(2)).sum::<f64>() / n as f64;
+            r.min[j] = col.iter().cloned().fold(f64::INFINITY, f64::min);
+            r.max[j] = col.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            dead += col.iter().all(|&v| v == 0.0) as usize;
+            for &v in &col {
+                nsat += (v <= sat.0 || v >= sat.1) as usize;
+                let last = edges.len() - 1;
+                for k in 0..last {
+                    if edges[k] <= v && (v < edges[k + 1] || (k + 1 == last && v == edges[last])) {
+                        r.hist[k] += 1;
+                    }
+                }
+            }
+        }
+        r.fr = Fractions { saturated: nsat as f64 / (n * m) as f64, dead: dead as f64 / m as f64 };
+        r
+    }
+
+    fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
+        a.iter().zip(b).all(|(a, b)| (a - b).abs() <= tol * (1.0 + b.abs()))
+    }
+
+    fn check<T: Real>(n: usize, m: usize, tol: f64) {
+        // Values on a grid of 1/8 so that some land exactly on the edges; every third column 0.
+        let x: Vec<T> = data(n * m, (n * 13 + m) as u64)
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| if (k % m) % 3 == 2 { T::zero() } else { T::of((v * 24.0).round() / 8.0) })
+            .collect();
+        let x64: Vec<f64> = x.iter().map(|v| v.f64()).collect();
+        let uniform: Vec<f64> = (0..=8).map(|i| -2.0 + 0.5 * i as f64).collect();
+        let uneven = [-2.5, -1.0, -0.125, 0.0, 0.25, 2.0];
+        for edges in [&uniform[..], &uneven[..]] {
+            let got = run(&x, n, m, Some(edges), Some((-1.0, 1.5)));
+            let want = naive(&x64, n, m, edges, (-1.0, 1.5));
+            assert!(close(&got.mean, &want.mean, tol), "mean n={n} m={m}");
+            assert!(close(&got.var, &want.var, tol), "var n={n} m={m}");
+            assert_eq!(got.min, want.min);
+            assert_eq!(got.max, want.max);
+            assert_eq!(got.hist, want.hist, "hist n={n} m={m} edges={edges:?}");
+            assert_eq!(got.fr, want.fr);
+        }
+        let plain = run(&x, n, m, None, None);
+        assert!(plain.hist.is_empty() && plain.fr.saturated == 0.0);
+    }
+
+    #[test]
+    fn matches_naive_loops_on_awkward_shapes() {
+        for &n in &[1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 200] {
+            for &m in &[1, 3, 7, 8, 9, 16, 17] {
+                check::<f64>(n, m, 1e-13);
+                check::<f32>(n, m, 1e-13);
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_path_matches_and_is_thread_count_independent() {
+        let (n, m) = (3 * PAR_THRESHOLD / 50 + 3, 50);
+        check::<f32>(n, m, 1e-12);
+        let x: Vec<f32> = data(n * m, 4).iter().map(|&v| v as f32).collect();
+        let edges: Vec<f64> = (0..=20).map(|i| -1.0 + 0.1 * i as f64).collect();
+        let prev = parallel::num_threads();
+        parallel::set_num_threads(1).unwrap();
+        let a = run(&x, n, m, Some(&edges), Some((-0.9, 0.9)));
+        parallel::set_num_threads(3).unwrap();
+        let b = run(&x, n, m, Some(&edges), Some((-0.9, 0.9)));
+        parallel::set_num_threads(prev).unwrap();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a.mean), bits(&b.mean));
+        assert_eq!(bits(&a.var), bits(&b.var));
+        assert_eq!((a.hist, a.fr), (b.hist, b.fr));
+    }
+
+    #[test]
+    fn stable_variance_and_nan_inf_handling() {
+        // Large mean, small spread across many blocks: Chan's merge keeps the variance.
+        let (n, m) = (1000, 2);
+        let x: Vec<f32> = data(n * m, 9).iter().map(|&v| (1e4 + 1e-2 * v) as f32).collect();
+        let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        let want = naive(&x64, n, m, &[0.0, 1.0], (0.0, 1.0));
+        let got = run(&x, n, m, None, None);
+        assert!(close(&got.var, &want.var, 1e-9), "{:?} vs {:?}", got.var, want.var);
+
+        let nan = f64::NAN;
+        let inf = f64::INFINITY;
+        let mut x = vec![1.0f64; 130 * 4];
+        x[100 * 4] = nan; // column 0, a later block
+        x[4 + 1] = inf; // column 1
+        x[2] = 0.0; // column 2 stays finite
+        for i in 0..130 {
+            x[i * 4 + 3] = 0.0; // column 3 dead
+        }
+        let r = run(&x, 130, 4, Some(&[0.0, 1.0, 2.0]), Some((0.0, 1.0)));
+        assert!(r.mean[0].is_nan() && r.var[0].is_nan() && r.min[0].is_nan() && r.max[0].is_nan());
+        assert!(r.mean[1] == inf && r.var[1].is_nan() && r.max[1] == inf && r.min[1] == 1.0);
+        assert!(r.mean[2].is_finite() && r.min[2] == 0.0);
+        assert_eq!(r.fr.dead, 0.25);
+        // 520 entries: one NaN (no bin), one inf (outside), 1 + 130 zeros, the rest ones.
+        assert_eq!(r.hist, vec![131, 387]);
+        // Saturated: every 0 and 1, and the inf; not the NaN.
+        assert_eq!(r.fr.saturated, 519.0 / 520.0);
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        let x = [1.0f64; 4];
+        let (mut a, mut b, mut c, mut d) = ([0.0; 2], [0.0; 2], [0.0; 2], [0.0; 2]);
+        let mut h = [0i64; 1];
+        let mut w = vec![0.0; 100];
+        let mut go = |e: Option<&[f64]>, s: Option<(f64, f64)>| {
+            let out = ColumnStatsOut { mean: &mut a, var: &mut b, min: &mut c, max: &mut d, hist: &mut h };
+            column_stats(&x, 2, 2, e, s, &mut w, out).map_err(|e| e.0)
+        };
+        assert!(go(Some(&[1.0, 1.0]), None).unwrap_err().contains("edges"));
+        assert!(go(Some(&[1.0]), None).unwrap_err().contains("edges"));
+        assert!(go(Some(&[0.0, f64::INFINITY]), None).unwrap_err().contains("edges"));
+        assert!(go(None, Some((1.0, 0.0))).unwrap_err().contains("saturation"));
+        assert!(go(None, Some((f64::NAN, 0.0))).unwrap_err().contains("saturation"));
+        assert!(go(Some(&[0.0, 1.0]), Some((0.0, 1.0))).is_ok());
+    }
+}

@@ -16,7 +16,7 @@ unbiased variance), updated in place. Evaluation mode normalizes with the runnin
 
 Backward (training), with ``dβ = Σ_i dy_ij`` and ``dγ = Σ_i dy_ij·x̂_ij``::
 
-    dx_ij = (γ_j·invstd_j / n) · (n·dy_ij − dβ_j − x̂_ij·dγ_j)
+    dx_ij = (γ_j·invstd_j·(1/n)) · (n·dy_ij − dβ_j − x̂_ij·dγ_j)
 
 and in evaluation mode, where the statistics are constants, ``dx = dy·γ·invstd``.
 """
@@ -103,7 +103,7 @@ def batchnorm_backward(dy, x, gamma, save_mean, save_invstd, training=True):
     dgamma64 = (dy.astype(np.float64) * (x.astype(np.float64) - save_mean)).sum(axis=0) * save_invstd
     dbeta, dgamma = dbeta64.astype(dt), dgamma64.astype(dt)
     if training:
-        k = gamma * save_invstd / dt.type(n) if n > 0 else np.zeros_like(gamma)
+        k = gamma * save_invstd * dt.type(1.0 / max(n, 1))
         dx = k * (dt.type(n) * dy - dbeta - xhat * dgamma)
     else:
         dx = dy * (gamma * save_invstd)
