@@ -212,8 +212,9 @@ def stats_vs_depth(runs, path: Optional[str] = None, stage: str = "act", title: 
 # --- heat map from a Watch log ----------------------------------------------------------------------
 def watch_heatmap(log, path: Optional[str] = None, stage: str = "act", layers: Optional[Sequence[int]] = None,
                   title: Optional[str] = None, max_cols: int = 4):
-    """For each layer, its histogram (vertical: value, colour: log share of entries) at every
-    recorded step (horizontal) of a ``Watch`` log; the white line is the mean."""
+    """For each layer, its histogram (vertical: value, colour: share of entries on a log scale
+    from 1e-4, black: none) at every recorded step (horizontal) of a ``Watch`` log; the white
+    line is the mean."""
     if not len(log):
         raise ValueError("watch_heatmap: the log is empty")
     matplotlib, _ = _mpl()
@@ -227,9 +228,7 @@ def watch_heatmap(log, path: Optional[str] = None, stage: str = "act", layers: O
         steps, edges, counts = log.heatmap(layer, stage)
         share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
         x = np.append(steps, steps[-1] + (steps[-1] - steps[-2] if len(steps) > 1 else 1)).astype(float)
-        positive = share[share > 0]
-        vmin = max(positive.min(), 1e-5) if positive.size else 1e-5
-        mesh = ax.pcolormesh(x, edges, np.ma.masked_equal(share.T, 0), norm=LogNorm(vmin=vmin, vmax=1.0),
+        mesh = ax.pcolormesh(x, edges, np.ma.masked_equal(share.T, 0), norm=LogNorm(vmin=1e-4, vmax=1.0),
                              cmap="viridis", shading="flat")
         ax.set_facecolor("black")
         ax.plot(steps + (x[1] - x[0]) / 2, log.series(f"{stage}_mean", layer=layer), color="white", lw=1)
@@ -275,6 +274,9 @@ def training_curves(runs: Mapping[str, object], path: Optional[str] = None,
                 ax.plot(xs[j], y_mark, marker="X", color=color, ms=9, ls="none")
         if m in logy:
             ax.set_yscale("log")
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(m)
         ax.grid(alpha=0.3)

@@ -157,7 +157,8 @@ def auto_edges(a: np.ndarray, bins: int, activation: Optional[str] = None, margi
             half = max(abs(c) * 1e-3, 0.5) if math.isfinite(span) else 1.0
             lo, hi = c - half, c + half
             span = hi - lo
-        lo, hi = lo - margin * span, hi + margin * span
+        # non-negative data (ReLU outputs) keeps its lower edge at its minimum: nothing goes below
+        lo, hi = (lo if lo >= 0 else lo - margin * span), hi + margin * span
     return np.linspace(lo, hi, int(bins) + 1)
 
 

@@ -9,7 +9,7 @@ Rules, each from the paper that explains it:
   ``n_in·Var(w) > 4`` (four times LeCun's variance).
 - **ReLU-like with tiny weights such as N(0, 0.01)** (He et al. 2015): each layer multiplies
   the signal's second moment by ``n_in·Var(w)/2``; below 0.1 (He's 2 divided by 20) the signal
-  dies out within a few layers.
+  dies out within a few layers (and above 8, four times He's, it explodes: N(0, 1) weights).
 - **SELU without lecun_normal, or without standardized input** (Klambauer et al. 2017): the
   self-normalizing fixed point (mean 0, variance 1) needs ``Var(w) = 1/n_in`` (normal) and
   inputs of mean 0 and variance 1. Detected from the initializer (LeCun normal or an equivalent
@@ -102,7 +102,10 @@ def _messages(model, x) -> List[str]:
                             f"make pre-activations of std about {math.sqrt(gain2):.3g}·std(input), which saturates {act}; "
                             "use glorot_uniform/glorot_normal")
         elif act in RELU_LIKE and act != "maxout":
-            if gain2 < 0.1:
+            if gain2 > 8.0:
+                msgs.append(f"{where}: weights with n_in·Var(w) = {gain2:.3g} (std {math.sqrt(gain2 / n_in):.3g}, N(0,1)-like) "
+                            f"multiply the signal by about {math.sqrt(gain2 / 2):.3g}× per layer; use he_normal (He et al. 2015)")
+            elif gain2 < 0.1:
                 msgs.append(f"{where}: weights with n_in·Var(w) = {gain2:.3g} (std {math.sqrt(gain2 / n_in):.3g}, like N(0, 0.01)) "
                             f"shrink the signal by about {math.sqrt(gain2 / 2):.3g}× per layer; use he_normal (He et al. 2015)")
         elif act == "selu":

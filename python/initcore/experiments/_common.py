@@ -94,9 +94,9 @@ def mnist(quick: bool, seed: int = 0, n_train: Optional[int] = None, n_test: Opt
     n_train = n_train or (1000 if quick else len(ytr))
     n_test = n_test or (500 if quick else len(yte))
     if n_train < len(ytr):
-        (xtr, ytr), _ = data.train_test_split(xtr, ytr, test_size=len(ytr) - n_train, seed=seed, stratify=ytr)
+        xtr, _, ytr, _ = data.train_test_split(xtr, ytr, test_size=len(ytr) - n_train, seed=seed, stratify=ytr)
     if n_test < len(yte):
-        (xte, yte), _ = data.train_test_split(xte, yte, test_size=len(yte) - n_test, seed=seed, stratify=yte)
+        xte, _, yte, _ = data.train_test_split(xte, yte, test_size=len(yte) - n_test, seed=seed, stratify=yte)
     if standardize:
         s = data.Standardizer().fit(xtr)
         xtr, xte = s.transform(xtr), s.transform(xte)
@@ -108,8 +108,7 @@ def boston(seed: int = 0):
     split, features and target standardized with training statistics."""
     from .. import data
 
-    x, y = data.load_boston_housing()
-    (xtr, ytr), (xte, yte) = data.train_test_split(x, y, test_size=102, seed=seed)
+    (xtr, ytr), (xte, yte) = data.load_boston_housing(split=True, test_size=102, seed=seed, dtype="float64")
     s = data.Standardizer().fit(xtr)
     mu, sd = float(np.mean(ytr)), float(np.std(ytr))
     f = lambda a: np.ascontiguousarray(a, np.float32)  # noqa: E731
