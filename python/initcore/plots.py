@@ -316,10 +316,10 @@ def lines(xs: Sequence[float], series: Mapping[str, Sequence[float]], path: Opti
 def trajectories(f: Callable[[np.ndarray, np.ndarray], np.ndarray], paths: Mapping[str, np.ndarray],
                  path: Optional[str] = None, xlim=(-2.0, 2.0), ylim=(-2.0, 2.0), levels: int = 30,
                  title: Optional[str] = None, log_levels: bool = False, marks: Sequence[Tuple[float, float]] = (),
-                 size=(6.0, 4.8)):
+                 saddles: Sequence[Tuple[float, float]] = (), size=(7.2, 4.8)):
     """Contours of ``f(X, Y)`` (vectorized over grids) with one trajectory per optimizer
-    (``paths``: label → array ``(steps + 1, 2)`` of the iterates); ``marks``: points to star
-    (minima, saddles)."""
+    (``paths``: label → array ``(steps + 1, 2)`` of the iterates); ``marks``: minima to star,
+    ``saddles``: saddle points to cross."""
     fig, axes = _figure(1, 1, size)
     ax = axes[0, 0]
     gx = np.linspace(*xlim, 300)
@@ -341,11 +341,13 @@ def trajectories(f: Callable[[np.ndarray, np.ndarray], np.ndarray], paths: Mappi
     ax.plot(*np.asarray(list(paths.values())[0], dtype=float)[0], marker="s", color="k", ms=6, ls="none", label="start")
     for m in marks:
         ax.plot(m[0], m[1], marker="*", color="gold", mec="k", ms=13, ls="none")
+    for m in saddles:
+        ax.plot(m[0], m[1], marker="X", color="red", mec="k", ms=10, ls="none")
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
     ax.set_xlabel("w₁")
     ax.set_ylabel("w₂")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if title:
         ax.set_title(title, fontsize=10)
     return save(fig, path)
