@@ -437,3 +437,16 @@ def test_verbose_prints_one_line_per_epoch_when_not_a_terminal(capsys):
     assert len(lines) == 2 and lines[0].startswith("epoch 1/2") and "loss" in lines[1]
     mlp().fit(x, y, epochs=2, batch_size=20, verbose=0)
     assert capsys.readouterr().out == ""
+
+
+def test_set_backend_switches_layers_parameters_and_optimizer_kernels():
+    x, y = blobs(64)
+    m = mlp("rust", dtype="float64")
+    want = m.predict(x)
+    m.set_backend("numpy")
+    assert m.backend == "numpy" and all(p.backend == "numpy" for p in m.parameters())
+    assert all(layer.backend == "numpy" for layer in m.layers)
+    assert_close(m.predict(x), want, kind="training")
+    quiet(m, x, y, epochs=1, batch_size=16)
+    with pytest.raises(ValueError, match="backend"):
+        m.set_backend("jax")
