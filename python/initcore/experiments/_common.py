@@ -147,16 +147,28 @@ def quiet_check(model, x) -> List[str]:
         return check(model, x, warn=False)
 
 
+def _stop_on_nan():
+    """A callback ending ``fit`` at the first non-finite batch loss, silently (the report says
+    which runs diverged; ``callbacks.TerminateOnNaN`` would print a line each time)."""
+    from ..callbacks import Callback
+
+    class StopOnNaN(Callback):
+        def on_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(loss):
+                self.model.stop_training = True
+
+    return StopOnNaN()
+
+
 def fit(model, train, test, optimizer, epochs: int, batch_size: int = 128, loss: str = "cross_entropy",
         callbacks=None):
     """``model.fit`` silently, stopping at a non-finite loss (a diverged run keeps NaN rows so
     curves end visibly); returns the history dict of per-epoch lists."""
-    from ..callbacks import TerminateOnNaN
-
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         h = model.fit(train[0], train[1], optimizer=optimizer, loss=loss, epochs=epochs, batch_size=batch_size,
-                      validation_data=test, callbacks=[TerminateOnNaN()] + list(callbacks or []), verbose=0)
+                      validation_data=test, callbacks=[_stop_on_nan()] + list(callbacks or []), verbose=0)
     hist = {k: list(v) for k, v in h.history.items()}
     n = len(hist.get("loss", []))
     if n < epochs:  # diverged: pad so every run has one value per epoch
