@@ -258,7 +258,10 @@ def training_curves(runs: Mapping[str, object], path: Optional[str] = None,
     metrics = [m for m in metrics if any(m in h for h in hs.values())]
     if not metrics:
         raise ValueError("training_curves: none of the metrics is in the histories")
-    fig, axes = _figure(len(metrics), 1, size)
+    cols, rows = _grid(len(metrics), 2 if len(metrics) == 4 else 3)
+    fig, axes = _figure(cols, rows, size)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.set_visible(False)
     for ax, m in zip(axes.flat, metrics):
         for i, (label, h) in enumerate(hs.items()):
             if m not in h:
@@ -280,7 +283,7 @@ def training_curves(runs: Mapping[str, object], path: Optional[str] = None,
         ax.set_xlabel("epoch")
         ax.set_ylabel(m)
         ax.grid(alpha=0.3)
-    axes.flat[-1].legend(fontsize=7, ncols=legend_cols)
+    axes.flat[len(metrics) - 1].legend(fontsize=7, ncols=legend_cols)
     if title:
         fig.suptitle(title, fontsize=10)
     return save(fig, path)

@@ -21,7 +21,8 @@ on each side; the share of values outside the edges is ``*_outside``.
 What is measured. Without ``x``, the activations of the training step itself: the arrays the
 layers cached in the step's forward pass (training mode: the batch just trained on, BatchNorm
 with batch statistics, dropout applied), read after the step, so recording costs no forward
-pass. This needs the layers' caches (``Dense``, ``Activation``, ``PReLU``); a model whose
+pass. The caches are cleared before a recorded step, so a training step that fills none (a
+fused path) raises rather than reports an older pass. This needs the layers' caches (``Dense``, ``Activation``, ``PReLU``); a model whose
 activation layer keeps no usable cache (``Maxout``) needs ``x``. With ``x`` (a fixed probe
 batch), a side-effect-free forward pass on ``x`` (BatchNorm on the probe's own statistics,
 dropout off), so every record sees the same inputs. Gradients are those of the step
@@ -128,6 +129,12 @@ class Watch(Callback):
         self._due = self.step % self.every == 0
         if self._due and self.gradients:
             self._before = snapshot(self.model)
+        if self._due and self.x is None:
+            # drop the caches of an earlier pass (validation, say): only this step's forward may fill them
+            for blk in self._blocks or blocks(self.model):
+                for i in (blk.dense, blk.act):
+                    if i is not None:
+                        self.model.layers[i]._cache = None
 
     def on_batch_end(self, batch, logs=None):
         self.step += 1
