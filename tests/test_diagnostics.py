@@ -259,6 +259,13 @@ def test_watch_errors():
         D.Watch(every=0)
     with pytest.raises(ValueError, match="bins"):
         D.Watch(bins=0)
+    # a training step that leaves no caches (as a fused path might) is reported, not read stale
+    model = _mlp("numpy")
+    x, y = data(n=32), np.arange(32) % 3
+    model.fit(x, y, optimizer=ic.optim.SGD(model.parameters()), validation_data=(x, y), verbose=0)
+    model.train_step = lambda *a, **k: 0.0
+    with pytest.raises(RuntimeError, match="no cached forward pass; pass x="):
+        model.fit(x, y, callbacks=[D.Watch(every=1)], verbose=0)
     model = ic.Sequential([L.Dense(6), L.Maxout(2), L.Dense(2)], input_dim=12, backend="numpy")
     with pytest.raises(RuntimeError, match="maxout_1.*x="):
         model.fit(data(), np.arange(64) % 2, optimizer=ic.optim.SGD(model.parameters()), callbacks=[D.Watch(every=1)],
