@@ -47,7 +47,7 @@ class Report:
         from .. import plots
 
         path = os.path.join(self.out_dir, filename)
-        plots.save(fig, path)
+        plots.save(fig, path, dpi=72 if self.quick else 110)  # quick runs are for tests: smaller, faster PNGs
         self.figures.append(path)
         self.sections.append(("figure", (filename, caption)))
         return path
