@@ -95,8 +95,12 @@ class StatsTable(list):
 
     def to_markdown(self) -> str:
         cols, rows = self._cells()
-        out = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
-        out += ["| " + " | ".join(row) + " |" for row in rows]
+
+        def esc(cells):  # a '|' inside a cell (as in "max|mean|") would split it
+            return " | ".join(c.replace("|", "\\|") for c in cells)
+
+        out = ["| " + esc(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
+        out += ["| " + esc(row) + " |" for row in rows]
         return "\n".join(out)
 
     def __repr__(self) -> str:
