@@ -140,6 +140,7 @@ def test_optimizers_landscapes_match_theory(runs):
     res, text = runs("optimizers")
     check_outputs(res, text, 3, ["narrow valley", "saddle"])
     assert res["sgd_closed_form_error"] < 1e-12
+    assert res["momentum_rate"] == pytest.approx(res["momentum_rate_theory"], abs=0.01)
     sgd = next(r for r in res["saddle"] if r["optimizer"] == "SGD")
     steps = sgd["steps to |w2| > 0.1"]
     assert abs(steps - sgd["theory (SGD)"]) <= 2
@@ -149,7 +150,7 @@ def test_optimizers_landscapes_match_theory(runs):
         assert r[f"f after {120}"] == pytest.approx(-0.25, abs=1e-3)  # all end in a minimum
     valley = {r["optimizer"]: r for r in res["valley"]}
     assert valley["SGD"]["steps to f < 1e-3"] == -1 and valley["Adam"]["steps to f < 1e-3"] > 0
-    assert valley["Momentum"]["f after 150"] < valley["SGD"]["f after 150"]
+    assert 0 < valley["Momentum"]["steps to f < 1e-3"] and valley["Momentum"]["f after 150"] < 1e-3
     for r in res["mnist"]:
         assert r["final val acc"] > 0.5, r
 
@@ -179,5 +180,6 @@ def test_annealing_learning_rates_follow_their_rules(runs):
     assert plateau["lr"] == pytest.approx(_plateau_lrs(plateau["val_loss"], lr0, g, res["patience"]), rel=1e-12)
     rows = {r["schedule"].split()[0]: r for r in res["rows"]}
     assert rows["step"]["lr changes"] == (len(step["lr"]) - 1) // s
-    for r in res["rows"]:
-        assert r["final val acc"] > 0.8
+    for name in ("step", "plateau"):  # lowering the rate lets the iterates settle lower
+        assert rows[name]["final train loss"] < rows["constant"]["final train loss"]
+        assert rows[name]["final val acc"] > 0.8
