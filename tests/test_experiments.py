@@ -122,6 +122,10 @@ def test_snn_selu_keeps_mean_0_and_variance_1(runs):
         assert 0.8 < selu[f"{data} std min"] <= selu[f"{data} std max"] < 1.2
         assert st["ReLU + He"][f"{data} max|mean|"] > 0.3  # ReLU outputs are not centred
     assert res["warnings"]["SELU + lecun_normal"] == []
+    # gradients: SELU keeps their norm per layer; BatchNorm (no skips) makes ReLU's grow by √(π/(π−1))
+    assert 0.9 < selu["grad growth/layer"] < 1.1
+    bn = st["ReLU + He + BN"]
+    assert bn["grad growth/layer"] == pytest.approx(math.sqrt(math.pi / (math.pi - 1)), abs=0.08)
     for r in res["training"]:
         assert r["MNIST best val acc"] > 0.1 and math.isfinite(r["Boston best val RMSE ($1000s)"])
         assert 1 <= r["MNIST best epoch"] and 1 <= r["Boston best epoch"]
