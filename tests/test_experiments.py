@@ -101,7 +101,7 @@ def test_depth_explodes_collapses_or_keeps_the_scale(runs):
 def test_vanishing_gradients_shrink_by_the_predicted_factor(runs):
     res, text = runs("vanishing")
     check_outputs(res, text, 5, ["per-layer ratio of weight-gradient norms"])
-    sig, relu = res["summary"]
+    sig, relu = res["ratios"]
     assert sig["measured / r"] == pytest.approx(1.0, abs=0.3)
     assert 0.5 < relu["ratio measured"] < 2.0
     assert sig["‖dW1‖/‖dW8‖"] < 1e-6 and 0.1 < relu["‖dW1‖/‖dW8‖"] < 10
