@@ -60,7 +60,7 @@ def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verb
                  quick, intro=__doc__.split("\n\n", 1)[1], verbose=verbose)
     train, test = mnist(quick, seed)
     xb, yb = train[0][:512], train[1][:512]
-    act_rows, grad_rows, profiles, grads, curves, watches, ratios, warns = [], [], {}, {}, {}, {}, [], {}
+    act_rows, grad_rows, profiles, grads, curves, watches, ratio_rows, warns = [], [], {}, {}, {}, {}, [], {}
     for label, (act, init, r_theory) in _configs(width).items():
         model = mlp(sizes, act, init, seed=seed, backend=backend)
         warns[label] = quiet_check(model, xb)
@@ -82,12 +82,12 @@ def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verb
         h = fit(model, train, test, optim.SGD(model.parameters(), lr=0.05, momentum=0.9), epochs, callbacks=[watch])
         curves[label] = h
         watches[label] = watch.log
-        ratios.append({"network": label, "r (theory)": r_theory, "ratio measured": measured,
+        ratio_rows.append({"network": label, "r (theory)": r_theory, "ratio measured": measured,
                         "measured / r": measured / r_theory, f"‖dW1‖/‖dW{hidden}‖": norms[0] / norms[hidden - 1],
                         f"r^{hidden - 1}": r_theory ** (hidden - 1), "last hidden act var": stats[-2]["act_std"] ** 2,
                         "final val acc": h["val_accuracy"][-1]})
     rep.table(f"per-layer ratio of weight-gradient norms ‖dW_l‖/‖dW_(l+1)‖ (geometric mean over hidden layers "
-              f"2..{hidden}) vs r = σ_w·√n·max f'", ratios)
+              f"2..{hidden}) vs r = σ_w·√n·max f'", ratio_rows)
     rep.table("first pass: per-layer activation mean and variance", act_rows)
     rep.table("first pass: per-layer weight-gradient norm", grad_rows)
     rep.figure(plots.layer_profile(profiles, ("act_mean", "act_var"), log=(False, True),
@@ -108,5 +108,5 @@ def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verb
     lines = [f"- **{k}**: " + "; ".join(v) for k, v in warns.items() if v]
     if lines:
         rep.note("`diagnostics.check` warnings at the first pass:\n\n" + "\n".join(lines))
-    return rep.finish({"ratios": ratios, "activations": profiles, "gradients": grads, "histories": curves,
+    return rep.finish({"ratios": ratio_rows, "activations": profiles, "gradients": grads, "histories": curves,
                        "watch": watches, "warnings": warns})
