@@ -20,9 +20,10 @@ from .tables import StatsTable
 
 
 def _norm(a: np.ndarray) -> float:
-    # float64 accumulation: a float32 sum of squares overflows for |a| above ~1e19
+    # float64 accumulation (a float32 sum of squares overflows for |a| above ~1e19); einsum, not
+    # np.dot, so that no BLAS thread pool wakes up for a reduction this small
     v = a.ravel().astype(np.float64, copy=False)
-    return float(np.sqrt(np.dot(v, v)))
+    return math.sqrt(float(np.einsum("i,i->", v, v)))
 
 
 def snapshot(model) -> Dict[str, np.ndarray]:
