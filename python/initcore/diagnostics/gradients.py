@@ -20,10 +20,13 @@ from .tables import StatsTable
 
 
 def _norm(a: np.ndarray) -> float:
-    # float64 accumulation (a float32 sum of squares overflows for |a| above ~1e19); einsum, not
-    # np.dot, so that no BLAS thread pool wakes up for a reduction this small
-    v = a.ravel().astype(np.float64, copy=False)
-    return math.sqrt(float(np.einsum("i,i->", v, v)))
+    """‖a‖ in the array's own dtype (a float64 copy of a big kernel costs more than the step it
+    describes); float32 squares overflow above ~1e19, so a non-finite result is redone in float64."""
+    v = a.ravel()
+    s = float(np.einsum("i,i->", v, v))
+    if not math.isfinite(s) and np.all(np.isfinite(v)):
+        s = float(np.einsum("i,i->", v, v, dtype=np.float64))
+    return math.sqrt(s)
 
 
 def snapshot(model) -> Dict[str, np.ndarray]:
@@ -51,7 +54,7 @@ def gradient_stats(model, optimizer=None, before: Optional[Dict[str, np.ndarray]
             w0 = before[p.name]
             if w0.shape != p.value.shape:
                 raise ValueError(f"gradient_stats: before[{p.name!r}] has shape {w0.shape}, the parameter {p.value.shape}")
-            d = _norm(p.value.astype(np.float64) - w0.astype(np.float64))
+            d = _norm(p.value - w0)
             n0 = _norm(w0)
             rec["update_norm"] = d
             rec["update_ratio"] = d / n0 if n0 > 0 else (math.inf if d > 0 else 0.0)
