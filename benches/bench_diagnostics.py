@@ -1,6 +1,6 @@
 """Cost of ``diagnostics.Watch`` on the ``mlp`` workload (784-256-128-10 ReLU, He, batch 128,
 Adam, float32, Rust backend): one training step alone, one step with the Watch hooks at the
-default ``every=20`` (the record cost amortized over 10 steps, as in ``fit``), and one record
+default ``every=20`` (the record cost amortized over 20 steps, as in ``fit``), and one record
 alone (``column_stats`` on every layer's pre-activation and activation, weight snapshot, norms).
 
 The overhead is ``record time / every / step time``; the target is under 10% at the default
