@@ -21,6 +21,10 @@ TOLERANCES = {
     # Central differences (numeric_grad, eps=1e-6, float64 only) carry a rounding error of about
     # ulp(f)/eps ~ 1e-10*|f| and a truncation error of eps^2*f'''/6, far above "training".
     "gradcheck": {np.float64: (1e-6, 1e-8)},
+    # A difference of O(1) terms that are each good to a few ULP (softmax − onehot, sigmoid − t):
+    # the error is absolute, a few ULP of 1, however small the difference; pass the terms'
+    # magnitude (e.g. the 1/n of a mean) as ``scale``.
+    "difference": {np.float32: (5e-6, 5e-7), np.float64: (1e-13, 1e-15)},
 }
 
 

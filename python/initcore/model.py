@@ -29,7 +29,6 @@ from . import layers as layers_mod
 from . import losses
 from .backend import BACKENDS, check_dtype, get_ops
 
-CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
 FILE_FORMAT = "initcore.Sequential/1"
 
 
@@ -408,6 +407,9 @@ class Sequential:
             raise ValueError("Sequential.predict_proba: the model was trained with mse, not a classification loss")
         ops = get_ops(self.backend)
         out = self.predict(x, batch_size)
+        last = self.layers[-1] if self.layers else None
+        if getattr(last, "activation", None) in ("softmax", "sigmoid") and not hasattr(last, "kernel"):
+            return out  # the network already ends in a probability layer
         if self.loss == "binary_cross_entropy" or (self.loss is None and self.output_dim == 1):
             return ops.activation_forward(out, "sigmoid")
         return ops.softmax(out)

@@ -77,11 +77,37 @@ fn check_mat(name: &str, len: usize, n: usize, m: usize) -> Result<(), ShapeErro
 // Leaf loops: one block of whole rows, compiled per instruction set. The column index is the
 // inner loop, so each row is one contiguous, vectorizable sweep.
 
+/// Splits `rows` (whole rows of `m`) into groups of four rows and the leftover rows. The sums
+/// below add four rows per load/store of the accumulator, left to right, which is the same
+/// order (and the same bits) as adding them one row at a time.
+#[inline(always)]
+pub(crate) fn quads<T>(x: &[T], m: usize) -> (std::slice::ChunksExact<'_, T>, std::slice::ChunksExact<'_, T>) {
+    let q = x.chunks_exact(4 * m);
+    let rest = q.remainder().chunks_exact(m);
+    (q, rest)
+}
+
+#[inline(always)]
+pub(crate) fn split4<T>(q: &[T], m: usize) -> (&[T], &[T], &[T], &[T]) {
+    let (a, r) = q.split_at(m);
+    let (b, r) = r.split_at(m);
+    let (c, d) = r.split_at(m);
+    (a, b, c, d)
+}
+
 /// `part[j] = Σ_rows x[r, j]` in `f64`.
 #[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 fn block_sum<T: Real>(x: &[T], part: &mut [f64]) {
+    let m = part.len();
     part.fill(0.0);
-    for row in x.chunks_exact(part.len()) {
+    let (q, rest) = quads(x, m);
+    for q in q {
+        let (a, b, c, d) = split4(q, m);
+        for ((((p, &a), &b), &c), &d) in part.iter_mut().zip(a).zip(b).zip(c).zip(d) {
+            *p = *p + a.f64() + b.f64() + c.f64() + d.f64();
+        }
+    }
+    for row in rest {
         for (p, &v) in part.iter_mut().zip(row) {
             *p += v.f64();
         }
@@ -91,11 +117,22 @@ fn block_sum<T: Real>(x: &[T], part: &mut [f64]) {
 /// `part[j] = Σ_rows (x[r, j] − mean[j])²` in `f64`.
 #[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 fn block_sqdev<T: Real>(x: &[T], mean: &[f64], part: &mut [f64]) {
+    let m = part.len();
     part.fill(0.0);
-    for row in x.chunks_exact(part.len()) {
+    let sq = |v: T, mu: f64| {
+        let d = v.f64() - mu;
+        d * d
+    };
+    let (q, rest) = quads(x, m);
+    for q in q {
+        let (a, b, c, d) = split4(q, m);
+        for (((((p, &a), &b), &c), &d), &mu) in part.iter_mut().zip(a).zip(b).zip(c).zip(d).zip(mean) {
+            *p = *p + sq(a, mu) + sq(b, mu) + sq(c, mu) + sq(d, mu);
+        }
+    }
+    for row in rest {
         for ((p, &v), &mu) in part.iter_mut().zip(row).zip(mean) {
-            let d = v.f64() - mu;
-            *p += d * d;
+            *p += sq(v, mu);
         }
     }
 }
@@ -106,11 +143,24 @@ fn block_grad_sums<T: Real>(dy: &[T], x: &[T], mean: &[T], db: &mut [f64], dg: &
     let m = db.len();
     db.fill(0.0);
     dg.fill(0.0);
-    for (dyr, xr) in dy.chunks_exact(m).zip(x.chunks_exact(m)) {
+    let prod = |d: T, v: T, mu: T| d.f64() * (v.f64() - mu.f64());
+    let ((qd, rd), (qx, rx)) = (quads(dy, m), quads(x, m));
+    let mean = &mean[..m];
+    for (qd, qx) in qd.zip(qx) {
+        let ((d0, d1, d2, d3), (x0, x1, x2, x3)) = (split4(qd, m), split4(qx, m));
+        // Equal lengths, visible to the compiler: no bounds checks in the loop.
+        let (d0, d1, d2, d3, x0, x1, x2, x3) = (&d0[..m], &d1[..m], &d2[..m], &d3[..m], &x0[..m], &x1[..m], &x2[..m], &x3[..m]);
+        let (db, dg) = (&mut db[..m], &mut dg[..m]);
+        for j in 0..m {
+            let mu = mean[j];
+            db[j] = db[j] + d0[j].f64() + d1[j].f64() + d2[j].f64() + d3[j].f64();
+            dg[j] = dg[j] + prod(d0[j], x0[j], mu) + prod(d1[j], x1[j], mu) + prod(d2[j], x2[j], mu) + prod(d3[j], x3[j], mu);
+        }
+    }
+    for (dyr, xr) in rd.zip(rx) {
         for ((((b, g), &d), &v), &mu) in db.iter_mut().zip(dg.iter_mut()).zip(dyr).zip(xr).zip(mean) {
-            let d = d.f64();
-            *b += d;
-            *g += d * (v.f64() - mu.f64());
+            *b += d.f64();
+            *g += prod(d, v, mu);
         }
     }
 }
@@ -364,7 +414,7 @@ pub fn backward<T: Real>(
     if training {
         let nf = T::of(n as f64);
         let inv_n = T::of(1.0 / n as f64);
-        for_each_chunk(dx, BLOCK_ROWS * m, 2, |off, o| {
+        for_each_chunk(dx, BLOCK_ROWS * m, 1, |off, o| {
             let r = off..off + o.len();
             block_dx_train(&dy[r.clone()], &x[r], gamma, save_mean, save_invstd, dgamma, dbeta, nf, inv_n, o)
         });

@@ -1,6 +1,143 @@
-//! (to be written)
+//! Bindings of `kernels::dense`: `dense_forward(x, w, b, activation, alpha) -> (y, z)` and
+//! `dense_backward(dy, x, w, z, y, activation, alpha, need_dx) -> (dx | None, dW, db)`.
+//!
+//! Inputs that are not C-contiguous are copied once to C order; outputs are new C-ordered
+//! arrays. Everything is validated before the kernel runs.
+
+use super::activation::{input, new_array, parse_act, ActName, Float};
+use super::common::{check_ndim, check_shape, readonly, same_dtype, shape_err, tuple, Dt};
+use crate::kernels::activation::Act;
+use crate::kernels::dense::{self, DenseShape};
+use numpy::{PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+/// Checks `x (n, in)` and `w (in, out)`; returns the layer's shape.
+fn layer_shape(fname: &str, xs: &[usize], ws: &[usize]) -> PyResult<DenseShape> {
+    check_ndim(fname, "x", xs, &[2])?;
+    check_ndim(fname, "w", ws, &[2])?;
+    if xs[1] != ws[0] {
+        return Err(PyValueError::new_err(format!(
+            "{fname}: argument 'w' has shape {}, expected ({}, out) to match 'x' of shape {}",
+            tuple(ws),
+            xs[1],
+            tuple(xs)
+        )));
+    }
+    Ok(DenseShape { n: xs[0], inp: xs[1], out: ws[1] })
+}
+
+fn forward_run<'py, T: Float>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    w: &Bound<'py, PyAny>,
+    b: Option<&Bound<'py, PyAny>>,
+    activation: &ActName,
+    alpha: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+    const F: &str = "dense_forward";
+    let act = parse_act::<T>(F, activation, alpha)?;
+    let (rx, rw) = (readonly::<T>(F, "x", x)?, readonly::<T>(F, "w", w)?);
+    let s = layer_shape(F, rx.shape(), rw.shape())?;
+    let rb = b.map(|b| readonly::<T>(F, "b", b)).transpose()?;
+    if let Some(rb) = &rb {
+        check_shape(F, "b", rb.shape(), &[s.out], "one bias per column of 'w'")?;
+    }
+    let (xs, ws) = (input(&rx), input(&rw));
+    let bs = rb.as_ref().map(input);
+    let (y, z) = (new_array::<T>(py, &[s.n, s.out]), new_array::<T>(py, &[s.n, s.out]));
+    {
+        let (mut wy, mut wz) = (y.readwrite(), z.readwrite());
+        let (ys, zs) = (wy.as_slice_mut().expect("new"), wz.as_slice_mut().expect("new"));
+        py.detach(|| dense::dense_forward(s, &xs, &ws, bs.as_deref(), act, zs, ys)).map_err(|e| shape_err(F, e))?;
+    }
+    Ok((y.into_any().unbind(), z.into_any().unbind()))
+}
+
+/// ``z = x·W + b``, ``y = f(z)`` (Keras layout: ``x (n, in)``, ``W (in, out)``, ``b (out,)``);
+/// returns ``(y, z)``. The bias and activation are one fused pass after the GEMM.
+#[pyfunction]
+#[pyo3(signature = (x, w, b=None, activation=ActName::identity(), alpha=None), text_signature = "(x, w, b=None, activation='identity', alpha=None)")]
+fn dense_forward<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    w: &Bound<'py, PyAny>,
+    b: Option<&Bound<'py, PyAny>>,
+    activation: ActName,
+    alpha: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+    match same_dtype("dense_forward", &[("x", Some(x)), ("w", Some(w)), ("b", b)])? {
+        Dt::F32 => forward_run::<f32>(py, x, w, b, &activation, alpha),
+        Dt::F64 => forward_run::<f64>(py, x, w, b, &activation, alpha),
+    }
+}
+
+type Grads = (Option<Py<PyAny>>, Py<PyAny>, Py<PyAny>);
+
+#[allow(clippy::too_many_arguments)]
+fn backward_run<'py, T: Float>(
+    py: Python<'py>,
+    dy: &Bound<'py, PyAny>,
+    x: &Bound<'py, PyAny>,
+    w: &Bound<'py, PyAny>,
+    z: &Bound<'py, PyAny>,
+    y: &Bound<'py, PyAny>,
+    activation: &ActName,
+    alpha: Option<&Bound<'py, PyAny>>,
+    need_dx: bool,
+) -> PyResult<Grads> {
+    const F: &str = "dense_backward";
+    let act = parse_act::<T>(F, activation, alpha)?;
+    let (rdy, rx, rw) = (readonly::<T>(F, "dy", dy)?, readonly::<T>(F, "x", x)?, readonly::<T>(F, "w", w)?);
+    let (rz, ry) = (readonly::<T>(F, "z", z)?, readonly::<T>(F, "y", y)?);
+    let s = layer_shape(F, rx.shape(), rw.shape())?;
+    for (name, r) in [("dy", &rdy), ("z", &rz), ("y", &ry)] {
+        check_shape(F, name, r.shape(), &[s.n, s.out], "rows of 'x', columns of 'w'")?;
+    }
+    let (gs, xs, ws, zs, ys) = (input(&rdy), input(&rx), input(&rw), input(&rz), input(&ry));
+    let dx = need_dx.then(|| new_array::<T>(py, &[s.n, s.inp]));
+    let (dw, db) = (new_array::<T>(py, &[s.inp, s.out]), new_array::<T>(py, &[s.out]));
+    {
+        let mut wdx = dx.as_ref().map(|a| a.readwrite());
+        let (mut wdw, mut wdb) = (dw.readwrite(), db.readwrite());
+        let dxs = wdx.as_mut().map(|w| w.as_slice_mut().expect("new"));
+        let (dws, dbs) = (wdw.as_slice_mut().expect("new"), wdb.as_slice_mut().expect("new"));
+        py.detach(|| {
+            let mut dz = vec![T::zero(); if act == Act::Identity { 0 } else { s.n * s.out }];
+            let mut wsp = vec![T::zero(); s.backward_workspace_len()];
+            dense::dense_backward(s, &gs, &xs, &ws, &zs, &ys, act, &mut dz, &mut wsp, dxs, dws, dbs)
+        })
+        .map_err(|e| shape_err(F, e))?;
+    }
+    Ok((dx.map(|a| a.into_any().unbind()), dw.into_any().unbind(), db.into_any().unbind()))
+}
+
+/// ``dz = dy ⊙ f'(z)``; returns ``(dx = dz·Wᵀ or None, dW = xᵀ·dz, db = Σ_rows dz)``. ``z``
+/// and ``y`` are the forward's outputs. ``db`` is reduced in a fixed order (bit-identical
+/// for any thread count).
+#[pyfunction]
+#[pyo3(signature = (dy, x, w, z, y, activation=ActName::identity(), alpha=None, need_dx=true), text_signature = "(dy, x, w, z, y, activation='identity', alpha=None, need_dx=True)")]
+#[allow(clippy::too_many_arguments)]
+fn dense_backward<'py>(
+    py: Python<'py>,
+    dy: &Bound<'py, PyAny>,
+    x: &Bound<'py, PyAny>,
+    w: &Bound<'py, PyAny>,
+    z: &Bound<'py, PyAny>,
+    y: &Bound<'py, PyAny>,
+    activation: ActName,
+    alpha: Option<&Bound<'py, PyAny>>,
+    need_dx: bool,
+) -> PyResult<Grads> {
+    let args = [("dy", Some(dy)), ("x", Some(x)), ("w", Some(w)), ("z", Some(z)), ("y", Some(y))];
+    match same_dtype("dense_backward", &args)? {
+        Dt::F32 => backward_run::<f32>(py, dy, x, w, z, y, &activation, alpha, need_dx),
+        Dt::F64 => backward_run::<f64>(py, dy, x, w, z, y, &activation, alpha, need_dx),
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(dense_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(dense_backward, m)?)?;
     Ok(())
 }

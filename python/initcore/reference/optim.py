@@ -25,6 +25,7 @@ same order, one rounding per operation and no fused multiply-add.
 """
 
 import math
+import numbers
 import operator
 
 import numpy as np
@@ -47,10 +48,9 @@ def _step(fname, step):
 
 def _real(fname, name, v, lo=None, lo_open=False, hi_open=None):
     """A finite float hyper-parameter with ``lo <= v`` (``lo < v`` if ``lo_open``) and ``v < hi_open``."""
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        raise TypeError(f"{fname}: argument '{name}' must be a float, got {type(v).__name__}") from None
+    if not isinstance(v, numbers.Real):
+        raise TypeError(f"{fname}: argument '{name}' must be a real number, got {type(v).__name__}")
+    v = float(v)
     if not math.isfinite(v):
         raise ValueError(f"{fname}: argument '{name}' must be finite, got {v}")
     if lo is not None and (v <= lo if lo_open else v < lo):

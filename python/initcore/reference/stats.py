@@ -60,8 +60,9 @@ def column_stats(x, edges=None, saturation=None):
     sat = None if saturation is None else check_saturation(f, saturation)
     x64 = x.astype(np.float64)
     n, m = x.shape
-    mean = x64.sum(axis=0) / n
-    var = ((x64 - mean) ** 2).sum(axis=0) / n
+    with np.errstate(invalid="ignore"):  # inf − inf in a column with an infinity: NaN, as documented
+        mean = x64.sum(axis=0) / n
+        var = ((x64 - mean) ** 2).sum(axis=0) / n
     if e is None:
         hist = np.zeros(0, dtype=np.int64)
     else:

@@ -26,7 +26,7 @@
 //! square root). Decoupled weight decay (NAdamW) is PyTorch ≥ 2.2's. `Π` is kept in `f64` by
 //! the caller (PyTorch keeps a float32 tensor by default).
 
-use super::{check_len, check_min, check_rate, check_state, check_step, chunked, sign, zip4, zip5};
+use super::{Five, Four, check_len, check_min, check_rate, check_state, check_step, chunked, sign, zip4, zip5};
 use crate::kernels::{Real, ShapeError};
 
 /// Hyper-parameters of `torch.optim.Adam`; `decoupled_weight_decay` makes it AdamW.
@@ -109,7 +109,7 @@ impl<T: Real> Moments<T> {
     /// Decays `p`, updates `m` and `v`; returns the (decayed-direction) gradient.
     #[inline(always)]
     fn update(&self, p: &mut T, g: T, m: &mut T, v: &mut T) -> T {
-        *p = *p * self.decay;
+        *p *= self.decay;
         let g = g * self.sgn;
         let g = if self.coupled { g + self.wd * *p } else { g };
         *m = self.b1 * *m + self.keep1 * g;
@@ -145,10 +145,10 @@ pub fn adam_step<T: Real>(
     let eps = T::of(h.eps);
     let apply = move |p: &mut T, m: T, v: T| {
         let denom = v.sqrt() / bc2_sqrt + eps;
-        *p = *p - step_size * (m / denom);
+        *p -= step_size * (m / denom);
     };
     match max_exp_avg_sq {
-        None => chunked((param, grad, exp_avg, exp_avg_sq), &|(p, g, m, v): (&mut [T], &[T], &mut [T], &mut [T])| {
+        None => chunked((param, grad, exp_avg, exp_avg_sq), &|(p, g, m, v): Four<'_, T>| {
             zip4(p, g, m, v, |p, g, m, v| {
                 mo.update(p, g, m, v);
                 apply(p, *m, *v)
@@ -156,7 +156,7 @@ pub fn adam_step<T: Real>(
         }),
         Some(vmax) => chunked(
             (param, grad, exp_avg, exp_avg_sq, vmax),
-            &|(p, g, m, v, vm): (&mut [T], &[T], &mut [T], &mut [T], &mut [T])| {
+            &|(p, g, m, v, vm): Five<'_, T>| {
                 zip5(p, g, m, v, vm, |p, g, m, v, vm| {
                     mo.update(p, g, m, v);
                     // NaN-propagating like torch.maximum / np.maximum.
@@ -242,12 +242,12 @@ pub fn nadam_step<T: Real>(
     let c_grad = T::of(-h.lr * (1.0 - mu) / (1.0 - mu_product));
     let c_mom = T::of(-h.lr * mu_next / (1.0 - mu_product_next));
     let eps = T::of(h.eps);
-    chunked((param, grad, exp_avg, exp_avg_sq), &|(p, g, m, v): (&mut [T], &[T], &mut [T], &mut [T])| {
+    chunked((param, grad, exp_avg, exp_avg_sq), &|(p, g, m, v): Four<'_, T>| {
         zip4(p, g, m, v, |p, g, m, v| {
             let g = mo.update(p, g, m, v);
             let denom = (*v / bc2).sqrt() + eps;
-            *p = *p + c_grad * (g / denom);
-            *p = *p + c_mom * (*m / denom);
+            *p += c_grad * (g / denom);
+            *p += c_mom * (*m / denom);
         })
     });
     Ok(mu_product)
@@ -265,9 +265,9 @@ mod tests {
             let mut gi = if h.maximize { -g[i] } else { g[i] };
             if h.weight_decay != 0.0 {
                 if h.decoupled_weight_decay {
-                    p[i] = p[i] * T::of(1.0 - h.lr * h.weight_decay);
+                    p[i] *= T::of(1.0 - h.lr * h.weight_decay);
                 } else {
-                    gi = gi + T::of(h.weight_decay) * p[i];
+                    gi += T::of(h.weight_decay) * p[i];
                 }
             }
             m[i] = T::of(h.beta1) * m[i] + T::of(1.0 - h.beta1) * gi;
@@ -279,7 +279,7 @@ mod tests {
                 v[i]
             };
             let denom = vh.sqrt() / T::of(bc2s) + T::of(h.eps);
-            p[i] = p[i] - T::of(h.lr / bc1) * (m[i] / denom);
+            p[i] -= T::of(h.lr / bc1) * (m[i] / denom);
         }
     }
 
@@ -316,16 +316,16 @@ mod tests {
             let mut gi = if h.maximize { -g[i] } else { g[i] };
             if h.weight_decay != 0.0 {
                 if h.decoupled_weight_decay {
-                    p[i] = p[i] * T::of(1.0 - h.lr * h.weight_decay);
+                    p[i] *= T::of(1.0 - h.lr * h.weight_decay);
                 } else {
-                    gi = gi + T::of(h.weight_decay) * p[i];
+                    gi += T::of(h.weight_decay) * p[i];
                 }
             }
             m[i] = T::of(h.beta1) * m[i] + T::of(1.0 - h.beta1) * gi;
             v[i] = T::of(h.beta2) * v[i] + T::of(1.0 - h.beta2) * gi * gi;
             let denom = (v[i] / T::of(bc2)).sqrt() + T::of(h.eps);
-            p[i] = p[i] + T::of(-h.lr * (1.0 - mu) / (1.0 - mp)) * (gi / denom);
-            p[i] = p[i] + T::of(-h.lr * mu1 / (1.0 - mp * mu1)) * (m[i] / denom);
+            p[i] += T::of(-h.lr * (1.0 - mu) / (1.0 - mp)) * (gi / denom);
+            p[i] += T::of(-h.lr * mu1 / (1.0 - mp * mu1)) * (m[i] / denom);
         }
         mp
     }

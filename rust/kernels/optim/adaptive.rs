@@ -19,7 +19,7 @@
 //! (`m = η·b`). PyTorch does not clamp `s − a²`, which rounding can make slightly negative
 //! (then NaN); neither do we.
 
-use super::{check_len, check_min, check_rate, check_state, check_step, chunked, sign, zip3, zip4, zip5};
+use super::{Five, Four, Three, check_len, check_min, check_rate, check_state, check_step, chunked, sign, zip3, zip4, zip5};
 use crate::kernels::{Real, ShapeError};
 
 /// Hyper-parameters of `torch.optim.Adagrad` (PyTorch's defaults).
@@ -68,13 +68,13 @@ pub fn adagrad_step<T: Real>(
     let wd = T::of(h.weight_decay);
     let clr = T::of(h.lr / (1.0 + (step - 1) as f64 * h.lr_decay));
     let eps = T::of(h.eps);
-    chunked((param, grad, state_sum), &|(p, g, s): (&mut [T], &[T], &mut [T])| {
+    chunked((param, grad, state_sum), &|(p, g, s): Three<'_, T>| {
         zip3(p, g, s, |p, g, s| {
             let g = g * sgn;
             let g = if use_wd { g + wd * *p } else { g };
-            *s = *s + g * g;
+            *s += g * g;
             let std = s.sqrt() + eps;
-            *p = *p - clr * (g / std);
+            *p -= clr * (g / std);
         })
     });
     Ok(())
@@ -141,13 +141,13 @@ impl<T: Real> Rms<T> {
 
     #[inline(always)]
     fn plain(&self, p: &mut T, g: T, d: T) {
-        *p = *p - self.lr * (g / d);
+        *p -= self.lr * (g / d);
     }
 
     #[inline(always)]
     fn momentum(&self, p: &mut T, g: T, d: T, b: &mut T) {
         *b = self.mu * *b + g / d;
-        *p = *p - self.lr * *b;
+        *p -= self.lr * *b;
     }
 }
 
@@ -182,19 +182,19 @@ pub fn rmsprop_step<T: Real>(
         mu: T::of(h.momentum),
     };
     match (momentum_buffer, grad_avg) {
-        (None, None) => chunked((param, grad, square_avg), &|(p, g, s): (&mut [T], &[T], &mut [T])| {
+        (None, None) => chunked((param, grad, square_avg), &|(p, g, s): Three<'_, T>| {
             zip3(p, g, s, |p, g, s| {
                 let (g, d) = c.avg(*p, g, s, None);
                 c.plain(p, g, d)
             })
         }),
-        (None, Some(ga)) => chunked((param, grad, square_avg, ga), &|(p, g, s, a): (&mut [T], &[T], &mut [T], &mut [T])| {
+        (None, Some(ga)) => chunked((param, grad, square_avg, ga), &|(p, g, s, a): Four<'_, T>| {
             zip4(p, g, s, a, |p, g, s, a| {
                 let (g, d) = c.avg(*p, g, s, Some(a));
                 c.plain(p, g, d)
             })
         }),
-        (Some(buf), None) => chunked((param, grad, square_avg, buf), &|(p, g, s, b): (&mut [T], &[T], &mut [T], &mut [T])| {
+        (Some(buf), None) => chunked((param, grad, square_avg, buf), &|(p, g, s, b): Four<'_, T>| {
             zip4(p, g, s, b, |p, g, s, b| {
                 let (g, d) = c.avg(*p, g, s, None);
                 c.momentum(p, g, d, b)
@@ -202,7 +202,7 @@ pub fn rmsprop_step<T: Real>(
         }),
         (Some(buf), Some(ga)) => chunked(
             (param, grad, square_avg, buf, ga),
-            &|(p, g, s, b, a): (&mut [T], &[T], &mut [T], &mut [T], &mut [T])| {
+            &|(p, g, s, b, a): Five<'_, T>| {
                 zip5(p, g, s, b, a, |p, g, s, b, a| {
                     let (g, d) = c.avg(*p, g, s, Some(a));
                     c.momentum(p, g, d, b)
@@ -223,10 +223,10 @@ mod tests {
         for i in 0..p.len() {
             let mut gi = if h.maximize { -g[i] } else { g[i] };
             if h.weight_decay != 0.0 {
-                gi = gi + T::of(h.weight_decay) * p[i];
+                gi += T::of(h.weight_decay) * p[i];
             }
-            s[i] = s[i] + gi * gi;
-            p[i] = p[i] - T::of(clr) * (gi / (s[i].sqrt() + T::of(h.eps)));
+            s[i] += gi * gi;
+            p[i] -= T::of(clr) * (gi / (s[i].sqrt() + T::of(h.eps)));
         }
     }
 
@@ -235,7 +235,7 @@ mod tests {
         for i in 0..p.len() {
             let mut gi = if h.maximize { -g[i] } else { g[i] };
             if h.weight_decay != 0.0 {
-                gi = gi + T::of(h.weight_decay) * p[i];
+                gi += T::of(h.weight_decay) * p[i];
             }
             s[i] = al * s[i] + keep * gi * gi;
             let avg = if h.centered {
@@ -246,9 +246,9 @@ mod tests {
             };
             if h.momentum > 0.0 {
                 b[i] = T::of(h.momentum) * b[i] + gi / avg;
-                p[i] = p[i] - T::of(h.lr) * b[i];
+                p[i] -= T::of(h.lr) * b[i];
             } else {
-                p[i] = p[i] - T::of(h.lr) * (gi / avg);
+                p[i] -= T::of(h.lr) * (gi / avg);
             }
         }
     }

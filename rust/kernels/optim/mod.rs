@@ -157,6 +157,11 @@ split_tuple!(A, B, C);
 split_tuple!(A, B, C, D);
 split_tuple!(A, B, C, D, E);
 
+/// `(param, grad, states…)` bundles as the step closures receive them.
+pub(crate) type Three<'a, T> = (&'a mut [T], &'a [T], &'a mut [T]);
+pub(crate) type Four<'a, T> = (&'a mut [T], &'a [T], &'a mut [T], &'a mut [T]);
+pub(crate) type Five<'a, T> = (&'a mut [T], &'a [T], &'a mut [T], &'a mut [T], &'a mut [T]);
+
 /// Runs `f` on the whole bundle below the parallel threshold, else on pieces cut at multiples
 /// of `CHUNK`, in parallel on initcore's pool. The caller has checked that all lengths agree.
 pub(crate) fn chunked<S: Split>(arrays: S, f: &(impl Fn(S) + Sync)) {

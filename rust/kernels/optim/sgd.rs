@@ -16,7 +16,7 @@
 //! Bengio et al. 2013). PyTorch starts the buffer as a copy of the first gradient (no
 //! dampening), which is `b ← μ·0 + g`, the textbook start `v₀ = 0`.
 
-use super::{check_finite, check_len, check_min, check_state, check_step, chunked, sign, zip2, zip3};
+use super::{Three, check_finite, check_len, check_min, check_state, check_step, chunked, sign, zip2, zip3};
 use crate::kernels::{Real, ShapeError};
 
 /// Hyper-parameters of `torch.optim.SGD` (default `lr` as in PyTorch ≥ 2.1).
@@ -83,20 +83,20 @@ pub fn sgd_step<T: Real>(
     };
     match momentum_buffer {
         None => chunked((param, grad), &|(p, g): (&mut [T], &[T])| {
-            zip2(p, g, |p, g| *p = *p - lr * dir(*p, g))
+            zip2(p, g, |p, g| *p -= lr * dir(*p, g))
         }),
         Some(buf) => {
             let first = step == 1;
             let nesterov = h.nesterov;
             let mu = T::of(h.momentum);
             let keep = T::of(1.0 - h.dampening);
-            chunked((param, grad, buf), &|(p, g, b): (&mut [T], &[T], &mut [T])| {
+            chunked((param, grad, buf), &|(p, g, b): Three<'_, T>| {
                 zip3(p, g, b, |p, g, b| {
                     let g = dir(*p, g);
                     let nb = if first { g } else { mu * *b + keep * g };
                     *b = nb;
                     let d = if nesterov { g + mu * nb } else { nb };
-                    *p = *p - lr * d;
+                    *p -= lr * d;
                 })
             })
         }
@@ -114,7 +114,7 @@ mod tests {
         for i in 0..p.len() {
             let mut gi = if h.maximize { -g[i] } else { g[i] };
             if h.weight_decay != 0.0 {
-                gi = gi + T::of(h.weight_decay) * p[i];
+                gi += T::of(h.weight_decay) * p[i];
             }
             if h.momentum > 0.0 {
                 if step == 1 {
@@ -124,7 +124,7 @@ mod tests {
                 }
                 gi = if h.nesterov { gi + T::of(h.momentum) * b[i] } else { b[i] };
             }
-            p[i] = p[i] - T::of(h.lr) * gi;
+            p[i] -= T::of(h.lr) * gi;
         }
     }
 
