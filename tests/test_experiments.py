@@ -52,10 +52,10 @@ def test_registry_and_errors(tmp_path):
 def test_cli_runs_an_experiment_and_rejects_bad_names(tmp_path, capsys):
     from initcore import cli
 
-    assert cli.main(["experiment", "depth", "--quick", "--out", str(tmp_path / "d")]) == 0
+    assert cli.main(["experiment", "batchnorm", "--quick", "--out", str(tmp_path / "d")]) == 0
     out = capsys.readouterr().out
-    assert "activation std per layer" in out and os.path.isfile(tmp_path / "d" / "summary.md")
-    assert os.path.isfile(tmp_path / "d" / "std_vs_depth.png")
+    assert "final validation accuracy" in out and os.path.isfile(tmp_path / "d" / "summary.md")
+    assert os.path.isfile(tmp_path / "d" / "accuracy_vs_lr.png")
     assert cli.main(["experiment", "nope"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "invalid choice: 'nope'" in err
