@@ -187,3 +187,15 @@ def test_annealing_learning_rates_follow_their_rules(runs):
     for name in ("step", "plateau"):  # lowering the rate lets the iterates settle lower
         assert rows[name]["final train loss"] < rows["constant"]["final train loss"]
         assert rows[name]["final val acc"] > 0.8
+
+
+def test_cli_without_matplotlib_is_one_line_exit_2(monkeypatch, capsys):
+    import importlib.util
+
+    from initcore import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    assert cli.main(["experiment", "depth", "--quick"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "initcore[plot]" in err

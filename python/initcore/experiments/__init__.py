@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 from typing import Any, Dict, Optional
 
@@ -82,6 +83,11 @@ def add_subcommand(subparsers) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if importlib.util.find_spec("matplotlib") is None:
+        # Checked before minutes of computation, not when the first figure is drawn.
+        from ..cli import UsageError
+
+        raise UsageError("initcore experiment: the figures need matplotlib: pip install 'initcore[plot]'")
     kw = {"backend": args.backend, "seed": args.seed}
     if args.name == "all":
         run_all(args.out, quick=args.quick, **kw)
