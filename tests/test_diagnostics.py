@@ -76,8 +76,14 @@ def test_stats_table_prints_aligned_and_converts():
     assert len({len(line) for line in lines[1:3]}) == 1 and "1.250e-07" in text and " -" in lines[3]
     assert lines[2].startswith("-----")
     assert t.to_dicts()[0]["hist"] is t[0]["hist"] and t.to_dicts()[0] is not t[0]
-    df = t.to_pandas()
-    assert list(df.columns) == ["layer", "name", "std", "hist", "dead"] and len(df) == 2
+    try:
+        import pandas  # noqa: F401  (optional: not a test dependency)
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install pandas"):
+            t.to_pandas()
+    else:
+        df = t.to_pandas()
+        assert list(df.columns) == ["layer", "name", "std", "hist", "dead"] and len(df) == 2
     md = t.to_markdown().splitlines()
     assert md[0] == "| layer | name | std | dead |" and md[1].count("---") == 4 and len(md) == 4
 
@@ -371,3 +377,23 @@ def test_plots_without_matplotlib_say_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"pip install initcore\[plot\]"):
         P.lines([1], {"a": [1]})
+
+
+def test_watch_on_the_fused_path_keeps_it_and_the_trajectory():
+    from conftest import assert_close
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((96, 12)).astype(np.float32)
+    y = rng.integers(0, 3, 96)
+
+    def train(callbacks):
+        m = ic.Sequential([L.Dense(16, activation="relu"), L.Dense(3)], input_dim=12, seed=3)
+        opt = ic.optim.Adam(m.parameters(), lr=1e-2)
+        m.fit(x, y, optimizer=opt, epochs=2, batch_size=16, verbose=0, callbacks=callbacks)
+        return m
+
+    w = D.Watch(every=2)
+    watched, plain = train([w]), train([])
+    assert watched.fused is True and len(w.log.steps) == 6
+    for p, q in zip(watched.parameters(), plain.parameters()):
+        assert_close(p.value, q.value, kind="training")

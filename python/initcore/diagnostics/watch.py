@@ -116,6 +116,7 @@ class Watch(Callback):
         self.step = 0  # training steps seen so far
         self.epoch = 0
         self._due = False
+        self._fused = None
         self._before = None
         self._blocks = None
 
@@ -134,6 +135,12 @@ class Watch(Callback):
         if self._due and self.gradients:
             self._before = snapshot(self.model)
         if self._due and self.x is None:
+            # The fused Rust step keeps its activations in Rust workspaces, not in the layers'
+            # caches: run this one recorded step layer by layer (the same kernels, so the
+            # trajectory is unchanged) and restore the fused path after it.
+            self._fused = getattr(self.model, "fused", None)
+            if self._fused:
+                self.model.fused = False
             # drop the caches of an earlier pass (validation, say): only this step's forward may fill them
             for blk in self._blocks or blocks(self.model):
                 for i in (blk.dense, blk.act):
@@ -142,6 +149,9 @@ class Watch(Callback):
 
     def on_batch_end(self, batch, logs=None):
         self.step += 1
+        if self._fused:
+            self.model.fused = self._fused
+            self._fused = None
         if not self._due:
             return
         self._due = False
