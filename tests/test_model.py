@@ -450,3 +450,11 @@ def test_set_backend_switches_layers_parameters_and_optimizer_kernels():
     quiet(m, x, y, epochs=1, batch_size=16)
     with pytest.raises(ValueError, match="backend"):
         m.set_backend("jax")
+
+
+def test_predict_proba_does_not_apply_softmax_twice():
+    m = ic.Sequential([ic.layers.Dense(3), ic.layers.Activation("softmax")], input_dim=4, seed=0)
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    p = m.predict_proba(x)
+    np.testing.assert_allclose(p, m.predict(x), rtol=0, atol=0)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)

@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "ops", "reference", "backend", "initializers", "layers", "optim", "schedules", "callbacks",
-    "losses", "model", "data", "diagnostics", "experiments", "cli",
+    "losses", "model", "lsuv", "data", "diagnostics", "experiments", "plots", "bench", "cli",
 )
 _LAZY_NAMES = {"Sequential": "model", "History": "callbacks"}
 

@@ -25,6 +25,7 @@ import zipfile
 
 import numpy as np
 
+from . import fused as fused_mod
 from . import layers as layers_mod
 from . import losses
 from .backend import BACKENDS, check_dtype, get_ops
@@ -50,7 +51,9 @@ class Sequential:
     Attributes: ``layers``, ``input_dim``, ``output_dim``, ``dtype``, ``backend``, ``rng``,
     ``optimizer`` (set by ``fit`` and ``load``), ``loss`` (the loss of the last ``fit``),
     ``stop_training`` (callbacks set it to end ``fit``), ``epochs_completed``, ``history``,
-    ``last_output`` (the network output of the last ``train_step``).
+    ``last_output`` (the network output of the last ``train_step``), ``fused`` (default True:
+    with ``backend="rust"``, ``train_step``/``fit``/``evaluate``/``predict`` run the whole network
+    in one Rust call, see ``initcore.fused``; False runs it layer by layer).
     """
 
     def __init__(self, layers=(), input_dim=None, seed=0, dtype="float32", backend="rust"):
@@ -72,6 +75,7 @@ class Sequential:
         self.epochs_completed = 0
         self.history = None
         self.last_output = None
+        self.fused = True
         self._fit_callbacks = []
         self.callback_states = []
         for layer in layers:
@@ -266,6 +270,9 @@ class Sequential:
         from ``self.rng`` in layer order, and ``self.last_output`` set to the network output."""
         loss = self._loss_name(loss)
         x = self._input(x)
+        value = fused_mod.train_step(self, x, y, optimizer, loss)  # one Rust call (fused.py), or None
+        if value is not None:
+            return value
         y = self._target(y, loss, x.shape[0])
         self._check_optimizer(optimizer)
         out = self._forward(x, True)
@@ -388,9 +395,13 @@ class Sequential:
         return self.history
 
     # --- inference -------------------------------------------------------------------------------
-    def _batched(self, x, batch_size):
+    def _batch_size(self, batch_size):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"Sequential: batch_size must be a positive int, got {batch_size!r}")
+        return int(batch_size)
+
+    def _batched(self, x, batch_size):
+        batch_size = self._batch_size(batch_size)
         return [slice(i, i + batch_size) for i in range(0, x.shape[0], batch_size)]
 
     def predict(self, x, batch_size=256):
@@ -398,6 +409,9 @@ class Sequential:
         x = self._input(x)
         if x.shape[0] == 0:
             return np.zeros((0, self.output_dim), self.dtype)
+        out = fused_mod.predict(self, x, self._batch_size(batch_size))
+        if out is not None:
+            return out
         return np.concatenate([self._forward(x[s], False) for s in self._batched(x, batch_size)])
 
     def predict_proba(self, x, batch_size=256):
@@ -407,6 +421,9 @@ class Sequential:
             raise ValueError("Sequential.predict_proba: the model was trained with mse, not a classification loss")
         ops = get_ops(self.backend)
         out = self.predict(x, batch_size)
+        last = self.layers[-1] if self.layers else None
+        if getattr(last, "activation", None) in ("softmax", "sigmoid") and not hasattr(last, "kernel"):
+            return out  # the network already ends in a probability layer
         if self.loss == "binary_cross_entropy" or (self.loss is None and self.output_dim == 1):
             return ops.activation_forward(out, "sigmoid")
         return ops.softmax(out)
@@ -419,8 +436,9 @@ class Sequential:
         y = self._target(y, loss, x.shape[0])
         if x.shape[0] == 0:
             raise ValueError("Sequential.evaluate: x has no rows")
-        total, correct, count = 0.0, 0, 0
-        for s in self._batched(x, batch_size):
+        fast = fused_mod.evaluate(self, x, y, loss, self._batch_size(batch_size))
+        total, correct, count = fast or (0.0, 0, 0)
+        for s in self._batched(x, batch_size) if fast is None else ():
             out = self._forward(x[s], False)
             value, _ = losses.compute(loss, out, y[s], self.backend, reduction="sum")
             total += value

@@ -25,11 +25,19 @@
 //! `dslope`) are reduced over fixed blocks of `SUM_BLOCK_ROWS` rows whose partial sums are
 //! combined in block order: bit-identical for any thread count.
 //!
-//! Submodules: `softmax` (softmax and log-softmax along rows), `prelu`, `maxout`.
+//! Submodules: `element` (one type per activation, for monomorphic loops), `colsum` (the
+//! deterministic column reductions), `softmax` (softmax and log-softmax along rows), `prelu`,
+//! `maxout`.
 
+pub mod colsum;
+mod element;
 pub mod maxout;
 pub mod prelu;
 pub mod softmax;
+
+pub use colsum::{colsum_workspace_len, column_sums};
+pub(crate) use colsum::{blocked_colsum, for_each_chunk_pair, rows_per_chunk};
+use element::{op, ElementOp};
 
 pub use maxout::{maxout_backward, maxout_forward};
 pub use prelu::{prelu_backward, prelu_forward};
@@ -40,7 +48,6 @@ use super::vmath::VMath;
 use super::{Real, ShapeError};
 use crate::ensure;
 use multiversion::multiversion;
-use rayon::prelude::*;
 
 /// λ of SELU (Klambauer et al. 2017).
 pub const SELU_LAMBDA: f64 = 1.050_700_987_355_480_493_419_334_985_294_6;
@@ -49,6 +56,11 @@ pub const SELU_ALPHA: f64 = 1.673_263_242_354_377_284_817_042_991_671_7;
 
 /// Elements per parallel chunk of an elementwise pass.
 pub const CHUNK: usize = 1 << 13;
+/// Work per element of an activation pass, in units of `parallel::PAR_THRESHOLD`'s. Even tanh
+/// (about eight times a copy) is 1: measured at 128×256 on a shared 2-core machine, handing
+/// half of a vectorized pass to a second thread cost more than it saved, so passes go parallel
+/// from `2·PAR_THRESHOLD` elements on, whatever the activation.
+pub const PASS_COST: usize = 1;
 /// Rows per block of a column reduction; fixed so that sums do not depend on the thread count.
 pub const SUM_BLOCK_ROWS: usize = 64;
 
@@ -125,154 +137,6 @@ impl<T: Real> Act<T> {
             Act::LeakyRelu(_) => "leaky_relu",
             Act::Elu(_) => "elu",
             Act::Selu => "selu",
-        }
-    }
-
-    /// Relative cost per element against a copy: what makes a pass worth threads.
-    pub fn cost(self) -> usize {
-        match self {
-            Act::Identity | Act::Relu | Act::LeakyRelu(_) => 1,
-            Act::Sigmoid | Act::Tanh | Act::Elu(_) | Act::Selu => 4,
-        }
-    }
-}
-
-/// One activation as a type, so that each gets its own monomorphic (vectorizable) loop.
-pub(crate) trait ElementOp<T>: Copy + Send + Sync {
-    /// `f(x)`.
-    fn f(self, x: T) -> T;
-    /// `dy · f'(x)`, given `y = f(x)`.
-    fn grad(self, dy: T, x: T, y: T) -> T;
-}
-
-pub(crate) mod op {
-    use super::{ElementOp, SELU_ALPHA, SELU_LAMBDA};
-    use crate::kernels::vmath::VMath;
-
-    #[derive(Clone, Copy)]
-    pub struct Identity;
-    #[derive(Clone, Copy)]
-    pub struct Sigmoid;
-    #[derive(Clone, Copy)]
-    pub struct Tanh;
-    #[derive(Clone, Copy)]
-    pub struct Relu;
-    #[derive(Clone, Copy)]
-    pub struct LeakyRelu<T>(pub T);
-    #[derive(Clone, Copy)]
-    pub struct Elu<T>(pub T);
-    #[derive(Clone, Copy)]
-    pub struct Selu;
-
-    impl<T: VMath> ElementOp<T> for Identity {
-        #[inline(always)]
-        fn f(self, x: T) -> T {
-            x
-        }
-        #[inline(always)]
-        fn grad(self, dy: T, _: T, _: T) -> T {
-            dy
-        }
-    }
-
-    impl<T: VMath> ElementOp<T> for Sigmoid {
-        #[inline(always)]
-        fn f(self, x: T) -> T {
-            x.vsigmoid()
-        }
-        #[inline(always)]
-        fn grad(self, dy: T, _: T, y: T) -> T {
-            dy * (y * (T::one() - y))
-        }
-    }
-
-    impl<T: VMath> ElementOp<T> for Tanh {
-        #[inline(always)]
-        fn f(self, x: T) -> T {
-            x.vtanh()
-        }
-        #[inline(always)]
-        fn grad(self, dy: T, _: T, y: T) -> T {
-            dy * (T::one() - y * y)
-        }
-    }
-
-    impl<T: VMath> ElementOp<T> for Relu {
-        #[inline(always)]
-        fn f(self, x: T) -> T {
-            // `x < 0` (not `x > 0`) so that NaN passes through.
-            if x < T::zero() {
-                T::zero()
-            } else {
-                x
-            }
-        }
-        #[inline(always)]
-        fn grad(self, dy: T, x: T, _: T) -> T {
-            if x > T::zero() {
-                dy
-            } else {
-                T::zero()
-            }
-        }
-    }
-
-    impl<T: VMath> ElementOp<T> for LeakyRelu<T> {
-        #[inline(always)]
-        fn f(self, x: T) -> T {
-            if x > T::zero() {
-                x
-            } else {
-                self.0 * x
-            }
-        }
-        #[inline(always)]
-        fn grad(self, dy: T, x: T, _: T) -> T {
-            if x > T::zero() {
-                dy
-            } else {
-                self.0 * dy
-            }
-        }
-    }
-
-    impl<T: VMath> ElementOp<T> for Elu<T> {
-        #[inline(always)]
-        fn f(self, x: T) -> T {
-            let neg = self.0 * x.vexpm1();
-            if x > T::zero() {
-                x
-            } else {
-                neg
-            }
-        }
-        #[inline(always)]
-        fn grad(self, dy: T, x: T, y: T) -> T {
-            if x > T::zero() {
-                dy
-            } else {
-                dy * (y + self.0)
-            }
-        }
-    }
-
-    impl<T: VMath> ElementOp<T> for Selu {
-        #[inline(always)]
-        fn f(self, x: T) -> T {
-            let neg = T::of(SELU_LAMBDA * SELU_ALPHA) * x.vexpm1();
-            if x > T::zero() {
-                T::of(SELU_LAMBDA) * x
-            } else {
-                neg
-            }
-        }
-        #[inline(always)]
-        fn grad(self, dy: T, x: T, y: T) -> T {
-            if x > T::zero() {
-                dy * T::of(SELU_LAMBDA)
-            } else {
-                dy * (y + T::of(SELU_LAMBDA * SELU_ALPHA))
-            }
         }
     }
 }
@@ -362,130 +226,11 @@ fn bias_backward_rows<T: VMath, O: ElementOp<T>>(op: O, m: usize, dy: &[T], z: &
     }
 }
 
-/// `part ← Σ_rows x` over the rows of `x` (`m` columns).
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
-fn sum_rows<T: Real>(m: usize, x: &[T], part: &mut [T]) {
-    part.fill(T::zero());
-    for r in x.chunks_exact(m) {
-        for (p, &v) in part.iter_mut().zip(r) {
-            *p += v;
-        }
-    }
-}
-
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
-fn add_into<T: Real>(acc: &mut [T], x: &[T]) {
-    for (a, &v) in acc.iter_mut().zip(x) {
-        *a += v;
-    }
-}
-
-/// Like `parallel::for_each_chunk`, over two outputs cut into the same number of chunks
-/// (`ca` elements of `a` and `cb` of `b` per chunk): `f(chunk_index, a_chunk, b_chunk)`.
-pub(crate) fn for_each_chunk_pair<A: Send, B: Send>(
-    a: &mut [A],
-    ca: usize,
-    b: &mut [B],
-    cb: usize,
-    cost: usize,
-    f: impl Fn(usize, &mut [A], &mut [B]) + Sync + Send,
-) {
-    let (ca, cb) = (ca.max(1), cb.max(1));
-    if parallel::threads_for(a.len().saturating_mul(cost)) > 1 {
-        parallel::install(|| {
-            a.par_chunks_mut(ca)
-                .zip(b.par_chunks_mut(cb))
-                .enumerate()
-                .for_each(|(i, (x, y))| f(i, x, y))
-        })
-    } else {
-        a.chunks_mut(ca).zip(b.chunks_mut(cb)).enumerate().for_each(|(i, (x, y))| f(i, x, y))
-    }
-}
-
-/// Rows per parallel chunk of a row-wise pass over `m` columns.
-#[inline]
-pub(crate) fn rows_per_chunk(m: usize) -> usize {
-    (CHUNK / m.max(1)).max(1)
-}
-
-/// Elements of workspace that a column reduction over `n` rows and `m` columns needs: one
-/// partial row per block of `SUM_BLOCK_ROWS` rows, or none when there is a single block.
-pub fn colsum_workspace_len(n: usize, m: usize) -> usize {
-    let blocks = n.div_ceil(SUM_BLOCK_ROWS);
-    if blocks > 1 {
-        blocks * m
-    } else {
-        0
-    }
-}
-
-/// Deterministic blocked column reduction with a row-wise side output: for each block of
-/// `SUM_BLOCK_ROWS` rows, `block(rows_out_chunk, first_row, partial)` writes its rows of
-/// `rows_out` (`m` elements per row) and sets `partial` (`m`) to its column sums; partials are
-/// then added in block order into `out`. `ws` holds `colsum_workspace_len(n, m)` elements.
-pub(crate) fn blocked_colsum<T: Real>(
-    n: usize,
-    m: usize,
-    cost: usize,
-    rows_out: &mut [T],
-    ws: &mut [T],
-    out: &mut [T],
-    block: impl Fn(&mut [T], usize, &mut [T]) + Sync + Send,
-) -> Result<(), ShapeError> {
-    ensure!(rows_out.len() == n * m, "column reduction: row output has {} elements, expected {n}x{m}", rows_out.len());
-    ensure!(out.len() == m, "column reduction: sum has {} elements, expected {m}", out.len());
-    let need = colsum_workspace_len(n, m);
-    ensure!(ws.len() >= need, "column reduction: workspace has {} elements, needs {need}", ws.len());
-    if m == 0 {
-        return Ok(());
-    }
-    if need == 0 {
-        block(rows_out, 0, out);
-        return Ok(());
-    }
-    let ws = &mut ws[..need];
-    for_each_chunk_pair(rows_out, SUM_BLOCK_ROWS * m, ws, m, cost, |i, rows, part| block(rows, i * SUM_BLOCK_ROWS, part));
-    let (first, rest) = ws.split_at(m);
-    out.copy_from_slice(first);
-    for part in rest.chunks_exact(m) {
-        add_into(out, part);
-    }
-    Ok(())
-}
-
-/// `out ← Σ_rows x` for `x (n, m)`, deterministic (fixed row blocks, combined in order).
-/// `ws` holds `colsum_workspace_len(n, m)` elements.
-pub fn column_sums<T: Real>(x: &[T], n: usize, m: usize, ws: &mut [T], out: &mut [T]) -> Result<(), ShapeError> {
-    ensure!(x.len() == n * m, "column sums: input has {} elements, expected {n}x{m}", x.len());
-    ensure!(out.len() == m, "column sums: output has {} elements, expected {m}", out.len());
-    let need = colsum_workspace_len(n, m);
-    ensure!(ws.len() >= need, "column sums: workspace has {} elements, needs {need}", ws.len());
-    if m == 0 {
-        return Ok(());
-    }
-    if need == 0 {
-        sum_rows(m, x, out);
-        return Ok(());
-    }
-    let ws = &mut ws[..need];
-    for_each_chunk(ws, m, SUM_BLOCK_ROWS, |off, part| {
-        let r0 = (off / m) * SUM_BLOCK_ROWS;
-        let r1 = (r0 + SUM_BLOCK_ROWS).min(n);
-        sum_rows(m, &x[r0 * m..r1 * m], part);
-    });
-    let (first, rest) = ws.split_at(m);
-    out.copy_from_slice(first);
-    for part in rest.chunks_exact(m) {
-        add_into(out, part);
-    }
-    Ok(())
-}
 
 /// `y ← f(x)` elementwise (`x`, `y` of equal length).
 pub fn act_forward<T: VMath>(act: Act<T>, x: &[T], y: &mut [T]) -> Result<(), ShapeError> {
     ensure!(x.len() == y.len(), "{}: input has {} elements but output has {}", act.name(), x.len(), y.len());
-    with_op!(act, o => for_each_chunk(y, CHUNK, act.cost(), |off, c| map_forward(o, &x[off..off + c.len()], c)));
+    with_op!(act, o => for_each_chunk(y, CHUNK, PASS_COST, |off, c| map_forward(o, &x[off..off + c.len()], c)));
     Ok(())
 }
 
@@ -501,7 +246,7 @@ pub fn act_backward<T: VMath>(act: Act<T>, dy: &[T], x: &[T], y: &[T], dx: &mut 
         y.len(),
         n
     );
-    with_op!(act, o => for_each_chunk(dx, CHUNK, act.cost(), |off, c| {
+    with_op!(act, o => for_each_chunk(dx, CHUNK, PASS_COST, |off, c| {
         let r = off..off + c.len();
         map_backward(o, &dy[r.clone()], &x[r.clone()], &y[r], c)
     }));
@@ -520,7 +265,7 @@ pub fn bias_act_forward<T: VMath>(act: Act<T>, b: Option<&[T]>, n: usize, m: usi
         return Ok(());
     }
     let c = rows_per_chunk(m) * m;
-    with_op!(act, o => for_each_chunk_pair(z, c, y, c, act.cost(), |_, zc, yc| bias_forward_rows(o, b, m, zc, yc)));
+    with_op!(act, o => for_each_chunk_pair(z, c, y, c, PASS_COST, |_, zc, yc| bias_forward_rows(o, b, m, zc, yc)));
     Ok(())
 }
 
@@ -542,7 +287,7 @@ pub fn bias_act_backward<T: VMath>(
     for (name, len) in [("dy", dy.len()), ("z", z.len()), ("y", y.len())] {
         ensure!(len == n * m, "{} backward: {name} has {len} elements, expected {n}x{m}", act.name());
     }
-    with_op!(act, o => blocked_colsum(n, m, act.cost(), dz, ws, db, |dzc, r0, part| {
+    with_op!(act, o => blocked_colsum(n, m, PASS_COST, dz, ws, db, |dzc, r0, part| {
         let r = r0 * m..r0 * m + dzc.len();
         bias_backward_rows(o, m, &dy[r.clone()], &z[r.clone()], &y[r], dzc, part)
     }))
@@ -691,29 +436,6 @@ pub(crate) mod tests {
                 column_sums(&dz, n, m, &mut ws, &mut cs).unwrap();
                 assert!(cs.iter().zip(&db).all(|(a, b)| a.to_bits() == b.to_bits()), "column_sums == fused db");
             }
-        }
-    }
-
-    #[test]
-    fn column_sums_are_bit_identical_for_any_thread_count() {
-        let (n, m) = (2000, 129);
-        let x = fill(n * m, 9, -1.0, 1.0);
-        let mut ws = vec![0.0; colsum_workspace_len(n, m)];
-        let mut want = vec![0.0; m];
-        parallel::set_num_threads(1).unwrap();
-        column_sums(&x, n, m, &mut ws, &mut want).unwrap();
-        for t in [2, 3, 4] {
-            let mut got = vec![0.0; m];
-            parallel::set_num_threads(t).unwrap();
-            column_sums(&x, n, m, &mut ws, &mut got).unwrap();
-            assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "threads={t}");
-            let mut dz = vec![0.0; n * m];
-            let mut db = vec![0.0; m];
-            bias_act_backward(Act::Tanh, &x, &x, &x, n, m, &mut dz, &mut ws, &mut db).unwrap();
-            parallel::set_num_threads(1).unwrap();
-            let mut db1 = vec![0.0; m];
-            bias_act_backward(Act::Tanh, &x, &x, &x, n, m, &mut dz, &mut ws, &mut db1).unwrap();
-            assert!(db.iter().zip(&db1).all(|(a, b)| a.to_bits() == b.to_bits()), "threads={t}");
         }
     }
 

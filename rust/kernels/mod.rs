@@ -16,6 +16,8 @@ pub mod batch_norm;
 pub mod loss;
 pub mod optim;
 pub mod stats;
+pub mod network;
+pub mod train;
 
 pub use real::Real;
 

@@ -31,9 +31,17 @@ pub(super) fn input<'a, T: Element + Clone>(a: &'a PyReadonlyArrayDyn<'_, T>) ->
     }
 }
 
-/// A new C-ordered array for the kernel to fill.
+/// A new C-ordered array for a kernel to fill, left unzeroed: zeroing would cost a pass over
+/// memory as long as a cheap activation itself.
+///
+/// Every caller hands the whole array to a kernel that writes each element (the kernels'
+/// contract: outputs are fully written, empty shapes included) before the array reaches
+/// Python; on an error the array is dropped unseen. Its memory comes from NumPy's allocator,
+/// and any bit pattern is a valid `f32`, `f64` or `i64`.
 pub(super) fn new_array<'py, T: Element>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArrayDyn<T>> {
-    PyArrayDyn::<T>::zeros(py, IxDyn(shape), false)
+    // SAFETY: see above; the array is C-ordered (`is_fortran = false`) and fully written by
+    // the kernel before it is returned or read.
+    unsafe { PyArrayDyn::<T>::new(py, IxDyn(shape), false) }
 }
 
 /// An `activation=` argument as passed: the name, or (for a non-str) a description of the

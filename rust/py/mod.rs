@@ -12,6 +12,7 @@ mod batch_norm;
 mod loss;
 mod optim;
 mod stats;
+mod train;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -23,5 +24,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     loss::register(m)?;
     optim::register(m)?;
     stats::register(m)?;
+    train::register(m)?;
     Ok(())
 }

@@ -114,7 +114,7 @@ def _same_shape(fname, ref_name, ref, **arrays):
 
 def _write(out, value):
     if out is None:
-        return value.astype(value.dtype, copy=False)
+        return value
     out[...] = value
     return out
 

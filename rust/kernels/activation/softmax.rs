@@ -74,12 +74,13 @@ fn row_dot<T: Real>(a: &[T], b: &[T]) -> T {
 fn softmax_rows<T: VMath>(m: usize, x: &[T], y: &mut [T]) {
     for (xr, yr) in x.chunks_exact(m).zip(y.chunks_exact_mut(m)) {
         let c = row_max(xr);
+        // x − c ≤ 0 (or NaN), the cheaper exponential's domain.
         for (yj, &xj) in yr.iter_mut().zip(xr) {
-            *yj = (xj - c).vexp();
+            *yj = (xj - c).vexp_nonpos();
         }
         let s = row_sum(yr);
         for yj in yr.iter_mut() {
-            *yj = *yj / s;
+            *yj /= s;
         }
     }
 }
@@ -90,7 +91,7 @@ fn log_softmax_rows<T: VMath>(m: usize, x: &[T], y: &mut [T]) {
         let c = row_max(xr);
         // y holds e^(x − c) first, only to be summed.
         for (yj, &xj) in yr.iter_mut().zip(xr) {
-            *yj = (xj - c).vexp();
+            *yj = (xj - c).vexp_nonpos();
         }
         let lse = row_sum(yr).ln();
         for (yj, &xj) in yr.iter_mut().zip(xr) {
@@ -124,7 +125,7 @@ fn by_rows<T: Real>(n: usize, m: usize, out: &mut [T], f: impl Fn(std::ops::Rang
     if n == 0 || m == 0 {
         return;
     }
-    parallel::for_each_chunk(out, rows_per_chunk(m) * m, 4, |off, c| f(off..off + c.len(), c));
+    parallel::for_each_chunk(out, rows_per_chunk(m) * m, super::PASS_COST, |off, c| f(off..off + c.len(), c));
 }
 
 fn check(what: &str, n: usize, m: usize, args: &[(&str, usize)]) -> Result<(), ShapeError> {

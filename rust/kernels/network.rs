@@ -1,0 +1,610 @@
+//! A whole multi-layer perceptron as one value: the layer list with its shapes, the workspaces
+//! of a batch, and the forward and backward passes over them, calling the in-place kernels.
+//!
+//! Layers (the model API's, `python/initcore/layers.py`; Dense is `dense.rs`), for a batch `x (n, in)`:
+//! ```text
+//! Dense         z = x·W + b, y = f(z)          dz = dy ⊙ f'(z); dW = xᵀ·dz; db = Σ_rows dz; dx = dz·Wᵀ
+//! BatchNorm     y = (x − μ_B)/√(σ²_B + ε)·γ + β (training; running statistics in evaluation)
+//! Activation    y = f(x) elementwise, or softmax / log-softmax along each row
+//! PReLU         y = x if x > 0 else a_j·x      da_j = Σ_i dy_ij·x_ij·[x_ij ≤ 0]
+//! Maxout        y_ij = max_p x_{i, j·k+p}      dy routed to the arg-max
+//! Dropout       y = x ⊙ mask, mask = [u ≥ rate]/(1 − rate)            dx = dy ⊙ mask
+//! AlphaDropout  y = x ⊙ (keep·a) + ((1 − keep)·a·α′ + b), keep = [u ≥ rate]   dx = dy ⊙ keep·a
+//! ```
+//! (Srivastava et al. 2014; Klambauer et al. 2017 for alpha dropout, `α′ = −λα` of SELU.) The
+//! uniforms `u` are drawn by the caller — in initcore by the model's NumPy Generator, exactly as
+//! the layer-by-layer path draws them — so both paths drop the same units. The masks are formed
+//! with the same operations, in the same order and the same precision as the NumPy layers, so
+//! they match bit for bit.
+//!
+//! The backward pass stops at the first layer that has parameters (nothing below it needs a
+//! gradient), and that layer computes no input gradient when it is a Dense layer, as
+//! `Sequential.backward(need_dx=False)` does.
+//!
+//! Memory: every workspace is sized once for `capacity` rows ([`Network::new`],
+//! [`Network::reserve`]); a batch of `n ≤ capacity` rows uses a prefix, so a training step
+//! allocates nothing. Layers that change nothing (the identity activation, dropout in
+//! evaluation or at rate 0) own no output buffer: their output *is* their input.
+//!
+//! Parameters, their gradients and the BatchNorm running statistics are not owned: every call
+//! receives them as slices, in the order of the model's `parameters()` (a Dense kernel, then its
+//! bias; BatchNorm γ, β; PReLU slopes) and `buffers()` (running mean, running variance), so the
+//! caller's arrays are read and written in place.
+//!
+//! Threads: each kernel picks its own (serial below the work threshold, GEMM by its flops) and is
+//! bit-identical for any thread count, so the whole pass is too.
+
+use super::activation::{
+    act_backward, act_forward, colsum_workspace_len, log_softmax, log_softmax_backward, maxout_backward,
+    maxout_forward, prelu_backward, prelu_forward, softmax, softmax_backward, Act,
+};
+use super::batch_norm;
+use super::activation::{bias_act_backward, column_sums};
+use super::dense::{dense_forward, DenseShape};
+use super::matmul::{gemm_into, gemm_threads, MatRef};
+use super::parallel;
+use super::vmath::VMath;
+use super::{Real, ShapeError};
+use crate::ensure;
+use multiversion::multiversion;
+
+/// What a layer computes (its widths are in [`LayerSpec`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LayerKind<T> {
+    /// `y = f(x·W + b)`; parameters: the kernel `W (in, out)`, then the bias `b (out,)` if any.
+    Dense { bias: bool, act: Act<T> },
+    /// Parameters γ, β; buffers running mean, running variance (all `(m,)`).
+    BatchNorm { momentum: f64, eps: f64 },
+    /// An elementwise activation.
+    Activation(Act<T>),
+    Softmax,
+    LogSoftmax,
+    /// Parameter: the slopes `(m,)`.
+    PRelu,
+    /// `in = out·k`.
+    Maxout { k: usize },
+    /// Inverted dropout; `rate ∈ [0, 1)`.
+    Dropout { rate: f64 },
+    /// Alpha dropout with its affine correction `a`, `b` and the saturation value `alpha_p`.
+    AlphaDropout { rate: f64, a: f64, b: f64, alpha_p: f64 },
+}
+
+/// One layer: its kind and its input and output widths.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LayerSpec<T> {
+    pub kind: LayerKind<T>,
+    pub inp: usize,
+    pub out: usize,
+}
+
+impl<T: Real> LayerSpec<T> {
+    /// Shapes of the layer's parameters, in the model's order.
+    pub fn param_shapes(&self) -> Vec<Vec<usize>> {
+        match self.kind {
+            LayerKind::Dense { bias, .. } => {
+                let mut v = vec![vec![self.inp, self.out]];
+                if bias {
+                    v.push(vec![self.out]);
+                }
+                v
+            }
+            LayerKind::BatchNorm { .. } => vec![vec![self.out], vec![self.out]],
+            LayerKind::PRelu => vec![vec![self.out]],
+            _ => vec![],
+        }
+    }
+
+    /// Number of non-trainable buffers (BatchNorm's running mean and variance), each `(out,)`.
+    pub fn n_buffers(&self) -> usize {
+        match self.kind {
+            LayerKind::BatchNorm { .. } => 2,
+            _ => 0,
+        }
+    }
+
+    /// Whether the layer takes a matrix of uniforms `(n, out)` in a training forward.
+    pub fn draws(&self) -> bool {
+        match self.kind {
+            LayerKind::Dropout { rate } | LayerKind::AlphaDropout { rate, .. } => rate > 0.0,
+            _ => false,
+        }
+    }
+
+    /// Whether the layer's output is its input (no buffer, no arithmetic).
+    fn passes_through(&self, training: bool) -> bool {
+        match self.kind {
+            LayerKind::Activation(Act::Identity) => true,
+            LayerKind::Dropout { .. } | LayerKind::AlphaDropout { .. } => !(training && self.draws()),
+            _ => false,
+        }
+    }
+
+    fn check(&self, i: usize) -> Result<(), ShapeError> {
+        let (inp, out) = (self.inp, self.out);
+        ensure!(inp >= 1 && out >= 1, "layer {i}: widths must be >= 1, got in={inp}, out={out}");
+        match self.kind {
+            LayerKind::Dense { .. } => {}
+            LayerKind::Maxout { k } => {
+                ensure!(k >= 1 && inp == out * k, "layer {i} (maxout): in={inp} must be out={out} times k={k}")
+            }
+            _ => ensure!(inp == out, "layer {i}: in={inp} and out={out} must be equal for this layer"),
+        }
+        match self.kind {
+            LayerKind::BatchNorm { momentum, eps } => batch_norm::check_hyper(momentum, eps)
+                .map_err(|e| ShapeError(format!("layer {i} (batch_norm): {e}")))?,
+            LayerKind::Dropout { rate } | LayerKind::AlphaDropout { rate, .. } => ensure!(
+                rate.is_finite() && (0.0..1.0).contains(&rate),
+                "layer {i} (dropout): rate must be in [0, 1), got {rate}"
+            ),
+            _ => {}
+        }
+        if let LayerKind::AlphaDropout { a, b, alpha_p, .. } = self.kind {
+            ensure!(
+                a.is_finite() && b.is_finite() && alpha_p.is_finite(),
+                "layer {i} (alpha_dropout): a, b and alpha_p must be finite"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The workspace of one layer, sized for `capacity` rows (empty vectors where unused).
+#[derive(Debug, Default)]
+struct LayerWs<T> {
+    /// The output `y`.
+    out: Vec<T>,
+    /// Dense: the pre-activation `z`.
+    z: Vec<T>,
+    /// Dropout: the mask the forward multiplied by.
+    mask: Vec<T>,
+    /// Maxout: the arg-max of each group.
+    arg: Vec<i64>,
+    /// BatchNorm: the batch (or running) mean and 1/√(var + ε) of the last forward.
+    mean: Vec<T>,
+    invstd: Vec<T>,
+}
+
+/// A network and its workspaces. See the module documentation.
+#[derive(Debug)]
+pub struct Network<T> {
+    specs: Vec<LayerSpec<T>>,
+    input_dim: usize,
+    capacity: usize,
+    n_params: usize,
+    /// Index of the first parameter, buffer and uniform matrix of each layer.
+    first_param: Vec<usize>,
+    first_buffer: Vec<usize>,
+    first_uniform: Vec<usize>,
+    /// The first layer with parameters (`specs.len()` if none): the backward stops there.
+    stop: usize,
+    /// Shapes and lengths of the parameters, lengths of the buffers, widths of the uniforms.
+    param_shapes: Vec<Vec<usize>>,
+    param_lens: Vec<usize>,
+    buffer_lens: Vec<usize>,
+    uniform_widths: Vec<usize>,
+    ws: Vec<LayerWs<T>>,
+    /// Where each layer's output lives after the last forward: `None` = the input `x`.
+    src: Vec<Option<usize>>,
+    /// Gradient ping-pong buffers and the `dz` scratch, `capacity × max width` each.
+    grad: [Vec<T>; 2],
+    dz: Vec<T>,
+    /// Column-sum partials (`activation::colsum_workspace_len`) and a bias-less `db`.
+    colsum: Vec<T>,
+    db_scratch: Vec<T>,
+    /// BatchNorm's `f64` partial sums.
+    work64: Vec<f64>,
+}
+
+/// Where a layer reads its input: the caller's `x` or an earlier layer's output.
+fn input_of<'a, T>(x: &'a [T], before: &'a [LayerWs<T>], src: Option<usize>, len: usize) -> &'a [T] {
+    match src {
+        None => &x[..len],
+        Some(j) => &before[j].out[..len],
+    }
+}
+
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+fn dropout_rows<T: Real>(x: &[T], u: &[T], rate: T, scale: T, mask: &mut [T], y: &mut [T]) {
+    // As the NumPy layer: mask = (u >= rate).astype(dtype) * scale; y = x * mask.
+    for (((m, o), &xi), &ui) in mask.iter_mut().zip(y.iter_mut()).zip(x).zip(u) {
+        let keep = if ui >= rate { T::one() } else { T::zero() };
+        *m = keep * scale;
+        *o = xi * *m;
+    }
+}
+
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+fn alpha_dropout_rows<T: Real>(x: &[T], u: &[T], rate: T, a: T, c: T, b: T, mask: &mut [T], y: &mut [T]) {
+    // As the NumPy layer, operation by operation (no fused multiply-add):
+    // scaled = keep·a; y = x·scaled + ((1 − keep)·c + b) with c = a·alpha_p rounded once.
+    for (((m, o), &xi), &ui) in mask.iter_mut().zip(y.iter_mut()).zip(x).zip(u) {
+        let keep = if ui >= rate { T::one() } else { T::zero() };
+        *m = keep * a;
+        *o = xi * *m + ((T::one() - keep) * c + b);
+    }
+}
+
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+fn mul_into<T: Real>(dy: &[T], mask: &[T], dx: &mut [T]) {
+    for ((d, &g), &m) in dx.iter_mut().zip(dy).zip(mask) {
+        *d = g * m;
+    }
+}
+
+/// `dense::dense_backward`, with the two products `dW = xᵀ·dz` and `dx = dz·Wᵀ`, which are
+/// independent, run side by side on two halves of the pool when both are worth threads: two
+/// GEMMs that each keep one core busy scale better than one GEMM split across cores, and the
+/// results are the same bits (GEMM's are bit-identical for any thread count).
+#[allow(clippy::too_many_arguments)]
+fn dense_backward_split<T: VMath>(
+    n: usize,
+    inp: usize,
+    out: usize,
+    act: Act<T>,
+    dy: &[T],
+    x: &[T],
+    w: &[T],
+    z: &[T],
+    y: &[T],
+    dz: &mut [T],
+    ws: &mut [T],
+    dx: Option<&mut [T]>,
+    dw: &mut [T],
+    db: &mut [T],
+) -> Result<(), ShapeError> {
+    let dz: &[T] = if act == Act::Identity {
+        column_sums(dy, n, out, ws, db)?;
+        dy
+    } else {
+        bias_act_backward(act, dy, z, y, n, out, dz, ws, db)?;
+        dz
+    };
+    let dzm = MatRef::row_major(dz, n, out)?;
+    let xt = MatRef::row_major(x, n, inp)?.t();
+    let (tw, tx) = (gemm_threads(inp, n, out), gemm_threads(n, out, inp));
+    match dx {
+        Some(dx) => {
+            let wt = MatRef::row_major(w, inp, out)?.t();
+            if tw > 1 && tx > 1 {
+                let half = (parallel::num_threads() / 2).max(1);
+                let (a, b) = parallel::install(|| {
+                    rayon::join(|| gemm_into(dw, xt, dzm, false, tw.min(half)), || gemm_into(dx, dzm, wt, false, tx.min(half)))
+                });
+                a.and(b)
+            } else {
+                gemm_into(dw, xt, dzm, false, tw)?;
+                gemm_into(dx, dzm, wt, false, tx)
+            }
+        }
+        None => gemm_into(dw, xt, dzm, false, tw),
+    }
+}
+
+impl<T: VMath> Network<T> {
+    /// Checks the layer list (consecutive widths, hyper-parameters) and allocates workspaces for
+    /// `capacity` rows.
+    pub fn new(input_dim: usize, specs: Vec<LayerSpec<T>>, capacity: usize) -> Result<Self, ShapeError> {
+        ensure!(!specs.is_empty(), "the network has no layers");
+        let mut width = input_dim;
+        for (i, s) in specs.iter().enumerate() {
+            s.check(i)?;
+            ensure!(s.inp == width, "layer {i} takes {} inputs but the layer below gives {width}", s.inp);
+            width = s.out;
+        }
+        let (mut p, mut b, mut u) = (0, 0, 0);
+        let (mut first_param, mut first_buffer, mut first_uniform) = (vec![], vec![], vec![]);
+        for s in &specs {
+            first_param.push(p);
+            first_buffer.push(b);
+            first_uniform.push(u);
+            p += s.param_shapes().len();
+            b += s.n_buffers();
+            u += s.draws() as usize;
+        }
+        let stop = specs.iter().position(|s| !s.param_shapes().is_empty()).unwrap_or(specs.len());
+        let n = specs.len();
+        let param_shapes: Vec<Vec<usize>> = specs.iter().flat_map(|s| s.param_shapes()).collect();
+        let mut net = Self {
+            param_lens: param_shapes.iter().map(|s| s.iter().product()).collect(),
+            param_shapes,
+            buffer_lens: specs.iter().flat_map(|s| std::iter::repeat(s.out).take(s.n_buffers())).collect(),
+            uniform_widths: specs.iter().filter(|s| s.draws()).map(|s| s.out).collect(),
+            specs,
+            input_dim,
+            capacity: 0,
+            n_params: p,
+            first_param,
+            first_buffer,
+            first_uniform,
+            stop,
+            ws: (0..n).map(|_| LayerWs::default()).collect(),
+            src: vec![None; n],
+            grad: [vec![], vec![]],
+            dz: vec![],
+            colsum: vec![],
+            db_scratch: vec![],
+            work64: vec![],
+        };
+        net.reserve(capacity.max(1));
+        Ok(net)
+    }
+
+    /// Grows every workspace to hold `rows` rows (nothing happens if it already does).
+    pub fn reserve(&mut self, rows: usize) {
+        if rows <= self.capacity {
+            return;
+        }
+        let cap = rows;
+        let mut widest = self.input_dim;
+        let (mut colsum, mut work64, mut dense_out) = (0, 0, 0);
+        for (s, w) in self.specs.iter().zip(self.ws.iter_mut()) {
+            let (m, len) = (s.out, cap * s.out);
+            widest = widest.max(s.inp).max(s.out);
+            *w = LayerWs::default();
+            match s.kind {
+                LayerKind::Dense { .. } => {
+                    w.out = vec![T::zero(); len];
+                    w.z = vec![T::zero(); len];
+                    colsum = colsum.max(colsum_workspace_len(cap, m));
+                    dense_out = dense_out.max(m);
+                }
+                LayerKind::BatchNorm { .. } => {
+                    w.out = vec![T::zero(); len];
+                    w.mean = vec![T::zero(); m];
+                    w.invstd = vec![T::zero(); m];
+                    work64 = work64
+                        .max(batch_norm::forward_workspace_len(cap, m))
+                        .max(batch_norm::backward_workspace_len(cap, m));
+                }
+                LayerKind::Activation(Act::Identity) => {}
+                LayerKind::Activation(_) | LayerKind::Softmax | LayerKind::LogSoftmax => w.out = vec![T::zero(); len],
+                LayerKind::PRelu => {
+                    w.out = vec![T::zero(); len];
+                    colsum = colsum.max(colsum_workspace_len(cap, m));
+                }
+                LayerKind::Maxout { .. } => {
+                    w.out = vec![T::zero(); len];
+                    w.arg = vec![0; len];
+                }
+                LayerKind::Dropout { .. } | LayerKind::AlphaDropout { .. } => {
+                    if s.draws() {
+                        w.out = vec![T::zero(); len];
+                        w.mask = vec![T::zero(); len];
+                    }
+                }
+            }
+        }
+        self.grad = [vec![T::zero(); cap * widest], vec![T::zero(); cap * widest]];
+        self.dz = vec![T::zero(); cap * dense_out];
+        self.colsum = vec![T::zero(); colsum];
+        self.db_scratch = vec![T::zero(); dense_out];
+        self.work64 = vec![0.0; work64];
+        self.capacity = cap;
+    }
+
+    pub fn specs(&self) -> &[LayerSpec<T>] {
+        &self.specs
+    }
+
+    pub fn input_dim(&self) -> usize {
+        self.input_dim
+    }
+
+    pub fn output_dim(&self) -> usize {
+        self.specs.last().map_or(self.input_dim, |s| s.out)
+    }
+
+    /// Rows the workspaces hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Number of parameter arrays (the length of `params` and `grads`).
+    pub fn n_params(&self) -> usize {
+        self.n_params
+    }
+
+    /// Shapes of every parameter, in order.
+    pub fn param_shapes(&self) -> &[Vec<usize>] {
+        &self.param_shapes
+    }
+
+    /// Lengths of every buffer, in order.
+    pub fn buffer_lens(&self) -> &[usize] {
+        &self.buffer_lens
+    }
+
+    /// Widths of the uniform matrices a training forward takes, in order (`(n, width)` each).
+    pub fn uniform_widths(&self) -> &[usize] {
+        &self.uniform_widths
+    }
+
+    /// Whether a pass over `n` rows has work for more than one thread (a product past GEMM's
+    /// threshold): then the whole pass runs inside the pool, so that each parallel kernel
+    /// finds its threads awake instead of waking them from the calling thread.
+    pub fn wants_pool(&self, n: usize) -> bool {
+        parallel::num_threads() > 1
+            && self.specs.iter().any(|s| matches!(s.kind, LayerKind::Dense { .. }) && gemm_threads(n, s.inp, s.out) > 1)
+    }
+
+    /// Whether a training forward needs at least two rows (BatchNorm's batch statistics).
+    pub fn needs_two_rows(&self) -> bool {
+        self.specs.iter().any(|s| matches!(s.kind, LayerKind::BatchNorm { .. }))
+    }
+
+    /// Checks the arguments of a pass over `n` rows; `uniforms` only in training.
+    pub fn check_args(
+        &self,
+        x: &[T],
+        n: usize,
+        params: &[&mut [T]],
+        buffers: &[&mut [T]],
+        uniforms: Option<&[&[T]]>,
+    ) -> Result<(), ShapeError> {
+        ensure!(n <= self.capacity, "a batch of {n} rows exceeds the workspace's {} rows (reserve first)", self.capacity);
+        ensure!(x.len() == n * self.input_dim, "argument 'x' has {} elements, expected {n}x{}", x.len(), self.input_dim);
+        ensure!(params.len() == self.n_params, "{} parameter arrays given, the network has {}", params.len(), self.n_params);
+        for (i, (p, &len)) in params.iter().zip(&self.param_lens).enumerate() {
+            ensure!(p.len() == len, "parameter {i} has {} elements, expected {:?}", p.len(), self.param_shapes[i]);
+        }
+        let lens = &self.buffer_lens;
+        ensure!(buffers.len() == lens.len(), "{} buffers given, the network has {}", buffers.len(), lens.len());
+        for (i, (b, &len)) in buffers.iter().zip(lens).enumerate() {
+            ensure!(b.len() == len, "buffer {i} has {} elements, expected {len}", b.len());
+        }
+        if let Some(u) = uniforms {
+            let widths = &self.uniform_widths;
+            ensure!(u.len() == widths.len(), "{} uniform matrices given, the network's dropout layers take {}", u.len(), widths.len());
+            for (i, (a, &w)) in u.iter().zip(widths).enumerate() {
+                ensure!(a.len() == n * w, "uniform matrix {i} has {} elements, expected {n}x{w}", a.len());
+            }
+            if self.needs_two_rows() {
+                ensure!(
+                    n >= 2,
+                    "Expected more than 1 value per channel when training, got a batch of {n} row(s) (BatchNorm needs at least 2)"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The output of the last forward: `n × output_dim` values (`x` itself if every layer
+    /// passed it through).
+    pub fn output<'a>(&'a self, x: &'a [T], n: usize) -> &'a [T] {
+        let len = n * self.output_dim();
+        input_of(x, &self.ws, *self.src.last().unwrap_or(&None), len)
+    }
+
+    /// Forward pass over `n ≤ capacity` rows of `x`. Training: BatchNorm uses (and updates, in
+    /// `buffers`) batch statistics and dropout layers use `uniforms`; evaluation: running
+    /// statistics, no dropout (`uniforms` is ignored). Arguments are checked first.
+    pub fn forward(
+        &mut self,
+        x: &[T],
+        n: usize,
+        params: &[&mut [T]],
+        buffers: &mut [&mut [T]],
+        uniforms: &[&[T]],
+        training: bool,
+    ) -> Result<(), ShapeError> {
+        self.check_args(x, n, params, buffers, training.then_some(uniforms))?;
+        let mut prev: Option<usize> = None;
+        for i in 0..self.specs.len() {
+            let s = self.specs[i];
+            if s.passes_through(training) {
+                self.src[i] = prev;
+                continue;
+            }
+            let (before, rest) = self.ws.split_at_mut(i);
+            let w = &mut rest[0];
+            let x_in = input_of(x, before, prev, n * s.inp);
+            let (m, len) = (s.out, n * s.out);
+            let p0 = self.first_param[i];
+            match s.kind {
+                LayerKind::Dense { bias, act } => {
+                    let b = if bias { Some(&*params[p0 + 1]) } else { None };
+                    let shape = DenseShape { n, inp: s.inp, out: m };
+                    dense_forward(shape, x_in, &params[p0], b, act, &mut w.z[..len], &mut w.out[..len])?;
+                }
+                LayerKind::BatchNorm { momentum, eps } => {
+                    let (gamma, beta) = (&*params[p0], &*params[p0 + 1]);
+                    let (rm, rv) = buffers[self.first_buffer[i]..].split_at_mut(1);
+                    let (rm, rv) = (&mut *rm[0], &mut *rv[0]);
+                    let y = &mut w.out[..len];
+                    if training {
+                        batch_norm::forward_train(
+                            x_in, n, m, gamma, beta, Some((rm, rv)), momentum, eps, y, &mut w.mean, &mut w.invstd,
+                            &mut self.work64,
+                        )?;
+                    } else {
+                        batch_norm::forward_eval(x_in, n, m, gamma, beta, rm, rv, eps, y, &mut w.mean, &mut w.invstd)?;
+                    }
+                }
+                LayerKind::Activation(act) => act_forward(act, x_in, &mut w.out[..len])?,
+                LayerKind::Softmax => softmax(x_in, n, m, &mut w.out[..len])?,
+                LayerKind::LogSoftmax => log_softmax(x_in, n, m, &mut w.out[..len])?,
+                LayerKind::PRelu => prelu_forward(x_in, &*params[p0], n, m, &mut w.out[..len])?,
+                LayerKind::Maxout { k } => maxout_forward(x_in, n, m, k, &mut w.out[..len], &mut w.arg[..len])?,
+                LayerKind::Dropout { rate } => {
+                    let u = uniforms[self.first_uniform[i]];
+                    let scale = T::of(1.0 / (1.0 - rate));
+                    dropout_rows(x_in, u, T::of(rate), scale, &mut w.mask[..len], &mut w.out[..len]);
+                }
+                LayerKind::AlphaDropout { rate, a, b, alpha_p } => {
+                    let u = uniforms[self.first_uniform[i]];
+                    let (ta, tc, tb) = (T::of(a), T::of(a * alpha_p), T::of(b));
+                    alpha_dropout_rows(x_in, u, T::of(rate), ta, tc, tb, &mut w.mask[..len], &mut w.out[..len]);
+                }
+            }
+            prev = Some(i);
+            self.src[i] = prev;
+        }
+        Ok(())
+    }
+
+    /// The buffer to which a loss writes `d loss / d output` (`n × output_dim` values) before
+    /// [`Network::backward`].
+    pub fn output_grad(&mut self, n: usize) -> &mut [T] {
+        let len = n * self.output_dim();
+        &mut self.grad[0][..len]
+    }
+
+    /// The forward's output and the gradient buffer together (for a loss).
+    pub fn output_and_grad<'a>(&'a mut self, x: &'a [T], n: usize) -> (&'a [T], &'a mut [T]) {
+        let len = n * self.output_dim();
+        let out = input_of(x, &self.ws, *self.src.last().unwrap_or(&None), len);
+        (out, &mut self.grad[0][..len])
+    }
+
+    /// Backward pass of the last *training* forward (same `x`, `n` and `params`), from the output
+    /// gradient in [`Network::output_grad`]; overwrites every parameter's gradient in `grads`.
+    pub fn backward(&mut self, x: &[T], n: usize, params: &[&mut [T]], grads: &mut [&mut [T]]) -> Result<(), ShapeError> {
+        ensure!(grads.len() == self.n_params, "{} gradient arrays given, the network has {}", grads.len(), self.n_params);
+        for (i, (g, p)) in grads.iter().zip(params).enumerate() {
+            ensure!(g.len() == p.len(), "gradient {i} has {} elements, its parameter {}", g.len(), p.len());
+        }
+        let [g0, g1] = &mut self.grad;
+        let (mut dy_buf, mut dx_buf) = (g0, g1);
+        for i in (self.stop..self.specs.len()).rev() {
+            let s = self.specs[i];
+            if s.passes_through(true) {
+                continue;
+            }
+            let prev = if i == 0 { None } else { self.src[i - 1] };
+            let x_in = input_of(x, &self.ws, prev, n * s.inp);
+            let w = &self.ws[i];
+            let (m, len) = (s.out, n * s.out);
+            let need_dx = i > self.stop;
+            let dy = &dy_buf[..len];
+            let dx = &mut dx_buf[..n * s.inp];
+            let p0 = self.first_param[i];
+            match s.kind {
+                LayerKind::Dense { bias, act } => {
+                    let (gw, gb) = grads[p0..].split_at_mut(1);
+                    let db: &mut [T] = if bias { &mut *gb[0] } else { &mut self.db_scratch[..m] };
+                    let (z, y, w_) = (&w.z[..len], &w.out[..len], &*params[p0]);
+                    dense_backward_split(n, s.inp, m, act, dy, x_in, w_, z, y, &mut self.dz[..len], &mut self.colsum, need_dx.then_some(dx), gw[0], db)?;
+                }
+                LayerKind::BatchNorm { .. } => {
+                    let (dg, dbeta) = grads[p0..].split_at_mut(1);
+                    batch_norm::backward(
+                        dy, x_in, n, m, &*params[p0], &w.mean, &w.invstd, true, dx, &mut *dg[0], &mut *dbeta[0],
+                        &mut self.work64,
+                    )?;
+                }
+                LayerKind::Activation(act) => act_backward(act, dy, x_in, &w.out[..len], dx)?,
+                LayerKind::Softmax => softmax_backward(dy, &w.out[..len], n, m, dx)?,
+                LayerKind::LogSoftmax => log_softmax_backward(dy, &w.out[..len], n, m, dx)?,
+                LayerKind::PRelu => prelu_backward(dy, x_in, &*params[p0], n, m, dx, &mut self.colsum, &mut *grads[p0])?,
+                LayerKind::Maxout { k } => maxout_backward(dy, &w.arg[..len], n, m, k, dx)?,
+                LayerKind::Dropout { .. } | LayerKind::AlphaDropout { .. } => mul_into(dy, &w.mask[..len], dx),
+            }
+            std::mem::swap(&mut dy_buf, &mut dx_buf);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "network_tests.rs"]
+pub(crate) mod tests;

@@ -1,0 +1,347 @@
+//! One training step of a [`Network`] as a single call: forward (training mode), the loss and
+//! its gradient, the backward pass, and the optimizer update of every parameter in place; and
+//! evaluation over a data set in batches.
+//!
+//! ```text
+//! out  = net(x)                         (BatchNorm batch statistics, dropout masks from `uniforms`)
+//! L    = loss(out, target)               mean reduction; dL/dout written by the loss kernel
+//! ∇θ L = backward                       overwrites every gradient array
+//! θ    ← optimizer(θ, ∇θ L, state, t)    every parameter, in the model's order
+//! ```
+//! The loss is `loss::cross_entropy` (integer labels), `binary_cross_entropy` or `mse`, all
+//! with the mean reduction of `torch.nn`; the update is one of the `optim` kernels, with the
+//! rules of `torch.optim`. The learning rate and the step count `t` are arguments of each call,
+//! so schedules and resumed optimizers are honoured. Parameters, gradients and optimizer states
+//! are the caller's slices; the step allocates nothing.
+//!
+//! Every argument (shapes, labels, hyper-parameters, the two rows BatchNorm needs) is checked
+//! before anything is written, so an error leaves parameters, running statistics and optimizer
+//! states as they were.
+
+use super::loss::{binary_cross_entropy, cross_entropy, mse, Reduction};
+use super::network::Network;
+use super::optim::{adagrad_step, adam_step, nadam_step, rmsprop_step, sgd_step, Adagrad, Adam, NAdam, RmsProp, Sgd};
+use super::parallel;
+use super::vmath::VMath;
+use super::ShapeError;
+use crate::ensure;
+
+/// The training loss, on the network's raw output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// Softmax cross-entropy against integer labels `(n,)`.
+    CrossEntropy,
+    /// Sigmoid binary cross-entropy against targets `(n, C)`.
+    BinaryCrossEntropy,
+    /// Squared error against targets `(n, C)`.
+    Mse,
+}
+
+impl Loss {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "cross_entropy" => Some(Self::CrossEntropy),
+            "binary_cross_entropy" => Some(Self::BinaryCrossEntropy),
+            "mse" => Some(Self::Mse),
+            _ => None,
+        }
+    }
+}
+
+/// The targets of a batch: labels for cross-entropy, values of the output's shape otherwise.
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a, T> {
+    Labels(&'a [i64]),
+    Values(&'a [T]),
+}
+
+/// An optimizer: its kind and hyper-parameters (the `lr` field is replaced by each call's).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Optimizer {
+    Sgd(Sgd),
+    Adagrad(Adagrad),
+    RmsProp(RmsProp),
+    /// Adam, AdamW (`decoupled_weight_decay`) and AMSGrad.
+    Adam(Adam),
+    NAdam(NAdam),
+}
+
+impl Optimizer {
+    /// State arrays per parameter, in the order the step takes them (the names of the Python
+    /// optimizer's `state` entries).
+    pub fn state_names(&self) -> Vec<&'static str> {
+        match self {
+            Optimizer::Sgd(h) => if h.momentum > 0.0 { vec!["momentum_buffer"] } else { vec![] },
+            Optimizer::Adagrad(_) => vec!["state_sum"],
+            Optimizer::RmsProp(h) => {
+                let mut v = vec!["square_avg"];
+                if h.momentum > 0.0 {
+                    v.push("momentum_buffer");
+                }
+                if h.centered {
+                    v.push("grad_avg");
+                }
+                v
+            }
+            Optimizer::Adam(h) => if h.amsgrad { vec!["exp_avg", "exp_avg_sq", "max_exp_avg_sq"] } else { vec!["exp_avg", "exp_avg_sq"] },
+            Optimizer::NAdam(_) => vec!["exp_avg", "exp_avg_sq"],
+        }
+    }
+
+    pub fn n_states(&self) -> usize {
+        match self {
+            Optimizer::Sgd(h) => (h.momentum > 0.0) as usize,
+            Optimizer::Adagrad(_) => 1,
+            Optimizer::RmsProp(h) => 1 + (h.momentum > 0.0) as usize + h.centered as usize,
+            Optimizer::Adam(h) => 2 + h.amsgrad as usize,
+            Optimizer::NAdam(_) => 2,
+        }
+    }
+
+    /// A copy with learning rate `lr`.
+    pub fn with_lr(&self, lr: f64) -> Self {
+        let mut o = *self;
+        match &mut o {
+            Optimizer::Sgd(h) => h.lr = lr,
+            Optimizer::Adagrad(h) => h.lr = lr,
+            Optimizer::RmsProp(h) => h.lr = lr,
+            Optimizer::Adam(h) => h.lr = lr,
+            Optimizer::NAdam(h) => h.lr = lr,
+        }
+        o
+    }
+
+    /// The kernel's own checks of the hyper-parameters.
+    pub fn validate(&self) -> Result<(), ShapeError> {
+        match self {
+            Optimizer::Sgd(h) => h.validate(),
+            Optimizer::Adagrad(h) => h.validate(),
+            Optimizer::RmsProp(h) => h.validate(),
+            Optimizer::Adam(h) => h.validate(),
+            Optimizer::NAdam(h) => h.validate(),
+        }
+    }
+
+    fn uses_mu_product(&self) -> bool {
+        matches!(self, Optimizer::NAdam(_))
+    }
+
+    /// Updates one parameter; returns NAdam's new `mu_product` (else the one given).
+    fn update<T: VMath>(&self, p: &mut [T], g: &[T], st: &mut [&mut [T]], step: u64, mu_product: f64) -> Result<f64, ShapeError> {
+        let mut it = st.iter_mut().map(|s| &mut **s);
+        match self {
+            Optimizer::Sgd(h) => sgd_step(p, g, it.next(), step, h).map(|_| mu_product),
+            Optimizer::Adagrad(h) => {
+                let s = it.next().ok_or_else(|| ShapeError("missing state 'state_sum'".into()))?;
+                adagrad_step(p, g, s, step, h).map(|_| mu_product)
+            }
+            Optimizer::RmsProp(h) => {
+                let sq = it.next().ok_or_else(|| ShapeError("missing state 'square_avg'".into()))?;
+                let mb = if h.momentum > 0.0 { it.next() } else { None };
+                let ga = if h.centered { it.next() } else { None };
+                rmsprop_step(p, g, sq, mb, ga, step, h).map(|_| mu_product)
+            }
+            Optimizer::Adam(h) => {
+                let (m, v) = (it.next(), it.next());
+                let (Some(m), Some(v)) = (m, v) else { return Err(ShapeError("missing Adam state".into())) };
+                adam_step(p, g, m, v, it.next(), step, h).map(|_| mu_product)
+            }
+            Optimizer::NAdam(h) => {
+                let (m, v) = (it.next(), it.next());
+                let (Some(m), Some(v)) = (m, v) else { return Err(ShapeError("missing NAdam state".into())) };
+                nadam_step(p, g, m, v, step, mu_product, h)
+            }
+        }
+    }
+}
+
+/// The mutable state a training step reads and writes, all the caller's: parameters, their
+/// gradients, the optimizer's state arrays (`n_states` per parameter, parameter-major), the
+/// BatchNorm buffers and NAdam's `mu_product` per parameter (empty for the other optimizers).
+pub struct State<'a, 'b, T> {
+    pub params: &'a mut [&'b mut [T]],
+    pub grads: &'a mut [&'b mut [T]],
+    pub states: &'a mut [&'b mut [T]],
+    pub buffers: &'a mut [&'b mut [T]],
+    pub mu_products: &'a mut [f64],
+}
+
+fn check_target<T>(loss: Loss, target: &Target<'_, T>, n: usize, c: usize) -> Result<(), ShapeError> {
+    match (loss, target) {
+        (Loss::CrossEntropy, Target::Labels(l)) => {
+            ensure!(l.len() == n, "argument 'y' has {} labels, expected {n} (one per row of x)", l.len());
+            if let Some(i) = l.iter().position(|&v| v < 0 || v >= c as i64) {
+                return Err(ShapeError(format!("argument 'y': y[{i}] = {} is outside [0, {c}) (the model has {c} outputs)", l[i])));
+            }
+        }
+        (Loss::CrossEntropy, Target::Values(_)) => return Err(ShapeError("cross_entropy takes integer labels".into())),
+        (_, Target::Values(v)) => ensure!(v.len() == n * c, "argument 'y' has {} values, expected {n}x{c}", v.len()),
+        (_, Target::Labels(_)) => return Err(ShapeError("binary_cross_entropy and mse take float targets".into())),
+    }
+    Ok(())
+}
+
+/// `loss(out, target)` with `reduction`, its gradient written into `grad`.
+fn loss_and_grad<T: VMath>(loss: Loss, out: &[T], n: usize, c: usize, target: &Target<'_, T>, reduction: Reduction, grad: &mut [T]) -> Result<f64, ShapeError> {
+    match (loss, target) {
+        (Loss::CrossEntropy, Target::Labels(l)) => cross_entropy(out, n, c, l, reduction, grad),
+        (Loss::BinaryCrossEntropy, Target::Values(t)) => binary_cross_entropy(out, t, reduction, grad),
+        (Loss::Mse, Target::Values(t)) => mse(out, t, reduction, grad),
+        _ => Err(ShapeError("the loss does not match the kind of target".into())),
+    }
+}
+
+/// One training step over the `n` rows of `x`; returns the (mean) loss. `out` (`n ×
+/// output_dim`) receives the network output. `uniforms` are the dropout layers' uniform draws.
+#[allow(clippy::too_many_arguments)]
+pub fn train_step<T: VMath>(
+    net: &mut Network<T>,
+    opt: &Optimizer,
+    lr: f64,
+    step: u64,
+    loss: Loss,
+    x: &[T],
+    n: usize,
+    target: Target<'_, T>,
+    uniforms: &[&[T]],
+    st: State<'_, '_, T>,
+    out: &mut [T],
+) -> Result<f64, ShapeError> {
+    // Everything is checked before anything is written.
+    let c = net.output_dim();
+    ensure!(step >= 1, "argument 'step' must be >= 1 (steps count from 1), got {step}");
+    let opt = opt.with_lr(lr);
+    opt.validate()?;
+    ensure!(n >= 1, "argument 'x' has no rows");
+    net.check_args(x, n, st.params, st.buffers, Some(uniforms))?;
+    check_target(loss, &target, n, c)?;
+    ensure!(out.len() == n * c, "argument 'out' has {} elements, expected {n}x{c}", out.len());
+    let np = net.n_params();
+    ensure!(st.grads.len() == np, "{} gradient arrays given, the network has {np}", st.grads.len());
+    for (i, (g, p)) in st.grads.iter().zip(st.params.iter()).enumerate() {
+        ensure!(g.len() == p.len(), "gradient {i} has {} elements, its parameter {}", g.len(), p.len());
+    }
+    let ns = opt.n_states();
+    ensure!(st.states.len() == np * ns, "{} optimizer state arrays given, expected {ns} per parameter ({})", st.states.len(), np * ns);
+    for (i, s) in st.states.iter().enumerate() {
+        ensure!(s.len() == st.params[i / ns.max(1)].len(), "optimizer state {i} has {} elements, its parameter {}", s.len(), st.params[i / ns.max(1)].len());
+    }
+    if opt.uses_mu_product() {
+        ensure!(st.mu_products.len() == np, "{} mu_product values given, expected {np}", st.mu_products.len());
+        if let Some(bad) = st.mu_products.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+            return Err(ShapeError(format!("argument 'mu_product' must be in [0, 1], got {bad}")));
+        }
+    }
+
+    let pooled = net.wants_pool(n);
+    let mut run = move || -> Result<f64, ShapeError> {
+        net.forward(x, n, st.params, st.buffers, uniforms, true)?;
+        let value = {
+            let (o, g) = net.output_and_grad(x, n);
+            out.copy_from_slice(o);
+            loss_and_grad(loss, o, n, c, &target, Reduction::Mean, g)?
+        };
+        net.backward(x, n, st.params, st.grads)?;
+        for i in 0..np {
+            let states = &mut st.states[i * ns..(i + 1) * ns];
+            let mu = st.mu_products.get(i).copied().unwrap_or(1.0);
+            let new_mu = opt.update(&mut *st.params[i], &*st.grads[i], states, step, mu)?;
+            if let Some(m) = st.mu_products.get_mut(i) {
+                *m = new_mu;
+            }
+        }
+        Ok(value)
+    };
+    // A network with parallel work runs inside the pool (see `Network::wants_pool`).
+    if pooled {
+        parallel::install(run)
+    } else {
+        run()
+    }
+}
+
+/// The result of [`evaluate`]: the summed loss and, for the classification losses, the number
+/// of correct predictions out of `count`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    pub loss_sum: f64,
+    pub correct: usize,
+    pub count: usize,
+}
+
+/// Evaluation-mode forward over all `n` rows of `x` in batches of at most `batch` rows (and
+/// the workspace's capacity): the output into `out` (`n × output_dim`, when given) and, with a
+/// `target`, the summed loss (batch sums added in order, as `Sequential.evaluate` does) and the
+/// accuracy counts (cross-entropy: arg-max, first maximum, equals the label; binary
+/// cross-entropy: `(out > 0) == (t ≥ 0.5)` per entry). Updates nothing.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate<T: VMath>(
+    net: &mut Network<T>,
+    x: &[T],
+    n: usize,
+    batch: usize,
+    params: &[&mut [T]],
+    buffers: &mut [&mut [T]],
+    target: Option<(Loss, Target<'_, T>)>,
+    mut out: Option<&mut [T]>,
+) -> Result<Evaluation, ShapeError> {
+    let (d, c) = (net.input_dim(), net.output_dim());
+    ensure!(batch >= 1, "argument 'batch_size' must be >= 1");
+    ensure!(x.len() == n * d, "argument 'x' has {} elements, expected {n}x{d}", x.len());
+    if let Some(o) = out.as_deref() {
+        ensure!(o.len() == n * c, "argument 'out' has {} elements, expected {n}x{c}", o.len());
+    }
+    if let Some((loss, t)) = &target {
+        check_target(*loss, t, n, c)?;
+    }
+    let rows = batch.min(net.capacity()).max(1);
+    let pooled = net.wants_pool(rows);
+    let mut run = move || -> Result<Evaluation, ShapeError> {
+        let mut ev = Evaluation { loss_sum: 0.0, correct: 0, count: 0 };
+        let mut r0 = 0;
+        while r0 < n {
+            let r1 = (r0 + rows).min(n);
+            let nb = r1 - r0;
+            let xb = &x[r0 * d..r1 * d];
+            net.forward(xb, nb, params, buffers, &[], false)?;
+            let (o, g) = net.output_and_grad(xb, nb);
+            if let Some(dst) = out.as_deref_mut() {
+                dst[r0 * c..r1 * c].copy_from_slice(o);
+            }
+            if let Some((loss, t)) = &target {
+                let tb = match t {
+                    Target::Labels(l) => Target::Labels(&l[r0..r1]),
+                    Target::Values(v) => Target::Values(&v[r0 * c..r1 * c]),
+                };
+                ev.loss_sum += loss_and_grad(*loss, o, nb, c, &tb, Reduction::Sum, g)?;
+                match (loss, tb) {
+                    (Loss::CrossEntropy, Target::Labels(l)) => {
+                        for (row, &label) in o.chunks_exact(c).zip(l) {
+                            let best = row.iter().enumerate().fold(0, |b, (j, &v)| if v > row[b] || (v.is_nan() && !row[b].is_nan()) { j } else { b });
+                            ev.correct += (best as i64 == label) as usize;
+                        }
+                        ev.count += nb;
+                    }
+                    (Loss::BinaryCrossEntropy, Target::Values(t)) => {
+                        for (&v, &tv) in o.iter().zip(t) {
+                            ev.correct += ((v > T::zero()) == (tv >= T::of(0.5))) as usize;
+                        }
+                        ev.count += nb * c;
+                    }
+                    _ => {}
+                }
+            }
+            r0 = r1;
+        }
+        Ok(ev)
+    };
+    if pooled {
+        parallel::install(run)
+    } else {
+        run()
+    }
+}
+
+#[cfg(test)]
+#[path = "train_tests.rs"]
+mod tests;
