@@ -8,11 +8,11 @@ standardized with one mean and standard deviation of the training part, printing
 progress bar) per epoch and then the test accuracy. ``initcore train --help`` lists the options;
 ``--data DIR`` trains on full MNIST / Fashion-MNIST IDX files instead.
 
-Why these defaults (final test accuracy after 20 epochs, ``--seed`` 0-3, which seeds the split,
-the weights, shuffling and dropout): the plain network (``--dropout 0 --schedule none``) reaches
-93.7-95.1% (mean 94.5%); dropout 0.2 alone 94.2-95.3%; dropout 0.2 with the cosine decay
-94.6-95.3%, and 94.2-96.1% (mean 95.1%) over seeds 0-7: the most stable. About 3-5 s on two
-cores with a release build.
+Why these defaults (final test accuracy after 20 epochs; ``--seed`` seeds the split, the
+weights, shuffling and dropout): over seeds 0-3 the plain network (``--dropout 0 --schedule
+none``) reached 93.7-95.1% (mean 94.5%), dropout 0.2 alone 94.2-95.3%, dropout 0.2 with the
+cosine decay 94.4-95.5%; over seeds 0-7 the defaults give 94.2-96.1% (mean 95.1%; seed 0:
+95.5%), in about 2 s of training (2.4 s wall in all) on two cores with a release build.
 Per-pixel z-scores (``--standardize feature``) did no better: pixels that are almost always 0
 get a tiny σ and rare test-time strokes become huge inputs.
 
