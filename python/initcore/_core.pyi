@@ -139,3 +139,36 @@ class ColumnStats(TypedDict):
 def column_stats(
     x: Array, edges: Optional[Array] = None, saturation: Optional[Tuple[float, float]] = None
 ) -> ColumnStats: ...
+
+# --- train.rs: a whole network's training step in one call (used by initcore.fused) -----------
+LayerDesc = Tuple  # ("dense", in, out, use_bias, activation, alpha), ("batch_norm", m, momentum, eps),
+# ("activation", m, name, alpha), ("prelu", m), ("maxout", in, k), ("dropout", m, rate),
+# ("alpha_dropout", m, rate, a, b, alpha_p)
+
+class TrainPlan:
+    """Workspaces and layer list of one network, dtype, optimizer and loss. Parameters,
+    gradients, optimizer states and BatchNorm buffers are the caller's arrays (tuples, model
+    order), read and written in place at every call; the GIL is released during the compute."""
+
+    capacity: int
+    dtype: str
+    state_names: list
+    param_shapes: list
+    uniform_widths: list
+
+    def __init__(
+        self, layers: Tuple[LayerDesc, ...], input_dim: int, dtype: str, capacity: int = 1,
+        optimizer: Optional[Tuple[str, dict]] = None, loss: Optional[str] = None, param_names: list = ...,
+    ) -> None: ...
+    def step(
+        self, x: Array, y: Array, params: tuple, grads: tuple, states: tuple, buffers: tuple, uniforms: tuple,
+        step: int, lr: float, out: Array, mu_products: Optional[list] = None,
+    ) -> float:
+        """Forward (training), mean loss and its gradient, backward, optimizer update; returns the
+        loss and writes the network output into ``out``."""
+    def predict(self, x: Array, out: Array, batch_size: int, params: tuple, buffers: tuple) -> None: ...
+    def evaluate(
+        self, x: Array, y: Array, loss: str, batch_size: int, params: tuple, buffers: tuple
+    ) -> Tuple[float, int, int]:
+        """``(summed loss, correct, count)`` in evaluation mode."""
+    def reserve(self, rows: int) -> None: ...

@@ -1,7 +1,9 @@
 """``initcore bench``: time one training step of the standard workloads, initcore against its
 NumPy reference and, when installed, PyTorch (eager) and JAX (jit).
 
-One step = forward, softmax cross-entropy, backward, Adam update (float32). Every peer runs in
+One step = forward, softmax cross-entropy, backward, Adam update (float32). The ``epoch`` row
+times one epoch of ``fit`` instead (60,000 random MNIST-sized samples, 784-256-128-10, batch 128,
+shuffled, Adam): the whole training loop, data shuffling and batching included. Every peer runs in
 the same process, one after another, on the same data, so the table's ratios compare like with
 like on this machine at this moment; absolute times on a shared machine mean little.
 
@@ -61,6 +63,11 @@ WORKLOADS: Dict[str, Workload] = {
 }
 
 
+# One epoch of ``fit`` (469 steps of the ``mlp`` network), timed as a whole; not a step workload.
+EPOCH = Workload("epoch", (784, 256, 128, 10), 128)
+EPOCH_SAMPLES = 60_000
+
+
 def build_model(w: Workload, backend: str, seed: int = 0):
     import initcore as ic
 
@@ -89,6 +96,44 @@ def _initcore_step(w: Workload, backend: str) -> Callable[[], None]:
     opt = ic.optim.Adam(model.parameters(), lr=1e-3)
     x, y = make_data(w)
     return lambda: model.train_step(x, y, opt, loss="cross_entropy")
+
+
+def epoch_data(n: int = EPOCH_SAMPLES, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, EPOCH.sizes[0]), dtype=np.float32), rng.integers(0, EPOCH.sizes[-1], size=n)
+
+
+def _initcore_epoch(backend: str) -> Callable[[], None]:
+    import initcore as ic
+
+    model = build_model(EPOCH, backend)
+    opt = ic.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = epoch_data()
+    return lambda: model.fit(x, y, optimizer=opt, loss="cross_entropy", epochs=1, batch_size=EPOCH.batch, verbose=0)
+
+
+def _torch_epoch() -> Optional[Callable[[], None]]:
+    try:
+        import torch
+    except Exception:
+        return None
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128), torch.nn.ReLU(),
+                              torch.nn.Linear(128, 10))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x, y = epoch_data()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    lossf = torch.nn.CrossEntropyLoss()
+
+    def epoch():
+        order = torch.randperm(xt.shape[0])
+        for i in range(0, xt.shape[0], EPOCH.batch):
+            idx = order[i:i + EPOCH.batch]
+            opt.zero_grad(set_to_none=True)
+            lossf(net(xt[idx]), yt[idx]).backward()
+            opt.step()
+
+    return epoch
 
 
 def _torch_step(w: Workload) -> Optional[Callable[[], None]]:
@@ -227,16 +272,27 @@ def run(names: List[str], peers: List[str], budget_s: float = 1.0, progress: boo
     jobs = [(n, p) for n in names for p in peers]
     bar = tqdm(jobs, desc="bench", disable=not progress, file=sys.stderr) if tqdm else jobs
     rows: List[Row] = []
+    epoch_makers = {
+        "initcore": lambda: _initcore_epoch("rust"),
+        "numpy": lambda: _initcore_epoch("numpy"),
+        "torch": _torch_epoch,
+        "jax": lambda: None,
+    }
+    steps_per_epoch = -(-EPOCH_SAMPLES // EPOCH.batch)
     for name, peer in bar:
-        w = WORKLOADS[name]
         if hasattr(bar, "set_postfix_str"):
             bar.set_postfix_str(f"{name}/{peer}")
-        step = makers[peer](w)
+        if name == "epoch":
+            step, flops = epoch_makers[peer](), EPOCH.flops * steps_per_epoch
+            desc = f"{EPOCH.describe()}, {EPOCH_SAMPLES:,} samples, fit (time per epoch)"
+        else:
+            w = WORKLOADS[name]
+            step, flops, desc = makers[peer](w), w.flops, w.describe()
         if step is None:
             continue
-        t = time_step(step, budget_s)
-        g = w.flops / t / 1e9
-        rows.append(Row(name, w.describe(), peer, t, 1 / t, g, 100 * g / peak))
+        t = time_step(step, budget_s, repeats=3 if name == "epoch" else 5)
+        g = flops / t / 1e9
+        rows.append(Row(name, desc, peer, t, 1 / t, g, 100 * g / peak))
     base = {r.workload: r.seconds_per_step for r in rows if r.peer == "initcore"}
     for r in rows:
         if r.workload in base:
@@ -257,7 +313,7 @@ def format_table(result: dict) -> str:
     ]
     for r in result["rows"]:
         t = r["seconds_per_step"]
-        ts = f"{t * 1e6:.0f} µs" if t < 1e-2 else f"{t * 1e3:.2f} ms"
+        ts = f"{t * 1e6:.0f} µs" if t < 1e-2 else f"{t * 1e3:.2f} ms" if t < 1 else f"{t:.2f} s"
         lines.append(
             f"| {r['workload']} ({r['description']}) | {r['peer']} | {ts} | {r['steps_per_second']:.0f} | "
             f"{r['gflops']:.1f} | {r['pct_of_peak']:.0f}% | {r['ratio_to_initcore']:.2f} |"
@@ -267,7 +323,8 @@ def format_table(result: dict) -> str:
 
 def add_subcommand(subparsers) -> None:
     p = subparsers.add_parser("bench", help="time training steps against NumPy, PyTorch and JAX")
-    p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    names = ",".join([*WORKLOADS, "epoch"])
+    p.add_argument("--workloads", default=names, help=f"comma-separated subset of {names}")
     p.add_argument("--peers", default="initcore,numpy,torch,jax", help="comma-separated subset of initcore,numpy,torch,jax")
     p.add_argument("--budget", type=float, default=1.0, help="seconds of timing per (workload, peer)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -280,7 +337,7 @@ def main(args: argparse.Namespace) -> int:
 
     names = [n.strip() for n in args.workloads.split(",") if n.strip()]
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
-    bad = [n for n in names if n not in WORKLOADS] + [p for p in peers if p not in ("initcore", "numpy", "torch", "jax")]
+    bad = [n for n in names if n not in WORKLOADS and n != "epoch"] + [p for p in peers if p not in ("initcore", "numpy", "torch", "jax")]
     if bad or not names or not peers:
         raise ValueError(f"unknown workload or peer: {', '.join(bad) or '(none given)'}")
     if args.budget <= 0:

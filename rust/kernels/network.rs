@@ -213,6 +213,7 @@ fn dropout_rows<T: Real>(x: &[T], u: &[T], rate: T, scale: T, mask: &mut [T], y:
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 #[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 fn alpha_dropout_rows<T: Real>(x: &[T], u: &[T], rate: T, a: T, c: T, b: T, mask: &mut [T], y: &mut [T]) {
     // As the NumPy layer, operation by operation (no fused multiply-add):
@@ -504,7 +505,7 @@ impl<T: VMath> Network<T> {
                 LayerKind::Dense { bias, act } => {
                     let b = if bias { Some(&*params[p0 + 1]) } else { None };
                     let shape = DenseShape { n, inp: s.inp, out: m };
-                    dense_forward(shape, x_in, &params[p0], b, act, &mut w.z[..len], &mut w.out[..len])?;
+                    dense_forward(shape, x_in, params[p0], b, act, &mut w.z[..len], &mut w.out[..len])?;
                 }
                 LayerKind::BatchNorm { momentum, eps } => {
                     let (gamma, beta) = (&*params[p0], &*params[p0 + 1]);

@@ -30,7 +30,10 @@ pub(crate) fn every_layer() -> Vec<LayerSpec<f64>> {
 }
 
 /// Parameter values (BatchNorm γ near 1), buffers (running variance 1) and uniforms.
-pub(crate) fn inputs(net: &Network<f64>, n: usize, seed: u64) -> (Vec<f64>, Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+/// `x`, parameters, buffers and uniforms of a test batch.
+pub(crate) type Inputs = (Vec<f64>, Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<Vec<f64>>);
+
+pub(crate) fn inputs(net: &Network<f64>, n: usize, seed: u64) -> Inputs {
     let x = fill(n * net.input_dim(), seed, -1.5, 1.5);
     let params = net
         .param_shapes()
@@ -237,7 +240,8 @@ fn profile_phases() {
     use crate::kernels::matmul::{gemm_into, gemm_threads, MatRef};
     use crate::kernels::optim::{adam_step, Adam};
     use std::time::Instant;
-    let workloads: [(&str, Vec<usize>, usize, bool, Act<f32>); 5] = [
+    type Workload = (&'static str, Vec<usize>, usize, bool, Act<f32>);
+    let workloads: [Workload; 5] = [
         ("tiny", vec![64, 64, 10], 32, false, Act::Relu),
         ("mlp", vec![784, 256, 128, 10], 128, false, Act::Relu),
         ("bn", vec![784, 256, 128, 10], 128, true, Act::Relu),
