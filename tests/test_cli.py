@@ -27,12 +27,12 @@ def test_train_one_epoch(capsys, backend):
     assert rc == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("data: embedded MNIST subset (4500 train / 500 test, stratified)")
-    assert lines[1].startswith("model: 784-32-10 relu, init he_normal, batchnorm none, 25,450 parameters")
+    assert lines[1].startswith("model: 784-32-10 relu, init he_normal, batchnorm none, dropout 0.2, 25,450 parameters")
     assert any(line.startswith("epoch 1/1  loss ") for line in lines)  # one line per epoch off a terminal
     final = lines[-1]
     assert final.startswith("test accuracy: ")
     acc = float(final.split()[2])
-    assert 0.8 < acc <= 1.0  # one epoch of a 784-32-10 network on 4,500 digits
+    assert 0.6 < acc <= 1.0  # one epoch of a 784-32-10 network on 4,500 digits (chance: 0.1)
 
 
 def test_train_quiet_options_and_save(capsys, tmp_path):

@@ -24,6 +24,7 @@ import csv
 import io
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -212,8 +213,11 @@ class ProgressBar(Callback):
         if self._use_bar():
             from tqdm.auto import tqdm
 
+            # An explicit size: a pseudo-terminal without one reports 0 × 0, and tqdm hides
+            # every bar below row 0.
+            size = shutil.get_terminal_size((100, 20))
             self.bar = tqdm(total=self.steps, desc=self._label(epoch), unit="step", file=self.stream,
-                            leave=True, dynamic_ncols=True)
+                            leave=True, ncols=size.columns, nrows=size.lines)
 
     def on_batch_end(self, batch, logs=None):
         logs = logs or {}

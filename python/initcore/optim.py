@@ -124,9 +124,9 @@ class Optimizer:
         ``("scalar", initial)`` for a Python float."""
         return {}
 
-    def _ensure_state(self, p: Parameter) -> Dict[str, Any]:
+    def _ensure_state(self, p: Parameter, spec: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         st = self.state.setdefault(p.name, {})
-        for key, fill in self._state_spec().items():
+        for key, fill in (self._state_spec() if spec is None else spec).items():
             if key not in st:
                 if isinstance(fill, tuple):
                     st[key] = fill[1]
@@ -135,23 +135,23 @@ class Optimizer:
         return st
 
     # -- the update ------------------------------------------------------------------------------
-    def _kernel_state(self, st: Dict[str, Any]) -> Dict[str, Any]:
-        """The state entries passed to the kernel as arrays (subclasses can drop some)."""
-        return {k: v for k, v in st.items() if k in self._state_spec() and isinstance(v, np.ndarray)}
-
     def step(self, closure: Optional[Callable[[], float]] = None) -> Optional[float]:
         """One update of every parameter from its ``grad``. ``closure`` (optional, as in
         ``torch.optim``) recomputes the loss and gradients first; its value is returned."""
         loss = closure() if closure is not None else None
         self.step_count += 1
+        spec = self._state_spec()
+        arrays = [k for k, fill in spec.items() if not isinstance(fill, tuple)]
         for p in self.params:
-            st = self._ensure_state(p)
-            self._update(p, st)
+            st = self._ensure_state(p, spec)
+            self._update(p, st, arrays)
         return loss
 
-    def _update(self, p: Parameter, st: Dict[str, Any]) -> None:
+    def _update(self, p: Parameter, st: Dict[str, Any], arrays: List[str]) -> None:
+        """Calls the kernel with the state arrays it needs now (entries left over from other
+        hyper-parameter values stay in ``state`` but are not passed)."""
         fn = getattr(get_ops(p.backend), f"{self.kind}_step")
-        fn(p.value, p.grad, **self._kernel_state(st), step=self.step_count, **self.hyper)
+        fn(p.value, p.grad, **{k: st[k] for k in arrays}, step=self.step_count, **self.hyper)
 
     def zero_grad(self) -> None:
         """Sets every parameter's ``grad`` to 0 (in place: the arrays stay the same objects)."""
@@ -368,7 +368,7 @@ class Nadam(Optimizer):
     def _state_spec(self):
         return {"exp_avg": 0.0, "exp_avg_sq": 0.0, "mu_product": ("scalar", 1.0)}
 
-    def _update(self, p, st):
+    def _update(self, p, st, arrays):
         fn = get_ops(p.backend).nadam_step
         st["mu_product"] = float(fn(p.value, p.grad, st["exp_avg"], st["exp_avg_sq"], step=self.step_count,
                                     mu_product=st["mu_product"], **self.hyper))

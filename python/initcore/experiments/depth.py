@@ -1,0 +1,127 @@
+"""``depth``: what 100 layers do to the signal, for three activations and four initializations.
+
+A Dense layer with ``n`` inputs and zero-mean weights of standard deviation ``σ_w`` maps an
+input of second moment ``q`` to pre-activations of variance ``n·σ_w²·q``. Without activation the
+standard deviation is multiplied by ``g = σ_w·√n`` at every layer; with ReLU, which keeps half
+of the second moment, by ``g = σ_w·√(n/2)``. So after ``L`` layers the scale is ``g^L``:
+
+- N(0, 1): ``g = √n`` (22.6 for n = 512): float32 overflows (3.4e38) after about 28 layers;
+- N(0, 1)·0.01: ``g = 0.01·√n`` (0.23): the signal collapses, to exactly 0 once it falls
+  below float32's smallest subnormal (1.4e-45);
+- Glorot (σ_w² = 2/(n_in + n_out) = 1/n): ``g = 1`` without activation (preserved), ``1/√2``
+  with ReLU (halved variance per layer: 1e-15 after 100 layers), and tanh, linear near 0 and
+  contracting elsewhere, shrinks slowly;
+- He (σ_w² = 2/n): ``g = √2`` without activation (explodes, but stays finite over 100
+  layers), ``1`` with ReLU: preserved.
+
+tanh is bounded: N(0, 1) saturates every unit at ±1 (std ≈ 1, but no gradient flows).
+Input: N(0, 1) samples (mean 0, variance 1, as standardized data), float32, biases 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict
+
+import numpy as np
+
+from ._common import Report
+
+ACTIVATIONS = ("identity", "tanh", "relu")
+INITS = ("N(0,1)", "N(0,1)·0.01", "Glorot", "He")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _initializer(name: str):
+    from .. import initializers as I
+
+    return {"N(0,1)": I.RandomNormal(0.0, 1.0), "N(0,1)·0.01": I.RandomNormal(0.0, 0.01),
+            "Glorot": I.GlorotNormal(), "He": I.HeNormal()}[name]
+
+
+def theory_gain(activation: str, init: str, n: int) -> float:
+    """Per-layer multiplier of the activation std predicted by the variance formula (None for
+    tanh, which has no closed form)."""
+    var_w = {"N(0,1)": 1.0, "N(0,1)·0.01": 1e-4, "Glorot": 1.0 / n, "He": 2.0 / n}[init]
+    if activation == "identity":
+        return math.sqrt(n * var_w)
+    if activation == "relu":
+        return math.sqrt(n * var_w / 2.0)
+    return None
+
+
+def fate(stds: np.ndarray, saturated=None) -> str:
+    """``overflow at layer k``, ``collapses to 0 at layer k``, ``vanishes``/``explodes`` (more
+    than 1e3× over the net), ``shrinks``/``grows`` (10× to 1e3×), ``saturated`` (more than half
+    of the last layer's units at ±1) or ``preserved`` (last std within 10× of the first)."""
+    bad = np.flatnonzero(~np.isfinite(stds))
+    if bad.size:
+        return f"overflow at layer {bad[0] + 1}"
+    zero = np.flatnonzero(stds == 0)
+    if zero.size:
+        return f"collapses to 0 at layer {zero[0] + 1}"
+    ratio = stds[-1] / stds[0]
+    if saturated is not None and saturated > 0.5:
+        return f"saturated ({100 * saturated:.0f}% at ±1)"
+    for lim, word in ((1e-3, "vanishes"), (1e-1, "shrinks")):
+        if ratio < lim:
+            return f"{word} ({ratio:.1e}x)"
+    for lim, word in ((1e3, "explodes"), (1e1, "grows")):
+        if ratio > lim:
+            return f"{word} ({ratio:.1e}x)"
+    return f"preserved ({ratio:.2g}x)"
+
+
+def measured_gain(stds: np.ndarray, layers: int = 10) -> float:
+    """Geometric mean of the per-layer std ratio over the first ``layers`` finite, nonzero layers."""
+    ok = np.flatnonzero(np.isfinite(stds) & (stds > 0))
+    k = min(layers, len(ok) - 1)
+    if k < 1 or ok[k] != k:
+        return math.nan
+    return float((stds[k] / stds[0]) ** (1.0 / k))
+
+
+def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verbose: bool = True,
+        depth: int = 100, width: int = None, samples: int = None) -> Dict:
+    from .. import layers as L
+    from .. import plots
+    from ..diagnostics import activation_stats
+    from ..model import Sequential
+
+    width = width or (128 if quick else 512)
+    samples = samples or (128 if quick else 256)
+    rep = Report("depth", f"Signal through {depth} layers of {width} units", out_dir, quick,
+                 intro=__doc__.split("\n\n", 1)[1], verbose=verbose)
+    x = np.random.default_rng(seed + 1).standard_normal((samples, width)).astype(np.float32)
+    stats, rows, runs = {}, [], {}
+    with np.errstate(all="ignore"):
+        for act in ACTIVATIONS:
+            for init in INITS:
+                model = Sequential([L.Dense(width, activation=act, kernel_initializer=_initializer(init))
+                                    for _ in range(depth)], input_dim=width, seed=seed, backend=backend)
+                t = activation_stats(model, x, bins=40)
+                stds = np.array(t.column("act_std"), dtype=float)
+                runs[(act, init)] = t
+                stats[f"{act}/{init}"] = stds
+                pick = [1, 10, depth // 2, depth]
+                rows.append({"activation": act, "init": init, "gain theory": theory_gain(act, init, width),
+                             "gain measured": measured_gain(stds),
+                             **{f"std L{k}": stds[k - 1] for k in pick},
+                             f"saturated L{depth}": t[-1]["saturated"], "fate": fate(stds, t[-1]["saturated"])})
+    rep.table(f"activation std per layer (input std {float(x.std()):.3f}); gain = std ratio per layer", rows)
+    groups = {a: {i: runs[(a, i)] for i in INITS} for a in ACTIVATIONS}
+    rep.figure(plots.profile_grid(groups, "act_std", title=f"activation std through {depth} layers of {width} "
+                                  "(✕ overflow, ▼ exactly 0)"), "std_vs_depth.png",
+               "Activation standard deviation layer by layer, one panel per activation, one line per "
+               "initialization (log scale; ✕ marks float32 overflow, ▼ a collapse to exactly 0).")
+    show = sorted({1, 2, 5, 10, 25, 50, depth})
+    picks = (("tanh", "N(0,1)"), ("tanh", "Glorot"), ("tanh", "He"), ("relu", "Glorot"), ("relu", "He"))
+    rep.figure(plots.activation_histograms({f"{a} + {i}": runs[(a, i)] for a, i in picks}, layers=show,
+                                           title="activation histograms at a few depths"), "histograms.png",
+               "Activation histograms at a few depths: tanh with N(0,1) saturates at ±1 from the first layer, "
+               "with Glorot it narrows slowly; ReLU with Glorot shrinks by 1/√2 per layer, with He it keeps its shape.")
+    rep.note("Reading: without activation and with ReLU the measured per-layer gain matches "
+             "σ_w·√n and σ_w·√(n/2); N(0,1) overflows float32, N(0,1)·0.01 collapses to exactly 0, "
+             "He keeps ReLU's scale over the whole depth, Glorot keeps the linear network's, and tanh "
+             "with N(0,1) pins every unit at ±1 (std ≈ 1, saturated).")
+    return rep.finish({"rows": rows, "std": stats, "depth": depth, "width": width})

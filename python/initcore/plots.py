@@ -1,0 +1,356 @@
+"""Pictures of the diagnostics (matplotlib, imported on first use: ``pip install initcore[plot]``).
+
+Figures are built with ``matplotlib.figure.Figure`` and rendered by the Agg backend, so nothing
+here touches pyplot's global state or needs a display. Every function returns the ``Figure``
+and, given ``path``, saves it as a PNG there (creating the directory).
+
+- :func:`activation_histograms`: one panel per layer, the histogram of the (pre-)activations at
+  a pass (an :func:`initcore.diagnostics.activation_stats` table);
+- :func:`layer_profile` / :func:`stats_vs_depth`: per-layer mean and std (or any per-layer key)
+  against depth for several runs, on a log scale where values span decades, with overflow
+  (inf/NaN) and collapse (exactly 0) marked;
+- :func:`watch_heatmap`: each layer's histogram over training steps (a ``Watch`` log);
+- :func:`training_curves`: loss/accuracy per epoch of several runs on one plot;
+- :func:`lines`: any family of curves (e.g. accuracy against learning rate);
+- :func:`trajectories`: optimizer paths over the contours of a 2-D loss.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+
+def _mpl():
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ImportError("initcore.plots needs matplotlib: pip install initcore[plot]  (or: pip install matplotlib)") from e
+    return matplotlib, Figure
+
+
+def _figure(ncols: int, nrows: int = 1, size: Tuple[float, float] = (4.0, 3.0), **kw):
+    _, Figure = _mpl()
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def save(fig, path: Optional[str], dpi: int = 110):
+    """Saves ``fig`` as a PNG at ``path`` (if given) and returns it."""
+    if path is not None:
+        d = os.path.dirname(os.path.abspath(os.fspath(path)))
+        os.makedirs(d, exist_ok=True)
+        fig.savefig(path, dpi=dpi)
+    return fig
+
+
+def _grid(n: int, max_cols: int = 5) -> Tuple[int, int]:
+    cols = min(max_cols, max(1, n))
+    return cols, int(math.ceil(n / cols))
+
+
+def _records(table) -> List[dict]:
+    return [dict(r) for r in table]
+
+
+# --- first-pass histograms ------------------------------------------------------------------------
+def activation_histograms(stats, path: Optional[str] = None, stage: str = "act", layers: Optional[Sequence[int]] = None,
+                          title: Optional[str] = None, max_cols: int = 5):
+    """Histograms of the activations (``stage="act"``), pre-activations (``"pre"``) or both
+    overlaid (``"both"``) of every layer of an ``activation_stats`` table, one panel per layer,
+    with the layer's mean, std and saturated/dead share in the panel title. ``stats`` may also
+    be a mapping label → table: one row of panels per table, one column per layer. ``layers``:
+    depths to show (default all)."""
+    if stage not in ("act", "pre", "both"):
+        raise ValueError(f"activation_histograms: stage must be 'act', 'pre' or 'both', got {stage!r}")
+    grid = isinstance(stats, Mapping)
+    tables = {k: _records(v) for k, v in stats.items()} if grid else {"": _records(stats)}
+    if layers is not None:
+        want = set(layers)
+        tables = {k: [r for r in recs if r["layer"] in want] for k, recs in tables.items()}
+    n = max((len(r) for r in tables.values()), default=0)
+    if n == 0:
+        raise ValueError("activation_histograms: no layer to draw")
+    if grid:
+        cols, rows = n, len(tables)
+    else:
+        cols, rows = _grid(n, max_cols)
+    fig, axes = _figure(cols, rows, (2.6 if grid else 3.2, 2.2 if grid else 2.4))
+    stages = ("pre", "act") if stage == "both" else (stage,)
+    colors = {"pre": "tab:gray", "act": "tab:blue"}
+    for row, (label, recs) in enumerate(tables.items()):
+        panel = axes[row] if grid else list(axes.flat)
+        for k, (ax, r) in enumerate(zip(panel, recs)):
+            for s in stages:
+                hist, edges = np.asarray(r[f"{s}_hist"]), np.asarray(r[f"{s}_edges"])
+                total = hist.sum()
+                dens = hist / (total * np.diff(edges)) if total else hist.astype(float)
+                ax.stairs(dens, edges, fill=(s == "act" or stage != "both"), alpha=0.6 if stage == "both" else 0.85,
+                          color=colors[s], label="pre-activation" if s == "pre" else "activation")
+            s0 = stages[-1]
+            extra = []
+            if r.get("saturated") is not None and s0 == "act":
+                extra.append(f"sat {100 * r['saturated']:.0f}%")
+            if r.get("dead") is not None and s0 == "act":
+                extra.append(f"dead {100 * r['dead']:.0f}%")
+            head = f"L{r['layer']} {r['activation']}" if not grid else f"layer {r['layer']}"
+            ax.set_title(f"{head}: μ {_fmt(r[f'{s0}_mean'])}, σ {_fmt(r[f'{s0}_std'])}"
+                         + (f"\n{', '.join(extra)}" if extra else ""), fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.set_yticks([])
+            if grid and k == 0:
+                ax.set_ylabel(label, fontsize=8)
+        for ax in list(panel)[len(recs):]:
+            ax.set_visible(False)
+    if stage == "both":
+        axes.flat[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save(fig, path)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    v = float(v)
+    if not math.isfinite(v):
+        return str(v)
+    if v != 0 and (abs(v) < 1e-2 or abs(v) >= 1e3):
+        return f"{v:.1e}"
+    return f"{v:.2f}"
+
+
+# --- per-layer profiles -----------------------------------------------------------------------------
+def _profile_axis(ax, runs: Mapping[str, Sequence[dict]], key: str, log, xkey: str = "layer"):
+    """Plots ``key`` against ``xkey`` for every run on ``ax``; on a log axis, a run that hits 0
+    is marked ▼ at the bottom and one that overflows (inf/NaN) ✕ at the top. ``log``: True,
+    False, or ``"symlog"`` (signed values spanning decades, such as means of an exploding net)."""
+    symlog = log == "symlog"
+    log = log is True
+    finite_all = []
+    for recs in runs.values():
+        for r in recs:
+            v = r.get(key)
+            if v is not None and math.isfinite(v) and (v > 0 or not log):
+                finite_all.append(abs(v) if log else v)
+    lo = min(finite_all) if finite_all else 1e-3
+    hi = max(finite_all) if finite_all else 1.0
+    for i, (label, recs) in enumerate(runs.items()):
+        xs = np.array([r[xkey] for r in recs], dtype=float)
+        ys = np.array([np.nan if r.get(key) is None else r.get(key) for r in recs], dtype=float)
+        color = f"C{i % 10}"
+        good = np.isfinite(ys) & ((ys > 0) if log else True)
+        ax.plot(np.where(good, xs, np.nan), np.where(good, ys, np.nan), color=color, label=label, lw=1.5)
+        if log:
+            zero = np.flatnonzero(ys == 0)
+            if zero.size:
+                ax.plot(xs[zero[0]], lo, marker="v", color=color, ms=8, clip_on=False, ls="none")
+        bad = np.flatnonzero(~np.isfinite(ys))
+        if bad.size:
+            ax.plot(xs[bad[0]], hi, marker="X", color=color, ms=9, clip_on=False, ls="none")
+    if log:
+        ax.set_yscale("log")
+        ax.set_ylim(lo / 3, hi * 3)
+    elif symlog:
+        big = max((abs(v) for v in finite_all), default=1.0)
+        if big > 10:
+            ax.set_yscale("symlog", linthresh=1e-2)
+    ax.set_xlabel(xkey)
+    ax.set_ylabel(key)
+    ax.grid(alpha=0.3)
+
+
+def layer_profile(runs: Mapping[str, Iterable[dict]], keys: Sequence[str] = ("act_mean", "act_std"),
+                  path: Optional[str] = None, log: Sequence[bool] = None, title: Optional[str] = None,
+                  xkey: str = "layer", legend_cols: int = 1, size=(5.0, 3.6)):
+    """One panel per ``key``, one line per run (``runs``: label → records with ``xkey``, e.g.
+    ``activation_stats`` tables or ``gradient_stats`` rows with a ``layer`` number); ``log``: one
+    flag per key, True, False or ``"symlog"`` (default: log scale for keys ending in
+    std/norm/ratio/var, else symlog when the values exceed 10 in magnitude)."""
+    runs = {k: _records(v) for k, v in runs.items()}
+    if log is None:
+        log = [True if k.endswith(("std", "norm", "ratio", "var")) else "symlog" for k in keys]
+    fig, axes = _figure(len(keys), 1, size)
+    for ax, key, lg in zip(axes.flat, keys, log):
+        _profile_axis(ax, runs, key, lg, xkey)
+    axes.flat[-1].legend(fontsize=7, ncols=legend_cols, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save(fig, path)
+
+
+def profile_grid(groups: Mapping[str, Mapping[str, Iterable[dict]]], key: str = "act_std", path: Optional[str] = None,
+                 log=True, title: Optional[str] = None, xkey: str = "layer", size=(4.4, 3.4), sharey: bool = True):
+    """One panel per group (``groups``: panel title → runs, runs: label → records), each
+    plotting ``key`` against ``xkey`` for its runs (see :func:`layer_profile`)."""
+    fig, axes = _figure(len(groups), 1, size)
+    for ax, (name, runs) in zip(axes.flat, groups.items()):
+        _profile_axis(ax, {k: _records(v) for k, v in runs.items()}, key, log, xkey)
+        ax.set_title(name, fontsize=9)
+        ax.legend(fontsize=7, loc="best")
+    if sharey and log is True:
+        lims = [ax.get_ylim() for ax in axes.flat]
+        lo, hi = min(a for a, _ in lims), max(b for _, b in lims)
+        for ax in axes.flat:
+            ax.set_ylim(lo, hi)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save(fig, path)
+
+
+def stats_vs_depth(runs, path: Optional[str] = None, stage: str = "act", title: Optional[str] = None, **kw):
+    """Mean (linear scale, symlog when it explodes) and std (log scale) of each layer's
+    ``stage`` against depth."""
+    return layer_profile(runs, (f"{stage}_mean", f"{stage}_std"), path, log=("symlog", True), title=title, **kw)
+
+
+# --- heat map from a Watch log ----------------------------------------------------------------------
+def watch_heatmap(log, path: Optional[str] = None, stage: str = "act", layers: Optional[Sequence[int]] = None,
+                  title: Optional[str] = None, max_cols: int = 4):
+    """For each layer, its histogram (vertical: value, colour: share of entries on a log scale
+    from 1e-4, black: none) at every recorded step (horizontal) of a ``Watch`` log; the white
+    line is the mean."""
+    if not len(log):
+        raise ValueError("watch_heatmap: the log is empty")
+    matplotlib, _ = _mpl()
+    from matplotlib.colors import LogNorm
+
+    n_layers = len(log[0]["layers"])
+    layers = list(layers) if layers is not None else list(range(1, n_layers + 1))
+    cols, rows = _grid(len(layers), max_cols)
+    fig, axes = _figure(cols, rows, (3.6, 2.8))
+    for ax, layer in zip(axes.flat, layers):
+        steps, edges, counts = log.heatmap(layer, stage)
+        share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        x = np.append(steps, steps[-1] + (steps[-1] - steps[-2] if len(steps) > 1 else 1)).astype(float)
+        mesh = ax.pcolormesh(x, edges, np.ma.masked_equal(share.T, 0), norm=LogNorm(vmin=1e-4, vmax=1.0),
+                             cmap="viridis", shading="flat")
+        ax.set_facecolor("black")
+        ax.plot(steps + (x[1] - x[0]) / 2, log.series(f"{stage}_mean", layer=layer), color="white", lw=1)
+        rec = log[0]["layers"][layer - 1]
+        ax.set_title(f"L{layer} {rec['name']} ({rec['activation']})", fontsize=8)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(layers):]:
+        ax.set_visible(False)
+    fig.colorbar(mesh, ax=axes, shrink=0.8, label="share of entries")
+    fig.suptitle(title or f"{'activation' if stage == 'act' else 'pre-activation'} histograms over training", fontsize=10)
+    return save(fig, path)
+
+
+# --- training curves --------------------------------------------------------------------------------
+def _history_dict(h) -> Dict[str, list]:
+    return dict(getattr(h, "history", h))
+
+
+def training_curves(runs: Mapping[str, object], path: Optional[str] = None,
+                    metrics: Sequence[str] = ("loss", "val_accuracy"), title: Optional[str] = None,
+                    logy: Sequence[str] = ("loss", "val_loss", "lr"), legend_cols: int = 1, size=(4.6, 3.4)):
+    """One panel per metric, one line per run (``runs``: label → ``History`` or a dict of
+    per-epoch lists); epochs from 1; losses (and ``lr``) on a log scale. Metrics absent from
+    every run are skipped; non-finite values (a diverged run) end the line with ✕."""
+    hs = {k: _history_dict(v) for k, v in runs.items()}
+    metrics = [m for m in metrics if any(m in h for h in hs.values())]
+    if not metrics:
+        raise ValueError("training_curves: none of the metrics is in the histories")
+    cols, rows = _grid(len(metrics), 2 if len(metrics) == 4 else 3)
+    fig, axes = _figure(cols, rows, size)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.set_visible(False)
+    for ax, m in zip(axes.flat, metrics):
+        for i, (label, h) in enumerate(hs.items()):
+            if m not in h:
+                continue
+            ys = np.asarray(h[m], dtype=float)
+            xs = np.arange(1, len(ys) + 1)
+            color = f"C{i % 10}"
+            ok = np.isfinite(ys)
+            ax.plot(xs[ok], ys[ok], color=color, label=label, lw=1.5, marker="." if len(ys) < 30 else None)
+            if not ok.all():
+                j = int(np.flatnonzero(~ok)[0])
+                y_mark = ys[ok][-1] if ok[:j].any() else 1.0
+                ax.plot(xs[j], y_mark, marker="X", color=color, ms=9, ls="none")
+        if m in logy:
+            ax.set_yscale("log")
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(m)
+        ax.grid(alpha=0.3)
+    axes.flat[len(metrics) - 1].legend(fontsize=7, ncols=legend_cols)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save(fig, path)
+
+
+def lines(xs: Sequence[float], series: Mapping[str, Sequence[float]], path: Optional[str] = None, xlabel: str = "",
+          ylabel: str = "", title: Optional[str] = None, logx: bool = False, logy: bool = False, size=(5.0, 3.6)):
+    """One line per entry of ``series`` (label → values at ``xs``); non-finite values are
+    marked ✕ at the bottom of the axis (a diverged run)."""
+    fig, axes = _figure(1, 1, size)
+    ax = axes[0, 0]
+    xs = np.asarray(xs, dtype=float)
+    for i, (label, ys) in enumerate(series.items()):
+        ys = np.asarray(ys, dtype=float)
+        ok = np.isfinite(ys)
+        ax.plot(xs[ok], ys[ok], marker="o", color=f"C{i % 10}", label=label)
+        if not ok.all():
+            ax.plot(xs[~ok], np.zeros((~ok).sum()), marker="X", color=f"C{i % 10}", ms=10, ls="none", clip_on=False)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return save(fig, path)
+
+
+# --- 2-D optimizer landscapes ----------------------------------------------------------------------
+def trajectories(f: Callable[[np.ndarray, np.ndarray], np.ndarray], paths: Mapping[str, np.ndarray],
+                 path: Optional[str] = None, xlim=(-2.0, 2.0), ylim=(-2.0, 2.0), levels: int = 30,
+                 title: Optional[str] = None, log_levels: bool = False, marks: Sequence[Tuple[float, float]] = (),
+                 saddles: Sequence[Tuple[float, float]] = (), size=(7.2, 4.8)):
+    """Contours of ``f(X, Y)`` (vectorized over grids) with one trajectory per optimizer
+    (``paths``: label → array ``(steps + 1, 2)`` of the iterates); ``marks``: minima to star,
+    ``saddles``: saddle points to cross."""
+    fig, axes = _figure(1, 1, size)
+    ax = axes[0, 0]
+    gx = np.linspace(*xlim, 300)
+    gy = np.linspace(*ylim, 300)
+    X, Y = np.meshgrid(gx, gy)
+    Z = f(X, Y)
+    if log_levels:
+        zmin = Z.min()
+        lv = zmin + np.geomspace(1e-3, Z.max() - zmin + 1e-3, levels)
+        ax.contour(X, Y, Z, levels=lv, cmap="Greys", linewidths=0.6)
+    else:
+        ax.contour(X, Y, Z, levels=levels, cmap="Greys", linewidths=0.6)
+    for i, (label, p) in enumerate(paths.items()):
+        p = np.asarray(p, dtype=float)
+        ok = np.all(np.isfinite(p), axis=1)
+        p = p[ok]
+        ax.plot(p[:, 0], p[:, 1], color=f"C{i % 10}", lw=1.4, label=label, marker=".", ms=2.5)
+        ax.plot(p[-1, 0], p[-1, 1], color=f"C{i % 10}", marker="o", ms=5)
+    ax.plot(*np.asarray(list(paths.values())[0], dtype=float)[0], marker="s", color="k", ms=6, ls="none", label="start")
+    for m in marks:
+        ax.plot(m[0], m[1], marker="*", color="gold", mec="k", ms=13, ls="none")
+    for m in saddles:
+        ax.plot(m[0], m[1], marker="X", color="red", mec="k", ms=10, ls="none")
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_xlabel("w₁")
+    ax.set_ylabel("w₂")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if title:
+        ax.set_title(title, fontsize=10)
+    return save(fig, path)
