@@ -1,4 +1,4 @@
-//! Pure-Rust kernels on slices and shapes. Nothing here imports pyo3.
+//! Pure-Rust kernels on slices and shapes. Nothing here knows about Python (the bindings live in rust/py).
 //!
 //! Conventions shared by every kernel:
 //! - matrices are row-major `(rows, cols)` slices unless a `MatRef` says otherwise;
