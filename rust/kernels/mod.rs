@@ -19,6 +19,9 @@ pub mod stats;
 pub mod network;
 pub mod train;
 
+#[cfg(test)]
+mod test_data;
+
 pub use real::Real;
 
 /// A shape mismatch detected inside a kernel: the message names the operands.
