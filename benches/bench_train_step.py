@@ -45,10 +45,18 @@ def mnist_sized():
 def test_epoch(benchmark, request):
     benchmark.group = "epoch: 60,000 samples, 784-256-128-10, batch 128, Adam"
     x, y = epoch_data(6_000) if benchmark.disabled else request.getfixturevalue("mnist_sized")
-    model = ic.Sequential([ic.layers.Dense(256, activation="relu", kernel_initializer="he_normal"),
-                           ic.layers.Dense(128, activation="relu", kernel_initializer="he_normal"),
-                           ic.layers.Dense(10)], input_dim=784, seed=0)
+    model = ic.Sequential(
+        [
+            ic.layers.Dense(256, activation="relu", kernel_initializer="he_normal"),
+            ic.layers.Dense(128, activation="relu", kernel_initializer="he_normal"),
+            ic.layers.Dense(10),
+        ],
+        input_dim=784,
+        seed=0,
+    )
     opt = ic.optim.Adam(model.parameters(), lr=1e-3)
     model.fit(x[:256], y[:256], optimizer=opt, epochs=1, batch_size=128, verbose=0)  # warm-up: plan, pages
-    benchmark.pedantic(lambda: model.fit(x, y, optimizer=opt, epochs=1, batch_size=128, verbose=0), rounds=3, iterations=1)
+    benchmark.pedantic(
+        lambda: model.fit(x, y, optimizer=opt, epochs=1, batch_size=128, verbose=0), rounds=3, iterations=1
+    )
     assert np.isfinite(model.history.history["loss"][-1])

@@ -3,12 +3,13 @@ reference, with finite-difference checks of every backward in both backends."""
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import initcore as ic
+from conftest import assert_close, numeric_grad
 from initcore import ops
 from initcore.reference import ops as ref
-from conftest import assert_close, numeric_grad
 
 BACKENDS = [pytest.param(ops, id="rust"), pytest.param(ref, id="numpy")]
 ELEMENTWISE = ["identity", "linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu"]
@@ -26,8 +27,12 @@ two_d = st.tuples(st.sampled_from(SIZES), st.sampled_from(SIZES))
 
 
 @given(
-    shape=shapes, act=st.sampled_from(ELEMENTWISE), f64=st.booleans(), seed=st.integers(0, 2**31),
-    alpha=st.sampled_from([None, 0.2, 1.7]), scale=st.sampled_from([0.01, 3.0, 40.0]),
+    shape=shapes,
+    act=st.sampled_from(ELEMENTWISE),
+    f64=st.booleans(),
+    seed=st.integers(0, 2**31),
+    alpha=st.sampled_from([None, 0.2, 1.7]),
+    scale=st.sampled_from([0.01, 3.0, 40.0]),
 )
 def test_elementwise_matches_reference(shape, act, f64, seed, alpha, scale):
     dt = np.float64 if f64 else np.float32
@@ -54,7 +59,9 @@ def test_softmax_family_matches_reference(shape, f64, seed, scale):
     assert_close(ops.softmax_backward(dy, yr), ref.softmax_backward(dy, yr), "reduction")
     ly, lyr = ops.log_softmax(x), ref.log_softmax(x)
     assert_close(ly, lyr, "reduction", scale=max(1.0, scale))
-    assert_close(ops.log_softmax_backward(dy, lyr), ref.log_softmax_backward(dy, lyr), "reduction", scale=max(1, shape[1]))
+    assert_close(
+        ops.log_softmax_backward(dy, lyr), ref.log_softmax_backward(dy, lyr), "reduction", scale=max(1, shape[1])
+    )
 
 
 @given(shape=two_d, f64=st.booleans(), seed=st.integers(0, 2**31))
@@ -71,7 +78,13 @@ def test_prelu_matches_reference(shape, f64, seed):
     assert_close(ds, dsr, "reduction", scale=max(1, shape[0]) ** 0.5)
 
 
-@given(n=st.sampled_from(SIZES), m=st.sampled_from(SIZES), k=st.sampled_from([1, 2, 3, 4, 5]), f64=st.booleans(), seed=st.integers(0, 2**31))
+@given(
+    n=st.sampled_from(SIZES),
+    m=st.sampled_from(SIZES),
+    k=st.sampled_from([1, 2, 3, 4, 5]),
+    f64=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
 def test_maxout_matches_reference(n, m, k, f64, seed):
     dt = np.float64 if f64 else np.float32
     # Rounded values, so that ties happen and "first maximum wins" is exercised.
@@ -122,7 +135,13 @@ def test_saturation_at_1e4_and_inf(be, dtype):
         "tanh": [1, -1, 1, -1, 0],
         "relu": [1e4, 0, np.inf, 0, 0],
         "elu": [1e4, -1, np.inf, -1, 0],
-        "selu": [1.0507009873554805 * 1e4, -1.0507009873554805 * 1.6732632423543772, np.inf, -1.0507009873554805 * 1.6732632423543772, 0],
+        "selu": [
+            1.0507009873554805 * 1e4,
+            -1.0507009873554805 * 1.6732632423543772,
+            np.inf,
+            -1.0507009873554805 * 1.6732632423543772,
+            0,
+        ],
         "leaky_relu": [1e4, -100, np.inf, -np.inf, 0],
     }
     # Overflow or an invalid operation would show a non-saturating formula (underflow is fine).
@@ -153,17 +172,25 @@ def test_ulp_bound_against_numpy():
     x32 = sweep.astype(np.float32)
     x64 = x32.astype(np.float64)
     sig64 = ref.activation_forward(x64, "sigmoid")
-    for act, want, bound in [("tanh", np.tanh(x64), 3), ("sigmoid", sig64, 3), ("elu", np.expm1(np.minimum(x64, 0)), 2)]:
+    for act, want, bound in [
+        ("tanh", np.tanh(x64), 3),
+        ("sigmoid", sig64, 3),
+        ("elu", np.expm1(np.minimum(x64, 0)), 2),
+    ]:
         got = ops.activation_forward(x32, act)
         if act == "elu":
             got, want = got[x64 <= 0], want[x64 <= 0]
         assert ulp_error(got, want, np.float32).max() <= bound, act
-    for act, want, bound in [("tanh", np.tanh(sweep), 4), ("elu", np.where(sweep > 0, sweep, np.expm1(np.minimum(sweep, 0))), 3)]:
+    for act, want, bound in [
+        ("tanh", np.tanh(sweep), 4),
+        ("elu", np.where(sweep > 0, sweep, np.expm1(np.minimum(sweep, 0))), 3),
+    ]:
         got = ops.activation_forward(sweep, act)
         assert ulp_error(got, want, np.float64).max() <= bound, act
 
 
 # --- finite-difference gradients (float64, both backends) -----------------------------------
+
 
 def away_from_kinks(rng, shape):
     x = rng.uniform(0.2, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
@@ -188,7 +215,7 @@ def test_softmax_family_finite_differences(be, rng):
     w = rng.standard_normal((3, 6))
     for fwd, bwd in [(be.softmax, be.softmax_backward), (be.log_softmax, be.log_softmax_backward)]:
         g = bwd(w, fwd(x))
-        num = numeric_grad(lambda: float((w * fwd(x)).sum()), x)
+        num = numeric_grad(lambda fwd=fwd: float((w * fwd(x)).sum()), x)
         np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8)
 
 
@@ -214,6 +241,7 @@ def test_maxout_finite_differences(be, rng):
 
 
 # --- bad input ------------------------------------------------------------------------------
+
 
 def raises(exc, arg, fn, *a, **kw):
     with pytest.raises(exc) as e:
@@ -282,6 +310,7 @@ def test_non_contiguous_out_is_rejected():
 
 # --- determinism ----------------------------------------------------------------------------
 
+
 def test_bit_identical_for_any_thread_count(rng):
     x = rng.standard_normal((2000, 129)).astype(np.float32)
     dy = rng.standard_normal((2000, 129)).astype(np.float32)
@@ -289,8 +318,13 @@ def test_bit_identical_for_any_thread_count(rng):
 
     def run():
         y = ops.activation_forward(x, "tanh")
-        return [y, ops.activation_backward(dy, x, y, "tanh"), ops.softmax(x), ops.log_softmax(x),
-                *ops.prelu_backward(dy, x, slope)]
+        return [
+            y,
+            ops.activation_backward(dy, x, y, "tanh"),
+            ops.softmax(x),
+            ops.log_softmax(x),
+            *ops.prelu_backward(dy, x, slope),
+        ]
 
     n0 = ic.get_num_threads()
     try:

@@ -3,12 +3,13 @@ conventions, finite differences, and the numerically hard case of a large mean."
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import initcore as ic
+from conftest import assert_close, numeric_grad
 from initcore import ops
 from initcore.reference import ops as ref
-from conftest import assert_close, numeric_grad
 
 BACKENDS = pytest.mark.parametrize("backend", [ops, ref], ids=["rust", "numpy"])
 rows = st.sampled_from([2, 3, 7, 8, 9, 15, 16, 17, 63, 64, 65, 130])

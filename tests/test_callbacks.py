@@ -10,7 +10,8 @@ import os
 import numpy as np
 import pytest
 
-from initcore import Parameter, callbacks as C
+from initcore import Parameter
+from initcore import callbacks as C
 
 
 class FakeModel:
@@ -124,8 +125,7 @@ def test_early_stopping_mode_auto_baseline_start():
 
 def test_early_stopping_restores_best_weights_and_buffers():
     es = C.EarlyStopping(patience=2, restore_best_weights=True)
-    model, ended = run_epochs(es, [3, 1, 2, 2.5, 0.5], weights=[[0.0] * 3, [1.0] * 3, [2.0] * 3, [3.0] * 3,
-                                                                   [4.0] * 3])
+    model, ended = run_epochs(es, [3, 1, 2, 2.5, 0.5], weights=[[0.0] * 3, [1.0] * 3, [2.0] * 3, [3.0] * 3, [4.0] * 3])
     assert ended == 3
     np.testing.assert_array_equal(model.w.value, [1.0, 1.0, 1.0])
     np.testing.assert_array_equal(model.bn["bn/running_mean"], [1.0, 1.0])
@@ -269,8 +269,9 @@ def test_callbacks_inside_fit(tmp_path, capsys):
     x = rng.standard_normal((96, 6)).astype(np.float32)
     y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
     xv, yv = x[:32], y[:32]
-    model = ic.Sequential([ic.layers.Dense(16, activation="relu"), ic.layers.Dense(2)], input_dim=6, seed=0,
-                          backend="numpy")
+    model = ic.Sequential(
+        [ic.layers.Dense(16, activation="relu"), ic.layers.Dense(2)], input_dim=6, seed=0, backend="numpy"
+    )
     seen_params = []
     es = C.EarlyStopping(monitor="val_loss", patience=0, restore_best_weights=True)
     log = C.CSVLogger(tmp_path / "fit.csv")
@@ -278,8 +279,16 @@ def test_callbacks_inside_fit(tmp_path, capsys):
     probe = C.LambdaCallback(on_train_begin=lambda logs: seen_params.append(dict(probe._fit_params())))
     # lr 5.0 makes SGD diverge quickly, so the validation loss stops improving.
     opt = optim.SGD(model.parameters(), lr=5.0)
-    h = model.fit(x, y, optimizer=opt, epochs=30, batch_size=32, validation_data=(xv, yv),
-                  callbacks=[es, log, ck, probe], verbose=1)
+    h = model.fit(
+        x,
+        y,
+        optimizer=opt,
+        epochs=30,
+        batch_size=32,
+        validation_data=(xv, yv),
+        callbacks=[es, log, ck, probe],
+        verbose=1,
+    )
     n = len(h.epoch)
     assert n < 30 and es.stopped_epoch == n - 1
     assert set(h.history) >= {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"}

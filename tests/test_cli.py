@@ -10,7 +10,8 @@ import types
 import numpy as np
 import pytest
 
-from initcore import cli, data as D
+from initcore import cli
+from initcore import data as D
 
 SMALL = ["train", "--epochs", "1", "--layers", "32", "--batch-size", "128", "--test-size", "500"]
 
@@ -37,10 +38,44 @@ def test_train_one_epoch(capsys, backend):
 
 def test_train_quiet_options_and_save(capsys, tmp_path):
     path = str(tmp_path / "model.npz")
-    argv = ["train", "--epochs", "2", "--layers", "16,16", "--activation", "selu", "--init", "lecun_normal",
-            "--batchnorm", "before", "--dropout", "0.1", "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9",
-            "--schedule", "plateau", "--val-split", "0.1", "--standardize", "feature", "--dtype", "float64",
-            "--backend", "numpy", "--seed", "3", "--test-size", "200", "--save", path, "--quiet"]
+    argv = [
+        "train",
+        "--epochs",
+        "2",
+        "--layers",
+        "16,16",
+        "--activation",
+        "selu",
+        "--init",
+        "lecun_normal",
+        "--batchnorm",
+        "before",
+        "--dropout",
+        "0.1",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.05",
+        "--momentum",
+        "0.9",
+        "--schedule",
+        "plateau",
+        "--val-split",
+        "0.1",
+        "--standardize",
+        "feature",
+        "--dtype",
+        "float64",
+        "--backend",
+        "numpy",
+        "--seed",
+        "3",
+        "--test-size",
+        "200",
+        "--save",
+        path,
+        "--quiet",
+    ]
     rc, out, err = run(argv, capsys)
     assert rc == 0, err
     assert out.count("\n") == 1 and out.startswith("test accuracy: ")
@@ -67,32 +102,36 @@ def test_train_on_idx_directory(capsys, tmp_path):
         x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
         for i, c in enumerate(y):
             r, q = divmod(int(c), 2)
-            x[i, r * 14:(r + 1) * 14, q * 14:(q + 1) * 14] += 150
+            x[i, r * 14 : (r + 1) * 14, q * 14 : (q + 1) * 14] += 150
         D.save_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", x)
         D.save_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", y)
-    rc, out, err = run(["train", "--data", str(tmp_path), "--epochs", "3", "--layers", "8", "--backend", "numpy"],
-                       capsys)
+    rc, out, err = run(
+        ["train", "--data", str(tmp_path), "--epochs", "3", "--layers", "8", "--backend", "numpy"], capsys
+    )
     assert rc == 0, err
     assert f"data: {tmp_path} (400 train / 100 test)" in out and "model: 784-8-4 " in out
     assert float(out.splitlines()[-1].split()[2]) > 0.9
 
 
-@pytest.mark.parametrize("argv,match", [
-    (["train", "--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
-    (["train", "--layers", "256,x"], "argument --layers"),
-    (["train", "--activation", "swish"], "argument --activation: invalid choice"),
-    (["train", "--optimizer", "lbfgs"], "argument --optimizer: invalid choice"),
-    (["train", "--schedule", "warm"], "argument --schedule: invalid choice"),
-    (["train", "--lr", "-1"], "argument --lr"),
-    (["train", "--dropout", "1.5"], "argument --dropout"),
-    (["train", "--init", "he_normall", "--epochs", "1"], "unknown initializer 'he_normall'"),
-    (["train", "--momentum", "0.9", "--epochs", "1"], "--momentum applies to sgd and rmsprop"),
-    (["train", "--test-size", "4995", "--epochs", "1"], "test part"),
-    (["train", "--data", "/definitely/not/here"], "/definitely/not/here: no such directory"),
-    (["train", "--frobnicate"], "unrecognized arguments: --frobnicate"),
-    (["trian"], "invalid choice: 'trian'"),
-    ([], "choose a subcommand"),
-])
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["train", "--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
+        (["train", "--layers", "256,x"], "argument --layers"),
+        (["train", "--activation", "swish"], "argument --activation: invalid choice"),
+        (["train", "--optimizer", "lbfgs"], "argument --optimizer: invalid choice"),
+        (["train", "--schedule", "warm"], "argument --schedule: invalid choice"),
+        (["train", "--lr", "-1"], "argument --lr"),
+        (["train", "--dropout", "1.5"], "argument --dropout"),
+        (["train", "--init", "he_normall", "--epochs", "1"], "unknown initializer 'he_normall'"),
+        (["train", "--momentum", "0.9", "--epochs", "1"], "--momentum applies to sgd and rmsprop"),
+        (["train", "--test-size", "4995", "--epochs", "1"], "test part"),
+        (["train", "--data", "/definitely/not/here"], "/definitely/not/here: no such directory"),
+        (["train", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["trian"], "invalid choice: 'trian'"),
+        ([], "choose a subcommand"),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(capsys, argv, match):
     rc, out, err = run(argv, capsys)
     assert rc == 2
@@ -103,8 +142,12 @@ def test_bad_arguments_exit_2_with_one_line(capsys, argv, match):
 def test_missing_idx_file_and_corrupt_file(capsys, tmp_path):
     rc, _, err = run(["train", "--data", str(tmp_path)], capsys)
     assert rc == 2 and "no train-images-idx3-ubyte[.gz]" in err and err.count("\n") == 1
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                 "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         D.save_idx(tmp_path / name, np.zeros((3, 28, 28) if "images" in name else 3, np.uint8))
     with open(tmp_path / "t10k-images-idx3-ubyte", "r+b") as f:
         f.truncate(100)
@@ -148,7 +191,12 @@ def test_subcommand_registry_is_lazy(capsys, monkeypatch):
 
 def test_python_dash_m():
     env = dict(os.environ, INITCORE_TRACEBACK="")
-    r = subprocess.run([sys.executable, "-m", "initcore", "train", "--batchnorm", "sideways"], capture_output=True,
-                       text=True, env=env, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "initcore", "train", "--batchnorm", "sideways"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and "argument --batchnorm: invalid choice: 'sideways'" in r.stderr

@@ -16,6 +16,7 @@ def row_set(x):
 
 # --- embedded data ------------------------------------------------------------------------------
 
+
 def test_mnist_subset():
     x, y = D.load_mnist_subset()
     assert x.shape == (5000, 784) and x.dtype == np.float32 and x.flags.c_contiguous
@@ -61,6 +62,7 @@ def test_boston_housing():
 
 # --- splitting ------------------------------------------------------------------------------------
 
+
 def test_train_test_split_stratified_proportions():
     y = np.repeat([0, 1, 2], [50, 30, 20])
     x = np.arange(100).reshape(100, 1) * 10
@@ -86,15 +88,18 @@ def test_train_test_split_plain():
     assert D.train_test_split(x, test_size=0.3, seed=0)[1].tolist() == xb2.tolist()
 
 
-@pytest.mark.parametrize("kwargs,exc,match", [
-    (dict(test_size=0), ValueError, "test_size"),
-    (dict(test_size=1.0), ValueError, "test_size"),
-    (dict(test_size=10), ValueError, "need 1 to n - 1"),
-    (dict(test_size="0.2"), TypeError, "test_size"),
-    (dict(test_size=2, stratify=True), ValueError, "number of classes"),
-    (dict(test_size=0.5, stratify=np.array([0] * 9 + [1])), ValueError, "only 1 member"),
-    (dict(test_size=0.5, stratify=True, shuffle=False), ValueError, "shuffle"),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        (dict(test_size=0), ValueError, "test_size"),
+        (dict(test_size=1.0), ValueError, "test_size"),
+        (dict(test_size=10), ValueError, "need 1 to n - 1"),
+        (dict(test_size="0.2"), TypeError, "test_size"),
+        (dict(test_size=2, stratify=True), ValueError, "number of classes"),
+        (dict(test_size=0.5, stratify=np.array([0] * 9 + [1])), ValueError, "only 1 member"),
+        (dict(test_size=0.5, stratify=True, shuffle=False), ValueError, "shuffle"),
+    ],
+)
 def test_train_test_split_errors(kwargs, exc, match):
     x = np.zeros((10, 2))
     y = np.repeat([0, 1, 2], [4, 3, 3])
@@ -105,6 +110,7 @@ def test_train_test_split_errors(kwargs, exc, match):
 
 
 # --- IDX -------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])
 @pytest.mark.parametrize("suffix", ["", ".gz"])
@@ -141,17 +147,20 @@ def idx_bytes(a):
     return bytes([0, 0, 0x08, a.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in a.shape) + a.tobytes()
 
 
-@pytest.mark.parametrize("mutate,match", [
-    (lambda b: b[:-1], "truncated: 27 bytes"),
-    (lambda b: b[:10], "truncated header"),
-    (lambda b: b + b"\x00", "trailing bytes"),
-    (lambda b: b[:2], "shorter than the 4-byte magic"),
-    (lambda b: b"\x01" + b[1:], "magic number 0x01000803"),
-    (lambda b: b[:2] + b"\x07" + b[3:], "magic number 0x00000703"),
-    (lambda b: b[:3] + b"\x00" + b[4:], "magic number 0x00000800"),
-    (lambda b: gzip.compress(b)[:-6], "corrupt or truncated gzip"),
-    (lambda b: gzip.compress(b)[:12] + b"garbage" * 3, "corrupt or truncated gzip"),
-])
+@pytest.mark.parametrize(
+    "mutate,match",
+    [
+        (lambda b: b[:-1], "truncated: 27 bytes"),
+        (lambda b: b[:10], "truncated header"),
+        (lambda b: b + b"\x00", "trailing bytes"),
+        (lambda b: b[:2], "shorter than the 4-byte magic"),
+        (lambda b: b"\x01" + b[1:], "magic number 0x01000803"),
+        (lambda b: b[:2] + b"\x07" + b[3:], "magic number 0x00000703"),
+        (lambda b: b[:3] + b"\x00" + b[4:], "magic number 0x00000800"),
+        (lambda b: gzip.compress(b)[:-6], "corrupt or truncated gzip"),
+        (lambda b: gzip.compress(b)[:12] + b"garbage" * 3, "corrupt or truncated gzip"),
+    ],
+)
 def test_idx_bad_files_raise_naming_the_file(tmp_path, mutate, match):
     good = idx_bytes(np.arange(12, dtype=np.uint8).reshape(2, 2, 3))
     assert len(good) == 28
@@ -214,6 +223,7 @@ def test_load_mnist_dir_errors(tmp_path):
 
 
 # --- Standardizer -----------------------------------------------------------------------------------
+
 
 def sample(rng, n=200, d=6):
     x = rng.standard_normal((n, d)) * np.arange(1, d + 1) + np.arange(d) * 3
@@ -303,6 +313,7 @@ def test_standardizer_errors():
 
 
 # --- batches, one_hot -------------------------------------------------------------------------------
+
 
 def test_batches_and_one_hot():
     x = np.arange(10).reshape(10, 1)

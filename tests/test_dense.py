@@ -3,12 +3,13 @@ finite-difference gradients in both backends."""
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import initcore as ic
+from conftest import assert_close, numeric_grad
 from initcore import ops
 from initcore.reference import ops as ref
-from conftest import assert_close, numeric_grad
 
 BACKENDS = [pytest.param(ops, id="rust"), pytest.param(ref, id="numpy")]
 ACTS = ["identity", "linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu"]
@@ -16,8 +17,14 @@ DIMS = st.sampled_from([0, 1, 2, 7, 8, 9, 15, 16, 17, 33, 70])
 
 
 @given(
-    n=DIMS, inp=DIMS, out=DIMS, act=st.sampled_from(ACTS), bias=st.booleans(), need_dx=st.booleans(),
-    f64=st.booleans(), seed=st.integers(0, 2**31),
+    n=DIMS,
+    inp=DIMS,
+    out=DIMS,
+    act=st.sampled_from(ACTS),
+    bias=st.booleans(),
+    need_dx=st.booleans(),
+    f64=st.booleans(),
+    seed=st.integers(0, 2**31),
 )
 def test_matches_reference(n, inp, out, act, bias, need_dx, f64, seed):
     dt = np.float64 if f64 else np.float32
@@ -65,6 +72,7 @@ def test_defaults_and_non_contiguous_inputs(dtype, rng):
 
 # --- finite differences (float64, both backends) ---------------------------------------------
 
+
 @pytest.mark.parametrize("be", BACKENDS)
 @pytest.mark.parametrize("act", ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu"])
 def test_backward_finite_differences(be, act, rng):
@@ -84,6 +92,7 @@ def test_backward_finite_differences(be, act, rng):
 
 
 # --- bad input --------------------------------------------------------------------------------
+
 
 def raises(exc, arg, fn, *a, **kw):
     with pytest.raises(exc) as e:
@@ -117,6 +126,7 @@ def test_bad_input(be):
 
 
 # --- determinism ------------------------------------------------------------------------------
+
 
 def test_bit_identical_for_any_thread_count(rng):
     x = rng.standard_normal((512, 300)).astype(np.float32)

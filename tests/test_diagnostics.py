@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import initcore as ic
+from conftest import assert_close
 from initcore import diagnostics as D
 from initcore import initializers as I
 from initcore import layers as L
-from conftest import assert_close
 
 BACKENDS = ["rust", "numpy"]
 
@@ -67,8 +67,13 @@ def check_record(rec, pre, act, activation, bins=50):
 
 # --- StatsTable -------------------------------------------------------------------------------------
 def test_stats_table_prints_aligned_and_converts():
-    t = D.StatsTable([{"layer": 1, "name": "a", "std": 0.5, "hist": np.arange(3), "dead": None},
-                      {"layer": 10, "name": "bbb", "std": 1.25e-7, "hist": np.arange(3), "dead": 0.25}], title="T")
+    t = D.StatsTable(
+        [
+            {"layer": 1, "name": "a", "std": 0.5, "hist": np.arange(3), "dead": None},
+            {"layer": 10, "name": "bbb", "std": 1.25e-7, "hist": np.arange(3), "dead": 0.25},
+        ],
+        title="T",
+    )
     text = str(t)
     lines = text.splitlines()
     assert lines[0] == "T"
@@ -91,9 +96,15 @@ def test_stats_table_prints_aligned_and_converts():
 # --- activation_stats -------------------------------------------------------------------------------
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 def test_fused_dense_layers_against_numpy(backend, activation):
-    model = ic.Sequential([L.Dense(16, activation=activation, kernel_initializer="glorot_normal",
-                                   bias_initializer="random_normal"),
-                           L.Dense(8, activation=activation), L.Dense(3)], input_dim=12, backend=backend)
+    model = ic.Sequential(
+        [
+            L.Dense(16, activation=activation, kernel_initializer="glorot_normal", bias_initializer="random_normal"),
+            L.Dense(8, activation=activation),
+            L.Dense(3),
+        ],
+        input_dim=12,
+        backend=backend,
+    )
     x = data(scale=2.0)
     t = D.activation_stats(model, x)
     assert [r["layer"] for r in t] == [1, 2, 3] and [r["name"] for r in t] == ["dense_0", "dense_1", "dense_2"]
@@ -107,11 +118,25 @@ def test_fused_dense_layers_against_numpy(backend, activation):
 
 
 def test_separate_layers_batchnorm_before_and_after(backend):
-    model = ic.Sequential([L.Dense(10), L.BatchNorm(), L.Activation("tanh"), L.Dropout(0.5),
-                           L.Dense(9, activation="relu"), L.BatchNorm(), L.Dense(2)], input_dim=12, backend=backend)
+    model = ic.Sequential(
+        [
+            L.Dense(10),
+            L.BatchNorm(),
+            L.Activation("tanh"),
+            L.Dropout(0.5),
+            L.Dense(9, activation="relu"),
+            L.BatchNorm(),
+            L.Dense(2),
+        ],
+        input_dim=12,
+        backend=backend,
+    )
     bl = D.blocks(model)
     assert [(b.name, b.activation, b.batchnorm, b.start, b.stop) for b in bl] == [
-        ("dense_0", "tanh", "before", 0, 4), ("dense_4", "relu", "after", 4, 6), ("dense_6", "identity", None, 6, 7)]
+        ("dense_0", "tanh", "before", 0, 4),
+        ("dense_4", "relu", "after", 4, 6),
+        ("dense_6", "identity", None, 6, 7),
+    ]
     x = data(scale=3.0, shift=1.0)
     rng_state = model.rng.bit_generator.state
     bn_before = {k: v.copy() for k, v in model.buffers().items()}
@@ -136,11 +161,16 @@ def test_dead_units_are_counted(backend):
 
 
 def test_prelu_maxout_and_leading_layers(backend):
-    model = ic.Sequential([L.BatchNorm(), L.Dense(12), L.Maxout(3), L.Dense(6), L.PReLU(0.1), L.Dense(2)],
-                          input_dim=12, backend=backend)
+    model = ic.Sequential(
+        [L.BatchNorm(), L.Dense(12), L.Maxout(3), L.Dense(6), L.PReLU(0.1), L.Dense(2)], input_dim=12, backend=backend
+    )
     t = D.activation_stats(model, data(shift=5.0))
-    assert [(r["name"], r["activation"]) for r in t] == [("batch_norm_0", "identity"), ("dense_1", "maxout"),
-                                                         ("dense_3", "prelu"), ("dense_5", "identity")]
+    assert [(r["name"], r["activation"]) for r in t] == [
+        ("batch_norm_0", "identity"),
+        ("dense_1", "maxout"),
+        ("dense_3", "prelu"),
+        ("dense_5", "identity"),
+    ]
     assert t[0]["act_mean"] == pytest.approx(0.0, abs=1e-5) and t[0]["act_std"] == pytest.approx(1.0, abs=1e-3)
     assert t[1]["units"] == 4 and t[2]["dead"] is not None
 
@@ -156,8 +186,9 @@ def test_activation_stats_bad_input():
 
 
 def test_non_finite_activations_do_not_break_the_table(backend):
-    model = ic.Sequential([L.Dense(8, kernel_initializer=I.RandomNormal(0, 1e30)) for _ in range(3)], input_dim=12,
-                          backend=backend)
+    model = ic.Sequential(
+        [L.Dense(8, kernel_initializer=I.RandomNormal(0, 1e30)) for _ in range(3)], input_dim=12, backend=backend
+    )
     with np.errstate(all="ignore"):
         t = D.activation_stats(model, data())
     assert math.isfinite(t[0]["act_std"]) and not math.isfinite(t[2]["act_std"])
@@ -206,8 +237,16 @@ def test_watch_records_the_training_steps(backend, bn):
     x, y = data(n=40), np.arange(40) % 3
     model = _mlp(backend, bn=bn)
     watch = D.Watch(every=2, bins=20)
-    h = model.fit(x, y, optimizer=ic.optim.SGD(model.parameters(), lr=0.05), epochs=5, batch_size=40,
-                  shuffle=False, callbacks=[watch], verbose=0)
+    h = model.fit(
+        x,
+        y,
+        optimizer=ic.optim.SGD(model.parameters(), lr=0.05),
+        epochs=5,
+        batch_size=40,
+        shuffle=False,
+        callbacks=[watch],
+        verbose=0,
+    )
     assert h.watch is watch.log and list(watch.log.steps) == [1, 3, 5]
     # replay: the same model trained by hand; each record describes the forward pass of its step
     twin = _mlp(backend, bn=bn)
@@ -274,8 +313,13 @@ def test_watch_errors():
         model.fit(x, y, callbacks=[D.Watch(every=1)], verbose=0)
     model = ic.Sequential([L.Dense(6), L.Maxout(2), L.Dense(2)], input_dim=12, backend="numpy")
     with pytest.raises(RuntimeError, match="maxout_1.*x="):
-        model.fit(data(), np.arange(64) % 2, optimizer=ic.optim.SGD(model.parameters()), callbacks=[D.Watch(every=1)],
-                  verbose=0)
+        model.fit(
+            data(),
+            np.arange(64) % 2,
+            optimizer=ic.optim.SGD(model.parameters()),
+            callbacks=[D.Watch(every=1)],
+            verbose=0,
+        )
 
 
 # --- check / InitWarning --------------------------------------------------------------------------
@@ -287,28 +331,46 @@ def _messages(model, x):
     return msgs
 
 
-@pytest.mark.parametrize("activation,init,pattern", [
-    ("sigmoid", "he_normal", "layer 1 \\(dense_0, sigmoid\\) uses He"),
-    ("tanh", I.KaimingNormal(), "uses He"),
-    ("tanh", I.RandomNormal(0, 1), "N\\(0,1\\)-like"),
-    ("relu", I.RandomNormal(0, 0.01), "like N\\(0, 0.01\\)"),
-    ("relu", I.RandomNormal(0, 1), "N\\(0,1\\)-like.*he_normal"),
-    ("selu", "glorot_uniform", "SELU self-normalizes only with lecun_normal"),
-    ("selu", "lecun_uniform", "lecun_normal"),
-])
+@pytest.mark.parametrize(
+    "activation,init,pattern",
+    [
+        ("sigmoid", "he_normal", "layer 1 \\(dense_0, sigmoid\\) uses He"),
+        ("tanh", I.KaimingNormal(), "uses He"),
+        ("tanh", I.RandomNormal(0, 1), "N\\(0,1\\)-like"),
+        ("relu", I.RandomNormal(0, 0.01), "like N\\(0, 0.01\\)"),
+        ("relu", I.RandomNormal(0, 1), "N\\(0,1\\)-like.*he_normal"),
+        ("selu", "glorot_uniform", "SELU self-normalizes only with lecun_normal"),
+        ("selu", "lecun_uniform", "lecun_normal"),
+    ],
+)
 def test_check_flags_bad_inits(activation, init, pattern):
-    model = ic.Sequential([L.Dense(64, activation=activation, kernel_initializer=init), L.Dense(3)], input_dim=100,
-                          backend="numpy")
+    model = ic.Sequential(
+        [L.Dense(64, activation=activation, kernel_initializer=init), L.Dense(3)], input_dim=100, backend="numpy"
+    )
     msgs = _messages(model, data(d=100))
     assert any(__import__("re").search(pattern, m) for m in msgs), msgs
 
 
-@pytest.mark.parametrize("activation,init", [("tanh", "glorot_uniform"), ("sigmoid", "glorot_normal"),
-                                             ("relu", "he_normal"), ("selu", "lecun_normal"), ("relu", I.KaimingUniform())])
+@pytest.mark.parametrize(
+    "activation,init",
+    [
+        ("tanh", "glorot_uniform"),
+        ("sigmoid", "glorot_normal"),
+        ("relu", "he_normal"),
+        ("selu", "lecun_normal"),
+        ("relu", I.KaimingUniform()),
+    ],
+)
 def test_check_is_quiet_for_good_starts(activation, init):
-    model = ic.Sequential([L.Dense(64, activation=activation, kernel_initializer=init),
-                           L.Dense(32, activation=activation, kernel_initializer=init), L.Dense(3)], input_dim=100,
-                          backend="numpy")
+    model = ic.Sequential(
+        [
+            L.Dense(64, activation=activation, kernel_initializer=init),
+            L.Dense(32, activation=activation, kernel_initializer=init),
+            L.Dense(3),
+        ],
+        input_dim=100,
+        backend="numpy",
+    )
     assert _messages(model, data(n=256, d=100)) == []
 
 
@@ -318,16 +380,21 @@ def test_check_input_scaling_saturation_and_batchnorm():
     assert len(msgs) == 1 and "not standardized" in msgs[0] and "variance 0.0399" in msgs[0]
     msgs = _messages(model, data(scale=30.0))
     assert any("saturated at the first pass" in m for m in msgs)
-    selu = ic.Sequential([L.Dense(32, activation="selu", kernel_initializer="lecun_normal"), L.Dense(3)], input_dim=12,
-                         backend="numpy")
+    selu = ic.Sequential(
+        [L.Dense(32, activation="selu", kernel_initializer="lecun_normal"), L.Dense(3)], input_dim=12, backend="numpy"
+    )
     msgs = _messages(selu, data(scale=0.8, shift=0.3))  # passes the general rule, not SELU's
     assert len(msgs) == 1 and "SELU needs standardized input" in msgs[0]
     # BatchNorm before the activation rescales whatever the weights: no weight warning
-    bn = ic.Sequential([L.Dense(32, kernel_initializer=I.RandomNormal(0, 1)), L.BatchNorm(), L.Activation("tanh"),
-                        L.Dense(3)], input_dim=12, backend="numpy")
+    bn = ic.Sequential(
+        [L.Dense(32, kernel_initializer=I.RandomNormal(0, 1)), L.BatchNorm(), L.Activation("tanh"), L.Dense(3)],
+        input_dim=12,
+        backend="numpy",
+    )
     assert _messages(bn, data()) == []
-    dead = ic.Sequential([L.Dense(16, activation="relu", bias_initializer=I.Constant(-100.0)), L.Dense(3)],
-                         input_dim=12, backend="numpy")
+    dead = ic.Sequential(
+        [L.Dense(16, activation="relu", bias_initializer=I.Constant(-100.0)), L.Dense(3)], input_dim=12, backend="numpy"
+    )
     assert any("100% of the units are dead" in m for m in _messages(dead, data()))
     assert D.check(dead, data(), warn=False)
 
@@ -345,8 +412,16 @@ def test_every_plot_writes_a_png(tmp_path):
     x, y = data(n=48), np.arange(48) % 3
     t = D.activation_stats(model, x)
     watch = D.Watch(every=1, bins=10)
-    h = model.fit(x, y, optimizer=ic.optim.Adam(model.parameters()), epochs=2, batch_size=16, callbacks=[watch],
-                  validation_data=(x, y), verbose=0)
+    h = model.fit(
+        x,
+        y,
+        optimizer=ic.optim.Adam(model.parameters()),
+        epochs=2,
+        batch_size=16,
+        callbacks=[watch],
+        validation_data=(x, y),
+        verbose=0,
+    )
     figs = {
         "hist.png": P.activation_histograms(t, stage="both", title="t"),
         "grid.png": P.activation_histograms({"a": t, "b": t}, layers=[1, 2]),
@@ -355,8 +430,13 @@ def test_every_plot_writes_a_png(tmp_path):
         "heat.png": P.watch_heatmap(h.watch, stage="pre"),
         "curves.png": P.training_curves({"a": h, "b": {"loss": [1.0, math.nan], "val_accuracy": [0.5, 0.2]}}),
         "lines.png": P.lines([1, 2, 3], {"a": [1, 2, math.nan]}, logx=True),
-        "traj.png": P.trajectories(lambda X, Y: X * X + Y * Y, {"sgd": np.array([[1.0, 1.0], [0.5, 0.5], [0, 0]])},
-                                   marks=[(0, 0)], saddles=[(1, 0)], log_levels=True),
+        "traj.png": P.trajectories(
+            lambda X, Y: X * X + Y * Y,
+            {"sgd": np.array([[1.0, 1.0], [0.5, 0.5], [0, 0]])},
+            marks=[(0, 0)],
+            saddles=[(1, 0)],
+            log_levels=True,
+        ),
     }
     for name, fig in figs.items():
         P.save(fig, tmp_path / "sub" / name)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import initcore as ic
+from conftest import assert_close
 from initcore import fused
 from initcore import layers as L
-from conftest import assert_close
 
 DTYPES = ["float32", "float64"]
 
@@ -57,8 +57,9 @@ def every_layer():
 
 
 def model(backend="rust", dtype="float32", layers=None, seed=0, fused_on=True, input_dim=6):
-    m = ic.Sequential(layers if layers is not None else every_layer(), input_dim=input_dim, seed=seed,
-                      dtype=dtype, backend=backend)
+    m = ic.Sequential(
+        layers if layers is not None else every_layer(), input_dim=input_dim, seed=seed, dtype=dtype, backend=backend
+    )
     m.fused = fused_on
     return m
 
@@ -161,8 +162,10 @@ def test_evaluate_and_predict_equal_the_layer_path(dtype):
         train(m, opt, steps=3)
         yb = np.random.default_rng(4).random((300, 3))
         results[backend, fused_on] = (
-            m.predict(x, batch_size=64), m.evaluate(x, y, batch_size=128),
-            m.evaluate(x, yb, loss="binary_cross_entropy"), m.evaluate(x, yb, loss="mse", batch_size=7),
+            m.predict(x, batch_size=64),
+            m.evaluate(x, y, batch_size=128),
+            m.evaluate(x, yb, loss="binary_cross_entropy"),
+            m.evaluate(x, yb, loss="mse", batch_size=7),
         )
     f, layer, ref = results["rust", True], results["rust", False], results["numpy", False]
     np.testing.assert_array_equal(f[0], layer[0])
@@ -187,8 +190,16 @@ def test_fit_equals_the_layer_path():
 
 # --- threads and memory ---------------------------------------------------------------------------
 def test_bit_identical_for_any_thread_count():
-    layers = lambda: [L.Dense(256, activation="relu"), L.BatchNorm(), L.Dropout(0.1), L.Dense(256, activation="tanh"),
-                      L.PReLU(), L.Dense(10)]
+    def layers():
+        return [
+            L.Dense(256, activation="relu"),
+            L.BatchNorm(),
+            L.Dropout(0.1),
+            L.Dense(256, activation="tanh"),
+            L.PReLU(),
+            L.Dense(10),
+        ]
+
     x = np.random.default_rng(0).standard_normal((512, 64)).astype(np.float32)
     y = np.arange(512) % 10
     before = ic.get_num_threads()
@@ -265,7 +276,10 @@ def test_plan_is_reused_and_rebuilt_when_needed():
     x, y = data(64)
     m = model()
     opt = ic.optim.Adam(m.parameters(), lr=1e-2)
-    builds = lambda: m.__dict__["fused_builds"]
+
+    def builds():
+        return m.__dict__["fused_builds"]
+
     m.train_step(x[:32], y[:32], opt)
     plan = m._fused_train
     m.train_step(x[:32], y[:32], opt)
@@ -368,7 +382,11 @@ def test_bad_arrays_are_errors_that_write_nothing():
     cases = [
         (lambda: setattr(p[0], "value", p[0].value.astype(np.float64)), TypeError, r"params\[0\] \(dense_0/kernel\)"),
         (lambda: setattr(p[0], "value", np.asfortranarray(p[0].value)), ValueError, "C-contiguous"),
-        (lambda: setattr(p[1], "value", p[1].value[:-1].copy()), ValueError, r"params\[1\] \(dense_0/bias\)' has shape"),
+        (
+            lambda: setattr(p[1], "value", p[1].value[:-1].copy()),
+            ValueError,
+            r"params\[1\] \(dense_0/bias\)' has shape",
+        ),
         (lambda: setattr(p[1], "grad", p[1].value), ValueError, "share memory"),
         (lambda: p[1].value.setflags(write=False), ValueError, "read-only"),
     ]
@@ -397,8 +415,25 @@ def test_describe_covers_every_layer_and_rejects_others():
     m = model()
     desc = fused.describe(m)
     assert [d[0] for d in desc] == [
-        "dense", "batch_norm", "dropout", "dense", "prelu", "dense", "maxout", "alpha_dropout", "activation", "dense",
-        "batch_norm", "activation", "dense", "activation", "activation", "dense", "activation", "dense", "activation",
+        "dense",
+        "batch_norm",
+        "dropout",
+        "dense",
+        "prelu",
+        "dense",
+        "maxout",
+        "alpha_dropout",
+        "activation",
+        "dense",
+        "batch_norm",
+        "activation",
+        "dense",
+        "activation",
+        "activation",
+        "dense",
+        "activation",
+        "dense",
+        "activation",
         "dense",
     ]
     m2 = model(layers=[MyDense(4), L.Dense(3)])

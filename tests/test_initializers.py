@@ -194,10 +194,25 @@ def test_vector_shape_and_dtypes_and_determinism():
 
 
 ALL = [
-    I.Zeros(), I.Ones(), I.Constant(0.3), I.RandomNormal(0.1, 0.2), I.RandomUniform(-1, 2), I.TruncatedNormal(0, 1),
-    I.VarianceScaling(2.0, "fan_avg", "uniform"), I.GlorotUniform(), I.GlorotNormal(), I.HeNormal(), I.HeUniform(),
-    I.LecunNormal(), I.LecunUniform(), I.KaimingNormal(0.1, "fan_out", "leaky_relu"), I.KaimingUniform(),
-    I.XavierNormal(1.5), I.XavierUniform(), I.Orthogonal(2.0), I.Identity(3.0),
+    I.Zeros(),
+    I.Ones(),
+    I.Constant(0.3),
+    I.RandomNormal(0.1, 0.2),
+    I.RandomUniform(-1, 2),
+    I.TruncatedNormal(0, 1),
+    I.VarianceScaling(2.0, "fan_avg", "uniform"),
+    I.GlorotUniform(),
+    I.GlorotNormal(),
+    I.HeNormal(),
+    I.HeUniform(),
+    I.LecunNormal(),
+    I.LecunUniform(),
+    I.KaimingNormal(0.1, "fan_out", "leaky_relu"),
+    I.KaimingUniform(),
+    I.XavierNormal(1.5),
+    I.XavierUniform(),
+    I.Orthogonal(2.0),
+    I.Identity(3.0),
 ]
 
 

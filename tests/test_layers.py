@@ -3,10 +3,11 @@ against each other, BatchNorm modes, dropout statistics, configs and bad argumen
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from initcore import layers as L
 from conftest import assert_close, numeric_grad
+from initcore import layers as L
 
 BACKENDS = ["rust", "numpy"]
 
@@ -44,12 +45,23 @@ def normal(shape, seed=1, scale=1.0):
 
 
 # --- finite-difference gradients, float64, both backends ---------------------------------------------
-@pytest.mark.parametrize("activation,alpha", [
-    (None, None), ("relu", None), ("leaky_relu", 0.2), ("elu", 0.7), ("selu", None), ("sigmoid", None), ("tanh", None),
-])
+@pytest.mark.parametrize(
+    "activation,alpha",
+    [
+        (None, None),
+        ("relu", None),
+        ("leaky_relu", 0.2),
+        ("elu", 0.7),
+        ("selu", None),
+        ("sigmoid", None),
+        ("tanh", None),
+    ],
+)
 @pytest.mark.parametrize("use_bias", [True, False])
 def test_dense_gradients(backend, activation, alpha, use_bias):
-    layer = built(L.Dense(5, activation=activation, alpha=alpha, use_bias=use_bias, bias_initializer="random_normal"), 4, backend)
+    layer = built(
+        L.Dense(5, activation=activation, alpha=alpha, use_bias=use_bias, bias_initializer="random_normal"), 4, backend
+    )
     check_grads(layer, normal((7, 4)))
 
 
@@ -63,10 +75,20 @@ def test_batch_norm_gradients_training_and_eval(backend):
     check_grads(layer, normal((9, 5)), training=False)
 
 
-@pytest.mark.parametrize("activation,alpha", [
-    ("relu", None), ("leaky_relu", 0.3), ("elu", None), ("selu", None), ("sigmoid", None), ("tanh", None),
-    ("linear", None), ("softmax", None), ("log_softmax", None),
-])
+@pytest.mark.parametrize(
+    "activation,alpha",
+    [
+        ("relu", None),
+        ("leaky_relu", 0.3),
+        ("elu", None),
+        ("selu", None),
+        ("sigmoid", None),
+        ("tanh", None),
+        ("linear", None),
+        ("softmax", None),
+        ("log_softmax", None),
+    ],
+)
 def test_activation_gradients(backend, activation, alpha):
     check_grads(built(L.Activation(activation, alpha), 6, backend), normal((5, 6)))
 
@@ -131,8 +153,12 @@ LAYER_FACTORIES = {
 
 
 @given(
-    which=st.sampled_from(sorted(LAYER_FACTORIES)), n=st.sampled_from([2, 7, 8, 9, 17]),
-    d=st.sampled_from([2, 8, 16]), f64=st.booleans(), training=st.booleans(), seed=st.integers(0, 2**31),
+    which=st.sampled_from(sorted(LAYER_FACTORIES)),
+    n=st.sampled_from([2, 7, 8, 9, 17]),
+    d=st.sampled_from([2, 8, 16]),
+    f64=st.booleans(),
+    training=st.booleans(),
+    seed=st.integers(0, 2**31),
 )
 def test_rust_and_numpy_layers_agree(which, n, d, f64, training, seed):
     dt = np.float64 if f64 else np.float32
@@ -252,9 +278,22 @@ def test_activation_objects_are_fused_into_dense():
 
 ALL_LAYERS = [
     L.Dense(7, activation="leaky_relu", alpha=0.2, use_bias=False, kernel_initializer="lecun_normal", name="fc"),
-    L.Dense(3, kernel_initializer={"class_name": "VarianceScaling", "config": {"scale": 2.0, "mode": "fan_out", "distribution": "uniform"}}),
-    L.BatchNorm(momentum=0.01, eps=1e-3), L.Activation("log_softmax"), L.LeakyReLU(0.3), L.ELU(2.0), L.SELU(),
-    L.PReLU(0.1), L.Maxout(4), L.Dropout(0.25), L.AlphaDropout(0.1),
+    L.Dense(
+        3,
+        kernel_initializer={
+            "class_name": "VarianceScaling",
+            "config": {"scale": 2.0, "mode": "fan_out", "distribution": "uniform"},
+        },
+    ),
+    L.BatchNorm(momentum=0.01, eps=1e-3),
+    L.Activation("log_softmax"),
+    L.LeakyReLU(0.3),
+    L.ELU(2.0),
+    L.SELU(),
+    L.PReLU(0.1),
+    L.Maxout(4),
+    L.Dropout(0.25),
+    L.AlphaDropout(0.1),
 ]
 
 
@@ -272,26 +311,29 @@ def test_unbuilt_backward_is_an_error():
         layer.backward(np.ones((1, 3)))
 
 
-@pytest.mark.parametrize("make,match", [
-    (lambda: L.Dense(0), "units"),
-    (lambda: L.Dense(2.5), "units"),
-    (lambda: L.Dense(3, activation="softmax"), "softmax"),
-    (lambda: L.Dense(3, activation="swish"), "activation"),
-    (lambda: L.Dense(3, activation="relu", alpha=0.1), "alpha"),
-    (lambda: L.Dense(3, activation="leaky_relu", alpha=float("nan")), "alpha"),
-    (lambda: L.Dense(3, activation=L.PReLU()), "PReLU"),
-    (lambda: L.Dense(3, kernel_initializer="bogus"), "bogus"),
-    (lambda: L.Dense(3, activation=L.LeakyReLU(0.2), alpha=0.3), "alpha"),
-    (lambda: L.BatchNorm(momentum=1.5), "momentum"),
-    (lambda: L.BatchNorm(eps=0), "eps"),
-    (lambda: L.Dropout(1.0), "rate"),
-    (lambda: L.AlphaDropout(-0.1), "rate"),
-    (lambda: L.Maxout(0), "k"),
-    (lambda: L.PReLU(float("inf")), "init"),
-    (lambda: L.Activation("elu", alpha=-1.0), "alpha"),
-    (lambda: L.Dense(3, name="a/b"), "name"),
-    (lambda: L.deserialize({"class_name": "Conv2D", "config": {}}), "Conv2D"),
-])
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda: L.Dense(0), "units"),
+        (lambda: L.Dense(2.5), "units"),
+        (lambda: L.Dense(3, activation="softmax"), "softmax"),
+        (lambda: L.Dense(3, activation="swish"), "activation"),
+        (lambda: L.Dense(3, activation="relu", alpha=0.1), "alpha"),
+        (lambda: L.Dense(3, activation="leaky_relu", alpha=float("nan")), "alpha"),
+        (lambda: L.Dense(3, activation=L.PReLU()), "PReLU"),
+        (lambda: L.Dense(3, kernel_initializer="bogus"), "bogus"),
+        (lambda: L.Dense(3, activation=L.LeakyReLU(0.2), alpha=0.3), "alpha"),
+        (lambda: L.BatchNorm(momentum=1.5), "momentum"),
+        (lambda: L.BatchNorm(eps=0), "eps"),
+        (lambda: L.Dropout(1.0), "rate"),
+        (lambda: L.AlphaDropout(-0.1), "rate"),
+        (lambda: L.Maxout(0), "k"),
+        (lambda: L.PReLU(float("inf")), "init"),
+        (lambda: L.Activation("elu", alpha=-1.0), "alpha"),
+        (lambda: L.Dense(3, name="a/b"), "name"),
+        (lambda: L.deserialize({"class_name": "Conv2D", "config": {}}), "Conv2D"),
+    ],
+)
 def test_bad_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make()

@@ -17,10 +17,20 @@ def backend(request):
 
 
 def deep(backend="numpy", dtype="float32", act="relu"):
-    return ic.Sequential([
-        L.Dense(64, activation=act), L.Dropout(0.5), L.Dense(48, activation=act), L.BatchNorm(),
-        L.Dense(32, activation=act), L.Dense(10),
-    ], input_dim=20, seed=0, dtype=dtype, backend=backend)
+    return ic.Sequential(
+        [
+            L.Dense(64, activation=act),
+            L.Dropout(0.5),
+            L.Dense(48, activation=act),
+            L.BatchNorm(),
+            L.Dense(32, activation=act),
+            L.Dense(10),
+        ],
+        input_dim=20,
+        seed=0,
+        dtype=dtype,
+        backend=backend,
+    )
 
 
 def batch(n=256, seed=0):
@@ -109,13 +119,16 @@ def test_dead_layer_warns_and_is_unconverged():
     assert any("cannot be rescaled" in str(w.message) for w in caught)
 
 
-@pytest.mark.parametrize("kw,exc,match", [
-    ({"tol": 0}, ValueError, "tol"),
-    ({"tol": 1.5}, ValueError, "tol"),
-    ({"max_iter": 0}, ValueError, "max_iter"),
-    ({"x_batch": np.zeros((1, 20))}, ValueError, "x_batch"),
-    ({"x_batch": np.zeros((4, 3))}, ValueError, r"x_batch has shape \(4, 3\)"),
-])
+@pytest.mark.parametrize(
+    "kw,exc,match",
+    [
+        ({"tol": 0}, ValueError, "tol"),
+        ({"tol": 1.5}, ValueError, "tol"),
+        ({"max_iter": 0}, ValueError, "max_iter"),
+        ({"x_batch": np.zeros((1, 20))}, ValueError, "x_batch"),
+        ({"x_batch": np.zeros((4, 3))}, ValueError, r"x_batch has shape \(4, 3\)"),
+    ],
+)
 def test_bad_arguments(kw, exc, match):
     m = deep()
     before = m.layers[0].kernel.value.copy()

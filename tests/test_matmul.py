@@ -2,12 +2,13 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import initcore as ic
+from conftest import assert_close
 from initcore import ops
 from initcore.reference import ops as ref
-from conftest import assert_close
 
 dims = st.integers(0, 70)
 
@@ -24,8 +25,14 @@ def test_2d_matches_reference(m, k, n, ta, tb, f64, seed):
 
 
 @given(
-    batch_a=st.sampled_from([1, 3]), batch_b=st.sampled_from([1, 3]), a3=st.booleans(), b3=st.booleans(),
-    m=st.integers(1, 20), k=st.integers(1, 20), n=st.integers(1, 20), f64=st.booleans(),
+    batch_a=st.sampled_from([1, 3]),
+    batch_b=st.sampled_from([1, 3]),
+    a3=st.booleans(),
+    b3=st.booleans(),
+    m=st.integers(1, 20),
+    k=st.integers(1, 20),
+    n=st.integers(1, 20),
+    f64=st.booleans(),
 )
 def test_batched_broadcast_matches_numpy(batch_a, batch_b, a3, b3, m, k, n, f64):
     dt = np.float64 if f64 else np.float32

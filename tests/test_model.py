@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import initcore as ic
+from conftest import assert_close, numeric_grad
 from initcore import layers as L
 from initcore import losses
-from conftest import assert_close, numeric_grad
 
 BACKENDS = ["rust", "numpy"]
 
@@ -50,7 +50,13 @@ def test_layer_and_parameter_names():
     m = ic.Sequential([L.Dense(4, name="fc"), L.BatchNorm(), L.Activation("relu"), L.PReLU(), L.Dense(2)], input_dim=3)
     assert [layer.name for layer in m.layers] == ["fc", "batch_norm_1", "activation_2", "prelu_3", "dense_4"]
     assert [p.name for p in m.parameters()] == [
-        "fc/kernel", "fc/bias", "batch_norm_1/gamma", "batch_norm_1/beta", "prelu_3/slope", "dense_4/kernel", "dense_4/bias",
+        "fc/kernel",
+        "fc/bias",
+        "batch_norm_1/gamma",
+        "batch_norm_1/beta",
+        "prelu_3/slope",
+        "dense_4/kernel",
+        "dense_4/bias",
     ]
     assert sorted(m.buffers()) == ["batch_norm_1/running_mean", "batch_norm_1/running_var"]
     assert m.output_dim == 2 and all(p.backend == "rust" and p.dtype == np.float32 for p in m.parameters())
@@ -88,7 +94,7 @@ def test_lazy_build_and_seeding():
     assert m.input_dim == 4 and m.layers[0].kernel.shape == (4, 5)
     same = ic.Sequential([L.Dense(5), L.Dense(2)], input_dim=4, seed=3)
     other = ic.Sequential([L.Dense(5), L.Dense(2)], input_dim=4, seed=4)
-    for a, b, c in zip(m.parameters(), same.parameters(), other.parameters()):
+    for a, b, _c in zip(m.parameters(), same.parameters(), other.parameters()):
         np.testing.assert_array_equal(a.value, b.value)
     assert not np.array_equal(m.layers[0].kernel.value, other.layers[0].kernel.value)
 
@@ -96,7 +102,14 @@ def test_lazy_build_and_seeding():
 def test_summary_table():
     m = mlp(bn=True)
     text = m.summary()
-    for name in ("dense_0 (Dense)", "batch_norm_1 (BatchNorm)", "dense_2 (Dense)", "dense_3 (Dense)", "(None, 16)", "(None, 3)"):
+    for name in (
+        "dense_0 (Dense)",
+        "batch_norm_1 (BatchNorm)",
+        "dense_2 (Dense)",
+        "dense_3 (Dense)",
+        "(None, 16)",
+        "(None, 3)",
+    ):
         assert name in text
     trainable = 6 * 16 + 16 + 32 + 16 * 8 + 8 + 8 * 3 + 3
     assert f"Trainable params: {trainable:,}" in text
@@ -106,10 +119,20 @@ def test_summary_table():
 
 # --- gradients ---------------------------------------------------------------------------------------
 def test_model_backward_matches_finite_differences(backend):
-    m = ic.Sequential([
-        L.Dense(6, activation="elu", bias_initializer="random_normal"), L.BatchNorm(), L.PReLU(),
-        L.Dense(8, activation="leaky_relu"), L.Maxout(2), L.Dense(3, activation=None),
-    ], input_dim=5, seed=1, dtype="float64", backend=backend)
+    m = ic.Sequential(
+        [
+            L.Dense(6, activation="elu", bias_initializer="random_normal"),
+            L.BatchNorm(),
+            L.PReLU(),
+            L.Dense(8, activation="leaky_relu"),
+            L.Maxout(2),
+            L.Dense(3, activation=None),
+        ],
+        input_dim=5,
+        seed=1,
+        dtype="float64",
+        backend=backend,
+    )
     x = np.random.default_rng(2).standard_normal((7, 5))
     y = np.array([0, 1, 2, 0, 1, 2, 1])
 
@@ -277,10 +300,22 @@ def test_save_load_resume_is_bit_identical(backend, opt_name, tmp_path):
     kw = {"lr": 0.05, "momentum": 0.9, "nesterov": True} if opt_name == "sgd" else {"lr": 1e-2}
 
     def run(model, epochs, cbs):
-        return quiet(model, x, y, optimizer=model.optimizer or ic.optim.get(opt_name, model.parameters(), **kw),
-                     epochs=epochs, batch_size=16, validation_data=(xv, yv), callbacks=cbs)
+        return quiet(
+            model,
+            x,
+            y,
+            optimizer=model.optimizer or ic.optim.get(opt_name, model.parameters(), **kw),
+            epochs=epochs,
+            batch_size=16,
+            validation_data=(xv, yv),
+            callbacks=cbs,
+        )
 
-    plateau = lambda: ic.schedules.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=10.0, threshold_mode="abs")
+    def plateau():
+        return ic.schedules.ReduceLROnPlateau(
+            monitor="loss", factor=0.5, patience=0, min_delta=10.0, threshold_mode="abs"
+        )
+
     full = mlp(backend, dropout=0.2)
     h_full = run(full, 4, [plateau()])
 
@@ -338,8 +373,13 @@ def test_save_is_atomic_and_load_validates(tmp_path):
 # --- BatchNorm population statistics, inference ------------------------------------------------------
 def test_population_statistics_are_exact(backend):
     x, _ = blobs(300)
-    m = ic.Sequential([L.Dense(12, activation="relu"), L.BatchNorm(), L.Dense(10), L.BatchNorm(), L.Activation("tanh"), L.Dense(2)],
-                      input_dim=6, seed=0, dtype="float64", backend=backend)
+    m = ic.Sequential(
+        [L.Dense(12, activation="relu"), L.BatchNorm(), L.Dense(10), L.BatchNorm(), L.Activation("tanh"), L.Dense(2)],
+        input_dim=6,
+        seed=0,
+        dtype="float64",
+        backend=backend,
+    )
     stats = m.population_statistics(x, batch_size=64)
     h1 = m.layers[0].forward(x.astype(np.float64), False)
     assert_close(m.layers[1].running_mean, h1.mean(axis=0), kind="reduction")
@@ -390,17 +430,20 @@ def test_inputs_are_converted_to_the_model_dtype():
     assert m.evaluate(x, y_onehot) == m.evaluate(x, [0, 2, 1, 0, 1]) == m.evaluate(x, np.array([0.0, 2, 1, 0, 1]))
 
 
-@pytest.mark.parametrize("xs,ys,exc,match", [
-    (np.zeros(6), [0], ValueError, r"x must be 2-D .*shape \(6,\)"),
-    (np.zeros((4, 5)), [0] * 4, ValueError, r"x has shape \(4, 5\) but the model expects input_dim=6"),
-    (np.array([["a"] * 6]), [0], TypeError, "x must hold real numbers"),
-    (np.zeros((4, 6)), [0] * 3, ValueError, r"y has shape \(3,\) but x has 4 rows"),
-    (np.zeros((2, 6)), [0, 3], ValueError, r"y\[1\] = 3 is outside \[0, 3\)"),
-    (np.zeros((2, 6)), [0, -1], ValueError, r"y\[1\] = -1"),
-    (np.zeros((2, 6)), [0.5, 1], ValueError, "non-integer"),
-    (np.zeros((2, 6)), [[0, 1, 1], [1, 0, 0]], ValueError, "not one-hot"),
-    (np.zeros((2, 6)), [[0, 1], [1, 0]], ValueError, r"y has shape \(2, 2\)"),
-])
+@pytest.mark.parametrize(
+    "xs,ys,exc,match",
+    [
+        (np.zeros(6), [0], ValueError, r"x must be 2-D .*shape \(6,\)"),
+        (np.zeros((4, 5)), [0] * 4, ValueError, r"x has shape \(4, 5\) but the model expects input_dim=6"),
+        (np.array([["a"] * 6]), [0], TypeError, "x must hold real numbers"),
+        (np.zeros((4, 6)), [0] * 3, ValueError, r"y has shape \(3,\) but x has 4 rows"),
+        (np.zeros((2, 6)), [0, 3], ValueError, r"y\[1\] = 3 is outside \[0, 3\)"),
+        (np.zeros((2, 6)), [0, -1], ValueError, r"y\[1\] = -1"),
+        (np.zeros((2, 6)), [0.5, 1], ValueError, "non-integer"),
+        (np.zeros((2, 6)), [[0, 1, 1], [1, 0, 0]], ValueError, "not one-hot"),
+        (np.zeros((2, 6)), [[0, 1], [1, 0]], ValueError, r"y has shape \(2, 2\)"),
+    ],
+)
 def test_bad_inputs_name_the_argument(xs, ys, exc, match):
     m = mlp()
     before = weights(m)

@@ -6,12 +6,13 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import initcore as ic
+from conftest import assert_close
 from initcore import ops
 from initcore.reference import ops as ref
-from conftest import assert_close
 
 BACKENDS = {"rust": ops, "numpy": ref}
 
@@ -25,16 +26,42 @@ def _grid(**axes):
 
 
 CONFIGS = (
-    [("sgd_step", dict(lr=0.05, **c)) for c in _grid(momentum=[0.0, 0.9], dampening=[0.0, 0.3], nesterov=[False, True],
-                                                     weight_decay=[0.0, 0.01], maximize=[False, True])
-     if not (c["nesterov"] and (c["momentum"] == 0 or c["dampening"] != 0))]
-    + [("adagrad_step", dict(lr=0.1, **c)) for c in _grid(lr_decay=[0.0, 0.1], weight_decay=[0.0, 0.01], maximize=[False, True])]
-    + [("rmsprop_step", c) for c in _grid(momentum=[0.0, 0.9], centered=[False, True], weight_decay=[0.0, 0.01],
-                                           maximize=[False, True])]
-    + [("adam_step", dict(lr=0.01, **c)) for c in _grid(amsgrad=[False, True], decoupled_weight_decay=[False, True],
-                                                        weight_decay=[0.0, 0.01], maximize=[False, True])]
-    + [("adamw_step", dict(lr=0.01, **c)) for c in _grid(amsgrad=[False, True], weight_decay=[0.0, 1e-2], maximize=[False, True])]
-    + [("nadam_step", c) for c in _grid(decoupled_weight_decay=[False, True], weight_decay=[0.0, 0.01], maximize=[False, True])]
+    [
+        ("sgd_step", dict(lr=0.05, **c))
+        for c in _grid(
+            momentum=[0.0, 0.9],
+            dampening=[0.0, 0.3],
+            nesterov=[False, True],
+            weight_decay=[0.0, 0.01],
+            maximize=[False, True],
+        )
+        if not (c["nesterov"] and (c["momentum"] == 0 or c["dampening"] != 0))
+    ]
+    + [
+        ("adagrad_step", dict(lr=0.1, **c))
+        for c in _grid(lr_decay=[0.0, 0.1], weight_decay=[0.0, 0.01], maximize=[False, True])
+    ]
+    + [
+        ("rmsprop_step", c)
+        for c in _grid(momentum=[0.0, 0.9], centered=[False, True], weight_decay=[0.0, 0.01], maximize=[False, True])
+    ]
+    + [
+        ("adam_step", dict(lr=0.01, **c))
+        for c in _grid(
+            amsgrad=[False, True],
+            decoupled_weight_decay=[False, True],
+            weight_decay=[0.0, 0.01],
+            maximize=[False, True],
+        )
+    ]
+    + [
+        ("adamw_step", dict(lr=0.01, **c))
+        for c in _grid(amsgrad=[False, True], weight_decay=[0.0, 1e-2], maximize=[False, True])
+    ]
+    + [
+        ("nadam_step", c)
+        for c in _grid(decoupled_weight_decay=[False, True], weight_decay=[0.0, 0.01], maximize=[False, True])
+    ]
 )
 IDS = [f"{name[:-5]}-" + "-".join(f"{k}={v}" for k, v in kw.items() if k != "lr") for name, kw in CONFIGS]
 
@@ -46,8 +73,11 @@ def state_names(name, kw):
     if name == "adagrad_step":
         return ["state_sum"]
     if name == "rmsprop_step":
-        return ["square_avg"] + (["momentum_buffer"] if kw.get("momentum", 0) > 0 else []) + (
-            ["grad_avg"] if kw.get("centered") else [])
+        return (
+            ["square_avg"]
+            + (["momentum_buffer"] if kw.get("momentum", 0) > 0 else [])
+            + (["grad_avg"] if kw.get("centered") else [])
+        )
     if name == "nadam_step":
         return ["exp_avg", "exp_avg_sq"]
     return ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if kw.get("amsgrad") else [])
@@ -330,8 +360,12 @@ def test_rmsprop_momentum_is_graves_form(mod):
 
 def _adam_arrays(dtype=np.float32, n=6):
     r = np.random.default_rng(0)
-    return dict(param=r.standard_normal(n).astype(dtype), grad=r.standard_normal(n).astype(dtype),
-                exp_avg=np.zeros(n, dtype), exp_avg_sq=np.ones(n, dtype))
+    return dict(
+        param=r.standard_normal(n).astype(dtype),
+        grad=r.standard_normal(n).astype(dtype),
+        exp_avg=np.zeros(n, dtype),
+        exp_avg_sq=np.ones(n, dtype),
+    )
 
 
 def _readonly(x):
@@ -347,53 +381,167 @@ def _bad_cases():
     cases = [
         ("dtype", "adam_step", dict(A(), exp_avg_sq=np.ones(6, f64)), {}, TypeError, "'exp_avg_sq'"),
         ("int", "adam_step", dict(A(), grad=np.ones(6, np.int64)), {}, TypeError, "'grad'"),
-        ("list", "sgd_step", dict(param=np.ones(3, np.float32), grad=[1.0, 2.0, 3.0]), {"lr": 0.1}, TypeError, "'grad'"),
+        (
+            "list",
+            "sgd_step",
+            dict(param=np.ones(3, np.float32), grad=[1.0, 2.0, 3.0]),
+            {"lr": 0.1},
+            TypeError,
+            "'grad'",
+        ),
         ("shape-state", "adam_step", dict(A(), exp_avg=np.zeros(5, np.float32)), {}, ValueError, "'exp_avg'"),
         ("shape-grad", "adam_step", dict(A(), grad=np.zeros((6, 1), np.float32)), {}, ValueError, "'grad'"),
         ("ro-param", "adam_step", dict(A(), param=_readonly(A()["param"])), {}, ValueError, "'param'"),
-        ("ro-state", "adam_step", dict(A(), exp_avg_sq=_readonly(np.ones(6, np.float32))), {}, ValueError, "'exp_avg_sq'"),
-        ("noncontig-param", "sgd_step", dict(param=np.ones(12, np.float32)[::2], grad=np.ones(6, np.float32)), {"lr": 0.1},
-         ValueError, "'param'"),
-        ("noncontig-state", "sgd_step", dict(param=np.ones(6, np.float32), grad=np.ones(6, np.float32),
-                                              momentum_buffer=np.zeros(12, np.float32)[::2]), {"lr": 0.1, "momentum": 0.9},
-         ValueError, "'momentum_buffer'"),
+        (
+            "ro-state",
+            "adam_step",
+            dict(A(), exp_avg_sq=_readonly(np.ones(6, np.float32))),
+            {},
+            ValueError,
+            "'exp_avg_sq'",
+        ),
+        (
+            "noncontig-param",
+            "sgd_step",
+            dict(param=np.ones(12, np.float32)[::2], grad=np.ones(6, np.float32)),
+            {"lr": 0.1},
+            ValueError,
+            "'param'",
+        ),
+        (
+            "noncontig-state",
+            "sgd_step",
+            dict(
+                param=np.ones(6, np.float32), grad=np.ones(6, np.float32), momentum_buffer=np.zeros(12, np.float32)[::2]
+            ),
+            {"lr": 0.1, "momentum": 0.9},
+            ValueError,
+            "'momentum_buffer'",
+        ),
         ("lr", "adam_step", A(), {"lr": -1e-3}, ValueError, "'lr'"),
         ("lr-nan", "sgd_step", dict(param=np.ones(3), grad=np.ones(3)), {"lr": float("nan")}, ValueError, "'lr'"),
         ("eps-zero", "adam_step", A(), {"eps": 0.0}, ValueError, "'eps'"),
-        ("eps-neg", "adagrad_step", dict(param=np.ones(3), grad=np.ones(3), state_sum=np.zeros(3)), {"eps": -1e-10},
-         ValueError, "'eps'"),
+        (
+            "eps-neg",
+            "adagrad_step",
+            dict(param=np.ones(3), grad=np.ones(3), state_sum=np.zeros(3)),
+            {"eps": -1e-10},
+            ValueError,
+            "'eps'",
+        ),
         ("beta1", "adam_step", A(), {"beta1": 1.0}, ValueError, "'beta1'"),
         ("beta2", "nadam_step", A(), {"beta2": -0.1}, ValueError, "'beta2'"),
         ("beta2-inf", "adamw_step", A(), {"beta2": float("inf")}, ValueError, "'beta2'"),
         ("wd", "adamw_step", A(), {"weight_decay": -0.1}, ValueError, "'weight_decay'"),
-        ("momentum", "sgd_step", dict(param=np.ones(3), grad=np.ones(3), momentum_buffer=np.zeros(3)),
-         {"lr": 0.1, "momentum": -0.5}, ValueError, "'momentum'"),
-        ("alpha", "rmsprop_step", dict(param=np.ones(3), grad=np.ones(3), square_avg=np.zeros(3)), {"alpha": 1.0},
-         ValueError, "'alpha'"),
-        ("lr_decay", "adagrad_step", dict(param=np.ones(3), grad=np.ones(3), state_sum=np.zeros(3)), {"lr_decay": -1.0},
-         ValueError, "'lr_decay'"),
+        (
+            "momentum",
+            "sgd_step",
+            dict(param=np.ones(3), grad=np.ones(3), momentum_buffer=np.zeros(3)),
+            {"lr": 0.1, "momentum": -0.5},
+            ValueError,
+            "'momentum'",
+        ),
+        (
+            "alpha",
+            "rmsprop_step",
+            dict(param=np.ones(3), grad=np.ones(3), square_avg=np.zeros(3)),
+            {"alpha": 1.0},
+            ValueError,
+            "'alpha'",
+        ),
+        (
+            "lr_decay",
+            "adagrad_step",
+            dict(param=np.ones(3), grad=np.ones(3), state_sum=np.zeros(3)),
+            {"lr_decay": -1.0},
+            ValueError,
+            "'lr_decay'",
+        ),
         ("momentum_decay", "nadam_step", A(), {"momentum_decay": -1.0}, ValueError, "'momentum_decay'"),
         ("mu_product", "nadam_step", A(), {"mu_product": 1.5}, ValueError, "'mu_product'"),
         ("step-zero", "adam_step", A(), {"step": 0}, ValueError, "'step'"),
-        ("step-neg", "sgd_step", dict(param=np.ones(3), grad=np.ones(3)), {"lr": 0.1, "step": -2}, ValueError, "'step'"),
-        ("type-step", "sgd_step", dict(param=np.ones(3), grad=np.ones(3)), {"lr": 0.1, "step": 1.5}, TypeError, "'step'"),
+        (
+            "step-neg",
+            "sgd_step",
+            dict(param=np.ones(3), grad=np.ones(3)),
+            {"lr": 0.1, "step": -2},
+            ValueError,
+            "'step'",
+        ),
+        (
+            "type-step",
+            "sgd_step",
+            dict(param=np.ones(3), grad=np.ones(3)),
+            {"lr": 0.1, "step": 1.5},
+            TypeError,
+            "'step'",
+        ),
         ("type-lr", "adam_step", A(), {"lr": "0.1"}, TypeError, "'lr'"),
-        ("type-momentum", "sgd_step", dict(param=np.ones(3), grad=np.ones(3)), {"lr": 0.1, "momentum": None},
-         TypeError, "'momentum'"),
-        ("nesterov-damp", "sgd_step", dict(param=np.ones(3), grad=np.ones(3), momentum_buffer=np.zeros(3)),
-         {"lr": 0.1, "momentum": 0.9, "dampening": 0.1, "nesterov": True}, ValueError, "Nesterov"),
-        ("nesterov-nomom", "sgd_step", dict(param=np.ones(3), grad=np.ones(3)), {"lr": 0.1, "nesterov": True},
-         ValueError, "Nesterov"),
-        ("missing-buf", "sgd_step", dict(param=np.ones(3), grad=np.ones(3)), {"lr": 0.1, "momentum": 0.9},
-         ValueError, "'momentum_buffer'"),
-        ("unused-buf", "sgd_step", dict(param=np.ones(3), grad=np.ones(3), momentum_buffer=np.zeros(3)), {"lr": 0.1},
-         ValueError, "'momentum_buffer'"),
+        (
+            "type-momentum",
+            "sgd_step",
+            dict(param=np.ones(3), grad=np.ones(3)),
+            {"lr": 0.1, "momentum": None},
+            TypeError,
+            "'momentum'",
+        ),
+        (
+            "nesterov-damp",
+            "sgd_step",
+            dict(param=np.ones(3), grad=np.ones(3), momentum_buffer=np.zeros(3)),
+            {"lr": 0.1, "momentum": 0.9, "dampening": 0.1, "nesterov": True},
+            ValueError,
+            "Nesterov",
+        ),
+        (
+            "nesterov-nomom",
+            "sgd_step",
+            dict(param=np.ones(3), grad=np.ones(3)),
+            {"lr": 0.1, "nesterov": True},
+            ValueError,
+            "Nesterov",
+        ),
+        (
+            "missing-buf",
+            "sgd_step",
+            dict(param=np.ones(3), grad=np.ones(3)),
+            {"lr": 0.1, "momentum": 0.9},
+            ValueError,
+            "'momentum_buffer'",
+        ),
+        (
+            "unused-buf",
+            "sgd_step",
+            dict(param=np.ones(3), grad=np.ones(3), momentum_buffer=np.zeros(3)),
+            {"lr": 0.1},
+            ValueError,
+            "'momentum_buffer'",
+        ),
         ("missing-max", "adam_step", A(), {"amsgrad": True}, ValueError, "'max_exp_avg_sq'"),
-        ("unused-max", "adam_step", dict(A(), max_exp_avg_sq=np.zeros(6, np.float32)), {}, ValueError, "'max_exp_avg_sq'"),
-        ("missing-gavg", "rmsprop_step", dict(param=np.ones(3), grad=np.ones(3), square_avg=np.zeros(3)), {"centered": True},
-         ValueError, "'grad_avg'"),
-        ("rms-missing-buf", "rmsprop_step", dict(param=np.ones(3), grad=np.ones(3), square_avg=np.zeros(3)),
-         {"momentum": 0.5}, ValueError, "'momentum_buffer'"),
+        (
+            "unused-max",
+            "adam_step",
+            dict(A(), max_exp_avg_sq=np.zeros(6, np.float32)),
+            {},
+            ValueError,
+            "'max_exp_avg_sq'",
+        ),
+        (
+            "missing-gavg",
+            "rmsprop_step",
+            dict(param=np.ones(3), grad=np.ones(3), square_avg=np.zeros(3)),
+            {"centered": True},
+            ValueError,
+            "'grad_avg'",
+        ),
+        (
+            "rms-missing-buf",
+            "rmsprop_step",
+            dict(param=np.ones(3), grad=np.ones(3), square_avg=np.zeros(3)),
+            {"momentum": 0.5},
+            ValueError,
+            "'momentum_buffer'",
+        ),
     ]
     # Aliasing: grad is param itself, or a view of it; a state is param or another state.
     p = np.ones(6, np.float32)

@@ -33,13 +33,14 @@ def grad(w):
 
 # ---- textbook recurrences (float64, flat vectors) --------------------------------------------
 
+
 def tb_sgd(lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
     """Textbook momentum v ← ρv − ηg, w ← w + v (Polyak); Nesterov in Sutskever's look-ahead
     form rewritten at the current point: w ← w − η(g + ρb). Dampening as PyTorch (first b = g)."""
     w, out = W0.copy(), []
     v = np.zeros(D)
     b = None
-    for t in range(1, STEPS + 1):
+    for _t in range(1, STEPS + 1):
         g = grad(w) + weight_decay * w
         if momentum == 0:
             w = w - lr * g
@@ -70,7 +71,7 @@ def tb_adagrad(lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0
 def tb_rmsprop(lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
     w, out = W0.copy(), []
     Eg2, Eg, buf = np.zeros(D), np.zeros(D), np.zeros(D)
-    for t in range(1, STEPS + 1):
+    for _t in range(1, STEPS + 1):
         g = grad(w) + weight_decay * w
         Eg2 = alpha * Eg2 + (1 - alpha) * g**2  # E[g²]
         if centered:  # Graves 2013: divide by an estimate of the standard deviation of g
@@ -142,11 +143,17 @@ CASES = [
     ("sgd-dampening", dict(lr=0.05, momentum=0.8, dampening=0.3, weight_decay=0.01), tb_sgd),
     ("sgd-nesterov", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.02), tb_sgd),
     ("adagrad", dict(lr=0.3), tb_adagrad),
-    ("adagrad-decay", dict(lr=0.3, lr_decay=0.01, weight_decay=0.05, initial_accumulator_value=0.1, eps=1e-6),
-     tb_adagrad),
+    (
+        "adagrad-decay",
+        dict(lr=0.3, lr_decay=0.01, weight_decay=0.05, initial_accumulator_value=0.1, eps=1e-6),
+        tb_adagrad,
+    ),
     ("rmsprop", dict(lr=0.01), tb_rmsprop),
-    ("rmsprop-centered-momentum", dict(lr=0.005, alpha=0.9, momentum=0.5, centered=True, weight_decay=0.01),
-     tb_rmsprop),
+    (
+        "rmsprop-centered-momentum",
+        dict(lr=0.005, alpha=0.9, momentum=0.5, centered=True, weight_decay=0.01),
+        tb_rmsprop,
+    ),
     ("adam", dict(lr=0.05), tb_adam),
     ("adam-amsgrad-wd", dict(lr=0.05, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True, eps=1e-6), tb_adam),
     ("adamw", dict(lr=0.05, weight_decay=0.1), tb_adam),
@@ -227,8 +234,10 @@ def test_sgd_momentum_under_a_changing_lr_is_pytorchs_buffer_form(backend):
 
 def make_params(backend="rust", dtype=np.float32, seed=0):
     rng = np.random.default_rng(seed)
-    return [Parameter(rng.standard_normal((5, 3)).astype(dtype), "dense_0/kernel", backend),
-            Parameter(rng.standard_normal(3).astype(dtype), "dense_0/bias", backend)]
+    return [
+        Parameter(rng.standard_normal((5, 3)).astype(dtype), "dense_0/kernel", backend),
+        Parameter(rng.standard_normal(3).astype(dtype), "dense_0/bias", backend),
+    ]
 
 
 def fake_grads(params, t):
@@ -237,9 +246,13 @@ def fake_grads(params, t):
 
 
 ROUND_TRIP = [
-    optim.SGD, lambda ps: optim.SGD(ps, lr=0.01, momentum=0.9, nesterov=True), optim.Adagrad,
-    lambda ps: optim.RMSprop(ps, momentum=0.5, centered=True), lambda ps: optim.Adam(ps, amsgrad=True),
-    optim.AdamW, optim.Nadam,
+    optim.SGD,
+    lambda ps: optim.SGD(ps, lr=0.01, momentum=0.9, nesterov=True),
+    optim.Adagrad,
+    lambda ps: optim.RMSprop(ps, momentum=0.5, centered=True),
+    lambda ps: optim.Adam(ps, amsgrad=True),
+    optim.AdamW,
+    optim.Nadam,
 ]
 
 
@@ -338,39 +351,46 @@ def test_load_state_dict_checks_before_writing():
 
 def test_torch_defaults_and_hyper():
     ps = make_params()
-    assert optim.SGD(ps).hyper == dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
-                                       maximize=False)
-    assert optim.Adam(ps).hyper == dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
-                                        amsgrad=False, maximize=False)
+    assert optim.SGD(ps).hyper == dict(
+        lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False
+    )
+    assert optim.Adam(ps).hyper == dict(
+        lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False
+    )
     assert optim.AdamW(ps).hyper["weight_decay"] == 1e-2
     assert optim.AdamW(ps, weight_decay=0.0).hyper["weight_decay"] == 0.0
     assert optim.Adagrad(ps).hyper == dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0, eps=1e-10, maximize=False)
-    assert optim.RMSprop(ps).hyper == dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                                           centered=False, maximize=False)
+    assert optim.RMSprop(ps).hyper == dict(
+        lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False
+    )
     nd = optim.Nadam(ps)
     assert nd.hyper["lr"] == 2e-3 and nd.hyper["momentum_decay"] == 4e-3 and nd.betas == (0.9, 0.999)
-    assert [o.kind for o in (optim.SGD(ps), optim.Adagrad(ps), optim.RMSprop(ps), optim.Adam(ps), optim.AdamW(ps),
-                             nd)] == ["sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam"]
+    assert [
+        o.kind for o in (optim.SGD(ps), optim.Adagrad(ps), optim.RMSprop(ps), optim.Adam(ps), optim.AdamW(ps), nd)
+    ] == ["sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam"]
 
 
-@pytest.mark.parametrize("make,match", [
-    (lambda ps: optim.SGD(ps, lr=-1), "Invalid learning rate: -1"),
-    (lambda ps: optim.SGD(ps, momentum=-0.1), "Invalid momentum value"),
-    (lambda ps: optim.SGD(ps, weight_decay=-1), "Invalid weight_decay value"),
-    (lambda ps: optim.SGD(ps, nesterov=True), "Nesterov momentum requires a momentum and zero dampening"),
-    (lambda ps: optim.SGD(ps, momentum=0.9, dampening=0.1, nesterov=True), "Nesterov"),
-    (lambda ps: optim.Adam(ps, betas=(1.0, 0.999)), "Invalid beta parameter at index 0"),
-    (lambda ps: optim.Adam(ps, betas=(0.9, -0.1)), "Invalid beta parameter at index 1"),
-    (lambda ps: optim.Adam(ps, betas=0.9), "betas must be a pair"),
-    (lambda ps: optim.AdamW(ps, eps=-1e-8), "Invalid epsilon value"),
-    (lambda ps: optim.Adagrad(ps, lr_decay=-1), "Invalid lr_decay value"),
-    (lambda ps: optim.Adagrad(ps, initial_accumulator_value=-1), "Invalid initial_accumulator_value value"),
-    (lambda ps: optim.RMSprop(ps, alpha=-0.5), "Invalid alpha value"),
-    (lambda ps: optim.Nadam(ps, momentum_decay=-1), "Invalid momentum_decay value"),
-    (lambda ps: optim.Adam(ps, lr=float("nan")), "Invalid learning rate"),
-    (lambda ps: optim.Adam([]), "empty parameter list"),
-    (lambda ps: optim.Adam(ps + ps[:1]), "appears twice"),
-])
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda ps: optim.SGD(ps, lr=-1), "Invalid learning rate: -1"),
+        (lambda ps: optim.SGD(ps, momentum=-0.1), "Invalid momentum value"),
+        (lambda ps: optim.SGD(ps, weight_decay=-1), "Invalid weight_decay value"),
+        (lambda ps: optim.SGD(ps, nesterov=True), "Nesterov momentum requires a momentum and zero dampening"),
+        (lambda ps: optim.SGD(ps, momentum=0.9, dampening=0.1, nesterov=True), "Nesterov"),
+        (lambda ps: optim.Adam(ps, betas=(1.0, 0.999)), "Invalid beta parameter at index 0"),
+        (lambda ps: optim.Adam(ps, betas=(0.9, -0.1)), "Invalid beta parameter at index 1"),
+        (lambda ps: optim.Adam(ps, betas=0.9), "betas must be a pair"),
+        (lambda ps: optim.AdamW(ps, eps=-1e-8), "Invalid epsilon value"),
+        (lambda ps: optim.Adagrad(ps, lr_decay=-1), "Invalid lr_decay value"),
+        (lambda ps: optim.Adagrad(ps, initial_accumulator_value=-1), "Invalid initial_accumulator_value value"),
+        (lambda ps: optim.RMSprop(ps, alpha=-0.5), "Invalid alpha value"),
+        (lambda ps: optim.Nadam(ps, momentum_decay=-1), "Invalid momentum_decay value"),
+        (lambda ps: optim.Adam(ps, lr=float("nan")), "Invalid learning rate"),
+        (lambda ps: optim.Adam([]), "empty parameter list"),
+        (lambda ps: optim.Adam(ps + ps[:1]), "appears twice"),
+    ],
+)
 def test_argument_checks(make, match):
     with pytest.raises(ValueError, match=match):
         make(make_params())

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from initcore import Parameter, optim, schedules as S
+from initcore import Parameter, optim
+from initcore import schedules as S
 
 
 class FakeModel:
@@ -58,7 +59,9 @@ def test_cosine_matches_pytorch_recursive_form():
         elif (e - 1 - t_max) % (2 * t_max) == 0:
             lr = lr + (base - eta_min) * (1 - math.cos(math.pi / t_max)) / 2
         else:
-            lr = (1 + math.cos(math.pi * e / t_max)) / (1 + math.cos(math.pi * (e - 1) / t_max)) * (lr - eta_min) + eta_min
+            lr = (1 + math.cos(math.pi * e / t_max)) / (1 + math.cos(math.pi * (e - 1) / t_max)) * (
+                lr - eta_min
+            ) + eta_min
         want.append(lr)
     assert used == pytest.approx(want, rel=1e-12, abs=1e-15)
     assert used[t_max] == pytest.approx(eta_min) and used[2 * t_max] == pytest.approx(base)
@@ -104,10 +107,14 @@ def test_reduce_on_plateau_patience_cooldown_min_lr():
 
 def test_reduce_on_plateau_thresholds():
     cases = [  # (mode, threshold_mode, a, best, better?)
-        ("min", "rel", 0.899, 1.0, True), ("min", "rel", 0.9, 1.0, False),
-        ("min", "abs", 0.89, 1.0, True), ("min", "abs", 0.9, 1.0, False),
-        ("max", "rel", 1.101, 1.0, True), ("max", "rel", 1.1, 1.0, False),
-        ("max", "abs", 1.11, 1.0, True), ("max", "abs", 1.1, 1.0, False),
+        ("min", "rel", 0.899, 1.0, True),
+        ("min", "rel", 0.9, 1.0, False),
+        ("min", "abs", 0.89, 1.0, True),
+        ("min", "abs", 0.9, 1.0, False),
+        ("max", "rel", 1.101, 1.0, True),
+        ("max", "rel", 1.1, 1.0, False),
+        ("max", "abs", 1.11, 1.0, True),
+        ("max", "abs", 1.1, 1.0, False),
     ]
     for mode, tm, a, best, better in cases:
         s = S.ReduceLROnPlateau(mode=mode, threshold_mode=tm, min_delta=0.1)
@@ -125,28 +132,30 @@ def test_reduce_on_plateau_state_and_missing_metric():
     drive(a, 3, metrics=[1.0, 2.0, 0.5])
     b = S.ReduceLROnPlateau(patience=1)
     b.set_state(a.get_state())
-    assert b.get_state() == a.get_state() == {"best": 0.5, "num_bad_epochs": 0, "cooldown_counter": 0,
-                                               "last_epoch": 2}
+    assert b.get_state() == a.get_state() == {"best": 0.5, "num_bad_epochs": 0, "cooldown_counter": 0, "last_epoch": 2}
     s = S.ReduceLROnPlateau()
     s.set_model(FakeModel())
     with pytest.warns(RuntimeWarning, match="'val_loss' is not in the epoch logs.*available: loss"):
         s.on_epoch_end(0, {"loss": 1.0})
 
 
-@pytest.mark.parametrize("make,match", [
-    (lambda: S.StepDecay(0), "step_size"),
-    (lambda: S.StepDecay(2.5), "step_size"),
-    (lambda: S.ExponentialDecay(0.0), "gamma"),
-    (lambda: S.CosineDecay(0), "t_max"),
-    (lambda: S.CosineDecay(5, eta_min=-1), "eta_min"),
-    (lambda: S.MultiStepDecay([5, 2]), "increasing"),
-    (lambda: S.LinearLR(start_factor=0), "Starting multiplicative factor"),
-    (lambda: S.ReduceLROnPlateau(factor=1.0), "Factor should be < 1.0"),
-    (lambda: S.ReduceLROnPlateau(mode="up"), "mode up is unknown"),
-    (lambda: S.ReduceLROnPlateau(threshold_mode="x"), "threshold mode x is unknown"),
-    (lambda: S.ReduceLROnPlateau(patience=-1), "patience"),
-    (lambda: S.get("linear_warmup"), "schedule must be one of"),
-])
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda: S.StepDecay(0), "step_size"),
+        (lambda: S.StepDecay(2.5), "step_size"),
+        (lambda: S.ExponentialDecay(0.0), "gamma"),
+        (lambda: S.CosineDecay(0), "t_max"),
+        (lambda: S.CosineDecay(5, eta_min=-1), "eta_min"),
+        (lambda: S.MultiStepDecay([5, 2]), "increasing"),
+        (lambda: S.LinearLR(start_factor=0), "Starting multiplicative factor"),
+        (lambda: S.ReduceLROnPlateau(factor=1.0), "Factor should be < 1.0"),
+        (lambda: S.ReduceLROnPlateau(mode="up"), "mode up is unknown"),
+        (lambda: S.ReduceLROnPlateau(threshold_mode="x"), "threshold mode x is unknown"),
+        (lambda: S.ReduceLROnPlateau(patience=-1), "patience"),
+        (lambda: S.get("linear_warmup"), "schedule must be one of"),
+    ],
+)
 def test_bad_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make()
@@ -173,13 +182,13 @@ def test_schedule_inside_fit_is_logged_and_resumes(tmp_path):
     y = (x[:, 0] > 0).astype(np.int64)
 
     def build():
-        return ic.Sequential([ic.layers.Dense(8, activation="relu"), ic.layers.Dense(2)], input_dim=5, seed=1,
-                             backend="numpy")
+        return ic.Sequential(
+            [ic.layers.Dense(8, activation="relu"), ic.layers.Dense(2)], input_dim=5, seed=1, backend="numpy"
+        )
 
     sched = S.StepDecay(2, gamma=0.5)
     m = build()
-    h = m.fit(x, y, optimizer=optim.SGD(m.parameters(), lr=0.4), epochs=3, batch_size=16, callbacks=[sched],
-              verbose=0)
+    h = m.fit(x, y, optimizer=optim.SGD(m.parameters(), lr=0.4), epochs=3, batch_size=16, callbacks=[sched], verbose=0)
     assert h.history["lr"] == pytest.approx([0.4, 0.4, 0.2])
     m.save(tmp_path / "m.npz")
     sched2 = S.StepDecay(2, gamma=0.5)

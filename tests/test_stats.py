@@ -3,12 +3,13 @@ stability, input checks and thread-count determinism."""
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import initcore as ic
+from conftest import assert_close
 from initcore import ops
 from initcore.reference import ops as ref
-from conftest import assert_close
 
 BACKENDS = pytest.mark.parametrize("backend", [ops, ref], ids=["rust", "numpy"])
 KEYS = {"mean", "var", "min", "max", "hist", "saturated_fraction", "dead_fraction"}
@@ -28,8 +29,14 @@ def same(got, want, n=1):
     assert got["dead_fraction"] == want["dead_fraction"]
 
 
-@given(n=st.sampled_from([1, 2, 7, 8, 9, 15, 16, 17, 64, 65, 200]), m=st.sampled_from([1, 3, 7, 8, 9, 16, 17]),
-       f64=st.booleans(), uniform=st.booleans(), sat=st.booleans(), seed=st.integers(0, 2**31))
+@given(
+    n=st.sampled_from([1, 2, 7, 8, 9, 15, 16, 17, 64, 65, 200]),
+    m=st.sampled_from([1, 3, 7, 8, 9, 16, 17]),
+    f64=st.booleans(),
+    uniform=st.booleans(),
+    sat=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
 def test_matches_reference(n, m, f64, uniform, sat, seed):
     dt = np.float64 if f64 else np.float32
     r = np.random.default_rng(seed)
@@ -130,8 +137,17 @@ def test_non_contiguous_input(dtype):
 class TestBadInput:
     x = np.ones((4, 3))
 
-    @pytest.mark.parametrize("edges", [np.array([1.0]), np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0]),
-                                       np.array([[0.0, 1.0]]), np.array([0.0, np.inf]), np.array([np.nan, 1.0])])
+    @pytest.mark.parametrize(
+        "edges",
+        [
+            np.array([1.0]),
+            np.array([0.0, 0.0, 1.0]),
+            np.array([1.0, 0.0]),
+            np.array([[0.0, 1.0]]),
+            np.array([0.0, np.inf]),
+            np.array([np.nan, 1.0]),
+        ],
+    )
     def test_bad_edges(self, backend, edges):
         with pytest.raises(ValueError, match="'edges'"):
             backend.column_stats(self.x, edges)

@@ -14,8 +14,23 @@ from .parameter import Parameter
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "ops", "reference", "backend", "initializers", "layers", "optim", "schedules", "callbacks",
-    "losses", "model", "lsuv", "data", "diagnostics", "experiments", "plots", "bench", "cli",
+    "ops",
+    "reference",
+    "backend",
+    "initializers",
+    "layers",
+    "optim",
+    "schedules",
+    "callbacks",
+    "losses",
+    "model",
+    "lsuv",
+    "data",
+    "diagnostics",
+    "experiments",
+    "plots",
+    "bench",
+    "cli",
 )
 _LAZY_NAMES = {"Sequential": "model", "History": "callbacks"}
 

@@ -7,7 +7,7 @@ or ``ValueError`` (shape, value, layout, aliasing) naming the argument, before a
 written.
 """
 
-from typing import Literal, Optional, Tuple, TypedDict
+from typing import Literal, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -22,45 +22,53 @@ def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 
 # --- matmul.rs --------------------------------------------------------------------------------
-def matmul(a: Array, b: Array, trans_a: bool = False, trans_b: bool = False, out: Optional[Array] = None) -> Array:
+def matmul(a: Array, b: Array, trans_a: bool = False, trans_b: bool = False, out: Array | None = None) -> Array:
     """``op(a) @ op(b)``; 2-D or NumPy-broadcast 3-D; ``op`` transposes the last two axes."""
 
 # --- dense.rs: z = x·W + b, y = act(z) (Keras layout: x (n, in), W (in, out), b (out,)) -------
 def dense_forward(
-    x: Array, w: Array, b: Optional[Array] = None, activation: Activation = "identity", alpha: Optional[float] = None
-) -> Tuple[Array, Array]:
+    x: Array, w: Array, b: Array | None = None, activation: Activation = "identity", alpha: float | None = None
+) -> tuple[Array, Array]:
     """Returns ``(y, z)``. ``alpha``: leaky_relu's negative slope (default 0.01) or elu's alpha
     (default 1.0); must be None for the other activations."""
 
 def dense_backward(
-    dy: Array, x: Array, w: Array, z: Array, y: Array,
-    activation: Activation = "identity", alpha: Optional[float] = None, need_dx: bool = True,
-) -> Tuple[Optional[Array], Array, Array]:
+    dy: Array,
+    x: Array,
+    w: Array,
+    z: Array,
+    y: Array,
+    activation: Activation = "identity",
+    alpha: float | None = None,
+    need_dx: bool = True,
+) -> tuple[Array | None, Array, Array]:
     """``dz = dy·act'(z)``; returns ``(dx = dz·Wᵀ or None, dW = xᵀ·dz, db = Σ_rows dz)``."""
 
 # --- activation.rs (elementwise: any shape; softmax family: 2-D, along the last axis) ---------
-def activation_forward(x: Array, activation: Activation, alpha: Optional[float] = None, out: Optional[Array] = None) -> Array: ...
+def activation_forward(
+    x: Array, activation: Activation, alpha: float | None = None, out: Array | None = None
+) -> Array: ...
 def activation_backward(
-    dy: Array, x: Array, y: Array, activation: Activation, alpha: Optional[float] = None, out: Optional[Array] = None
+    dy: Array, x: Array, y: Array, activation: Activation, alpha: float | None = None, out: Array | None = None
 ) -> Array:
     """``dx = dy · act'(x)``, where ``y = act(x)`` is the forward's output (sigmoid, tanh, elu,
     selu use it, so nothing transcendental is recomputed)."""
 
-def softmax(x: Array, out: Optional[Array] = None) -> Array: ...
+def softmax(x: Array, out: Array | None = None) -> Array: ...
 def softmax_backward(dy: Array, y: Array) -> Array:
     """``dx = y ⊙ (dy − Σ_j dy_j y_j)`` with ``y = softmax(x)``."""
 
-def log_softmax(x: Array, out: Optional[Array] = None) -> Array: ...
+def log_softmax(x: Array, out: Array | None = None) -> Array: ...
 def log_softmax_backward(dy: Array, y: Array) -> Array:
     """``dx = dy − exp(y) Σ_j dy_j`` with ``y = log_softmax(x)``."""
 
 def prelu_forward(x: Array, slope: Array) -> Array:
     """``x (n, m)``, ``slope (m,)``: ``y = x if x > 0 else slope·x``."""
 
-def prelu_backward(dy: Array, x: Array, slope: Array) -> Tuple[Array, Array]:
+def prelu_backward(dy: Array, x: Array, slope: Array) -> tuple[Array, Array]:
     """Returns ``(dx, dslope)`` with ``dslope_j = Σ_i dy_ij·x_ij·[x_ij ≤ 0]``."""
 
-def maxout_forward(x: Array, k: int) -> Tuple[Array, IntArray]:
+def maxout_forward(x: Array, k: int) -> tuple[Array, IntArray]:
     """``x (n, m·k)`` → ``y (n, m)``, ``y_ij = max_{p<k} x_{i, j·k+p}``; also returns the int64
     arg-max ``p`` (first maximum wins)."""
 
@@ -69,79 +77,146 @@ def maxout_backward(dy: Array, argmax: IntArray, k: int) -> Array:
 
 # --- batch_norm.rs (x (n, c); per-column statistics) ------------------------------------------
 def batchnorm_forward(
-    x: Array, gamma: Array, beta: Array,
-    running_mean: Optional[Array] = None, running_var: Optional[Array] = None,
-    training: bool = True, momentum: float = 0.1, eps: float = 1e-5,
-) -> Tuple[Array, Array, Array]:
+    x: Array,
+    gamma: Array,
+    beta: Array,
+    running_mean: Array | None = None,
+    running_var: Array | None = None,
+    training: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> tuple[Array, Array, Array]:
     """Returns ``(y, save_mean, save_invstd)``. Training: biased batch variance (two passes),
     ``running ← (1−momentum)·running + momentum·batch`` with the unbiased variance, in place.
     Evaluation: the running statistics (required)."""
 
 def batchnorm_backward(
     dy: Array, x: Array, gamma: Array, save_mean: Array, save_invstd: Array, training: bool = True
-) -> Tuple[Array, Array, Array]:
+) -> tuple[Array, Array, Array]:
     """Returns ``(dx, dgamma, dbeta)``."""
 
 # --- loss.rs (reduction "mean" or "sum"; the loss is a Python float) ---------------------------
-def cross_entropy(logits: Array, labels: IntArray, reduction: str = "mean") -> Tuple[float, Array]:
+def cross_entropy(logits: Array, labels: IntArray, reduction: str = "mean") -> tuple[float, Array]:
     """Softmax cross-entropy on logits ``(n, C)`` with integer labels ``(n,)`` in ``[0, C)``;
     returns ``(loss, dlogits)``."""
 
-def binary_cross_entropy(logits: Array, targets: Array, reduction: str = "mean") -> Tuple[float, Array]:
+def binary_cross_entropy(logits: Array, targets: Array, reduction: str = "mean") -> tuple[float, Array]:
     """Sigmoid BCE on logits (numerically stable form); targets in [0, 1], same shape."""
 
-def mse(pred: Array, target: Array, reduction: str = "mean") -> Tuple[float, Array]: ...
+def mse(pred: Array, target: Array, reduction: str = "mean") -> tuple[float, Array]: ...
 
 # --- optim.rs: in-place updates, rules and defaults of torch.optim (step counts from 1) -------
 def sgd_step(
-    param: Array, grad: Array, momentum_buffer: Optional[Array] = None, *, step: int, lr: float,
-    momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
+    param: Array,
+    grad: Array,
+    momentum_buffer: Array | None = None,
+    *,
+    step: int,
+    lr: float,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    weight_decay: float = 0.0,
+    nesterov: bool = False,
     maximize: bool = False,
 ) -> None: ...
 def adagrad_step(
-    param: Array, grad: Array, state_sum: Array, *, step: int, lr: float = 1e-2, lr_decay: float = 0.0,
-    weight_decay: float = 0.0, eps: float = 1e-10, maximize: bool = False,
+    param: Array,
+    grad: Array,
+    state_sum: Array,
+    *,
+    step: int,
+    lr: float = 1e-2,
+    lr_decay: float = 0.0,
+    weight_decay: float = 0.0,
+    eps: float = 1e-10,
+    maximize: bool = False,
 ) -> None: ...
 def rmsprop_step(
-    param: Array, grad: Array, square_avg: Array, momentum_buffer: Optional[Array] = None,
-    grad_avg: Optional[Array] = None, *, step: int, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-    weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, maximize: bool = False,
+    param: Array,
+    grad: Array,
+    square_avg: Array,
+    momentum_buffer: Array | None = None,
+    grad_avg: Array | None = None,
+    *,
+    step: int,
+    lr: float = 1e-2,
+    alpha: float = 0.99,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    centered: bool = False,
+    maximize: bool = False,
 ) -> None: ...
 def adam_step(
-    param: Array, grad: Array, exp_avg: Array, exp_avg_sq: Array, max_exp_avg_sq: Optional[Array] = None, *,
-    step: int, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-    weight_decay: float = 0.0, amsgrad: bool = False, decoupled_weight_decay: bool = False, maximize: bool = False,
+    param: Array,
+    grad: Array,
+    exp_avg: Array,
+    exp_avg_sq: Array,
+    max_exp_avg_sq: Array | None = None,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    amsgrad: bool = False,
+    decoupled_weight_decay: bool = False,
+    maximize: bool = False,
 ) -> None:
     """Adam; with ``decoupled_weight_decay`` it is AdamW (``adamw_step``)."""
 
 def adamw_step(
-    param: Array, grad: Array, exp_avg: Array, exp_avg_sq: Array, max_exp_avg_sq: Optional[Array] = None, *,
-    step: int, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-    weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False,
+    param: Array,
+    grad: Array,
+    exp_avg: Array,
+    exp_avg_sq: Array,
+    max_exp_avg_sq: Array | None = None,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+    amsgrad: bool = False,
+    maximize: bool = False,
 ) -> None: ...
 def nadam_step(
-    param: Array, grad: Array, exp_avg: Array, exp_avg_sq: Array, *, step: int, mu_product: float,
-    lr: float = 2e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
-    momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, maximize: bool = False,
+    param: Array,
+    grad: Array,
+    exp_avg: Array,
+    exp_avg_sq: Array,
+    *,
+    step: int,
+    mu_product: float,
+    lr: float = 2e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum_decay: float = 4e-3,
+    decoupled_weight_decay: bool = False,
+    maximize: bool = False,
 ) -> float:
     """Returns the updated ``mu_product`` (start it at 1.0)."""
 
 # --- stats.rs: one pass over an activation matrix x (n, m), for diagnostics ---------------------
 class ColumnStats(TypedDict):
-    mean: npt.NDArray[np.float64]        # (m,)
-    var: npt.NDArray[np.float64]         # (m,) biased
-    min: npt.NDArray[np.float64]         # (m,)
-    max: npt.NDArray[np.float64]         # (m,)
-    hist: npt.NDArray[np.int64]          # (len(edges) − 1,) as np.histogram(x, edges)
-    saturated_fraction: float            # share of entries ≤ low or ≥ high
-    dead_fraction: float                 # share of columns that are 0 for every row
+    mean: npt.NDArray[np.float64]  # (m,)
+    var: npt.NDArray[np.float64]  # (m,) biased
+    min: npt.NDArray[np.float64]  # (m,)
+    max: npt.NDArray[np.float64]  # (m,)
+    hist: npt.NDArray[np.int64]  # (len(edges) − 1,) as np.histogram(x, edges)
+    saturated_fraction: float  # share of entries ≤ low or ≥ high
+    dead_fraction: float  # share of columns that are 0 for every row
 
 def column_stats(
-    x: Array, edges: Optional[Array] = None, saturation: Optional[Tuple[float, float]] = None
+    x: Array, edges: Array | None = None, saturation: tuple[float, float] | None = None
 ) -> ColumnStats: ...
 
 # --- train.rs: a whole network's training step in one call (used by initcore.fused) -----------
-LayerDesc = Tuple  # ("dense", in, out, use_bias, activation, alpha), ("batch_norm", m, momentum, eps),
+LayerDesc = tuple  # ("dense", in, out, use_bias, activation, alpha), ("batch_norm", m, momentum, eps),
 # ("activation", m, name, alpha), ("prelu", m), ("maxout", in, k), ("dropout", m, rate),
 # ("alpha_dropout", m, rate, a, b, alpha_p)
 
@@ -157,18 +232,34 @@ class TrainPlan:
     uniform_widths: list
 
     def __init__(
-        self, layers: Tuple[LayerDesc, ...], input_dim: int, dtype: str, capacity: int = 1,
-        optimizer: Optional[Tuple[str, dict]] = None, loss: Optional[str] = None, param_names: list = ...,
+        self,
+        layers: tuple[LayerDesc, ...],
+        input_dim: int,
+        dtype: str,
+        capacity: int = 1,
+        optimizer: tuple[str, dict] | None = None,
+        loss: str | None = None,
+        param_names: list = ...,
     ) -> None: ...
     def step(
-        self, x: Array, y: Array, params: tuple, grads: tuple, states: tuple, buffers: tuple, uniforms: tuple,
-        step: int, lr: float, out: Array, mu_products: Optional[list] = None,
+        self,
+        x: Array,
+        y: Array,
+        params: tuple,
+        grads: tuple,
+        states: tuple,
+        buffers: tuple,
+        uniforms: tuple,
+        step: int,
+        lr: float,
+        out: Array,
+        mu_products: list | None = None,
     ) -> float:
         """Forward (training), mean loss and its gradient, backward, optimizer update; returns the
         loss and writes the network output into ``out``."""
     def predict(self, x: Array, out: Array, batch_size: int, params: tuple, buffers: tuple) -> None: ...
     def evaluate(
         self, x: Array, y: Array, loss: str, batch_size: int, params: tuple, buffers: tuple
-    ) -> Tuple[float, int, int]:
+    ) -> tuple[float, int, int]:
         """``(summed loss, correct, count)`` in evaluation mode."""
     def reserve(self, rows: int) -> None: ...

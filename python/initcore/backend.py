@@ -4,6 +4,8 @@ kernels through ``get_ops(backend)``, so one piece of Python serves both."""
 
 from types import ModuleType
 
+import numpy as np
+
 BACKENDS = ("rust", "numpy")
 
 
@@ -20,9 +22,8 @@ def get_ops(backend: str) -> ModuleType:
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
 
-def check_dtype(dtype) -> "np.dtype":
+def check_dtype(dtype) -> np.dtype:
     """float32 or float64 (by name or NumPy dtype), else a ValueError naming ``dtype``."""
-    import numpy as np
 
     dt = np.dtype(dtype)
     if dt not in (np.float32, np.float64):

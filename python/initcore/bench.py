@@ -19,8 +19,8 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List, Optional
+from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -51,7 +51,7 @@ class Workload:
         return f"{s}{' +BN' if self.batchnorm else ''} b{self.batch} {self.activation}"
 
 
-WORKLOADS: Dict[str, Workload] = {
+WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in [
         Workload("tiny", (64, 64, 10), 32),
@@ -112,14 +112,15 @@ def _initcore_epoch(backend: str) -> Callable[[], None]:
     return lambda: model.fit(x, y, optimizer=opt, loss="cross_entropy", epochs=1, batch_size=EPOCH.batch, verbose=0)
 
 
-def _torch_epoch() -> Optional[Callable[[], None]]:
+def _torch_epoch() -> Callable[[], None] | None:
     try:
         import torch
     except Exception:
         return None
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128), torch.nn.ReLU(),
-                              torch.nn.Linear(128, 10))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
+    )
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     x, y = epoch_data()
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
@@ -128,7 +129,7 @@ def _torch_epoch() -> Optional[Callable[[], None]]:
     def epoch():
         order = torch.randperm(xt.shape[0])
         for i in range(0, xt.shape[0], EPOCH.batch):
-            idx = order[i:i + EPOCH.batch]
+            idx = order[i : i + EPOCH.batch]
             opt.zero_grad(set_to_none=True)
             lossf(net(xt[idx]), yt[idx]).backward()
             opt.step()
@@ -136,7 +137,7 @@ def _torch_epoch() -> Optional[Callable[[], None]]:
     return epoch
 
 
-def _torch_step(w: Workload) -> Optional[Callable[[], None]]:
+def _torch_step(w: Workload) -> Callable[[], None] | None:
     try:
         import torch
     except Exception:
@@ -165,7 +166,7 @@ def _torch_step(w: Workload) -> Optional[Callable[[], None]]:
     return step
 
 
-def _jax_step(w: Workload) -> Optional[Callable[[], None]]:
+def _jax_step(w: Workload) -> Callable[[], None] | None:
     if w.batchnorm:
         return None  # a functional BatchNorm with running statistics is beyond this harness
     try:
@@ -254,7 +255,7 @@ class Row:
     ratio_to_initcore: float = float("nan")
 
 
-def run(names: List[str], peers: List[str], budget_s: float = 1.0, progress: bool = True) -> dict:
+def run(names: list[str], peers: list[str], budget_s: float = 1.0, progress: bool = True) -> dict:
     """Times every (workload, peer) pair; returns a JSON-ready dict."""
     import initcore as ic
 
@@ -271,7 +272,7 @@ def run(names: List[str], peers: List[str], budget_s: float = 1.0, progress: boo
     }
     jobs = [(n, p) for n in names for p in peers]
     bar = tqdm(jobs, desc="bench", disable=not progress, file=sys.stderr) if tqdm else jobs
-    rows: List[Row] = []
+    rows: list[Row] = []
     epoch_makers = {
         "initcore": lambda: _initcore_epoch("rust"),
         "numpy": lambda: _initcore_epoch("numpy"),
@@ -325,7 +326,9 @@ def add_subcommand(subparsers) -> None:
     p = subparsers.add_parser("bench", help="time training steps against NumPy, PyTorch and JAX")
     names = ",".join([*WORKLOADS, "epoch"])
     p.add_argument("--workloads", default=names, help=f"comma-separated subset of {names}")
-    p.add_argument("--peers", default="initcore,numpy,torch,jax", help="comma-separated subset of initcore,numpy,torch,jax")
+    p.add_argument(
+        "--peers", default="initcore,numpy,torch,jax", help="comma-separated subset of initcore,numpy,torch,jax"
+    )
     p.add_argument("--budget", type=float, default=1.0, help="seconds of timing per (workload, peer)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--threads", type=int, default=None, help="initcore threads (default: all CPUs)")
@@ -337,7 +340,9 @@ def main(args: argparse.Namespace) -> int:
 
     names = [n.strip() for n in args.workloads.split(",") if n.strip()]
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
-    bad = [n for n in names if n not in WORKLOADS and n != "epoch"] + [p for p in peers if p not in ("initcore", "numpy", "torch", "jax")]
+    bad = [n for n in names if n not in WORKLOADS and n != "epoch"] + [
+        p for p in peers if p not in ("initcore", "numpy", "torch", "jax")
+    ]
     if bad or not names or not peers:
         raise ValueError(f"unknown workload or peer: {', '.join(bad) or '(none given)'}")
     if args.budget <= 0:

@@ -29,13 +29,22 @@ import sys
 import tempfile
 import time
 import warnings
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from collections.abc import Iterable
+from typing import Any, Callable
 
 import numpy as np
 
 __all__ = [
-    "Callback", "CallbackList", "History", "ProgressBar", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN",
-    "CSVLogger", "LambdaCallback", "format_logs",
+    "Callback",
+    "CallbackList",
+    "History",
+    "ProgressBar",
+    "EarlyStopping",
+    "ModelCheckpoint",
+    "TerminateOnNaN",
+    "CSVLogger",
+    "LambdaCallback",
+    "format_logs",
 ]
 
 
@@ -44,41 +53,41 @@ class Callback:
 
     def __init__(self):
         self.model = None
-        self.params: Dict[str, Any] = {}
+        self.params: dict[str, Any] = {}
 
     def set_model(self, model) -> None:
         self.model = model
 
-    def set_params(self, params: Dict[str, Any]) -> None:
+    def set_params(self, params: dict[str, Any]) -> None:
         self.params = dict(params)
 
-    def _fit_params(self) -> Dict[str, Any]:
+    def _fit_params(self) -> dict[str, Any]:
         return self.params or dict(getattr(self.model, "fit_params", None) or {})
 
-    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         pass
 
-    def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None:
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         pass
 
-    def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         pass
 
-    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         pass
 
-    def on_batch_begin(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+    def on_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         pass
 
-    def on_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+    def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         pass
 
 
 class CallbackList:
     """Dispatches every hook to its callbacks, in order."""
 
-    def __init__(self, callbacks: Optional[Iterable[Callback]] = None, model=None):
-        self.callbacks: List[Callback] = list(callbacks or [])
+    def __init__(self, callbacks: Iterable[Callback] | None = None, model=None):
+        self.callbacks: list[Callback] = list(callbacks or [])
         for cb in self.callbacks:
             if not all(callable(getattr(cb, h, None)) for h in _HOOKS):
                 raise TypeError(f"callbacks must be Callback objects (with every hook), got {type(cb).__name__}")
@@ -96,7 +105,7 @@ class CallbackList:
         for cb in self.callbacks:
             cb.set_model(model)
 
-    def set_params(self, params: Dict[str, Any]) -> None:
+    def set_params(self, params: dict[str, Any]) -> None:
         for cb in self.callbacks:
             if callable(getattr(cb, "set_params", None)):
                 cb.set_params(params)
@@ -132,8 +141,15 @@ class CallbackList:
             cb.on_batch_end(batch, logs)
 
 
-_HOOKS = ("set_model", "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_batch_begin",
-          "on_batch_end")
+_HOOKS = (
+    "set_model",
+    "on_train_begin",
+    "on_train_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_batch_begin",
+    "on_batch_end",
+)
 
 
 class History(Callback):
@@ -144,8 +160,8 @@ class History(Callback):
 
     def __init__(self):
         super().__init__()
-        self.history: Dict[str, List[Any]] = {}
-        self.epoch: List[int] = []
+        self.history: dict[str, list[Any]] = {}
+        self.epoch: list[int] = []
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(int(epoch))
@@ -165,10 +181,13 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def format_logs(logs: Dict[str, Any], skip=("seconds", "size")) -> str:
+def format_logs(logs: dict[str, Any], skip=("seconds", "size")) -> str:
     """``"loss 0.1234  accuracy 0.9650  lr 0.001"``: the logs in one line."""
-    return "  ".join(f"{k} {v:.4g}" if k == "lr" and isinstance(v, (float, np.floating)) else f"{k} {_fmt(v)}"
-                     for k, v in logs.items() if k not in skip)
+    return "  ".join(
+        f"{k} {v:.4g}" if k == "lr" and isinstance(v, (float, np.floating)) else f"{k} {_fmt(v)}"
+        for k, v in logs.items()
+        if k not in skip
+    )
 
 
 class ProgressBar(Callback):
@@ -177,7 +196,7 @@ class ProgressBar(Callback):
     notebook log) one line per epoch: ``epoch 3/20  loss …  val_accuracy …  lr …  1.2 s  (3400 samples/s)``.
     ``fit(verbose=1)`` adds one; ``verbose=0`` does not."""
 
-    def __init__(self, stream=None, bar: Optional[bool] = None):
+    def __init__(self, stream=None, bar: bool | None = None):
         super().__init__()
         self._stream = stream
         self._bar_mode = bar
@@ -216,8 +235,15 @@ class ProgressBar(Callback):
             # An explicit size: a pseudo-terminal without one reports 0 × 0, and tqdm hides
             # every bar below row 0.
             size = shutil.get_terminal_size((100, 20))
-            self.bar = tqdm(total=self.steps, desc=self._label(epoch), unit="step", file=self.stream,
-                            leave=True, ncols=size.columns, nrows=size.lines)
+            self.bar = tqdm(
+                total=self.steps,
+                desc=self._label(epoch),
+                unit="step",
+                file=self.stream,
+                leave=True,
+                ncols=size.columns,
+                nrows=size.lines,
+            )
 
     def on_batch_end(self, batch, logs=None):
         logs = logs or {}
@@ -265,17 +291,20 @@ def _auto_mode(mode: str, monitor: str) -> str:
     return "max" if ("acc" in m or m.startswith("fmeasure") or "auc" in m) else "min"
 
 
-def _monitored(cb, logs, epoch) -> Optional[float]:
+def _monitored(cb, logs, epoch) -> float | None:
     value = (logs or {}).get(cb.monitor)
     if value is None:
         warnings.warn(
             f"{type(cb).__name__}: the monitored metric {cb.monitor!r} is not in the epoch logs "
-            f"(available: {', '.join(sorted(logs or {}))}); epoch {epoch + 1} skipped", RuntimeWarning, stacklevel=3)
+            f"(available: {', '.join(sorted(logs or {}))}); epoch {epoch + 1} skipped",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return None
     return float(value)
 
 
-def _model_weights(model) -> List[np.ndarray]:
+def _model_weights(model) -> list[np.ndarray]:
     arrays = [p.value for p in model.parameters()]
     buffers = getattr(model, "buffers", None)
     if callable(buffers):
@@ -295,9 +324,17 @@ class EarlyStopping(Callback):
     loaded one since (resuming a saved run).
     """
 
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0, verbose: int = 0,
-                 mode: str = "auto", baseline: Optional[float] = None, restore_best_weights: bool = False,
-                 start_from_epoch: int = 0):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        verbose: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
+    ):
         super().__init__()
         if patience < 0:
             raise ValueError(f"patience must be >= 0, got {patience}")
@@ -317,7 +354,7 @@ class EarlyStopping(Callback):
         self.stopped_epoch = -1
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch = -1
-        self.best_weights: Optional[List[np.ndarray]] = None
+        self.best_weights: list[np.ndarray] | None = None
 
     def _improved(self, current: float, reference: float) -> bool:
         if self.mode == "max":
@@ -357,12 +394,16 @@ class EarlyStopping(Callback):
             for live, saved in zip(_model_weights(self.model), self.best_weights):
                 np.copyto(live, saved)
 
-    def get_state(self) -> Dict[str, Any]:
-        return {"wait": self.wait, "best": self.best, "best_epoch": self.best_epoch,
-                "stopped_epoch": self.stopped_epoch,
-                "best_weights": None if self.best_weights is None else [a.copy() for a in self.best_weights]}
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "wait": self.wait,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "stopped_epoch": self.stopped_epoch,
+            "best_weights": None if self.best_weights is None else [a.copy() for a in self.best_weights],
+        }
 
-    def set_state(self, state: Dict[str, Any]) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         self.wait = int(state["wait"])
         self.best = float(state["best"])
         self.best_epoch = int(state["best_epoch"])
@@ -377,8 +418,9 @@ class ModelCheckpoint(Callback):
     ``monitor`` improves (``save_best_only``). ``path`` may contain ``str.format`` fields filled
     from the epoch (numbered from 1, as Keras) and the logs: ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``."""
 
-    def __init__(self, path, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto",
-                 verbose: int = 0):
+    def __init__(
+        self, path, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto", verbose: int = 0
+    ):
         super().__init__()
         self.path = os.fspath(path)
         self.monitor = monitor
@@ -391,8 +433,10 @@ class ModelCheckpoint(Callback):
         try:
             return self.path.format(epoch=epoch + 1, **(logs or {}))
         except KeyError as e:
-            raise KeyError(f"ModelCheckpoint: path {self.path!r} names {e}, which is not in the epoch logs "
-                           f"(available: {', '.join(sorted(logs or {}))})") from None
+            raise KeyError(
+                f"ModelCheckpoint: path {self.path!r} names {e}, which is not in the epoch logs "
+                f"(available: {', '.join(sorted(logs or {}))})"
+            ) from None
 
     def on_epoch_end(self, epoch, logs=None):
         path = self._filepath(epoch, logs)
@@ -406,16 +450,19 @@ class ModelCheckpoint(Callback):
                     print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
                 return
             if self.verbose:
-                print(f"Epoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, saving to {path}")
+                print(
+                    f"Epoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, "
+                    f"saving to {path}"
+                )
             self.best = current
         elif self.verbose:
             print(f"Epoch {epoch + 1}: saving model to {path}")
         self.model.save(path)
 
-    def get_state(self) -> Dict[str, Any]:
+    def get_state(self) -> dict[str, Any]:
         return {"best": self.best}
 
-    def set_state(self, state: Dict[str, Any]) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         self.best = float(state["best"])
 
 
@@ -462,8 +509,8 @@ class CSVLogger(Callback):
         self.path = os.fspath(path)
         self.sep = separator
         self.append = bool(append)
-        self.rows: List[Dict[str, str]] = []
-        self.keys: List[str] = []
+        self.rows: list[dict[str, str]] = []
+        self.keys: list[str] = []
 
     def on_train_begin(self, logs=None):
         self.rows, self.keys = [], []
@@ -490,8 +537,14 @@ class CSVLogger(Callback):
         self.rows.append(row)
         self.keys = sorted(set(self.keys) | set(logs))
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=["epoch"] + self.keys, delimiter=self.sep, restval="NA",
-                                lineterminator="\n", extrasaction="ignore")
+        writer = csv.DictWriter(
+            buf,
+            fieldnames=["epoch"] + self.keys,
+            delimiter=self.sep,
+            restval="NA",
+            lineterminator="\n",
+            extrasaction="ignore",
+        )
         writer.writeheader()
         for r in self.rows:
             writer.writerow({k: (v if v != "" else "NA") for k, v in r.items()})
@@ -501,13 +554,24 @@ class CSVLogger(Callback):
 class LambdaCallback(Callback):
     """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``."""
 
-    def __init__(self, on_train_begin: Optional[Callable] = None, on_train_end: Optional[Callable] = None,
-                 on_epoch_begin: Optional[Callable] = None, on_epoch_end: Optional[Callable] = None,
-                 on_batch_begin: Optional[Callable] = None, on_batch_end: Optional[Callable] = None):
+    def __init__(
+        self,
+        on_train_begin: Callable | None = None,
+        on_train_end: Callable | None = None,
+        on_epoch_begin: Callable | None = None,
+        on_epoch_end: Callable | None = None,
+        on_batch_begin: Callable | None = None,
+        on_batch_end: Callable | None = None,
+    ):
         super().__init__()
-        for name, fn in (("on_train_begin", on_train_begin), ("on_train_end", on_train_end),
-                         ("on_epoch_begin", on_epoch_begin), ("on_epoch_end", on_epoch_end),
-                         ("on_batch_begin", on_batch_begin), ("on_batch_end", on_batch_end)):
+        for name, fn in (
+            ("on_train_begin", on_train_begin),
+            ("on_train_end", on_train_end),
+            ("on_epoch_begin", on_epoch_begin),
+            ("on_epoch_end", on_epoch_end),
+            ("on_batch_begin", on_batch_begin),
+            ("on_batch_end", on_batch_end),
+        ):
             if fn is not None:
                 if not callable(fn):
                     raise TypeError(f"LambdaCallback: {name} must be callable, got {type(fn).__name__}")

@@ -31,12 +31,12 @@ import importlib
 import os
 import sys
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 __all__ = ["main", "build_parser", "register_subcommand", "SUBCOMMANDS", "add_subcommand", "UsageError"]
 
 #: name → (module, one-line help). The module's ``add_subcommand(subparsers)`` adds the parser.
-SUBCOMMANDS: Dict[str, Tuple[str, str]] = {
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("initcore.cli", "train an MLP on MNIST (the embedded subset or IDX files) and report test accuracy"),
     "bench": ("initcore.bench", "time training steps against the NumPy reference, PyTorch and JAX"),
     "experiment": ("initcore.experiments", "run the initialization / normalization experiments"),
@@ -64,14 +64,16 @@ SCHEDULE_CHOICES = ("none", "step", "exponential", "cosine", "plateau")
 STANDARDIZE_CHOICES = ("channel", "feature", "mean_image", "minmax", "none")
 
 
-def _layers(text: str) -> List[int]:
+def _layers(text: str) -> list[int]:
     text = text.strip()
     if not text:
         return []
     try:
         sizes = [int(t) for t in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated layer widths such as 256,128, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer widths such as 256,128, got {text!r}"
+        ) from None
     if any(s < 1 for s in sizes):
         raise argparse.ArgumentTypeError(f"layer widths must be positive, got {text!r}")
     return sizes
@@ -109,47 +111,90 @@ def add_subcommand(subparsers) -> None:
     from . import optim
 
     p = subparsers.add_parser(
-        "train", help=SUBCOMMANDS["train"][1], description=SUBCOMMANDS["train"][1] + ".",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "train",
+        help=SUBCOMMANDS["train"][1],
+        description=SUBCOMMANDS["train"][1] + ".",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     a = p.add_argument_group("model")
-    a.add_argument("--layers", type=_layers, default=[256, 128], metavar="W1,W2,...",
-                   help="hidden layer widths ('' for none: softmax regression)")
+    a.add_argument(
+        "--layers",
+        type=_layers,
+        default=[256, 128],
+        metavar="W1,W2,...",
+        help="hidden layer widths ('' for none: softmax regression)",
+    )
     a.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="hidden activation")
-    a.add_argument("--init", default="he_normal",
-                   help="kernel initializer by name (he_normal, glorot_uniform, lecun_normal, orthogonal, ...)")
-    a.add_argument("--batchnorm", choices=("none", "before", "after"), default="none",
-                   help="BatchNorm before or after each hidden activation")
-    a.add_argument("--dropout", type=_fraction, default=0.2,
-                   help="dropout rate after each hidden layer (AlphaDropout for selu; 0: none)")
+    a.add_argument(
+        "--init",
+        default="he_normal",
+        help="kernel initializer by name (he_normal, glorot_uniform, lecun_normal, orthogonal, ...)",
+    )
+    a.add_argument(
+        "--batchnorm",
+        choices=("none", "before", "after"),
+        default="none",
+        help="BatchNorm before or after each hidden activation",
+    )
+    a.add_argument(
+        "--dropout",
+        type=_fraction,
+        default=0.2,
+        help="dropout rate after each hidden layer (AlphaDropout for selu; 0: none)",
+    )
     o = p.add_argument_group("optimization")
     o.add_argument("--optimizer", choices=sorted(optim.OPTIMIZERS), default="adam")
-    o.add_argument("--lr", type=_nonneg_float, default=None,
-                   help="learning rate (default: 1e-3 for adam/adamw, else the torch.optim default)")
+    o.add_argument(
+        "--lr",
+        type=_nonneg_float,
+        default=None,
+        help="learning rate (default: 1e-3 for adam/adamw, else the torch.optim default)",
+    )
     o.add_argument("--momentum", type=_nonneg_float, default=None, help="momentum of sgd / rmsprop")
     o.add_argument("--weight-decay", type=_nonneg_float, default=None, help="weight decay (L2; decoupled for adamw)")
-    o.add_argument("--schedule", choices=SCHEDULE_CHOICES, default="cosine",
-                   help="learning-rate schedule: step (x0.1 every epochs/3), exponential (x0.9 per epoch), "
-                        "cosine (to 0 over the run), plateau (x0.5 after 2 epochs without improvement)")
+    o.add_argument(
+        "--schedule",
+        choices=SCHEDULE_CHOICES,
+        default="cosine",
+        help="learning-rate schedule: step (x0.1 every epochs/3), exponential (x0.9 per epoch), "
+        "cosine (to 0 over the run), plateau (x0.5 after 2 epochs without improvement)",
+    )
     o.add_argument("--epochs", type=_positive_int, default=20, help="passes over the training data")
     o.add_argument("--batch-size", type=_positive_int, default=64, help="samples per optimizer step")
     d = p.add_argument_group("data")
-    d.add_argument("--data", metavar="DIR", default=None,
-                   help="directory with MNIST/Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz], ...); "
-                        "default: the embedded 5,000-image MNIST subset")
+    d.add_argument(
+        "--data",
+        metavar="DIR",
+        default=None,
+        help="directory with MNIST/Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz], ...); "
+        "default: the embedded 5,000-image MNIST subset",
+    )
     d.add_argument("--test-size", type=_positive_int, default=1000, help="test images held out of the embedded subset")
-    d.add_argument("--standardize", choices=STANDARDIZE_CHOICES, default="channel",
-                   help="input standardization fitted on the training part: channel (one mean/std, as "
-                        "torchvision), feature (per-pixel z-scores), mean_image, minmax, none")
-    d.add_argument("--val-split", type=_fraction, default=0.0,
-                   help="fraction of the training part held out for validation (stratified); "
-                        "the plateau schedule monitors it when given, else the training loss")
+    d.add_argument(
+        "--standardize",
+        choices=STANDARDIZE_CHOICES,
+        default="channel",
+        help="input standardization fitted on the training part: channel (one mean/std, as "
+        "torchvision), feature (per-pixel z-scores), mean_image, minmax, none",
+    )
+    d.add_argument(
+        "--val-split",
+        type=_fraction,
+        default=0.0,
+        help="fraction of the training part held out for validation (stratified); "
+        "the plateau schedule monitors it when given, else the training loss",
+    )
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=int, default=0, help="seeds initialization, shuffling, dropout and the split")
     r.add_argument("--backend", choices=("rust", "numpy"), default="rust")
     r.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     r.add_argument("--threads", type=_positive_int, default=None, help="Rust threads (default: all cores)")
-    r.add_argument("--save", metavar="PATH", default=None,
-                   help="save the trained model (Sequential.load) and, if standardized, PATH.standardizer.npz")
+    r.add_argument(
+        "--save",
+        metavar="PATH",
+        default=None,
+        help="save the trained model (Sequential.load) and, if standardized, PATH.standardizer.npz",
+    )
     r.add_argument("--quiet", action="store_true", help="print only the final result")
     p.set_defaults(func=run_train)
 
@@ -162,13 +207,15 @@ def _load_data(args):
         source = f"{args.data} ({x_train.shape[0]} train / {x_test.shape[0]} test)"
     else:
         (x_train, y_train), (x_test, y_test) = data.load_mnist_subset(
-            split=True, test_size=args.test_size, seed=args.seed, dtype=args.dtype)
+            split=True, test_size=args.test_size, seed=args.seed, dtype=args.dtype
+        )
         source = f"embedded MNIST subset ({x_train.shape[0]} train / {x_test.shape[0]} test, stratified)"
     return x_train, y_train, x_test, y_test, source
 
 
 def _build_model(args, input_dim: int, n_classes: int):
-    from . import initializers, layers as L
+    from . import initializers
+    from . import layers as L
     from .model import Sequential
 
     try:
@@ -178,8 +225,11 @@ def _build_model(args, input_dim: int, n_classes: int):
     stack = []
     for width in args.layers:
         if args.batchnorm == "before":
-            stack += [L.Dense(width, kernel_initializer=args.init, use_bias=False), L.BatchNorm(),
-                      L.Activation(args.activation)]
+            stack += [
+                L.Dense(width, kernel_initializer=args.init, use_bias=False),
+                L.BatchNorm(),
+                L.Activation(args.activation),
+            ]
         elif args.batchnorm == "after":
             stack += [L.Dense(width, kernel_initializer=args.init), L.Activation(args.activation), L.BatchNorm()]
         else:
@@ -232,9 +282,18 @@ def _save_standardizer(path: str, scaler) -> str:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(os.path.abspath(target)))
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, mode=cfg["mode"], channels=cfg["channels"], feature_range=np.array(cfg["feature_range"]),
-                     min_scale=cfg["min_scale"], shift=st["shift"], scale=st["scale"], mean=st["mean"],
-                     var=st["var"], n_samples_seen=st["n_samples_seen"])
+            np.savez(
+                f,
+                mode=cfg["mode"],
+                channels=cfg["channels"],
+                feature_range=np.array(cfg["feature_range"]),
+                min_scale=cfg["min_scale"],
+                shift=st["shift"],
+                scale=st["scale"],
+                mean=st["mean"],
+                var=st["var"],
+                n_samples_seen=st["n_samples_seen"],
+            )
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
@@ -248,6 +307,7 @@ def run_train(args) -> int:
     import numpy as np
 
     import initcore
+
     from . import data
 
     t_start = time.perf_counter()
@@ -263,27 +323,44 @@ def run_train(args) -> int:
     validation = None
     if args.val_split > 0:
         x_train, x_val, y_train, y_val = data.train_test_split(
-            x_train, y_train, test_size=args.val_split, seed=args.seed, stratify=y_train)
+            x_train, y_train, test_size=args.val_split, seed=args.seed, stratify=y_train
+        )
         validation = (x_val, y_val)
     model = _build_model(args, x_train.shape[1], n_classes)
     opt = _optimizer(args, model.parameters())
     sched = _schedule(args, "val_loss" if validation is not None else "loss")
-    say(f"data: {source}; standardize: {args.standardize}"
-        + (f"; validation: {validation[0].shape[0]} images" if validation is not None else ""))
+    say(
+        f"data: {source}; standardize: {args.standardize}"
+        + (f"; validation: {validation[0].shape[0]} images" if validation is not None else "")
+    )
     widths = "-".join(str(w) for w in [x_train.shape[1], *args.layers, n_classes])
-    say(f"model: {widths} {args.activation}, init {args.init}, batchnorm {args.batchnorm}, dropout {args.dropout}, "
-        f"{sum(p.size for p in model.parameters()):,} parameters, {args.dtype}, backend {args.backend}")
-    say(f"optimizer: {opt.kind} {', '.join(f'{k}={v}' for k, v in opt.hyper.items() if k != 'maximize')}; "
-        f"schedule {args.schedule}; {args.epochs} epochs of batch {args.batch_size}")
+    say(
+        f"model: {widths} {args.activation}, init {args.init}, batchnorm {args.batchnorm}, dropout {args.dropout}, "
+        f"{sum(p.size for p in model.parameters()):,} parameters, {args.dtype}, backend {args.backend}"
+    )
+    say(
+        f"optimizer: {opt.kind} {', '.join(f'{k}={v}' for k, v in opt.hyper.items() if k != 'maximize')}; "
+        f"schedule {args.schedule}; {args.epochs} epochs of batch {args.batch_size}"
+    )
     t_fit = time.perf_counter()
-    model.fit(x_train, y_train, optimizer=opt, epochs=args.epochs, batch_size=args.batch_size,
-              validation_data=validation, callbacks=[sched] if sched is not None else None,
-              verbose=0 if args.quiet else 1)
+    model.fit(
+        x_train,
+        y_train,
+        optimizer=opt,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        validation_data=validation,
+        callbacks=[sched] if sched is not None else None,
+        verbose=0 if args.quiet else 1,
+    )
     fit_seconds = time.perf_counter() - t_fit
     result = model.evaluate(x_test, y_test)
     correct = int(np.round(result["accuracy"] * x_test.shape[0]))
-    print(f"test accuracy: {result['accuracy']:.4f} ({correct}/{x_test.shape[0]})  test loss: {result['loss']:.4f}  "
-          f"training time: {fit_seconds:.1f} s  total: {time.perf_counter() - t_start:.1f} s", flush=True)
+    print(
+        f"test accuracy: {result['accuracy']:.4f} ({correct}/{x_test.shape[0]})  test loss: {result['loss']:.4f}  "
+        f"training time: {fit_seconds:.1f} s  total: {time.perf_counter() - t_start:.1f} s",
+        flush=True,
+    )
     if args.save:
         model.save(args.save, callbacks=[sched] if sched is not None else [])
         say(f"saved the model to {args.save}")
@@ -294,7 +371,8 @@ def run_train(args) -> int:
 
 # --- the command ---------------------------------------------------------------------------------
 
-def _selected(argv: Sequence[str]) -> Optional[str]:
+
+def _selected(argv: Sequence[str]) -> str | None:
     """The subcommand named on the command line (the first word not starting with '-')."""
     for a in argv:
         if not a.startswith("-"):
@@ -302,13 +380,16 @@ def _selected(argv: Sequence[str]) -> Optional[str]:
     return None
 
 
-def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The full parser. Only the selected subcommand's module is imported (``argv``); the
     others appear in ``--help`` with their one-line description."""
     import initcore
 
-    parser = _Parser(prog="initcore", description="Train small MLPs fast on a CPU, and see what initialization, "
-                                                  "standardization and BatchNorm do inside them.")
+    parser = _Parser(
+        prog="initcore",
+        description="Train small MLPs fast on a CPU, and see what initialization, "
+        "standardization and BatchNorm do inside them.",
+    )
     parser.add_argument("--version", action="version", version=f"initcore {initcore.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(SUBCOMMANDS) + "}", parser_class=_Parser)
     chosen = _selected(list(argv or []))
@@ -331,7 +412,7 @@ def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``initcore`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     from .data import DataFormatError
 

@@ -21,14 +21,27 @@ import math
 import os
 import tempfile
 import zlib
-from typing import Iterator, Optional, Sequence, Tuple, Union
+from collections.abc import Iterator
+from typing import Union
 
 import numpy as np
 
 __all__ = [
-    "load_mnist_subset", "load_boston_housing", "load_idx", "save_idx", "load_mnist_dir", "train_test_split",
-    "Standardizer", "NotFittedError", "DataFormatError", "batches", "one_hot", "data_file",
-    "IDX_IMAGES_MAGIC", "IDX_LABELS_MAGIC", "BOSTON_FEATURES",
+    "load_mnist_subset",
+    "load_boston_housing",
+    "load_idx",
+    "save_idx",
+    "load_mnist_dir",
+    "train_test_split",
+    "Standardizer",
+    "NotFittedError",
+    "DataFormatError",
+    "batches",
+    "one_hot",
+    "data_file",
+    "IDX_IMAGES_MAGIC",
+    "IDX_LABELS_MAGIC",
+    "BOSTON_FEATURES",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -37,8 +50,14 @@ IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions (n, rows, cols)
 IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension (n,)
 
 # IDX type codes (third magic byte) → big-endian NumPy dtype (LeCun's format description).
-_IDX_TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
-              0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_TYPES = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 _IDX_CODES = {dt.newbyteorder("=").str[1:]: code for code, dt in _IDX_TYPES.items()}
 
 
@@ -71,8 +90,10 @@ def _load_npz(name: str):
 
 # --- embedded data sets ------------------------------------------------------------------------
 
-def load_mnist_subset(split: bool = False, test_size: Union[int, float] = 1000, seed: int = 0, flatten: bool = True,
-                      dtype="float32"):
+
+def load_mnist_subset(
+    split: bool = False, test_size: int | float = 1000, seed: int = 0, flatten: bool = True, dtype="float32"
+):
     """The embedded MNIST subset: the first 500 training images of each digit (5,000 in all,
     sorted by label; see ``datasets/data/PROVENANCE.md``).
 
@@ -96,8 +117,14 @@ def load_mnist_subset(split: bool = False, test_size: Union[int, float] = 1000, 
 BOSTON_FEATURES = ("CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX", "PTRATIO", "B", "LSTAT")
 
 
-def load_boston_housing(split: bool = False, test_size: Union[int, float] = 0.2, seed: int = 0, dtype="float32",
-                        drop_b: bool = False, return_feature_names: bool = False):
+def load_boston_housing(
+    split: bool = False,
+    test_size: int | float = 0.2,
+    seed: int = 0,
+    dtype="float32",
+    drop_b: bool = False,
+    return_feature_names: bool = False,
+):
     """Boston housing (Harrison & Rubinfeld 1978): 506 towns, 13 features, target the median home
     value in $1000s. Returns ``(x, y)`` with ``y`` of shape (506,), or with ``split=True``
     ``((x_train, y_train), (x_test, y_test))`` (seeded, not stratified: a regression target);
@@ -128,6 +155,7 @@ def load_boston_housing(split: bool = False, test_size: Union[int, float] = 0.2,
 
 # --- IDX files ---------------------------------------------------------------------------------
 
+
 def _read_bytes(path: str) -> bytes:
     with open(path, "rb") as f:
         raw = f.read()
@@ -139,7 +167,7 @@ def _read_bytes(path: str) -> bytes:
     return raw
 
 
-def load_idx(path: PathLike, magic: Optional[int] = None) -> np.ndarray:
+def load_idx(path: PathLike, magic: int | None = None) -> np.ndarray:
     """Reads an IDX file (gzipped or not; detected from its content, not its name).
 
     Format: 4 magic bytes ``0, 0, type, ndim`` (type 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C
@@ -157,25 +185,28 @@ def load_idx(path: PathLike, magic: Optional[int] = None) -> np.ndarray:
     found = int.from_bytes(data[:4], "big")
     code, ndim = data[2], data[3]
     if data[0] != 0 or data[1] != 0 or code not in _IDX_TYPES or ndim == 0:
-        raise DataFormatError(f"{path}: not an IDX file (magic number 0x{found:08X}; expected 0x0000TTNN with "
-                              f"type TT in {{{', '.join(f'{c:02X}' for c in _IDX_TYPES)}}} and NN >= 1 dimensions)")
+        raise DataFormatError(
+            f"{path}: not an IDX file (magic number 0x{found:08X}; expected 0x0000TTNN with "
+            f"type TT in {{{', '.join(f'{c:02X}' for c in _IDX_TYPES)}}} and NN >= 1 dimensions)"
+        )
     if magic is not None and found != magic:
         raise DataFormatError(f"{path}: magic number 0x{found:08X}, expected 0x{magic:08X}")
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DataFormatError(f"{path}: truncated header ({len(data)} bytes, the {ndim} dimensions need {header})")
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dt = _IDX_TYPES[code]
     expected = header + math.prod(dims) * dt.itemsize
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "has trailing bytes"
-        raise DataFormatError(f"{path}: {what}: {len(data)} bytes, but the header {dims} of {dt.newbyteorder('=')} "
-                              f"announces {expected}")
+        raise DataFormatError(
+            f"{path}: {what}: {len(data)} bytes, but the header {dims} of {dt.newbyteorder('=')} announces {expected}"
+        )
     arr = np.frombuffer(data, dtype=dt, offset=header, count=math.prod(dims)).reshape(dims)
     return arr.astype(dt.newbyteorder("="), copy=True)
 
 
-def save_idx(path: PathLike, array: np.ndarray, compress: Optional[bool] = None) -> None:
+def save_idx(path: PathLike, array: np.ndarray, compress: bool | None = None) -> None:
     """Writes ``array`` (uint8, int8, int16, int32, float32 or float64; ndim 1-255) as an IDX
     file, gzipped when ``compress`` is true (default: when the name ends in ``.gz``). The file
     is written to a temporary name and renamed, so it is never seen half-written."""
@@ -183,7 +214,9 @@ def save_idx(path: PathLike, array: np.ndarray, compress: Optional[bool] = None)
     a = np.asarray(array)
     key = a.dtype.newbyteorder("=").str[1:]
     if key not in _IDX_CODES:
-        raise TypeError(f"save_idx: array dtype {a.dtype} has no IDX type (uint8, int8, int16, int32, float32, float64)")
+        raise TypeError(
+            f"save_idx: array dtype {a.dtype} has no IDX type (uint8, int8, int16, int32, float32, float64)"
+        )
     if not 1 <= a.ndim <= 255:
         raise ValueError(f"save_idx: array must have 1 to 255 dimensions, got {a.ndim}")
     if any(d >= 2**32 for d in a.shape):
@@ -240,6 +273,7 @@ def load_mnist_dir(directory: PathLike, flatten: bool = True, dtype="float32"):
 
 # --- splitting ---------------------------------------------------------------------------------
 
+
 def _n_test(test_size, n: int) -> int:
     if isinstance(test_size, bool):
         raise TypeError("test_size must be an int or a float, got bool")
@@ -256,8 +290,9 @@ def _n_test(test_size, n: int) -> int:
     return k
 
 
-def train_test_split(x, y=None, test_size: Union[int, float] = 0.25, seed: Optional[int] = 0, stratify=None,
-                     shuffle: bool = True):
+def train_test_split(
+    x, y=None, test_size: int | float = 0.25, seed: int | None = 0, stratify=None, shuffle: bool = True
+):
     """Splits ``x`` (and ``y``) into a training and a test part, in scikit-learn's order:
     ``x_train, x_test, y_train, y_test`` (or ``x_train, x_test`` without ``y``).
 
@@ -301,16 +336,21 @@ def train_test_split(x, y=None, test_size: Union[int, float] = 0.25, seed: Optio
 def _stratified(labels: np.ndarray, n: int, k: int, rng: np.random.Generator):
     if labels.shape[:1] != (n,):
         raise ValueError(f"train_test_split: stratify has shape {labels.shape}, expected ({n}, ...)")
-    classes, inverse, counts = np.unique(labels, axis=0 if labels.ndim > 1 else None, return_inverse=True,
-                                         return_counts=True)
+    classes, inverse, counts = np.unique(
+        labels, axis=0 if labels.ndim > 1 else None, return_inverse=True, return_counts=True
+    )
     inverse = inverse.reshape(-1)
     c = len(classes)
     if counts.min() < 2:
-        raise ValueError("train_test_split: the least populated class in stratify has only 1 member; "
-                         "every class needs at least 2 to appear in both parts")
+        raise ValueError(
+            "train_test_split: the least populated class in stratify has only 1 member; "
+            "every class needs at least 2 to appear in both parts"
+        )
     if k < c or n - k < c:
-        raise ValueError(f"train_test_split: the test part ({k}) and the training part ({n - k}) must each be "
-                         f"at least the number of classes ({c}) to stratify")
+        raise ValueError(
+            f"train_test_split: the test part ({k}) and the training part ({n - k}) must each be "
+            f"at least the number of classes ({c}) to stratify"
+        )
     exact = k * counts / n
     take = np.floor(exact).astype(np.int64)
     rem = exact - take
@@ -321,12 +361,13 @@ def _stratified(labels: np.ndarray, n: int, k: int, rng: np.random.Generator):
     for ci in range(c):
         members = rng.permutation(np.flatnonzero(inverse == ci))
         te.append(members[: take[ci]])
-        tr.append(members[take[ci]:])
+        tr.append(members[take[ci] :])
     tr, te = np.concatenate(tr), np.concatenate(te)
     return rng.permutation(tr), rng.permutation(te)
 
 
 # --- standardization ---------------------------------------------------------------------------
+
 
 class Standardizer:
     """Input standardization fitted on the training set, ``y = (x − shift) / scale`` per feature.
@@ -354,8 +395,14 @@ class Standardizer:
 
     MODES = ("feature", "channel", "mean_image", "minmax")
 
-    def __init__(self, mode: str = "feature", channels: int = 1, feature_range: Tuple[float, float] = (0.0, 1.0),
-                 min_scale: float = 0.0, dtype="float32"):
+    def __init__(
+        self,
+        mode: str = "feature",
+        channels: int = 1,
+        feature_range: tuple[float, float] = (0.0, 1.0),
+        min_scale: float = 0.0,
+        dtype="float32",
+    ):
         if mode not in self.MODES:
             raise ValueError(f"Standardizer: mode must be one of {self.MODES}, got {mode!r}")
         if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or channels < 1:
@@ -368,10 +415,10 @@ class Standardizer:
         self.mode, self.channels, self.feature_range = mode, int(channels), (lo, hi)
         self.min_scale = float(min_scale)
         self.dtype = _float_dtype(dtype)
-        self.shift_: Optional[np.ndarray] = None
-        self.scale_: Optional[np.ndarray] = None
-        self.n_features_in_: Optional[int] = None
-        self.n_samples_seen_: Optional[int] = None
+        self.shift_: np.ndarray | None = None
+        self.scale_: np.ndarray | None = None
+        self.n_features_in_: int | None = None
+        self.n_samples_seen_: int | None = None
 
     # scikit-learn-style views of the fitted statistics
     @property
@@ -393,11 +440,12 @@ class Standardizer:
         if x.dtype.kind not in "biuf":
             raise TypeError(f"Standardizer.{what}: x must hold real numbers, got dtype {x.dtype}")
         if x.ndim < 2:
-            raise ValueError(f"Standardizer.{what}: x must be (n, features...) with at least 2 dimensions, "
-                             f"got shape {x.shape}")
+            raise ValueError(
+                f"Standardizer.{what}: x must be (n, features...) with at least 2 dimensions, got shape {x.shape}"
+            )
         return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
-    def fit(self, x) -> "Standardizer":
+    def fit(self, x) -> Standardizer:
         """Computes the statistics of ``x`` (the training set) and returns ``self``."""
         flat = self._flat(x, "fit")
         n, d = flat.shape
@@ -409,7 +457,7 @@ class Standardizer:
         total = np.zeros(d)
         lo, hi = np.full(d, np.inf), np.full(d, -np.inf)
         for i in range(0, n, block):
-            b = flat[i:i + block].astype(np.float64)
+            b = flat[i : i + block].astype(np.float64)
             if not np.isfinite(b).all():
                 raise ValueError("Standardizer.fit: x contains NaN or infinity")
             total += b.sum(axis=0)
@@ -421,7 +469,7 @@ class Standardizer:
             mean = total / n
         sq = np.zeros(d)
         for i in range(0, n, block):
-            sq += ((flat[i:i + block].astype(np.float64) - mean) ** 2).sum(axis=0)
+            sq += ((flat[i : i + block].astype(np.float64) - mean) ** 2).sum(axis=0)
         if c is not None:
             count = n * (d // c)
             var = np.tile(sq.reshape(-1, c).sum(axis=0) / count, d // c)
@@ -455,8 +503,10 @@ class Standardizer:
     def _check_features(self, flat, what):
         self._check_fitted()
         if flat.shape[1] != self.n_features_in_:
-            raise ValueError(f"Standardizer.{what}: x has {flat.shape[1]} features, but the Standardizer was fitted "
-                             f"on {self.n_features_in_}")
+            raise ValueError(
+                f"Standardizer.{what}: x has {flat.shape[1]} features, but the Standardizer was fitted "
+                f"on {self.n_features_in_}"
+            )
 
     def transform(self, x) -> np.ndarray:
         """``(x − shift) / scale`` with the fitted statistics; same shape as ``x``."""
@@ -480,17 +530,28 @@ class Standardizer:
         return np.ascontiguousarray(out.reshape(z.shape), dtype=dt)
 
     def get_config(self) -> dict:
-        return {"mode": self.mode, "channels": self.channels, "feature_range": self.feature_range,
-                "min_scale": self.min_scale, "dtype": self.dtype.name}
+        return {
+            "mode": self.mode,
+            "channels": self.channels,
+            "feature_range": self.feature_range,
+            "min_scale": self.min_scale,
+            "dtype": self.dtype.name,
+        }
 
     def state_dict(self) -> dict:
         """The config and fitted arrays (copies), for saving next to a model."""
         self._check_fitted()
-        return {"config": self.get_config(), "shift": self.shift_.copy(), "scale": self.scale_.copy(),
-                "mean": self._mean.copy(), "var": self._var.copy(), "n_samples_seen": self.n_samples_seen_}
+        return {
+            "config": self.get_config(),
+            "shift": self.shift_.copy(),
+            "scale": self.scale_.copy(),
+            "mean": self._mean.copy(),
+            "var": self._var.copy(),
+            "n_samples_seen": self.n_samples_seen_,
+        }
 
     @classmethod
-    def from_state_dict(cls, state: dict) -> "Standardizer":
+    def from_state_dict(cls, state: dict) -> Standardizer:
         cfg = dict(state["config"])
         cfg["feature_range"] = tuple(cfg["feature_range"])
         s = cls(**cfg)
@@ -506,8 +567,8 @@ class Standardizer:
 
 # --- mini-batches ------------------------------------------------------------------------------
 
-def batches(x, y=None, batch_size: int = 32, shuffle: bool = False, seed=None,
-            drop_last: bool = False) -> Iterator:
+
+def batches(x, y=None, batch_size: int = 32, shuffle: bool = False, seed=None, drop_last: bool = False) -> Iterator:
     """Yields ``(x_batch, y_batch)`` (or ``x_batch`` without ``y``) of ``batch_size`` rows, the
     last one smaller unless ``drop_last``. ``shuffle`` draws one permutation per call from
     ``seed`` (an int or a ``numpy.random.Generator``)."""
@@ -522,11 +583,11 @@ def batches(x, y=None, batch_size: int = 32, shuffle: bool = False, seed=None,
     order = np.random.default_rng(seed).permutation(n) if shuffle else None
     stop = n - n % batch_size if drop_last else n
     for i in range(0, stop, batch_size):
-        idx = order[i:i + batch_size] if order is not None else slice(i, i + batch_size)
+        idx = order[i : i + batch_size] if order is not None else slice(i, i + batch_size)
         yield (x[idx], y[idx]) if y is not None else x[idx]
 
 
-def one_hot(y, num_classes: Optional[int] = None, dtype="float32") -> np.ndarray:
+def one_hot(y, num_classes: int | None = None, dtype="float32") -> np.ndarray:
     """Integer labels (n,) → one-hot rows (n, num_classes)."""
     y = np.asarray(y)
     if y.ndim != 1 or y.dtype.kind not in "iu":

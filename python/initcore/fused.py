@@ -82,7 +82,9 @@ class Plan:
         bn = [layer for layer in model.layers if type(layer) is L.BatchNorm]
         self.buffer_owners = [layer for layer in bn for _ in range(2)]
         self.buffer_names = ["running_mean", "running_var"] * len(bn)
-        self.dropouts = [layer for layer in model.layers if type(layer) in (L.Dropout, L.AlphaDropout) and layer.rate > 0]
+        self.dropouts = [
+            layer for layer in model.layers if type(layer) in (L.Dropout, L.AlphaDropout) and layer.rate > 0
+        ]
         self.optimizer = optimizer
         self.loss = loss
         self.hyper = dict(optimizer.hyper) if optimizer is not None else None

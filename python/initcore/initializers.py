@@ -43,15 +43,36 @@ parametrisations ``KaimingNormal/KaimingUniform(a, mode, nonlinearity)`` and
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Union
 
 import numpy as np
 
 __all__ = [
-    "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal",
-    "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeNormal", "HeUniform", "LecunNormal",
-    "LecunUniform", "KaimingNormal", "KaimingUniform", "XavierNormal", "XavierUniform", "Orthogonal",
-    "Identity", "calculate_gain", "compute_fans", "get", "serialize", "deserialize",
+    "Initializer",
+    "Zeros",
+    "Ones",
+    "Constant",
+    "RandomNormal",
+    "RandomUniform",
+    "TruncatedNormal",
+    "VarianceScaling",
+    "GlorotUniform",
+    "GlorotNormal",
+    "HeNormal",
+    "HeUniform",
+    "LecunNormal",
+    "LecunUniform",
+    "KaimingNormal",
+    "KaimingUniform",
+    "XavierNormal",
+    "XavierUniform",
+    "Orthogonal",
+    "Identity",
+    "calculate_gain",
+    "compute_fans",
+    "get",
+    "serialize",
+    "deserialize",
     "TRUNCATED_NORMAL_STDDEV_CORRECTION",
 ]
 
@@ -59,10 +80,10 @@ __all__ = [
 #: truncated draw keeps the intended variance.
 TRUNCATED_NORMAL_STDDEV_CORRECTION = 0.87962566103423978
 
-Shape = Union[int, Tuple[int, ...]]
+Shape = Union[int, tuple[int, ...]]
 
 
-def _shape(shape: Shape) -> Tuple[int, ...]:
+def _shape(shape: Shape) -> tuple[int, ...]:
     if isinstance(shape, (int, np.integer)):
         shape = (int(shape),)
     try:
@@ -89,7 +110,7 @@ def _rng(rng) -> np.random.Generator:
     raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
 
 
-def compute_fans(shape: Shape) -> Tuple[int, int]:
+def compute_fans(shape: Shape) -> tuple[int, int]:
     """``(fan_in, fan_out)`` of a weight of ``shape`` in the Keras layout (see the module doc)."""
     shape = _shape(shape)
     if len(shape) == 0:
@@ -102,7 +123,7 @@ def compute_fans(shape: Shape) -> Tuple[int, int]:
     return shape[-2] * receptive, shape[-1] * receptive
 
 
-def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """The recommended gain for ``nonlinearity``, as ``torch.nn.init.calculate_gain``:
 
     ==================  =========================
@@ -114,8 +135,17 @@ def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
     selu                3/4
     ==================  =========================
     """
-    linear = {"linear", "identity", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-              "conv_transpose3d", "sigmoid"}
+    linear = {
+        "linear",
+        "identity",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "sigmoid",
+    }
     if nonlinearity in linear:
         return 1.0
     if nonlinearity == "tanh":
@@ -137,7 +167,7 @@ def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
     raise ValueError(f"Unsupported nonlinearity {nonlinearity!r}")
 
 
-def _truncated_standard_normal(rng: np.random.Generator, shape: Tuple[int, ...], bound: float = 2.0) -> np.ndarray:
+def _truncated_standard_normal(rng: np.random.Generator, shape: tuple[int, ...], bound: float = 2.0) -> np.ndarray:
     """Unit normal restricted to [−bound, bound] by redrawing the rejects (as TensorFlow does):
     exact, and about 4.6% of the draws are repeated at bound 2."""
     out = rng.standard_normal(shape)
@@ -152,20 +182,20 @@ def _truncated_standard_normal(rng: np.random.Generator, shape: Tuple[int, ...],
 class Initializer:
     """Base class. Subclasses implement :meth:`sample` (float64) and :meth:`get_config`."""
 
-    def __call__(self, shape: Shape, rng: Optional[np.random.Generator] = None, dtype=np.float32) -> np.ndarray:
+    def __call__(self, shape: Shape, rng: np.random.Generator | None = None, dtype=np.float32) -> np.ndarray:
         shape = _shape(shape)
         dt = _dtype(dtype)
         out = self.sample(shape, _rng(rng))
         return np.ascontiguousarray(out, dtype=dt)
 
-    def sample(self, shape: Tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
 
-    def get_config(self) -> Dict[str, Any]:
+    def get_config(self) -> dict[str, Any]:
         return {}
 
     @classmethod
-    def from_config(cls, config: Dict[str, Any]) -> "Initializer":
+    def from_config(cls, config: dict[str, Any]) -> Initializer:
         return cls(**config)
 
     def __eq__(self, other) -> bool:
@@ -302,7 +332,7 @@ class VarianceScaling(Initializer):
 class _Named(VarianceScaling):
     """A fixed member of the variance-scaling family; no constructor arguments."""
 
-    _args: Tuple[float, str, str] = (1.0, "fan_in", "untruncated_normal")
+    _args: tuple[float, str, str] = (1.0, "fan_in", "untruncated_normal")
 
     def __init__(self):
         super().__init__(*self._args)
@@ -461,34 +491,65 @@ class Identity(Initializer):
 _CLASSES = {
     cls.__name__: cls
     for cls in (
-        Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling, GlorotUniform,
-        GlorotNormal, HeNormal, HeUniform, LecunNormal, LecunUniform, KaimingNormal, KaimingUniform,
-        XavierNormal, XavierUniform, Orthogonal, Identity,
+        Zeros,
+        Ones,
+        Constant,
+        RandomNormal,
+        RandomUniform,
+        TruncatedNormal,
+        VarianceScaling,
+        GlorotUniform,
+        GlorotNormal,
+        HeNormal,
+        HeUniform,
+        LecunNormal,
+        LecunUniform,
+        KaimingNormal,
+        KaimingUniform,
+        XavierNormal,
+        XavierUniform,
+        Orthogonal,
+        Identity,
     )
 }
 
 #: snake_case names (Keras's) and PyTorch aliases → class.
-ALIASES: Dict[str, type] = {
-    "zeros": Zeros, "zero": Zeros, "ones": Ones, "one": Ones, "constant": Constant,
-    "random_normal": RandomNormal, "normal": RandomNormal, "random_uniform": RandomUniform, "uniform": RandomUniform,
-    "truncated_normal": TruncatedNormal, "variance_scaling": VarianceScaling,
-    "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
-    "xavier_uniform": XavierUniform, "xavier_normal": XavierNormal,
-    "he_normal": HeNormal, "he_uniform": HeUniform,
-    "kaiming_normal": KaimingNormal, "kaiming_uniform": KaimingUniform,
-    "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform,
-    "orthogonal": Orthogonal, "identity": Identity, "eye": Identity,
+ALIASES: dict[str, type] = {
+    "zeros": Zeros,
+    "zero": Zeros,
+    "ones": Ones,
+    "one": Ones,
+    "constant": Constant,
+    "random_normal": RandomNormal,
+    "normal": RandomNormal,
+    "random_uniform": RandomUniform,
+    "uniform": RandomUniform,
+    "truncated_normal": TruncatedNormal,
+    "variance_scaling": VarianceScaling,
+    "glorot_uniform": GlorotUniform,
+    "glorot_normal": GlorotNormal,
+    "xavier_uniform": XavierUniform,
+    "xavier_normal": XavierNormal,
+    "he_normal": HeNormal,
+    "he_uniform": HeUniform,
+    "kaiming_normal": KaimingNormal,
+    "kaiming_uniform": KaimingUniform,
+    "lecun_normal": LecunNormal,
+    "lecun_uniform": LecunUniform,
+    "orthogonal": Orthogonal,
+    "identity": Identity,
+    "eye": Identity,
 }
 
 
-def serialize(initializer: Initializer) -> Dict[str, Any]:
+def serialize(initializer: Initializer) -> dict[str, Any]:
     """``{"class_name": ..., "config": {...}}``, the inverse of :func:`get` / :func:`deserialize`."""
     if not isinstance(initializer, Initializer):
         raise TypeError(f"can only serialize an initcore Initializer, got {type(initializer).__name__}")
     return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
 
 
-def deserialize(config: Dict[str, Any]) -> Initializer:
+def deserialize(config: dict[str, Any]) -> Initializer:
     """An initializer from :func:`serialize`'s dict."""
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"an initializer config is a dict with 'class_name' (and 'config'), got {config!r}")
@@ -499,7 +560,7 @@ def deserialize(config: Dict[str, Any]) -> Initializer:
     return cls.from_config(dict(config.get("config") or {}))
 
 
-def get(identifier: Union[None, str, Dict[str, Any], Initializer, Callable]) -> Optional[Initializer]:
+def get(identifier: None | str | dict[str, Any] | Initializer | Callable) -> Initializer | None:
     """Resolves ``identifier``: an :class:`Initializer` (returned as is), a name (``"he_normal"``,
     ``"HeNormal"``, ``"kaiming_normal"``...), a :func:`serialize` dict, any other callable with
     the ``(shape, rng, dtype)`` signature (returned as is), or None (returns None)."""

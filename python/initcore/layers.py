@@ -110,7 +110,9 @@ def resolve_activation(activation, alpha=None, where="activation"):
             raise ValueError(f"{where}: elu's alpha must be >= 0, got {a}")
         return name, a
     if alpha is not None:
-        raise ValueError(f"{where}: alpha must be None for activation {name!r} (only leaky_relu and elu take one), got {alpha!r}")
+        raise ValueError(
+            f"{where}: alpha must be None for activation {name!r} (only leaky_relu and elu take one), got {alpha!r}"
+        )
     return name, None
 
 
@@ -205,8 +207,16 @@ class Dense(Layer):
 
     kind = "dense"
 
-    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", alpha=None, name=None):
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        alpha=None,
+        name=None,
+    ):
         super().__init__(name)
         from . import initializers
 
@@ -253,8 +263,12 @@ class Dense(Layer):
         from . import initializers
 
         return {
-            **super().get_config(), "units": self.units, "activation": self.activation, "alpha": self.alpha,
-            "use_bias": self.use_bias, "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation,
+            "alpha": self.alpha,
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
         }
 
@@ -288,8 +302,14 @@ class BatchNorm(Layer):
     def forward(self, x, training=False):
         training = bool(training)
         y, mean, invstd = self.ops.batchnorm_forward(
-            x, self.gamma.value, self.beta.value, self.running_mean, self.running_var,
-            training=training, momentum=self.momentum, eps=self.eps,
+            x,
+            self.gamma.value,
+            self.beta.value,
+            self.running_mean,
+            self.running_var,
+            training=training,
+            momentum=self.momentum,
+            eps=self.eps,
         )
         self._cache = (x, mean, invstd, training)
         return y
@@ -497,7 +517,9 @@ class AlphaDropout(Dropout):
         return x * scaled + ((t(1) - keep) * t(self.a * self.alpha_p) + t(self.b))
 
 
-LAYERS = {c.__name__: c for c in (Dense, BatchNorm, Activation, LeakyReLU, ELU, SELU, PReLU, Maxout, Dropout, AlphaDropout)}
+LAYERS = {
+    c.__name__: c for c in (Dense, BatchNorm, Activation, LeakyReLU, ELU, SELU, PReLU, Maxout, Dropout, AlphaDropout)
+}
 
 
 def serialize(layer):

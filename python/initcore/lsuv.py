@@ -59,7 +59,11 @@ def lsuv(model, x_batch, tol=0.1, max_iter=10, orthonormal=True):
             w *= w.dtype.type(1.0 / math.sqrt(var))
             iterations += 1
         if not var > 0:
-            warnings.warn(f"lsuv: {layer.name}'s output has variance {var} on x_batch; it cannot be rescaled", stacklevel=2)
-        report.append({"layer": layer.name, "variance": var, "iterations": iterations, "converged": abs(var - 1.0) < tol})
+            warnings.warn(
+                f"lsuv: {layer.name}'s output has variance {var} on x_batch; it cannot be rescaled", stacklevel=2
+            )
+        report.append(
+            {"layer": layer.name, "variance": var, "iterations": iterations, "converged": abs(var - 1.0) < tol}
+        )
         h = y
     return report

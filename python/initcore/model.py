@@ -102,7 +102,9 @@ class Sequential:
         """Creates every layer's parameters for inputs of width ``input_dim``."""
         if self.built:
             if input_dim != self.input_dim:
-                raise ValueError(f"Sequential.build: the model is built for input_dim={self.input_dim}, got {input_dim}")
+                raise ValueError(
+                    f"Sequential.build: the model is built for input_dim={self.input_dim}, got {input_dim}"
+                )
             return self
         if isinstance(input_dim, bool) or not isinstance(input_dim, (int, np.integer)) or input_dim < 1:
             raise ValueError(f"Sequential: input_dim must be a positive int, got {input_dim!r}")
@@ -117,7 +119,9 @@ class Sequential:
 
     def _require_built(self, what):
         if not self.built:
-            raise ValueError(f"Sequential.{what}: the model is not built; pass input_dim= or call build(input_dim) first")
+            raise ValueError(
+                f"Sequential.{what}: the model is not built; pass input_dim= or call build(input_dim) first"
+            )
 
     def parameters(self):
         """Every trainable ``Parameter``, layer by layer (a Dense layer's kernel, then bias)."""
@@ -138,14 +142,22 @@ class Sequential:
 
     def get_config(self):
         return {
-            "layers": [layers_mod.serialize(layer) for layer in self.layers], "input_dim": self.input_dim,
-            "seed": self.seed, "dtype": self.dtype.name, "backend": self.backend,
+            "layers": [layers_mod.serialize(layer) for layer in self.layers],
+            "input_dim": self.input_dim,
+            "seed": self.seed,
+            "dtype": self.dtype.name,
+            "backend": self.backend,
         }
 
     @classmethod
     def from_config(cls, config):
-        return cls([layers_mod.deserialize(c) for c in config["layers"]], input_dim=config.get("input_dim"),
-                   seed=config.get("seed", 0), dtype=config.get("dtype", "float32"), backend=config.get("backend", "rust"))
+        return cls(
+            [layers_mod.deserialize(c) for c in config["layers"]],
+            input_dim=config.get("input_dim"),
+            seed=config.get("seed", 0),
+            dtype=config.get("dtype", "float32"),
+            backend=config.get("backend", "rust"),
+        )
 
     def summary(self):
         """A table of the layers (name and type, output shape, parameter count) and the totals;
@@ -153,15 +165,22 @@ class Sequential:
         rows = [("Layer (type)", "Output shape", "Params")]
         for layer in self.layers:
             shape = f"(None, {layer.output_dim})" if layer.built else "?"
-            rows.append((f"{layer.name} ({type(layer).__name__})", shape, f"{sum(p.size for p in layer.parameters()):,}"))
+            rows.append(
+                (f"{layer.name} ({type(layer).__name__})", shape, f"{sum(p.size for p in layer.parameters()):,}")
+            )
         w = [max(len(r[i]) for r in rows) for i in range(3)]
         line = "-" * (w[0] + w[1] + w[2] + 4)
         text = [line, f"{rows[0][0]:<{w[0]}}  {rows[0][1]:<{w[1]}}  {rows[0][2]:>{w[2]}}", line]
         text += [f"{a:<{w[0]}}  {b:<{w[1]}}  {c:>{w[2]}}" for a, b, c in rows[1:]]
         trainable = sum(p.size for layer in self.layers for p in layer.parameters())
         fixed = sum(v.size for v in self.buffers().values())
-        text += [line, f"Total params: {trainable + fixed:,}", f"Trainable params: {trainable:,}",
-                 f"Non-trainable params: {fixed:,}", line]
+        text += [
+            line,
+            f"Total params: {trainable + fixed:,}",
+            f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {fixed:,}",
+            line,
+        ]
         return "\n".join(text)
 
     # --- input checks ------------------------------------------------------------------------
@@ -181,7 +200,9 @@ class Sequential:
         if not self.built:
             self.build(arr.shape[1])
         if arr.shape[1] != self.input_dim:
-            raise ValueError(f"Sequential: {arg} has shape {arr.shape} but the model expects input_dim={self.input_dim} columns")
+            raise ValueError(
+                f"Sequential: {arg} has shape {arr.shape} but the model expects input_dim={self.input_dim} columns"
+            )
         return arr
 
     def _target(self, y, loss, n, arg="y"):
@@ -196,25 +217,33 @@ class Sequential:
             if y.ndim == 1 and c == 1:
                 y = y.reshape(n, 1)
             if y.shape != (n, c):
-                raise ValueError(f"Sequential: {arg} has shape {y.shape}, expected {(n, c)} (the output shape) for loss {loss!r}")
+                raise ValueError(
+                    f"Sequential: {arg} has shape {y.shape}, expected {(n, c)} (the output shape) for loss {loss!r}"
+                )
             return np.ascontiguousarray(y, dtype=self.dtype)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y.reshape(n)
         elif y.ndim == 2 and y.shape[1] == c:
             if not (np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()):
-                raise ValueError(f"Sequential: {arg} of shape {y.shape} is not one-hot; give integer labels (n,) for cross_entropy")
+                raise ValueError(
+                    f"Sequential: {arg} of shape {y.shape} is not one-hot; give integer labels (n,) for cross_entropy"
+                )
             y = y.argmax(axis=1)
         if y.ndim != 1:
             raise ValueError(f"Sequential: {arg} has shape {y.shape}; cross_entropy takes integer labels ({n},)")
         if y.dtype.kind == "f":
             if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
-                raise ValueError(f"Sequential: {arg} holds non-integer values; cross_entropy takes integer class labels")
+                raise ValueError(
+                    f"Sequential: {arg} holds non-integer values; cross_entropy takes integer class labels"
+                )
         elif y.dtype.kind == "b":
             raise TypeError(f"Sequential: {arg} is boolean; cross_entropy takes integer class labels")
         labels = np.ascontiguousarray(y, dtype=np.int64)
         if n and (labels.min() < 0 or labels.max() >= c):
             bad = int(np.flatnonzero((labels < 0) | (labels >= c))[0])
-            raise ValueError(f"Sequential: {arg}[{bad}] = {labels[bad]} is outside [0, {c}) (the model has {c} outputs)")
+            raise ValueError(
+                f"Sequential: {arg}[{bad}] = {labels[bad]} is outside [0, {c}) (the model has {c} outputs)"
+            )
         return labels
 
     @staticmethod
@@ -229,8 +258,10 @@ class Sequential:
         held = {id(p) for p in getattr(optimizer, "params", ())}
         missing = [p.name for p in self.parameters() if id(p) not in held]
         if not callable(getattr(optimizer, "step", None)) or missing:
-            raise ValueError(f"Sequential: the optimizer does not hold this model's parameters {missing}; "
-                             "create it with optimizer(model.parameters(), ...)")
+            raise ValueError(
+                f"Sequential: the optimizer does not hold this model's parameters {missing}; "
+                "create it with optimizer(model.parameters(), ...)"
+            )
         self._checked_optimizer = optimizer
 
     # --- forward / backward --------------------------------------------------------------------
@@ -251,7 +282,10 @@ class Sequential:
         self._require_built("backward")
         grad = np.asarray(grad)
         if grad.dtype != self.dtype or grad.ndim != 2 or grad.shape[1] != self.output_dim:
-            raise ValueError(f"Sequential.backward: grad has shape {grad.shape} {grad.dtype}, expected (n, {self.output_dim}) {self.dtype}")
+            raise ValueError(
+                f"Sequential.backward: grad has shape {grad.shape} {grad.dtype}, "
+                f"expected (n, {self.output_dim}) {self.dtype}"
+            )
         stop = 0
         if not need_dx:
             stop = next((i for i, layer in enumerate(self.layers) if layer.parameters()), len(self.layers))
@@ -288,7 +322,7 @@ class Sequential:
         has BatchNorm (batch statistics need two rows, as in PyTorch)."""
         starts = range(0, n, batch_size)
         has_bn = any(isinstance(layer, layers_mod.BatchNorm) for layer in self.layers)
-        return [order[i:i + batch_size] for i in starts if not (has_bn and min(batch_size, n - i) == 1)]
+        return [order[i : i + batch_size] for i in starts if not (has_bn and min(batch_size, n - i) == 1)]
 
     def _accuracy_counts(self, out, y, loss):
         """(correct, count) for classification losses, else None."""
@@ -309,8 +343,20 @@ class Sequential:
             return optim.get(optimizer, self.parameters())
         return optimizer
 
-    def fit(self, x, y, optimizer=None, loss="cross_entropy", epochs=1, batch_size=32, validation_data=None,
-            callbacks=None, shuffle=True, verbose=1, initial_epoch=None):
+    def fit(
+        self,
+        x,
+        y,
+        optimizer=None,
+        loss="cross_entropy",
+        epochs=1,
+        batch_size=32,
+        validation_data=None,
+        callbacks=None,
+        shuffle=True,
+        verbose=1,
+        initial_epoch=None,
+    ):
         """Trains for ``epochs`` epochs of minibatches; returns the ``History``.
 
         ``optimizer``: an ``initcore.optim`` object over ``model.parameters()``, a name
@@ -353,8 +399,14 @@ class Sequential:
         cbs.set_model(self)
         start = self.epochs_completed if initial_epoch is None else int(initial_epoch)
         steps = len(self._batches(n, batch_size, np.arange(n)))
-        self.fit_params = {"epochs": epochs, "initial_epoch": start, "steps": steps, "samples": n,
-                           "batch_size": int(batch_size), "verbose": verbose}
+        self.fit_params = {
+            "epochs": epochs,
+            "initial_epoch": start,
+            "steps": steps,
+            "samples": n,
+            "batch_size": int(batch_size),
+            "verbose": verbose,
+        }
         cbs.set_params(self.fit_params)
         logs = {}
         cbs.on_train_begin(logs)
@@ -491,8 +543,10 @@ class Sequential:
         return load_model(cls, path, callbacks, backend)
 
     def __repr__(self):
-        return (f"Sequential({len(self.layers)} layers, input_dim={self.input_dim}, dtype={self.dtype.name}, "
-                f"backend={self.backend!r})")
+        return (
+            f"Sequential({len(self.layers)} layers, input_dim={self.input_dim}, dtype={self.dtype.name}, "
+            f"backend={self.backend!r})"
+        )
 
 
 # --- the save file: one .npz holding a JSON header and the arrays it refers to -----------------------
@@ -517,7 +571,9 @@ def _encode(obj, arrays, where):
     if isinstance(obj, list):
         return [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]
     if isinstance(obj, dict):
-        return {"__dict__": [[_encode(k, arrays, where), _encode(v, arrays, f"{where}[{k!r}]")] for k, v in obj.items()]}
+        return {
+            "__dict__": [[_encode(k, arrays, where), _encode(v, arrays, f"{where}[{k!r}]")] for k, v in obj.items()]
+        }
     raise TypeError(f"save: cannot store a {type(obj).__name__} at {where}")
 
 
@@ -549,8 +605,11 @@ def save_model(model, path, callbacks):
         "epochs_completed": model.epochs_completed,
         "loss": model.loss,
         "optimizer": None if opt is None else {"class": type(opt).__name__, "state_dict": opt.state_dict()},
-        "callbacks": [{"class": type(cb).__name__, "state": cb.get_state()}
-                      for cb in callbacks if callable(getattr(cb, "get_state", None))],
+        "callbacks": [
+            {"class": type(cb).__name__, "state": cb.get_state()}
+            for cb in callbacks
+            if callable(getattr(cb, "get_state", None))
+        ],
     }
     arrays = {}
     header = json.dumps(_encode(doc, arrays, "model"))
@@ -579,7 +638,9 @@ def _read(path):
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
         if isinstance(e, FileNotFoundError) or str(e).startswith("Sequential.load"):
             raise
-        raise ValueError(f"Sequential.load: {path} is not a readable initcore model file ({type(e).__name__}: {e})") from None
+        raise ValueError(
+            f"Sequential.load: {path} is not a readable initcore model file ({type(e).__name__}: {e})"
+        ) from None
     if not isinstance(doc, dict) or doc.get("format") != FILE_FORMAT:
         raise ValueError(f"Sequential.load: {path} is not an initcore model file (format {FILE_FORMAT!r})")
     return doc
@@ -606,13 +667,20 @@ def load_model(cls, path, callbacks, backend):
         config["backend"] = backend
     model = cls.from_config(config)
     params = model.parameters() if model.built else []
-    for name, arrays, saved in (("weights", {p.name: p.value for p in params}, doc["weights"]),
-                                ("buffers", model.buffers(), doc["buffers"])):
+    for name, arrays, saved in (
+        ("weights", {p.name: p.value for p in params}, doc["weights"]),
+        ("buffers", model.buffers(), doc["buffers"]),
+    ):
         if set(arrays) != set(saved):
-            raise ValueError(f"Sequential.load: {path}: {name} {sorted(saved)} do not match the architecture's {sorted(arrays)}")
+            raise ValueError(
+                f"Sequential.load: {path}: {name} {sorted(saved)} do not match the architecture's {sorted(arrays)}"
+            )
         for key, live in arrays.items():
             if saved[key].shape != live.shape or saved[key].dtype != live.dtype:
-                raise ValueError(f"Sequential.load: {path}: {key} is {saved[key].shape} {saved[key].dtype}, expected {live.shape} {live.dtype}")
+                raise ValueError(
+                    f"Sequential.load: {path}: {key} is {saved[key].shape} {saved[key].dtype}, "
+                    f"expected {live.shape} {live.dtype}"
+                )
             np.copyto(live, saved[key])
     model.rng.bit_generator.state = doc["rng"]
     model.epochs_completed = int(doc["epochs_completed"])

@@ -7,15 +7,32 @@ Arrays must be float32 or float64 (one dtype per call); outputs are new arrays u
 ``TypeError`` or ``ValueError`` naming the argument before anything is written.
 """
 
-from ._core import matmul
 from ._core import (
-    activation_forward, activation_backward, softmax, softmax_backward, log_softmax,
-    log_softmax_backward, prelu_forward, prelu_backward, maxout_forward, maxout_backward,
+    activation_backward,
+    activation_forward,
+    adagrad_step,
+    adam_step,
+    adamw_step,
+    batchnorm_backward,
+    batchnorm_forward,
+    binary_cross_entropy,
+    column_stats,
+    cross_entropy,
+    dense_backward,
+    dense_forward,
+    log_softmax,
+    log_softmax_backward,
+    matmul,
+    maxout_backward,
+    maxout_forward,
+    mse,
+    nadam_step,
+    prelu_backward,
+    prelu_forward,
+    rmsprop_step,
+    sgd_step,
+    softmax,
+    softmax_backward,
 )
-from ._core import dense_forward, dense_backward
-from ._core import batchnorm_forward, batchnorm_backward
-from ._core import cross_entropy, binary_cross_entropy, mse
-from ._core import column_stats
-from ._core import sgd_step, adagrad_step, rmsprop_step, adam_step, adamw_step, nadam_step
 
 __all__ = sorted(name for name in dir() if not name.startswith("_") and callable(globals()[name]))

@@ -50,7 +50,8 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from collections.abc import Iterable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -58,12 +59,21 @@ from .backend import get_ops
 from .parameter import Parameter
 
 __all__ = [
-    "Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Nadam", "get", "OPTIMIZERS",
-    "clip_grad_norm", "clip_grad_value",
+    "Optimizer",
+    "SGD",
+    "Adagrad",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "Nadam",
+    "get",
+    "OPTIMIZERS",
+    "clip_grad_norm",
+    "clip_grad_value",
 ]
 
 
-def _number(name: str, value, *, low: float = 0.0, high: Optional[float] = None, what: str = "value") -> float:
+def _number(name: str, value, *, low: float = 0.0, high: float | None = None, what: str = "value") -> float:
     """Torch-style check: ``Invalid <what>: <value>`` unless ``low ≤ value (< high)``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
@@ -73,13 +83,15 @@ def _number(name: str, value, *, low: float = 0.0, high: Optional[float] = None,
     return v
 
 
-def _betas(betas) -> Tuple[float, float]:
+def _betas(betas) -> tuple[float, float]:
     try:
         b1, b2 = betas
     except (TypeError, ValueError):
         raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
-    return (_number("betas[0]", b1, high=1.0, what="beta parameter at index 0"),
-            _number("betas[1]", b2, high=1.0, what="beta parameter at index 1"))
+    return (
+        _number("betas[0]", b1, high=1.0, what="beta parameter at index 0"),
+        _number("betas[1]", b2, high=1.0, what="beta parameter at index 1"),
+    )
 
 
 class Optimizer:
@@ -88,7 +100,7 @@ class Optimizer:
 
     kind: str = ""
 
-    def __init__(self, params: Iterable[Parameter], hyper: Dict[str, Any]):
+    def __init__(self, params: Iterable[Parameter], hyper: dict[str, Any]):
         params = list(params)
         if not params:
             raise ValueError("optimizer got an empty parameter list")
@@ -99,10 +111,10 @@ class Optimizer:
             if p.name in names:
                 raise ValueError(f"params: the name {p.name!r} appears twice (state is keyed by name)")
             names.add(p.name)
-        self.params: List[Parameter] = params
-        self.hyper: Dict[str, Any] = dict(hyper)
+        self.params: list[Parameter] = params
+        self.hyper: dict[str, Any] = dict(hyper)
         self.step_count = 0
-        self.state: Dict[str, Dict[str, Any]] = {}
+        self.state: dict[str, dict[str, Any]] = {}
         for p in params:
             self._ensure_state(p)
 
@@ -119,12 +131,12 @@ class Optimizer:
         self.hyper["lr"] = v
 
     # -- state -------------------------------------------------------------------------------------
-    def _state_spec(self) -> Dict[str, Any]:
+    def _state_spec(self) -> dict[str, Any]:
         """State entries this optimizer needs now: name → fill value of an array (a float), or
         ``("scalar", initial)`` for a Python float."""
         return {}
 
-    def _ensure_state(self, p: Parameter, spec: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    def _ensure_state(self, p: Parameter, spec: dict[str, Any] | None = None) -> dict[str, Any]:
         st = self.state.setdefault(p.name, {})
         for key, fill in (self._state_spec() if spec is None else spec).items():
             if key not in st:
@@ -135,7 +147,7 @@ class Optimizer:
         return st
 
     # -- the update ------------------------------------------------------------------------------
-    def step(self, closure: Optional[Callable[[], float]] = None) -> Optional[float]:
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         """One update of every parameter from its ``grad``. ``closure`` (optional, as in
         ``torch.optim``) recomputes the loss and gradients first; its value is returned."""
         loss = closure() if closure is not None else None
@@ -147,7 +159,7 @@ class Optimizer:
             self._update(p, st, arrays)
         return loss
 
-    def _update(self, p: Parameter, st: Dict[str, Any], arrays: List[str]) -> None:
+    def _update(self, p: Parameter, st: dict[str, Any], arrays: list[str]) -> None:
         """Calls the kernel with the state arrays it needs now (entries left over from other
         hyper-parameter values stay in ``state`` but are not passed)."""
         fn = getattr(get_ops(p.backend), f"{self.kind}_step")
@@ -159,18 +171,20 @@ class Optimizer:
             p.grad[...] = 0
 
     # -- checkpointing ---------------------------------------------------------------------------
-    def state_dict(self) -> Dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         """A deep copy: ``{"kind", "hyper", "step_count", "param_names", "state"}``."""
         return {
             "kind": self.kind,
             "hyper": dict(self.hyper),
             "step_count": int(self.step_count),
             "param_names": [p.name for p in self.params],
-            "state": {name: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in st.items()}
-                      for name, st in self.state.items()},
+            "state": {
+                name: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in st.items()}
+                for name, st in self.state.items()
+            },
         }
 
-    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restores :meth:`state_dict`'s output exactly. Checks everything first (kind, parameter
         names, array shapes and dtypes), then copies *into* the existing state arrays."""
         sd = state_dict
@@ -227,16 +241,34 @@ class SGD(Optimizer):
 
     kind = "sgd"
 
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+    ):
         lr = _number("lr", lr, what="learning rate")
         momentum = _number("momentum", momentum, what="momentum value")
         weight_decay = _number("weight_decay", weight_decay, what="weight_decay value")
         dampening = _number("dampening", dampening, low=-math.inf, what="dampening value")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=bool(nesterov), maximize=bool(maximize)))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                dampening=dampening,
+                weight_decay=weight_decay,
+                nesterov=bool(nesterov),
+                maximize=bool(maximize),
+            ),
+        )
 
     def _state_spec(self):
         return {"momentum_buffer": 0.0} if self.hyper["momentum"] > 0 else {}
@@ -251,16 +283,27 @@ class Adagrad(Optimizer):
 
     kind = "adagrad"
 
-    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        *,
+        maximize: bool = False,
+    ):
         lr = _number("lr", lr, what="learning rate")
         lr_decay = _number("lr_decay", lr_decay, what="lr_decay value")
         weight_decay = _number("weight_decay", weight_decay, what="weight_decay value")
         self.initial_accumulator_value = _number(
-            "initial_accumulator_value", initial_accumulator_value, what="initial_accumulator_value value")
+            "initial_accumulator_value", initial_accumulator_value, what="initial_accumulator_value value"
+        )
         eps = _number("eps", eps, what="epsilon value")
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
-                                      maximize=bool(maximize)))
+        super().__init__(
+            params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps, maximize=bool(maximize))
+        )
 
     def _state_spec(self):
         return {"state_sum": self.initial_accumulator_value}
@@ -277,15 +320,35 @@ class RMSprop(Optimizer):
 
     kind = "rmsprop"
 
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False, *, maximize: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        *,
+        maximize: bool = False,
+    ):
         lr = _number("lr", lr, what="learning rate")
         eps = _number("eps", eps, what="epsilon value")
         momentum = _number("momentum", momentum, what="momentum value")
         weight_decay = _number("weight_decay", weight_decay, what="weight_decay value")
         alpha = _number("alpha", alpha, what="alpha value")
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                                      centered=bool(centered), maximize=bool(maximize)))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                alpha=alpha,
+                eps=eps,
+                weight_decay=weight_decay,
+                momentum=momentum,
+                centered=bool(centered),
+                maximize=bool(maximize),
+            ),
+        )
 
     def _state_spec(self):
         spec = {"square_avg": 0.0}
@@ -308,18 +371,29 @@ class Adam(Optimizer):
     kind = "adam"
     _default_wd = 0.0
 
-    def __init__(self, params, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: Optional[float] = None, amsgrad: bool = False, *, maximize: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float | None = None,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ):
         lr = _number("lr", lr, what="learning rate")
         eps = _number("eps", eps, what="epsilon value")
         b1, b2 = _betas(betas)
         wd = self._default_wd if weight_decay is None else weight_decay
         wd = _number("weight_decay", wd, what="weight_decay value")
-        super().__init__(params, dict(lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=wd, amsgrad=bool(amsgrad),
-                                      maximize=bool(maximize)))
+        super().__init__(
+            params,
+            dict(lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=wd, amsgrad=bool(amsgrad), maximize=bool(maximize)),
+        )
 
     @property
-    def betas(self) -> Tuple[float, float]:
+    def betas(self) -> tuple[float, float]:
         return (self.hyper["beta1"], self.hyper["beta2"])
 
     def _state_spec(self):
@@ -350,19 +424,39 @@ class Nadam(Optimizer):
 
     kind = "nadam"
 
-    def __init__(self, params, lr: float = 2e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *,
-                 maximize: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        *,
+        maximize: bool = False,
+    ):
         lr = _number("lr", lr, what="learning rate")
         eps = _number("eps", eps, what="epsilon value")
         b1, b2 = _betas(betas)
         wd = _number("weight_decay", weight_decay, what="weight_decay value")
         md = _number("momentum_decay", momentum_decay, what="momentum_decay value")
-        super().__init__(params, dict(lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=wd, momentum_decay=md,
-                                      decoupled_weight_decay=bool(decoupled_weight_decay), maximize=bool(maximize)))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                beta1=b1,
+                beta2=b2,
+                eps=eps,
+                weight_decay=wd,
+                momentum_decay=md,
+                decoupled_weight_decay=bool(decoupled_weight_decay),
+                maximize=bool(maximize),
+            ),
+        )
 
     @property
-    def betas(self) -> Tuple[float, float]:
+    def betas(self) -> tuple[float, float]:
         return (self.hyper["beta1"], self.hyper["beta2"])
 
     def _state_spec(self):
@@ -370,14 +464,23 @@ class Nadam(Optimizer):
 
     def _update(self, p, st, arrays):
         fn = get_ops(p.backend).nadam_step
-        st["mu_product"] = float(fn(p.value, p.grad, st["exp_avg"], st["exp_avg_sq"], step=self.step_count,
-                                    mu_product=st["mu_product"], **self.hyper))
+        st["mu_product"] = float(
+            fn(
+                p.value,
+                p.grad,
+                st["exp_avg"],
+                st["exp_avg_sq"],
+                step=self.step_count,
+                mu_product=st["mu_product"],
+                **self.hyper,
+            )
+        )
 
 
 OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "nadam": Nadam}
 
 
-def get(name, params: Optional[Iterable[Parameter]] = None, **kwargs) -> Optimizer:
+def get(name, params: Iterable[Parameter] | None = None, **kwargs) -> Optimizer:
     """An optimizer by name (``"sgd"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``, ``"adamw"``,
     ``"nadam"``; case-insensitive) over ``params`` with keyword hyper-parameters; an
     :class:`Optimizer` instance is returned as is."""
@@ -399,7 +502,9 @@ def clip_grad_norm(params: Iterable[Parameter], max_norm: float, norm_type: floa
     if norm_type == math.inf:
         total = max((float(np.max(np.abs(p.grad))) for p in params if p.grad.size), default=0.0)
     else:
-        total = float(sum(float(np.sum(np.abs(p.grad.astype(np.float64)) ** norm_type)) for p in params)) ** (1.0 / norm_type)
+        total = float(sum(float(np.sum(np.abs(p.grad.astype(np.float64)) ** norm_type)) for p in params)) ** (
+            1.0 / norm_type
+        )
     coef = max_norm / (total + 1e-6)
     if coef < 1.0:
         for p in params:

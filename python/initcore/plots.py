@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -29,18 +30,20 @@ def _mpl():
         import matplotlib
         from matplotlib.figure import Figure
     except ImportError as e:
-        raise ImportError("initcore.plots needs matplotlib: pip install initcore[plot]  (or: pip install matplotlib)") from e
+        raise ImportError(
+            "initcore.plots needs matplotlib: pip install initcore[plot]  (or: pip install matplotlib)"
+        ) from e
     return matplotlib, Figure
 
 
-def _figure(ncols: int, nrows: int = 1, size: Tuple[float, float] = (4.0, 3.0), **kw):
+def _figure(ncols: int, nrows: int = 1, size: tuple[float, float] = (4.0, 3.0), **kw):
     _, Figure = _mpl()
     fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes
 
 
-def save(fig, path: Optional[str], dpi: int = 110):
+def save(fig, path: str | None, dpi: int = 110):
     """Saves ``fig`` as a PNG at ``path`` (if given) and returns it."""
     if path is not None:
         d = os.path.dirname(os.path.abspath(os.fspath(path)))
@@ -49,18 +52,24 @@ def save(fig, path: Optional[str], dpi: int = 110):
     return fig
 
 
-def _grid(n: int, max_cols: int = 5) -> Tuple[int, int]:
+def _grid(n: int, max_cols: int = 5) -> tuple[int, int]:
     cols = min(max_cols, max(1, n))
     return cols, int(math.ceil(n / cols))
 
 
-def _records(table) -> List[dict]:
+def _records(table) -> list[dict]:
     return [dict(r) for r in table]
 
 
 # --- first-pass histograms ------------------------------------------------------------------------
-def activation_histograms(stats, path: Optional[str] = None, stage: str = "act", layers: Optional[Sequence[int]] = None,
-                          title: Optional[str] = None, max_cols: int = 5):
+def activation_histograms(
+    stats,
+    path: str | None = None,
+    stage: str = "act",
+    layers: Sequence[int] | None = None,
+    title: str | None = None,
+    max_cols: int = 5,
+):
     """Histograms of the activations (``stage="act"``), pre-activations (``"pre"``) or both
     overlaid (``"both"``) of every layer of an ``activation_stats`` table, one panel per layer,
     with the layer's mean, std and saturated/dead share in the panel title. ``stats`` may also
@@ -90,8 +99,14 @@ def activation_histograms(stats, path: Optional[str] = None, stage: str = "act",
                 hist, edges = np.asarray(r[f"{s}_hist"]), np.asarray(r[f"{s}_edges"])
                 total = hist.sum()
                 dens = hist / (total * np.diff(edges)) if total else hist.astype(float)
-                ax.stairs(dens, edges, fill=(s == "act" or stage != "both"), alpha=0.6 if stage == "both" else 0.85,
-                          color=colors[s], label="pre-activation" if s == "pre" else "activation")
+                ax.stairs(
+                    dens,
+                    edges,
+                    fill=(s == "act" or stage != "both"),
+                    alpha=0.6 if stage == "both" else 0.85,
+                    color=colors[s],
+                    label="pre-activation" if s == "pre" else "activation",
+                )
             s0 = stages[-1]
             extra = []
             if r.get("saturated") is not None and s0 == "act":
@@ -99,13 +114,16 @@ def activation_histograms(stats, path: Optional[str] = None, stage: str = "act",
             if r.get("dead") is not None and s0 == "act":
                 extra.append(f"dead {100 * r['dead']:.0f}%")
             head = f"L{r['layer']} {r['activation']}" if not grid else f"layer {r['layer']}"
-            ax.set_title(f"{head}: μ {_fmt(r[f'{s0}_mean'])}, σ {_fmt(r[f'{s0}_std'])}"
-                         + (f"\n{', '.join(extra)}" if extra else ""), fontsize=8)
+            ax.set_title(
+                f"{head}: μ {_fmt(r[f'{s0}_mean'])}, σ {_fmt(r[f'{s0}_std'])}"
+                + (f"\n{', '.join(extra)}" if extra else ""),
+                fontsize=8,
+            )
             ax.tick_params(labelsize=7)
             ax.set_yticks([])
             if grid and k == 0:
                 ax.set_ylabel(label, fontsize=8)
-        for ax in list(panel)[len(recs):]:
+        for ax in list(panel)[len(recs) :]:
             ax.set_visible(False)
     if stage == "both":
         axes.flat[0].legend(fontsize=7)
@@ -165,9 +183,16 @@ def _profile_axis(ax, runs: Mapping[str, Sequence[dict]], key: str, log, xkey: s
     ax.grid(alpha=0.3)
 
 
-def layer_profile(runs: Mapping[str, Iterable[dict]], keys: Sequence[str] = ("act_mean", "act_std"),
-                  path: Optional[str] = None, log: Sequence[bool] = None, title: Optional[str] = None,
-                  xkey: str = "layer", legend_cols: int = 1, size=(5.0, 3.6)):
+def layer_profile(
+    runs: Mapping[str, Iterable[dict]],
+    keys: Sequence[str] = ("act_mean", "act_std"),
+    path: str | None = None,
+    log: Sequence[bool] = None,
+    title: str | None = None,
+    xkey: str = "layer",
+    legend_cols: int = 1,
+    size=(5.0, 3.6),
+):
     """One panel per ``key``, one line per run (``runs``: label → records with ``xkey``, e.g.
     ``activation_stats`` tables or ``gradient_stats`` rows with a ``layer`` number); ``log``: one
     flag per key, True, False or ``"symlog"`` (default: log scale for keys ending in
@@ -184,8 +209,16 @@ def layer_profile(runs: Mapping[str, Iterable[dict]], keys: Sequence[str] = ("ac
     return save(fig, path)
 
 
-def profile_grid(groups: Mapping[str, Mapping[str, Iterable[dict]]], key: str = "act_std", path: Optional[str] = None,
-                 log=True, title: Optional[str] = None, xkey: str = "layer", size=(4.4, 3.4), sharey: bool = True):
+def profile_grid(
+    groups: Mapping[str, Mapping[str, Iterable[dict]]],
+    key: str = "act_std",
+    path: str | None = None,
+    log=True,
+    title: str | None = None,
+    xkey: str = "layer",
+    size=(4.4, 3.4),
+    sharey: bool = True,
+):
     """One panel per group (``groups``: panel title → runs, runs: label → records), each
     plotting ``key`` against ``xkey`` for its runs (see :func:`layer_profile`)."""
     fig, axes = _figure(len(groups), 1, size)
@@ -203,15 +236,21 @@ def profile_grid(groups: Mapping[str, Mapping[str, Iterable[dict]]], key: str = 
     return save(fig, path)
 
 
-def stats_vs_depth(runs, path: Optional[str] = None, stage: str = "act", title: Optional[str] = None, **kw):
+def stats_vs_depth(runs, path: str | None = None, stage: str = "act", title: str | None = None, **kw):
     """Mean (linear scale, symlog when it explodes) and std (log scale) of each layer's
     ``stage`` against depth."""
     return layer_profile(runs, (f"{stage}_mean", f"{stage}_std"), path, log=("symlog", True), title=title, **kw)
 
 
 # --- heat map from a Watch log ----------------------------------------------------------------------
-def watch_heatmap(log, path: Optional[str] = None, stage: str = "act", layers: Optional[Sequence[int]] = None,
-                  title: Optional[str] = None, max_cols: int = 4):
+def watch_heatmap(
+    log,
+    path: str | None = None,
+    stage: str = "act",
+    layers: Sequence[int] | None = None,
+    title: str | None = None,
+    max_cols: int = 4,
+):
     """For each layer, its histogram (vertical: value, colour: share of entries on a log scale
     from 1e-4, black: none) at every recorded step (horizontal) of a ``Watch`` log; the white
     line is the mean."""
@@ -228,29 +267,38 @@ def watch_heatmap(log, path: Optional[str] = None, stage: str = "act", layers: O
         steps, edges, counts = log.heatmap(layer, stage)
         share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
         x = np.append(steps, steps[-1] + (steps[-1] - steps[-2] if len(steps) > 1 else 1)).astype(float)
-        mesh = ax.pcolormesh(x, edges, np.ma.masked_equal(share.T, 0), norm=LogNorm(vmin=1e-4, vmax=1.0),
-                             cmap="viridis", shading="flat")
+        mesh = ax.pcolormesh(
+            x, edges, np.ma.masked_equal(share.T, 0), norm=LogNorm(vmin=1e-4, vmax=1.0), cmap="viridis", shading="flat"
+        )
         ax.set_facecolor("black")
         ax.plot(steps + (x[1] - x[0]) / 2, log.series(f"{stage}_mean", layer=layer), color="white", lw=1)
         rec = log[0]["layers"][layer - 1]
         ax.set_title(f"L{layer} {rec['name']} ({rec['activation']})", fontsize=8)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(layers):]:
+    for ax in list(axes.flat)[len(layers) :]:
         ax.set_visible(False)
     fig.colorbar(mesh, ax=axes, shrink=0.8, label="share of entries")
-    fig.suptitle(title or f"{'activation' if stage == 'act' else 'pre-activation'} histograms over training", fontsize=10)
+    fig.suptitle(
+        title or f"{'activation' if stage == 'act' else 'pre-activation'} histograms over training", fontsize=10
+    )
     return save(fig, path)
 
 
 # --- training curves --------------------------------------------------------------------------------
-def _history_dict(h) -> Dict[str, list]:
+def _history_dict(h) -> dict[str, list]:
     return dict(getattr(h, "history", h))
 
 
-def training_curves(runs: Mapping[str, object], path: Optional[str] = None,
-                    metrics: Sequence[str] = ("loss", "val_accuracy"), title: Optional[str] = None,
-                    logy: Sequence[str] = ("loss", "val_loss", "lr"), legend_cols: int = 1, size=(4.6, 3.4)):
+def training_curves(
+    runs: Mapping[str, object],
+    path: str | None = None,
+    metrics: Sequence[str] = ("loss", "val_accuracy"),
+    title: str | None = None,
+    logy: Sequence[str] = ("loss", "val_loss", "lr"),
+    legend_cols: int = 1,
+    size=(4.6, 3.4),
+):
     """One panel per metric, one line per run (``runs``: label → ``History`` or a dict of
     per-epoch lists); epochs from 1; losses (and ``lr``) on a log scale. Metrics absent from
     every run are skipped; non-finite values (a diverged run) end the line with ✕."""
@@ -260,7 +308,7 @@ def training_curves(runs: Mapping[str, object], path: Optional[str] = None,
         raise ValueError("training_curves: none of the metrics is in the histories")
     cols, rows = _grid(len(metrics), 2 if len(metrics) == 4 else 3)
     fig, axes = _figure(cols, rows, size)
-    for ax in list(axes.flat)[len(metrics):]:
+    for ax in list(axes.flat)[len(metrics) :]:
         ax.set_visible(False)
     for ax, m in zip(axes.flat, metrics):
         for i, (label, h) in enumerate(hs.items()):
@@ -289,8 +337,17 @@ def training_curves(runs: Mapping[str, object], path: Optional[str] = None,
     return save(fig, path)
 
 
-def lines(xs: Sequence[float], series: Mapping[str, Sequence[float]], path: Optional[str] = None, xlabel: str = "",
-          ylabel: str = "", title: Optional[str] = None, logx: bool = False, logy: bool = False, size=(5.0, 3.6)):
+def lines(
+    xs: Sequence[float],
+    series: Mapping[str, Sequence[float]],
+    path: str | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str | None = None,
+    logx: bool = False,
+    logy: bool = False,
+    size=(5.0, 3.6),
+):
     """One line per entry of ``series`` (label → values at ``xs``); non-finite values are
     marked ✕ at the bottom of the axis (a diverged run)."""
     fig, axes = _figure(1, 1, size)
@@ -316,10 +373,19 @@ def lines(xs: Sequence[float], series: Mapping[str, Sequence[float]], path: Opti
 
 
 # --- 2-D optimizer landscapes ----------------------------------------------------------------------
-def trajectories(f: Callable[[np.ndarray, np.ndarray], np.ndarray], paths: Mapping[str, np.ndarray],
-                 path: Optional[str] = None, xlim=(-2.0, 2.0), ylim=(-2.0, 2.0), levels: int = 30,
-                 title: Optional[str] = None, log_levels: bool = False, marks: Sequence[Tuple[float, float]] = (),
-                 saddles: Sequence[Tuple[float, float]] = (), size=(7.2, 4.8)):
+def trajectories(
+    f: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    paths: Mapping[str, np.ndarray],
+    path: str | None = None,
+    xlim=(-2.0, 2.0),
+    ylim=(-2.0, 2.0),
+    levels: int = 30,
+    title: str | None = None,
+    log_levels: bool = False,
+    marks: Sequence[tuple[float, float]] = (),
+    saddles: Sequence[tuple[float, float]] = (),
+    size=(7.2, 4.8),
+):
     """Contours of ``f(X, Y)`` (vectorized over grids) with one trajectory per optimizer
     (``paths``: label → array ``(steps + 1, 2)`` of the iterates); ``marks``: minima to star,
     ``saddles``: saddle points to cross."""

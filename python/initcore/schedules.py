@@ -29,13 +29,22 @@ from __future__ import annotations
 import bisect
 import math
 import warnings
-from typing import Any, Callable, Dict, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 from .callbacks import Callback, _monitored
 
 __all__ = [
-    "LearningRateSchedule", "StepDecay", "MultiStepDecay", "ExponentialDecay", "CosineDecay", "LinearLR",
-    "LambdaSchedule", "ReduceLROnPlateau", "get", "SCHEDULES",
+    "LearningRateSchedule",
+    "StepDecay",
+    "MultiStepDecay",
+    "ExponentialDecay",
+    "CosineDecay",
+    "LinearLR",
+    "LambdaSchedule",
+    "ReduceLROnPlateau",
+    "get",
+    "SCHEDULES",
 ]
 
 
@@ -58,13 +67,13 @@ class LearningRateSchedule(Callback):
 
     def __init__(self):
         super().__init__()
-        self.base_lr: Optional[float] = None
+        self.base_lr: float | None = None
         self.last_epoch = -1
 
     def factor(self, epoch: int) -> float:
         raise NotImplementedError
 
-    def lr_at(self, epoch: int, base_lr: Optional[float] = None) -> float:
+    def lr_at(self, epoch: int, base_lr: float | None = None) -> float:
         """The learning rate of epoch ``epoch`` (from ``base_lr``, default the captured η₀)."""
         base = self.base_lr if base_lr is None else base_lr
         if base is None:
@@ -79,10 +88,10 @@ class LearningRateSchedule(Callback):
         _optimizer(self).lr = self.lr_at(epoch)
         self.last_epoch = int(epoch)
 
-    def get_state(self) -> Dict[str, Any]:
+    def get_state(self) -> dict[str, Any]:
         return {"base_lr": self.base_lr, "last_epoch": self.last_epoch}
 
-    def set_state(self, state: Dict[str, Any]) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         self.base_lr = None if state["base_lr"] is None else float(state["base_lr"])
         self.last_epoch = int(state["last_epoch"])
 
@@ -159,13 +168,17 @@ class LinearLR(LearningRateSchedule):
     def __init__(self, start_factor: float = 1.0 / 3, end_factor: float = 1.0, total_iters: int = 5):
         super().__init__()
         if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
-            raise ValueError("Starting multiplicative factor expected to be greater than 0 and less or equal to 1, "
-                             f"ending factor between 0 and 1; got {start_factor}, {end_factor}")
+            raise ValueError(
+                "Starting multiplicative factor expected to be greater than 0 and less or equal to 1, "
+                f"ending factor between 0 and 1; got {start_factor}, {end_factor}"
+            )
         self.start_factor, self.end_factor = float(start_factor), float(end_factor)
         self.total_iters = _positive_int("total_iters", total_iters)
 
     def factor(self, epoch):
-        return self.start_factor + (self.end_factor - self.start_factor) * min(epoch, self.total_iters) / self.total_iters
+        return (
+            self.start_factor + (self.end_factor - self.start_factor) * min(epoch, self.total_iters) / self.total_iters
+        )
 
 
 class LambdaSchedule(LearningRateSchedule):
@@ -192,9 +205,19 @@ class ReduceLROnPlateau(Callback):
     ``η ← max(η·factor, min_lr)`` (skipped if it changes η by less than ``eps``).
     """
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, min_delta: float = 1e-4,
-                 cooldown: int = 0, min_lr: float = 0.0, mode: str = "min", threshold_mode: str = "rel",
-                 eps: float = 1e-8, verbose: int = 0):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        mode: str = "min",
+        threshold_mode: str = "rel",
+        eps: float = 1e-8,
+        verbose: int = 0,
+    ):
         super().__init__()
         if not factor < 1.0:
             raise ValueError("Factor should be < 1.0.")
@@ -235,7 +258,7 @@ class ReduceLROnPlateau(Callback):
     def in_cooldown(self) -> bool:
         return self.cooldown_counter > 0
 
-    def step(self, current: float, epoch: Optional[int] = None) -> None:
+    def step(self, current: float, epoch: int | None = None) -> None:
         """One scheduler step with the monitored value (what ``on_epoch_end`` calls)."""
         current = float(current)
         self.last_epoch = self.last_epoch + 1 if epoch is None else int(epoch)
@@ -262,33 +285,45 @@ class ReduceLROnPlateau(Callback):
         current = _monitored(self, logs, epoch)
         if current is not None:
             if math.isnan(current):
-                warnings.warn(f"ReduceLROnPlateau: {self.monitor} is NaN at epoch {epoch + 1}", RuntimeWarning,
-                              stacklevel=2)
+                warnings.warn(
+                    f"ReduceLROnPlateau: {self.monitor} is NaN at epoch {epoch + 1}", RuntimeWarning, stacklevel=2
+                )
             self.step(current, epoch)
 
-    def get_state(self) -> Dict[str, Any]:
-        return {"best": self.best, "num_bad_epochs": self.num_bad_epochs, "cooldown_counter": self.cooldown_counter,
-                "last_epoch": self.last_epoch}
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "best": self.best,
+            "num_bad_epochs": self.num_bad_epochs,
+            "cooldown_counter": self.cooldown_counter,
+            "last_epoch": self.last_epoch,
+        }
 
-    def set_state(self, state: Dict[str, Any]) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         self.best = float(state["best"])
         self.num_bad_epochs = int(state["num_bad_epochs"])
         self.cooldown_counter = int(state["cooldown_counter"])
         self.last_epoch = int(state["last_epoch"])
 
     def __repr__(self) -> str:
-        return (f"ReduceLROnPlateau(monitor={self.monitor!r}, factor={self.factor}, patience={self.patience}, "
-                f"min_delta={self.min_delta}, cooldown={self.cooldown}, min_lr={self.min_lr}, mode={self.mode!r}, "
-                f"threshold_mode={self.threshold_mode!r})")
+        return (
+            f"ReduceLROnPlateau(monitor={self.monitor!r}, factor={self.factor}, patience={self.patience}, "
+            f"min_delta={self.min_delta}, cooldown={self.cooldown}, min_lr={self.min_lr}, mode={self.mode!r}, "
+            f"threshold_mode={self.threshold_mode!r})"
+        )
 
 
 SCHEDULES = {
-    "step": StepDecay, "multistep": MultiStepDecay, "exponential": ExponentialDecay, "cosine": CosineDecay,
-    "linear": LinearLR, "lambda": LambdaSchedule, "plateau": ReduceLROnPlateau,
+    "step": StepDecay,
+    "multistep": MultiStepDecay,
+    "exponential": ExponentialDecay,
+    "cosine": CosineDecay,
+    "linear": LinearLR,
+    "lambda": LambdaSchedule,
+    "plateau": ReduceLROnPlateau,
 }
 
 
-def get(name: Optional[str], **kwargs):
+def get(name: str | None, **kwargs):
     """A schedule by name (``"step"``, ``"multistep"``, ``"exponential"``, ``"cosine"``,
     ``"linear"``, ``"lambda"``, ``"plateau"``) with its keyword arguments; ``None``/``"none"``
     gives None; a schedule object is returned as is."""

@@ -35,8 +35,8 @@ pub mod maxout;
 pub mod prelu;
 pub mod softmax;
 
-pub use colsum::{colsum_workspace_len, column_sums};
 pub(crate) use colsum::{blocked_colsum, for_each_chunk_pair, rows_per_chunk};
+pub use colsum::{colsum_workspace_len, column_sums};
 use element::{op, ElementOp};
 
 pub use maxout::{maxout_backward, maxout_forward};
@@ -92,7 +92,16 @@ impl std::fmt::Display for ActivationError {
 impl std::error::Error for ActivationError {}
 
 /// Accepted names, in the order of `_core.pyi` (`linear` is an alias of `identity`).
-pub const ACTIVATION_NAMES: [&str; 8] = ["identity", "linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu"];
+pub const ACTIVATION_NAMES: [&str; 8] = [
+    "identity",
+    "linear",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "selu",
+];
 
 impl<T: Real> Act<T> {
     /// Parses a name and an optional `alpha`: `leaky_relu` (default 0.01) and `elu` (default
@@ -123,7 +132,9 @@ impl<T: Real> Act<T> {
         };
         match alpha {
             None => Ok(act),
-            Some(a) => Err(ActivationError(format!("argument 'alpha' must be None for activation '{name}', got {a}"))),
+            Some(a) => Err(ActivationError(format!(
+                "argument 'alpha' must be None for activation '{name}', got {a}"
+            ))),
         }
     }
 
@@ -214,9 +225,21 @@ fn bias_forward_rows<T: VMath, O: ElementOp<T>>(op: O, b: Option<&[T]>, m: usize
 
 /// `dz ← dy · f'(z)` row by row, and `part ← Σ_rows dz` (length `m`).
 #[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
-fn bias_backward_rows<T: VMath, O: ElementOp<T>>(op: O, m: usize, dy: &[T], z: &[T], y: &[T], dz: &mut [T], part: &mut [T]) {
+fn bias_backward_rows<T: VMath, O: ElementOp<T>>(
+    op: O,
+    m: usize,
+    dy: &[T],
+    z: &[T],
+    y: &[T],
+    dz: &mut [T],
+    part: &mut [T],
+) {
     part.fill(T::zero());
-    let rows = dz.chunks_exact_mut(m).zip(dy.chunks_exact(m)).zip(z.chunks_exact(m)).zip(y.chunks_exact(m));
+    let rows = dz
+        .chunks_exact_mut(m)
+        .zip(dy.chunks_exact(m))
+        .zip(z.chunks_exact(m))
+        .zip(y.chunks_exact(m));
     for (((dzr, dyr), zr), yr) in rows {
         for ((((d, p), &g), &a), &b) in dzr.iter_mut().zip(part.iter_mut()).zip(dyr).zip(zr).zip(yr) {
             let v = op.grad(g, a, b);
@@ -226,10 +249,15 @@ fn bias_backward_rows<T: VMath, O: ElementOp<T>>(op: O, m: usize, dy: &[T], z: &
     }
 }
 
-
 /// `y ← f(x)` elementwise (`x`, `y` of equal length).
 pub fn act_forward<T: VMath>(act: Act<T>, x: &[T], y: &mut [T]) -> Result<(), ShapeError> {
-    ensure!(x.len() == y.len(), "{}: input has {} elements but output has {}", act.name(), x.len(), y.len());
+    ensure!(
+        x.len() == y.len(),
+        "{}: input has {} elements but output has {}",
+        act.name(),
+        x.len(),
+        y.len()
+    );
     with_op!(act, o => for_each_chunk(y, CHUNK, PASS_COST, |off, c| map_forward(o, &x[off..off + c.len()], c)));
     Ok(())
 }
@@ -255,11 +283,33 @@ pub fn act_backward<T: VMath>(act: Act<T>, dy: &[T], x: &[T], y: &[T], dx: &mut 
 
 /// The fused epilogue of a dense layer's forward, one pass over `z (n, m)`: `z ← z + b` (a
 /// row vector of length `m`, when given) and `y ← f(z)`.
-pub fn bias_act_forward<T: VMath>(act: Act<T>, b: Option<&[T]>, n: usize, m: usize, z: &mut [T], y: &mut [T]) -> Result<(), ShapeError> {
-    ensure!(z.len() == n * m, "bias+{}: z has {} elements, expected {n}x{m}", act.name(), z.len());
-    ensure!(y.len() == n * m, "bias+{}: y has {} elements, expected {n}x{m}", act.name(), y.len());
+pub fn bias_act_forward<T: VMath>(
+    act: Act<T>,
+    b: Option<&[T]>,
+    n: usize,
+    m: usize,
+    z: &mut [T],
+    y: &mut [T],
+) -> Result<(), ShapeError> {
+    ensure!(
+        z.len() == n * m,
+        "bias+{}: z has {} elements, expected {n}x{m}",
+        act.name(),
+        z.len()
+    );
+    ensure!(
+        y.len() == n * m,
+        "bias+{}: y has {} elements, expected {n}x{m}",
+        act.name(),
+        y.len()
+    );
     if let Some(b) = b {
-        ensure!(b.len() == m, "bias+{}: bias has {} elements, expected {m}", act.name(), b.len());
+        ensure!(
+            b.len() == m,
+            "bias+{}: bias has {} elements, expected {m}",
+            act.name(),
+            b.len()
+        );
     }
     if m == 0 {
         return Ok(());
@@ -285,7 +335,11 @@ pub fn bias_act_backward<T: VMath>(
     db: &mut [T],
 ) -> Result<(), ShapeError> {
     for (name, len) in [("dy", dy.len()), ("z", z.len()), ("y", y.len())] {
-        ensure!(len == n * m, "{} backward: {name} has {len} elements, expected {n}x{m}", act.name());
+        ensure!(
+            len == n * m,
+            "{} backward: {name} has {len} elements, expected {n}x{m}",
+            act.name()
+        );
     }
     with_op!(act, o => blocked_colsum(n, m, PASS_COST, dz, ws, db, |dzc, r0, part| {
         let r = r0 * m..r0 * m + dzc.len();
@@ -319,7 +373,15 @@ pub(crate) mod tests {
     }
 
     fn all_acts() -> Vec<Act<f64>> {
-        vec![Act::Identity, Act::Sigmoid, Act::Tanh, Act::Relu, Act::LeakyRelu(0.2), Act::Elu(0.7), Act::Selu]
+        vec![
+            Act::Identity,
+            Act::Sigmoid,
+            Act::Tanh,
+            Act::Relu,
+            Act::LeakyRelu(0.2),
+            Act::Elu(0.7),
+            Act::Selu,
+        ]
     }
 
     /// The table of the module documentation, with std's functions.
@@ -330,9 +392,27 @@ pub(crate) mod tests {
             Act::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             Act::Tanh => x.tanh(),
             Act::Relu => x.max(0.0),
-            Act::LeakyRelu(s) => if x > 0.0 { x } else { s * x },
-            Act::Elu(s) => if x > 0.0 { x } else { s * x.exp_m1() },
-            Act::Selu => if x > 0.0 { l * x } else { l * a * x.exp_m1() },
+            Act::LeakyRelu(s) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    s * x
+                }
+            }
+            Act::Elu(s) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    s * x.exp_m1()
+                }
+            }
+            Act::Selu => {
+                if x > 0.0 {
+                    l * x
+                } else {
+                    l * a * x.exp_m1()
+                }
+            }
         }
     }
 
@@ -342,10 +422,34 @@ pub(crate) mod tests {
             Act::Identity => 1.0,
             Act::Sigmoid => naive_f(act, x) * (1.0 - naive_f(act, x)),
             Act::Tanh => 1.0 - x.tanh().powi(2),
-            Act::Relu => if x > 0.0 { 1.0 } else { 0.0 },
-            Act::LeakyRelu(s) => if x > 0.0 { 1.0 } else { s },
-            Act::Elu(s) => if x > 0.0 { 1.0 } else { s * x.exp() },
-            Act::Selu => if x > 0.0 { l } else { l * a * x.exp() },
+            Act::Relu => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Act::LeakyRelu(s) => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    s
+                }
+            }
+            Act::Elu(s) => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    s * x.exp()
+                }
+            }
+            Act::Selu => {
+                if x > 0.0 {
+                    l
+                } else {
+                    l * a * x.exp()
+                }
+            }
         }
     }
 
@@ -363,14 +467,27 @@ pub(crate) mod tests {
                 act_backward(act, &dy, &x, &y, &mut dx).unwrap();
                 // 1 − y² loses relative accuracy where tanh saturates: compare on the scale of dy.
                 let want: Vec<f64> = x.iter().zip(&dy).map(|(&v, &g)| g * naive_df(act, v)).collect();
-                assert!(dx.iter().zip(&want).all(|(a, b)| (a - b).abs() <= 1e-12), "{} backward", act.name());
+                assert!(
+                    dx.iter().zip(&want).all(|(a, b)| (a - b).abs() <= 1e-12),
+                    "{} backward",
+                    act.name()
+                );
                 // f32 against the f64 result.
                 let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
                 let mut y32 = vec![f32::NAN; n];
-                act_forward(Act::<f32>::parse(act.name(), match act {
-                    Act::LeakyRelu(a) | Act::Elu(a) => Some(a),
-                    _ => None,
-                }).unwrap(), &x32, &mut y32).unwrap();
+                act_forward(
+                    Act::<f32>::parse(
+                        act.name(),
+                        match act {
+                            Act::LeakyRelu(a) | Act::Elu(a) => Some(a),
+                            _ => None,
+                        },
+                    )
+                    .unwrap(),
+                    &x32,
+                    &mut y32,
+                )
+                .unwrap();
                 let want: Vec<f64> = x32.iter().map(|&v| naive_f(act, v as f64)).collect();
                 let got: Vec<f64> = y32.iter().map(|&v| v as f64).collect();
                 close(&got, &want, 1e-6, act.name());
@@ -401,8 +518,14 @@ pub(crate) mod tests {
         assert!(Act::<f64>::parse("swish", None).unwrap_err().0.contains("'activation'"));
         assert!(Act::<f64>::parse("Relu", None).unwrap_err().0.contains("'activation'"));
         assert!(Act::<f64>::parse("relu", Some(0.1)).unwrap_err().0.contains("'alpha'"));
-        assert!(Act::<f64>::parse("elu", Some(f64::NAN)).unwrap_err().0.contains("'alpha'"));
-        assert!(Act::<f64>::parse("leaky_relu", Some(f64::INFINITY)).unwrap_err().0.contains("'alpha'"));
+        assert!(Act::<f64>::parse("elu", Some(f64::NAN))
+            .unwrap_err()
+            .0
+            .contains("'alpha'"));
+        assert!(Act::<f64>::parse("leaky_relu", Some(f64::INFINITY))
+            .unwrap_err()
+            .0
+            .contains("'alpha'"));
     }
 
     fn naive_colsum(x: &[f64], n: usize, m: usize) -> Vec<f64> {
@@ -412,7 +535,16 @@ pub(crate) mod tests {
     #[test]
     fn bias_act_forward_and_backward_match_naive() {
         for act in all_acts() {
-            for &(n, m) in &[(0usize, 3usize), (3, 0), (1, 1), (7, 9), (8, 16), (17, 15), (65, 33), (300, 257)] {
+            for &(n, m) in &[
+                (0usize, 3usize),
+                (3, 0),
+                (1, 1),
+                (7, 9),
+                (8, 16),
+                (17, 15),
+                (65, 33),
+                (300, 257),
+            ] {
                 let z0 = fill(n * m, 3, -4.0, 4.0);
                 let b = fill(m, 4, -1.0, 1.0);
                 let dy = fill(n * m, 5, -1.0, 1.0);
@@ -421,20 +553,32 @@ pub(crate) mod tests {
                 bias_act_forward(act, Some(&b), n, m, &mut z, &mut y).unwrap();
                 let zb: Vec<f64> = z0.iter().enumerate().map(|(i, &v)| v + b[i % m.max(1)]).collect();
                 close(&z, &zb, 0.0, "z + b");
-                close(&y, &zb.iter().map(|&v| naive_f(act, v)).collect::<Vec<_>>(), 1e-14, act.name());
+                close(
+                    &y,
+                    &zb.iter().map(|&v| naive_f(act, v)).collect::<Vec<_>>(),
+                    1e-14,
+                    act.name(),
+                );
                 let mut dz = vec![f64::NAN; n * m];
                 let mut ws = vec![f64::NAN; colsum_workspace_len(n, m)];
                 let mut db = vec![f64::NAN; m];
                 bias_act_backward(act, &dy, &z, &y, n, m, &mut dz, &mut ws, &mut db).unwrap();
                 let want: Vec<f64> = zb.iter().zip(&dy).map(|(&v, &g)| g * naive_df(act, v)).collect();
-                assert!(dz.iter().zip(&want).all(|(a, b)| (a - b).abs() <= 1e-12), "{} backward", act.name());
+                assert!(
+                    dz.iter().zip(&want).all(|(a, b)| (a - b).abs() <= 1e-12),
+                    "{} backward",
+                    act.name()
+                );
                 let sums = naive_colsum(&dz, n, m);
                 for (a, b) in db.iter().zip(&sums) {
                     assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "db {a} vs {b}");
                 }
                 let mut cs = vec![f64::NAN; m];
                 column_sums(&dz, n, m, &mut ws, &mut cs).unwrap();
-                assert!(cs.iter().zip(&db).all(|(a, b)| a.to_bits() == b.to_bits()), "column_sums == fused db");
+                assert!(
+                    cs.iter().zip(&db).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "column_sums == fused db"
+                );
             }
         }
     }
@@ -453,6 +597,9 @@ pub(crate) mod tests {
         let mut ws: Vec<f64> = vec![];
         assert!(bias_act_backward(Act::Relu, &x, &x, &x, 2, 3, &mut z, &mut ws, &mut db[..2]).is_err());
         let big = vec![0.0; 200 * 3];
-        assert!(column_sums(&big, 200, 3, &mut ws, &mut db).is_err(), "missing workspace");
+        assert!(
+            column_sums(&big, 200, 3, &mut ws, &mut db).is_err(),
+            "missing workspace"
+        );
     }
 }

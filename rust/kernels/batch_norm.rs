@@ -59,12 +59,18 @@ pub fn check_hyper(momentum: f64, eps: f64) -> Result<(), ShapeError> {
         momentum.is_finite() && (0.0..=1.0).contains(&momentum),
         "argument 'momentum' must be finite and in [0, 1], got {momentum}"
     );
-    ensure!(eps.is_finite() && eps > 0.0, "argument 'eps' must be finite and > 0, got {eps}");
+    ensure!(
+        eps.is_finite() && eps > 0.0,
+        "argument 'eps' must be finite and > 0, got {eps}"
+    );
     Ok(())
 }
 
 fn check_vec(name: &str, len: usize, m: usize) -> Result<(), ShapeError> {
-    ensure!(len == m, "argument '{name}' has {len} elements, expected {m} (one per column of x)");
+    ensure!(
+        len == m,
+        "argument '{name}' has {len} elements, expected {m} (one per column of x)"
+    );
     Ok(())
 }
 
@@ -149,12 +155,25 @@ fn block_grad_sums<T: Real>(dy: &[T], x: &[T], mean: &[T], db: &mut [f64], dg: &
     for (qd, qx) in qd.zip(qx) {
         let ((d0, d1, d2, d3), (x0, x1, x2, x3)) = (split4(qd, m), split4(qx, m));
         // Equal lengths, visible to the compiler: no bounds checks in the loop.
-        let (d0, d1, d2, d3, x0, x1, x2, x3) = (&d0[..m], &d1[..m], &d2[..m], &d3[..m], &x0[..m], &x1[..m], &x2[..m], &x3[..m]);
+        let (d0, d1, d2, d3, x0, x1, x2, x3) = (
+            &d0[..m],
+            &d1[..m],
+            &d2[..m],
+            &d3[..m],
+            &x0[..m],
+            &x1[..m],
+            &x2[..m],
+            &x3[..m],
+        );
         let (db, dg) = (&mut db[..m], &mut dg[..m]);
         for j in 0..m {
             let mu = mean[j];
             db[j] = db[j] + d0[j].f64() + d1[j].f64() + d2[j].f64() + d3[j].f64();
-            dg[j] = dg[j] + prod(d0[j], x0[j], mu) + prod(d1[j], x1[j], mu) + prod(d2[j], x2[j], mu) + prod(d3[j], x3[j], mu);
+            dg[j] = dg[j]
+                + prod(d0[j], x0[j], mu)
+                + prod(d1[j], x1[j], mu)
+                + prod(d2[j], x2[j], mu)
+                + prod(d3[j], x3[j], mu);
         }
     }
     for (dyr, xr) in rd.zip(rx) {
@@ -193,7 +212,15 @@ fn block_dx_train<T: Real>(
 ) {
     let m = mean.len();
     for ((o, d), xr) in dx.chunks_exact_mut(m).zip(dy.chunks_exact(m)).zip(x.chunks_exact(m)) {
-        let cols = o.iter_mut().zip(d).zip(xr).zip(gamma).zip(mean).zip(invstd).zip(dgamma).zip(dbeta);
+        let cols = o
+            .iter_mut()
+            .zip(d)
+            .zip(xr)
+            .zip(gamma)
+            .zip(mean)
+            .zip(invstd)
+            .zip(dgamma)
+            .zip(dbeta);
         for (((((((o, &d), &v), &g), &mu), &s), &dg), &db) in cols {
             let xhat = (v - mu) * s;
             *o = (g * s * inv_n) * (nf * d - db - xhat * dg);
@@ -258,7 +285,12 @@ pub fn forward_train<T: Real>(
     );
     check_mat("x", x.len(), n, m)?;
     check_mat("y", y.len(), n, m)?;
-    for (name, len) in [("gamma", gamma.len()), ("beta", beta.len()), ("save_mean", save_mean.len()), ("save_invstd", save_invstd.len())] {
+    for (name, len) in [
+        ("gamma", gamma.len()),
+        ("beta", beta.len()),
+        ("save_mean", save_mean.len()),
+        ("save_invstd", save_invstd.len()),
+    ] {
         check_vec(name, len, m)?;
     }
     if let Some((rm, rv)) = &running {
@@ -280,14 +312,18 @@ pub fn forward_train<T: Real>(
     let nf = n as f64;
 
     // Pass 1: the mean.
-    for_each_chunk(parts, m, BLOCK_ROWS, |off, p| block_sum(&x[block_range(off / m, n, m)], p));
+    for_each_chunk(parts, m, BLOCK_ROWS, |off, p| {
+        block_sum(&x[block_range(off / m, n, m)], p)
+    });
     fold_blocks(parts, m, m);
     for (mu, &s) in mean64.iter_mut().zip(&parts[..m]) {
         *mu = s / nf;
     }
     // Pass 2: squared deviations from that mean.
     let mean_ro: &[f64] = mean64;
-    for_each_chunk(parts, m, BLOCK_ROWS, |off, p| block_sqdev(&x[block_range(off / m, n, m)], mean_ro, p));
+    for_each_chunk(parts, m, BLOCK_ROWS, |off, p| {
+        block_sqdev(&x[block_range(off / m, n, m)], mean_ro, p)
+    });
     fold_blocks(parts, m, m);
 
     let unbias = nf / (nf - 1.0);
@@ -416,10 +452,23 @@ pub fn backward<T: Real>(
         let inv_n = T::of(1.0 / n as f64);
         for_each_chunk(dx, BLOCK_ROWS * m, 1, |off, o| {
             let r = off..off + o.len();
-            block_dx_train(&dy[r.clone()], &x[r], gamma, save_mean, save_invstd, dgamma, dbeta, nf, inv_n, o)
+            block_dx_train(
+                &dy[r.clone()],
+                &x[r],
+                gamma,
+                save_mean,
+                save_invstd,
+                dgamma,
+                dbeta,
+                nf,
+                inv_n,
+                o,
+            )
         });
     } else {
-        for_each_chunk(dx, BLOCK_ROWS * m, 1, |off, o| block_dx_eval(&dy[off..off + o.len()], gamma, save_invstd, o));
+        for_each_chunk(dx, BLOCK_ROWS * m, 1, |off, o| {
+            block_dx_eval(&dy[off..off + o.len()], gamma, save_invstd, o)
+        });
     }
     Ok(())
 }
@@ -454,13 +503,34 @@ mod tests {
         let (mut rm, mut rv) = (vec![T::of(0.25); m], vec![T::of(2.0); m]);
         let (mut y, mut sm, mut si) = (vec![T::zero(); n * m], vec![T::zero(); m], vec![T::zero(); m]);
         let mut work = vec![0.0; forward_workspace_len(n, m)];
-        forward_train(&x, n, m, &gamma, &beta, Some((&mut rm, &mut rv)), 0.1, 1e-5, &mut y, &mut sm, &mut si, &mut work).unwrap();
+        forward_train(
+            &x,
+            n,
+            m,
+            &gamma,
+            &beta,
+            Some((&mut rm, &mut rv)),
+            0.1,
+            1e-5,
+            &mut y,
+            &mut sm,
+            &mut si,
+            &mut work,
+        )
+        .unwrap();
         let (mean, var) = naive_stats(&x64, n, m);
         for j in 0..m {
             assert!(close(sm[j].f64(), mean[j], tol), "mean n={n} m={m} j={j}");
-            assert!(close(si[j].f64(), 1.0 / (var[j] + 1e-5).sqrt(), tol), "invstd n={n} m={m} j={j}");
+            assert!(
+                close(si[j].f64(), 1.0 / (var[j] + 1e-5).sqrt(), tol),
+                "invstd n={n} m={m} j={j}"
+            );
             assert!(close(rm[j].f64(), 0.9 * 0.25 + 0.1 * mean[j], tol));
-            assert!(close(rv[j].f64(), 0.9 * 2.0 + 0.1 * var[j] * n as f64 / (n - 1) as f64, tol));
+            assert!(close(
+                rv[j].f64(),
+                0.9 * 2.0 + 0.1 * var[j] * n as f64 / (n - 1) as f64,
+                tol
+            ));
             for i in 0..n {
                 let want = (x64[i * m + j] - mean[j]) / (var[j] + 1e-5).sqrt() * gamma[j].f64() + beta[j].f64();
                 assert!(close(y[i * m + j].f64(), want, tol * 10.0), "y n={n} m={m}");
@@ -471,7 +541,10 @@ mod tests {
         let (mut dx, mut dg, mut db) = (vec![T::zero(); n * m], vec![T::zero(); m], vec![T::zero(); m]);
         let mut bw = vec![0.0; backward_workspace_len(n, m)];
         for training in [true, false] {
-            backward(&dy, &x, n, m, &gamma, &sm, &si, training, &mut dx, &mut dg, &mut db, &mut bw).unwrap();
+            backward(
+                &dy, &x, n, m, &gamma, &sm, &si, training, &mut dx, &mut dg, &mut db, &mut bw,
+            )
+            .unwrap();
             for j in 0..m {
                 let (mu, s, g) = (sm[j].f64(), si[j].f64(), gamma[j].f64());
                 let xh = |i: usize| (x64[i * m + j] - mu) * s;
@@ -481,8 +554,15 @@ mod tests {
                 assert!(close(dg[j].f64(), sdg, tol * n as f64), "dgamma");
                 for i in 0..n {
                     let d = dy[i * m + j].f64();
-                    let want = if training { g * s / n as f64 * (n as f64 * d - sdb - xh(i) * sdg) } else { d * g * s };
-                    assert!(close(dx[i * m + j].f64(), want, tol * 10.0 * n as f64), "dx n={n} m={m} train={training}");
+                    let want = if training {
+                        g * s / n as f64 * (n as f64 * d - sdb - xh(i) * sdg)
+                    } else {
+                        d * g * s
+                    };
+                    assert!(
+                        close(dx[i * m + j].f64(), want, tol * 10.0 * n as f64),
+                        "dx n={n} m={m} train={training}"
+                    );
                 }
             }
         }
@@ -531,7 +611,10 @@ mod tests {
         let (_, var) = naive_stats(&x64, n, m);
         let (mut y, mut sm, mut si) = (vec![0f32; n * m], vec![0f32; m], vec![0f32; m]);
         let mut w = vec![0.0; forward_workspace_len(n, m)];
-        forward_train(&x, n, m, &[1.0; 3], &[0.0; 3], None, 0.1, 1e-12, &mut y, &mut sm, &mut si, &mut w).unwrap();
+        forward_train(
+            &x, n, m, &[1.0; 3], &[0.0; 3], None, 0.1, 1e-12, &mut y, &mut sm, &mut si, &mut w,
+        )
+        .unwrap();
         for j in 0..m {
             let got = 1.0 / (si[j] as f64).powi(2) - 1e-12;
             assert!((got - var[j]).abs() <= 1e-5 * var[j], "var {got} vs {}", var[j]);
@@ -564,12 +647,48 @@ mod tests {
         let (mut rm, mut rv) = (vec![7.0; 3], vec![7.0; 3]);
         let mut w = vec![0.0; forward_workspace_len(2, 3)];
         let g = [1.0; 3];
-        let e = forward_train(&x[..3], 1, 3, &g, &g, Some((&mut rm, &mut rv)), 0.1, 1e-5, &mut y[..3], &mut sm, &mut si, &mut w);
-        assert!(e.unwrap_err().0.contains("Expected more than 1 value per channel when training"));
-        assert!(forward_train(&x, 2, 3, &g, &g, None, 1.5, 1e-5, &mut y, &mut sm, &mut si, &mut w).unwrap_err().0.contains("momentum"));
-        assert!(forward_train(&x, 2, 3, &g, &g, None, 0.1, 0.0, &mut y, &mut sm, &mut si, &mut w).unwrap_err().0.contains("eps"));
-        assert!(forward_train(&x, 2, 3, &g[..2], &g, None, 0.1, 1e-5, &mut y, &mut sm, &mut si, &mut w).unwrap_err().0.contains("gamma"));
-        assert!(forward_train(&x, 2, 3, &g, &g, None, 0.1, 1e-5, &mut y, &mut sm, &mut si, &mut w[..1]).unwrap_err().0.contains("workspace"));
+        let e = forward_train(
+            &x[..3],
+            1,
+            3,
+            &g,
+            &g,
+            Some((&mut rm, &mut rv)),
+            0.1,
+            1e-5,
+            &mut y[..3],
+            &mut sm,
+            &mut si,
+            &mut w,
+        );
+        assert!(e
+            .unwrap_err()
+            .0
+            .contains("Expected more than 1 value per channel when training"));
+        assert!(
+            forward_train(&x, 2, 3, &g, &g, None, 1.5, 1e-5, &mut y, &mut sm, &mut si, &mut w)
+                .unwrap_err()
+                .0
+                .contains("momentum")
+        );
+        assert!(
+            forward_train(&x, 2, 3, &g, &g, None, 0.1, 0.0, &mut y, &mut sm, &mut si, &mut w)
+                .unwrap_err()
+                .0
+                .contains("eps")
+        );
+        assert!(
+            forward_train(&x, 2, 3, &g[..2], &g, None, 0.1, 1e-5, &mut y, &mut sm, &mut si, &mut w)
+                .unwrap_err()
+                .0
+                .contains("gamma")
+        );
+        assert!(
+            forward_train(&x, 2, 3, &g, &g, None, 0.1, 1e-5, &mut y, &mut sm, &mut si, &mut w[..1])
+                .unwrap_err()
+                .0
+                .contains("workspace")
+        );
         assert!(y.iter().chain(&sm).chain(&si).chain(&rm).chain(&rv).all(|&v| v == 7.0));
     }
 }

@@ -66,12 +66,23 @@ pub fn dense_forward<T: VMath>(
     let DenseShape { n, inp, out } = s;
     s.check(
         "forward",
-        &[("x", x.len(), n * inp), ("w", w.len(), inp * out), ("z", z.len(), n * out), ("y", y.len(), n * out)],
+        &[
+            ("x", x.len(), n * inp),
+            ("w", w.len(), inp * out),
+            ("z", z.len(), n * out),
+            ("y", y.len(), n * out),
+        ],
     )?;
     if let Some(b) = b {
         s.check("forward", &[("b", b.len(), out)])?;
     }
-    gemm_into(z, MatRef::row_major(x, n, inp)?, MatRef::row_major(w, inp, out)?, false, gemm_threads(n, inp, out))?;
+    gemm_into(
+        z,
+        MatRef::row_major(x, n, inp)?,
+        MatRef::row_major(w, inp, out)?,
+        false,
+        gemm_threads(n, inp, out),
+    )?;
     bias_act_forward(act, b, n, out, z, y)
 }
 
@@ -121,9 +132,21 @@ pub fn dense_backward<T: VMath>(
         dz
     };
     let dzm = MatRef::row_major(dz, n, out)?;
-    gemm_into(dw, MatRef::row_major(x, n, inp)?.t(), dzm, false, gemm_threads(inp, n, out))?;
+    gemm_into(
+        dw,
+        MatRef::row_major(x, n, inp)?.t(),
+        dzm,
+        false,
+        gemm_threads(inp, n, out),
+    )?;
     if let Some(dx) = dx {
-        gemm_into(dx, dzm, MatRef::row_major(w, inp, out)?.t(), false, gemm_threads(n, out, inp))?;
+        gemm_into(
+            dx,
+            dzm,
+            MatRef::row_major(w, inp, out)?.t(),
+            false,
+            gemm_threads(n, out, inp),
+        )?;
     }
     Ok(())
 }
@@ -171,7 +194,21 @@ mod tests {
         dense_forward(s, &x, &w, bias.then_some(&b[..]), act, &mut z, &mut y).unwrap();
         let (mut dz, mut ws) = (vec![f64::NAN; n * out], vec![f64::NAN; s.backward_workspace_len()]);
         let (mut dx, mut dw, mut db) = (vec![f64::NAN; n * inp], vec![f64::NAN; inp * out], vec![f64::NAN; out]);
-        dense_backward(s, &dy, &x, &w, &z, &y, act, &mut dz, &mut ws, need_dx.then_some(&mut dx[..]), &mut dw, &mut db).unwrap();
+        dense_backward(
+            s,
+            &dy,
+            &x,
+            &w,
+            &z,
+            &y,
+            act,
+            &mut dz,
+            &mut ws,
+            need_dx.then_some(&mut dx[..]),
+            &mut dw,
+            &mut db,
+        )
+        .unwrap();
 
         // Naive: the textbook equations with the activation's own kernels for f and f'.
         let mut zw = naive_mm(&x, &w, n, inp, out);
@@ -197,8 +234,25 @@ mod tests {
 
     #[test]
     fn matches_naive_on_awkward_shapes() {
-        let acts = [Act::Identity, Act::Relu, Act::Tanh, Act::Sigmoid, Act::LeakyRelu(0.1), Act::Elu(1.0), Act::Selu];
-        let shapes = [(0, 3, 4), (3, 0, 4), (3, 4, 0), (1, 1, 1), (7, 9, 8), (16, 15, 17), (65, 33, 9), (130, 70, 65)];
+        let acts = [
+            Act::Identity,
+            Act::Relu,
+            Act::Tanh,
+            Act::Sigmoid,
+            Act::LeakyRelu(0.1),
+            Act::Elu(1.0),
+            Act::Selu,
+        ];
+        let shapes = [
+            (0, 3, 4),
+            (3, 0, 4),
+            (3, 4, 0),
+            (1, 1, 1),
+            (7, 9, 8),
+            (16, 15, 17),
+            (65, 33, 9),
+            (130, 70, 65),
+        ];
         for (i, &(n, inp, out)) in shapes.iter().enumerate() {
             for (j, &act) in acts.iter().enumerate() {
                 run(DenseShape { n, inp, out }, act, (i + j) % 2 == 0, (i + j) % 3 != 0);
@@ -208,7 +262,11 @@ mod tests {
 
     #[test]
     fn bit_identical_for_any_thread_count() {
-        let s = DenseShape { n: 512, inp: 300, out: 200 };
+        let s = DenseShape {
+            n: 512,
+            inp: 300,
+            out: 200,
+        };
         parallel::set_num_threads(1).unwrap();
         let one = run(s, Act::Tanh, true, true);
         for t in [2, 3] {
@@ -229,7 +287,35 @@ mod tests {
         assert!(dense_forward(s, &v[..6], &v[..12], Some(&v[..3]), Act::Relu, &mut z, &mut y).is_err());
         assert!(dense_forward(s, &v[..6], &v[..12], None, Act::Relu, &mut z[..7], &mut y).is_err());
         let (mut dz, mut dw, mut db, mut dx) = (vec![0.0; 8], vec![0.0; 12], vec![0.0; 4], vec![0.0; 5]);
-        assert!(dense_backward(s, &v[..8], &v[..6], &v[..12], &v[..8], &v[..8], Act::Relu, &mut dz, &mut [], Some(&mut dx[..]), &mut dw, &mut db).is_err());
-        assert!(dense_backward(s, &v[..8], &v[..6], &v[..12], &v[..8], &v[..7], Act::Relu, &mut dz, &mut [], None, &mut dw, &mut db).is_err());
+        assert!(dense_backward(
+            s,
+            &v[..8],
+            &v[..6],
+            &v[..12],
+            &v[..8],
+            &v[..8],
+            Act::Relu,
+            &mut dz,
+            &mut [],
+            Some(&mut dx[..]),
+            &mut dw,
+            &mut db
+        )
+        .is_err());
+        assert!(dense_backward(
+            s,
+            &v[..8],
+            &v[..6],
+            &v[..12],
+            &v[..8],
+            &v[..7],
+            Act::Relu,
+            &mut dz,
+            &mut [],
+            None,
+            &mut dw,
+            &mut db
+        )
+        .is_err());
     }
 }

@@ -69,13 +69,25 @@ const LANES: usize = 8;
 /// Applies `f(offset, chunk) -> partial` to consecutive `chunk`-sized pieces of `out` and sums
 /// the partials in chunk order: in parallel when `out.len()·cost` deserves it. Only the parallel
 /// path allocates (one `f64` per chunk).
-fn chunked_sum<T: Send>(out: &mut [T], chunk: usize, cost: usize, f: impl Fn(usize, &mut [T]) -> f64 + Sync + Send) -> f64 {
+fn chunked_sum<T: Send>(
+    out: &mut [T],
+    chunk: usize,
+    cost: usize,
+    f: impl Fn(usize, &mut [T]) -> f64 + Sync + Send,
+) -> f64 {
     let chunk = chunk.max(1);
     if threads_for(out.len().saturating_mul(cost)) > 1 {
-        let parts: Vec<f64> = install(|| out.par_chunks_mut(chunk).enumerate().map(|(i, c)| f(i * chunk, c)).collect());
+        let parts: Vec<f64> = install(|| {
+            out.par_chunks_mut(chunk)
+                .enumerate()
+                .map(|(i, c)| f(i * chunk, c))
+                .collect()
+        });
         parts.iter().fold(0.0, |a, &p| a + p)
     } else {
-        out.chunks_mut(chunk).enumerate().fold(0.0, |a, (i, c)| a + f(i * chunk, c))
+        out.chunks_mut(chunk)
+            .enumerate()
+            .fold(0.0, |a, (i, c)| a + f(i * chunk, c))
     }
 }
 
@@ -95,12 +107,33 @@ pub fn cross_entropy<T: VMath, L: Label>(
     reduction: Reduction,
     dlogits: &mut [T],
 ) -> Result<f64, ShapeError> {
-    ensure!(n > 0 && c > 0, "argument 'logits' is empty (shape ({n}, {c})); need n >= 1 rows and C >= 1 classes");
-    ensure!(logits.len() == n * c, "argument 'logits' has {} elements, expected {n}x{c}", logits.len());
-    ensure!(dlogits.len() == n * c, "argument 'dlogits' has {} elements, expected {n}x{c}", dlogits.len());
-    ensure!(labels.len() == n, "argument 'labels' has shape ({},), expected ({n},) (one per row of logits)", labels.len());
-    if let Some((i, l)) = labels.iter().enumerate().find(|(_, l)| !matches!(l.index(), Some(k) if k < c)) {
-        return Err(ShapeError(format!("argument 'labels' has labels[{i}] = {l}, outside [0, {c})")));
+    ensure!(
+        n > 0 && c > 0,
+        "argument 'logits' is empty (shape ({n}, {c})); need n >= 1 rows and C >= 1 classes"
+    );
+    ensure!(
+        logits.len() == n * c,
+        "argument 'logits' has {} elements, expected {n}x{c}",
+        logits.len()
+    );
+    ensure!(
+        dlogits.len() == n * c,
+        "argument 'dlogits' has {} elements, expected {n}x{c}",
+        dlogits.len()
+    );
+    ensure!(
+        labels.len() == n,
+        "argument 'labels' has shape ({},), expected ({n},) (one per row of logits)",
+        labels.len()
+    );
+    if let Some((i, l)) = labels
+        .iter()
+        .enumerate()
+        .find(|(_, l)| !matches!(l.index(), Some(k) if k < c))
+    {
+        return Err(ShapeError(format!(
+            "argument 'labels' has labels[{i}] = {l}, outside [0, {c})"
+        )));
     }
     let scale = match reduction {
         Reduction::Mean => T::of(1.0 / n as f64),
@@ -198,7 +231,12 @@ const TWO_POW_MINUS_600: f64 = 2.409919865102884e-181;
 
 /// Sigmoid binary cross-entropy of `logits` against `targets` (same length `len`, any shape);
 /// writes `grad` and returns the loss.
-pub fn binary_cross_entropy<T: VMath>(logits: &[T], targets: &[T], reduction: Reduction, grad: &mut [T]) -> Result<f64, ShapeError> {
+pub fn binary_cross_entropy<T: VMath>(
+    logits: &[T],
+    targets: &[T],
+    reduction: Reduction,
+    grad: &mut [T],
+) -> Result<f64, ShapeError> {
     elementwise(logits, targets, reduction, grad, "logits", "targets", bce_block)
 }
 
@@ -218,13 +256,23 @@ fn elementwise<T: Real>(
 ) -> Result<f64, ShapeError> {
     let len = a.len();
     ensure!(len > 0, "argument '{a_name}' is empty; a loss needs at least one entry");
-    ensure!(b.len() == len, "argument '{b_name}' has {} elements, expected {len} (the size of '{a_name}')", b.len());
-    ensure!(grad.len() == len, "the gradient has {} elements, expected {len}", grad.len());
+    ensure!(
+        b.len() == len,
+        "argument '{b_name}' has {} elements, expected {len} (the size of '{a_name}')",
+        b.len()
+    );
+    ensure!(
+        grad.len() == len,
+        "the gradient has {} elements, expected {len}",
+        grad.len()
+    );
     let scale = match reduction {
         Reduction::Mean => T::of(1.0 / len as f64),
         Reduction::Sum => T::one(),
     };
-    let total = chunked_sum(grad, EW_BLOCK, 8, |off, g| block(&a[off..off + g.len()], &b[off..off + g.len()], scale, g));
+    let total = chunked_sum(grad, EW_BLOCK, 8, |off, g| {
+        block(&a[off..off + g.len()], &b[off..off + g.len()], scale, g)
+    });
     Ok(match reduction {
         Reduction::Mean => total / len as f64,
         Reduction::Sum => total,
@@ -249,7 +297,11 @@ fn bce_block<T: VMath>(z: &[T], t: &[T], scale: T, g: &mut [T]) -> f64 {
     let (zc, zr) = z.split_at(z.len() / LANES * LANES);
     let (tc, tr) = t.split_at(zc.len());
     let (gc, gr) = g.split_at_mut(zc.len());
-    for ((zz, tt), gg) in zc.chunks_exact(LANES).zip(tc.chunks_exact(LANES)).zip(gc.chunks_exact_mut(LANES)) {
+    for ((zz, tt), gg) in zc
+        .chunks_exact(LANES)
+        .zip(tc.chunks_exact(LANES))
+        .zip(gc.chunks_exact_mut(LANES))
+    {
         let (zz, tt, gg): (&[T; LANES], &[T; LANES], &mut [T; LANES]) =
             (zz.try_into().unwrap(), tt.try_into().unwrap(), gg.try_into().unwrap());
         for k in 0..LANES {
@@ -269,7 +321,11 @@ fn mse_block<T: Real>(p: &[T], t: &[T], scale: T, g: &mut [T]) -> f64 {
     let (pc, pr) = p.split_at(p.len() / LANES * LANES);
     let (tc, tr) = t.split_at(pc.len());
     let (gc, gr) = g.split_at_mut(pc.len());
-    for ((pp, tt), gg) in pc.chunks_exact(LANES).zip(tc.chunks_exact(LANES)).zip(gc.chunks_exact_mut(LANES)) {
+    for ((pp, tt), gg) in pc
+        .chunks_exact(LANES)
+        .zip(tc.chunks_exact(LANES))
+        .zip(gc.chunks_exact_mut(LANES))
+    {
         let (pp, tt, gg): (&[T; LANES], &[T; LANES], &mut [T; LANES]) =
             (pp.try_into().unwrap(), tt.try_into().unwrap(), gg.try_into().unwrap());
         for k in 0..LANES {
@@ -300,7 +356,10 @@ mod tests {
     }
 
     fn check_ce<T: VMath>(n: usize, c: usize, red: Reduction, tol: f64) {
-        let z: Vec<T> = data(n * c, (n * 7 + c) as u64).iter().map(|&v| T::of(4.0 * v)).collect();
+        let z: Vec<T> = data(n * c, (n * 7 + c) as u64)
+            .iter()
+            .map(|&v| T::of(4.0 * v))
+            .collect();
         let labels: Vec<u8> = (0..n).map(|i| ((i * 5 + 3) % c) as u8).collect();
         let mut g = vec![T::zero(); n * c];
         let loss = cross_entropy(&z, n, c, &labels, red, &mut g).unwrap();
@@ -315,12 +374,19 @@ mod tests {
                 assert!(close(g[i * c + j].f64(), p / div, tol), "ce grad n={n} c={c}");
             }
         }
-        assert!(close(loss, want / div, tol * 10.0), "ce loss n={n} c={c}: {loss} vs {}", want / div);
+        assert!(
+            close(loss, want / div, tol * 10.0),
+            "ce loss n={n} c={c}: {loss} vs {}",
+            want / div
+        );
     }
 
     fn check_ew<T: VMath>(len: usize, red: Reduction, tol: f64) {
         let z: Vec<T> = data(len, len as u64).iter().map(|&v| T::of(30.0 * v)).collect();
-        let t: Vec<T> = data(len, 3 + len as u64).iter().map(|&v| T::of(0.5 + 0.5 * v)).collect();
+        let t: Vec<T> = data(len, 3 + len as u64)
+            .iter()
+            .map(|&v| T::of(0.5 + 0.5 * v))
+            .collect();
         let div = if red == Reduction::Mean { len as f64 } else { 1.0 };
         let mut g = vec![T::zero(); len];
         let loss = binary_cross_entropy(&z, &t, red, &mut g).unwrap();
@@ -336,7 +402,10 @@ mod tests {
         let want: f64 = z.iter().zip(&t).map(|(a, b)| (a.f64() - b.f64()).powi(2)).sum::<f64>() / div;
         assert!(close(loss, want, tol * 10.0), "mse loss");
         for k in 0..len {
-            assert!(close(g[k].f64(), 2.0 * (z[k].f64() - t[k].f64()) / div, tol), "mse grad");
+            assert!(
+                close(g[k].f64(), 2.0 * (z[k].f64() - t[k].f64()) / div, tol),
+                "mse grad"
+            );
         }
     }
 
@@ -365,7 +434,15 @@ mod tests {
         assert!(l.is_finite() && g.iter().all(|v| v.is_finite()));
         assert!((l - (1e4 + 1e4 + 2f64.ln() + 0.0 + 0.0 + 0.0)).abs() < 1e-3);
         let mut g = [0f64; 6];
-        let l = cross_entropy(&[1e300, -1e300, 0.0, 7e2, 7e2, -7e2], 2, 3, &[1i64, 2], Reduction::Mean, &mut g).unwrap();
+        let l = cross_entropy(
+            &[1e300, -1e300, 0.0, 7e2, 7e2, -7e2],
+            2,
+            3,
+            &[1i64, 2],
+            Reduction::Mean,
+            &mut g,
+        )
+        .unwrap();
         assert!(l.is_finite() && g.iter().all(|v| v.is_finite()));
     }
 

@@ -41,7 +41,13 @@ impl<'a, T> MatRef<'a, T> {
                 data.len()
             );
         }
-        Ok(Self { data, rows, cols, rs, cs })
+        Ok(Self {
+            data,
+            rows,
+            cols,
+            rs,
+            cs,
+        })
     }
 
     /// A contiguous row-major `(rows, cols)` view.
@@ -57,7 +63,13 @@ impl<'a, T> MatRef<'a, T> {
 
     /// The transpose, as a view of the same memory.
     pub fn t(self) -> Self {
-        Self { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
+        Self {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
     }
 
     pub fn rows(&self) -> usize {
@@ -76,7 +88,11 @@ impl<'a, T> MatRef<'a, T> {
     /// Rows `r0..r1` (`r0 < r1 <= rows`), as a view of the same memory.
     pub fn row_band(self, r0: usize, r1: usize) -> Self {
         debug_assert!(r0 < r1 && r1 <= self.rows);
-        Self { data: &self.data[r0 * self.rs..], rows: r1 - r0, ..self }
+        Self {
+            data: &self.data[r0 * self.rs..],
+            rows: r1 - r0,
+            ..self
+        }
     }
 }
 
@@ -95,7 +111,11 @@ pub fn gemm_into<T: Real>(
         "matmul: inner dimensions differ: a is {m}x{k}, b is {}x{n}",
         b.rows
     );
-    ensure!(c.len() == m * n, "matmul: output has {} elements, expected {m}x{n}", c.len());
+    ensure!(
+        c.len() == m * n,
+        "matmul: output has {} elements, expected {m}x{n}",
+        c.len()
+    );
     if m == 0 || n == 0 {
         return Ok(());
     }
@@ -105,7 +125,11 @@ pub fn gemm_into<T: Real>(
         }
         return Ok(());
     }
-    let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
     let mut run = || {
         // SAFETY: `MatRef::new` checked that every (i, j) with i < rows, j < cols addresses an
         // element inside its slice; `c` is exactly m·n contiguous elements written through
@@ -168,8 +192,16 @@ pub fn gemm_into_banded<T: Real>(
     if bands < 2 || n <= 64 || k <= 2 {
         return gemm_into(c, a, b, accumulate, threads);
     }
-    ensure!(b.rows == k, "matmul: inner dimensions differ: a is {m}x{k}, b is {}x{n}", b.rows);
-    ensure!(c.len() == m * n, "matmul: output has {} elements, expected {m}x{n}", c.len());
+    ensure!(
+        b.rows == k,
+        "matmul: inner dimensions differ: a is {m}x{k}, b is {}x{n}",
+        b.rows
+    );
+    ensure!(
+        c.len() == m * n,
+        "matmul: output has {} elements, expected {m}x{n}",
+        c.len()
+    );
     let rows = m.div_ceil(bands);
     parallel::install(|| {
         use rayon::prelude::*;
@@ -209,7 +241,10 @@ impl<'a, T> Batched<'a, T> {
     fn get(&self, i: usize) -> MatRef<'a, T> {
         let i = if self.batch == 1 { 0 } else { i };
         let off = i * self.batch_stride;
-        MatRef { data: &self.first.data[off..], ..self.first }
+        MatRef {
+            data: &self.first.data[off..],
+            ..self.first
+        }
     }
 
     /// `batch` matrices of `rows×cols` in a slice; `rs`, `cs` are strides within each matrix.
@@ -225,17 +260,24 @@ impl<'a, T> Batched<'a, T> {
         ensure!(batch >= 1, "batched matmul: empty batch of operands");
         let first = MatRef::new(data, rows, cols, rs, cs)?;
         // The last matrix must lie inside the slice too.
-        let off = (batch - 1).checked_mul(batch_stride).unwrap_or(usize::MAX);
+        let off = (batch - 1).saturating_mul(batch_stride);
         ensure!(
             rows == 0 || cols == 0 || off < data.len(),
             "batched operand of {batch} matrices exceeds its buffer"
         );
         MatRef::new(&data[off.min(data.len())..], rows, cols, rs, cs)?;
-        Ok(Self { first, batch, batch_stride })
+        Ok(Self {
+            first,
+            batch,
+            batch_stride,
+        })
     }
 
     pub fn t(self) -> Self {
-        Self { first: self.first.t(), ..self }
+        Self {
+            first: self.first.t(),
+            ..self
+        }
     }
 }
 
@@ -255,7 +297,11 @@ pub fn batched_matmul<T: Real>(c: &mut [T], a: Batched<'_, T>, b: Batched<'_, T>
         b.batch
     );
     let batch = a.batch.max(b.batch);
-    ensure!(c.len() == batch * m * n, "matmul: output has {} elements, expected {batch}x{m}x{n}", c.len());
+    ensure!(
+        c.len() == batch * m * n,
+        "matmul: output has {} elements, expected {batch}x{m}x{n}",
+        c.len()
+    );
     if batch == 0 || m == 0 || n == 0 {
         return Ok(());
     }
@@ -268,12 +314,17 @@ pub fn batched_matmul<T: Real>(c: &mut [T], a: Batched<'_, T>, b: Batched<'_, T>
     } else {
         let total = batch.saturating_mul(m * k * n);
         let results = std::sync::Mutex::new(Ok(()));
-        parallel::for_each_chunk(c, m * n, if total > GEMM_PAR_THRESHOLD { PAR_COST } else { 0 }, |off, ci| {
-            let i = off / (m * n);
-            if let Err(e) = gemm_into(ci, a.get(i), b.get(i), false, 1) {
-                *results.lock().unwrap_or_else(|p| p.into_inner()) = Err(e);
-            }
-        });
+        parallel::for_each_chunk(
+            c,
+            m * n,
+            if total > GEMM_PAR_THRESHOLD { PAR_COST } else { 0 },
+            |off, ci| {
+                let i = off / (m * n);
+                if let Err(e) = gemm_into(ci, a.get(i), b.get(i), false, 1) {
+                    *results.lock().unwrap_or_else(|p| p.into_inner()) = Err(e);
+                }
+            },
+        );
         results.into_inner().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -319,10 +370,22 @@ mod tests {
 
     #[test]
     fn matches_naive_on_awkward_shapes() {
-        for &(m, k, n) in &[(0, 3, 4), (3, 0, 4), (1, 1, 1), (7, 9, 5), (8, 16, 8), (17, 33, 15), (33, 65, 31), (128, 100, 64)] {
+        for &(m, k, n) in &[
+            (0, 3, 4),
+            (3, 0, 4),
+            (1, 1, 1),
+            (7, 9, 5),
+            (8, 16, 8),
+            (17, 33, 15),
+            (33, 65, 31),
+            (128, 100, 64),
+        ] {
             let a = fill(m * k, 1);
             let b = fill(k * n, 2);
-            let (am, bm) = (MatRef::row_major(&a, m, k).unwrap(), MatRef::row_major(&b, k, n).unwrap());
+            let (am, bm) = (
+                MatRef::row_major(&a, m, k).unwrap(),
+                MatRef::row_major(&b, k, n).unwrap(),
+            );
             let mut c = vec![f64::NAN; m * n];
             matmul(&mut c, am, bm).unwrap();
             close(&c, &naive(am, bm), 1e-12);
@@ -346,7 +409,10 @@ mod tests {
         let (m, k, n) = (5, 6, 7);
         let a = fill(m * k, 5);
         let b = fill(k * n, 6);
-        let (am, bm) = (MatRef::row_major(&a, m, k).unwrap(), MatRef::row_major(&b, k, n).unwrap());
+        let (am, bm) = (
+            MatRef::row_major(&a, m, k).unwrap(),
+            MatRef::row_major(&b, k, n).unwrap(),
+        );
         let mut c = vec![1.0; m * n];
         gemm_into(&mut c, am, bm, true, 1).unwrap();
         let want: Vec<f64> = naive(am, bm).iter().map(|v| v + 1.0).collect();
@@ -361,10 +427,18 @@ mod tests {
         let a32: Vec<f32> = a.iter().map(|&v| v as f32).collect();
         let b32: Vec<f32> = b.iter().map(|&v| v as f32).collect();
         let mut c = vec![0f32; m * n];
-        matmul(&mut c, MatRef::row_major(&a32, m, k).unwrap(), MatRef::row_major(&b32, k, n).unwrap()).unwrap();
+        matmul(
+            &mut c,
+            MatRef::row_major(&a32, m, k).unwrap(),
+            MatRef::row_major(&b32, k, n).unwrap(),
+        )
+        .unwrap();
         let a64: Vec<f64> = a32.iter().map(|&v| v as f64).collect();
         let b64: Vec<f64> = b32.iter().map(|&v| v as f64).collect();
-        let want = naive(MatRef::row_major(&a64, m, k).unwrap(), MatRef::row_major(&b64, k, n).unwrap());
+        let want = naive(
+            MatRef::row_major(&a64, m, k).unwrap(),
+            MatRef::row_major(&b64, k, n).unwrap(),
+        );
         let got: Vec<f64> = c.iter().map(|&v| v as f64).collect();
         close(&got, &want, 1e-5);
     }
@@ -374,13 +448,19 @@ mod tests {
         let (m, k, n) = (256, 300, 200);
         let a = fill(m * k, 9);
         let b = fill(k * n, 10);
-        let (am, bm) = (MatRef::row_major(&a, m, k).unwrap(), MatRef::row_major(&b, k, n).unwrap());
+        let (am, bm) = (
+            MatRef::row_major(&a, m, k).unwrap(),
+            MatRef::row_major(&b, k, n).unwrap(),
+        );
         let mut c1 = vec![0.0; m * n];
         gemm_into(&mut c1, am, bm, false, 1).unwrap();
         for t in [2, 3, 4] {
             let mut ct = vec![0.0; m * n];
             parallel::install(|| gemm_into(&mut ct, am, bm, false, t)).unwrap();
-            assert!(c1.iter().zip(&ct).all(|(x, y)| x.to_bits() == y.to_bits()), "threads={t}");
+            assert!(
+                c1.iter().zip(&ct).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "threads={t}"
+            );
         }
     }
 
@@ -402,12 +482,28 @@ mod tests {
         for &(m, k, n, ta, tb) in &shapes {
             let a = fill(m * k, 13);
             let b = fill(k * n, 14);
-            let am = if ta { MatRef::row_major(&a, k, m).unwrap().t() } else { MatRef::row_major(&a, m, k).unwrap() };
-            let bm = if tb { MatRef::row_major(&b, n, k).unwrap().t() } else { MatRef::row_major(&b, k, n).unwrap() };
+            let am = if ta {
+                MatRef::row_major(&a, k, m).unwrap().t()
+            } else {
+                MatRef::row_major(&a, m, k).unwrap()
+            };
+            let bm = if tb {
+                MatRef::row_major(&b, n, k).unwrap().t()
+            } else {
+                MatRef::row_major(&b, k, n).unwrap()
+            };
             let a32: Vec<f32> = a.iter().map(|&v| v as f32).collect();
             let b32: Vec<f32> = b.iter().map(|&v| v as f32).collect();
-            let am32 = if ta { MatRef::row_major(&a32, k, m).unwrap().t() } else { MatRef::row_major(&a32, m, k).unwrap() };
-            let bm32 = if tb { MatRef::row_major(&b32, n, k).unwrap().t() } else { MatRef::row_major(&b32, k, n).unwrap() };
+            let am32 = if ta {
+                MatRef::row_major(&a32, k, m).unwrap().t()
+            } else {
+                MatRef::row_major(&a32, m, k).unwrap()
+            };
+            let bm32 = if tb {
+                MatRef::row_major(&b32, n, k).unwrap().t()
+            } else {
+                MatRef::row_major(&b32, k, n).unwrap()
+            };
             let mut want = vec![0.0; m * n];
             gemm_into(&mut want, am, bm, false, 1).unwrap();
             let mut want32 = vec![0f32; m * n];
@@ -415,10 +511,16 @@ mod tests {
             for t in [2, 3, 4, 7] {
                 let mut got = vec![f64::NAN; m * n];
                 gemm_into_banded(&mut got, am, bm, false, t).unwrap();
-                assert!(got.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()), "f64 {m}x{k}x{n} threads={t}");
+                assert!(
+                    got.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "f64 {m}x{k}x{n} threads={t}"
+                );
                 let mut got32 = vec![f32::NAN; m * n];
                 gemm_into_banded(&mut got32, am32, bm32, false, t).unwrap();
-                assert!(got32.iter().zip(&want32).all(|(x, y)| x.to_bits() == y.to_bits()), "f32 {m}x{k}x{n} threads={t}");
+                assert!(
+                    got32.iter().zip(&want32).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "f32 {m}x{k}x{n} threads={t}"
+                );
             }
         }
         let a = fill(6, 1);
@@ -437,7 +539,10 @@ mod tests {
         let mut c = vec![0.0; batch * m * n];
         batched_matmul(&mut c, ab, bb).unwrap();
         for i in 0..batch {
-            let want = naive(MatRef::row_major(&a[i * m * k..(i + 1) * m * k], m, k).unwrap(), bb.first);
+            let want = naive(
+                MatRef::row_major(&a[i * m * k..(i + 1) * m * k], m, k).unwrap(),
+                bb.first,
+            );
             close(&c[i * m * n..(i + 1) * m * n], &want, 1e-12);
         }
     }

@@ -6,18 +6,18 @@
 //! - shape errors are returned as `ShapeError`, never panics: the bindings validate first, and
 //!   kernels re-check cheaply so that a bug cannot read out of bounds.
 
-pub mod real;
-pub mod vmath;
-pub mod parallel;
-pub mod matmul;
-pub mod dense;
 pub mod activation;
 pub mod batch_norm;
+pub mod dense;
 pub mod loss;
-pub mod optim;
-pub mod stats;
+pub mod matmul;
 pub mod network;
+pub mod optim;
+pub mod parallel;
+pub mod real;
+pub mod stats;
 pub mod train;
+pub mod vmath;
 
 #[cfg(test)]
 mod test_data;
@@ -40,8 +40,11 @@ impl std::error::Error for ShapeError {}
 #[macro_export]
 macro_rules! ensure {
     ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err($crate::kernels::ShapeError(format!($($fmt)+)));
+        {
+            let holds: bool = $cond;
+            if !holds {
+                return Err($crate::kernels::ShapeError(format!($($fmt)+)));
+            }
         }
     };
 }

@@ -54,9 +54,15 @@ use multiversion::multiversion;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LayerKind<T> {
     /// `y = f(x·W + b)`; parameters: the kernel `W (in, out)`, then the bias `b (out,)` if any.
-    Dense { bias: bool, act: Act<T> },
+    Dense {
+        bias: bool,
+        act: Act<T>,
+    },
     /// Parameters γ, β; buffers running mean, running variance (all `(m,)`).
-    BatchNorm { momentum: f64, eps: f64 },
+    BatchNorm {
+        momentum: f64,
+        eps: f64,
+    },
     /// An elementwise activation.
     Activation(Act<T>),
     Softmax,
@@ -64,11 +70,20 @@ pub enum LayerKind<T> {
     /// Parameter: the slopes `(m,)`.
     PRelu,
     /// `in = out·k`.
-    Maxout { k: usize },
+    Maxout {
+        k: usize,
+    },
     /// Inverted dropout; `rate ∈ [0, 1)`.
-    Dropout { rate: f64 },
+    Dropout {
+        rate: f64,
+    },
     /// Alpha dropout with its affine correction `a`, `b` and the saturation value `alpha_p`.
-    AlphaDropout { rate: f64, a: f64, b: f64, alpha_p: f64 },
+    AlphaDropout {
+        rate: f64,
+        a: f64,
+        b: f64,
+        alpha_p: f64,
+    },
 }
 
 /// One layer: its kind and its input and output widths.
@@ -123,13 +138,22 @@ impl<T: Real> LayerSpec<T> {
 
     fn check(&self, i: usize) -> Result<(), ShapeError> {
         let (inp, out) = (self.inp, self.out);
-        ensure!(inp >= 1 && out >= 1, "layer {i}: widths must be >= 1, got in={inp}, out={out}");
+        ensure!(
+            inp >= 1 && out >= 1,
+            "layer {i}: widths must be >= 1, got in={inp}, out={out}"
+        );
         match self.kind {
             LayerKind::Dense { .. } => {}
             LayerKind::Maxout { k } => {
-                ensure!(k >= 1 && inp == out * k, "layer {i} (maxout): in={inp} must be out={out} times k={k}")
+                ensure!(
+                    k >= 1 && inp == out * k,
+                    "layer {i} (maxout): in={inp} must be out={out} times k={k}"
+                )
             }
-            _ => ensure!(inp == out, "layer {i}: in={inp} and out={out} must be equal for this layer"),
+            _ => ensure!(
+                inp == out,
+                "layer {i}: in={inp} and out={out} must be equal for this layer"
+            ),
         }
         match self.kind {
             LayerKind::BatchNorm { momentum, eps } => batch_norm::check_hyper(momentum, eps)
@@ -308,7 +332,11 @@ impl<T: VMath> Network<T> {
         let mut width = input_dim;
         for (i, s) in specs.iter().enumerate() {
             s.check(i)?;
-            ensure!(s.inp == width, "layer {i} takes {} inputs but the layer below gives {width}", s.inp);
+            ensure!(
+                s.inp == width,
+                "layer {i} takes {} inputs but the layer below gives {width}",
+                s.inp
+            );
             width = s.out;
         }
         let (mut p, mut b, mut u) = (0, 0, 0);
@@ -321,13 +349,19 @@ impl<T: VMath> Network<T> {
             b += s.n_buffers();
             u += s.draws() as usize;
         }
-        let stop = specs.iter().position(|s| !s.param_shapes().is_empty()).unwrap_or(specs.len());
+        let stop = specs
+            .iter()
+            .position(|s| !s.param_shapes().is_empty())
+            .unwrap_or(specs.len());
         let n = specs.len();
         let param_shapes: Vec<Vec<usize>> = specs.iter().flat_map(|s| s.param_shapes()).collect();
         let mut net = Self {
             param_lens: param_shapes.iter().map(|s| s.iter().product()).collect(),
             param_shapes,
-            buffer_lens: specs.iter().flat_map(|s| std::iter::repeat(s.out).take(s.n_buffers())).collect(),
+            buffer_lens: specs
+                .iter()
+                .flat_map(|s| std::iter::repeat(s.out).take(s.n_buffers()))
+                .collect(),
             uniform_widths: specs.iter().filter(|s| s.draws()).map(|s| s.out).collect(),
             specs,
             input_dim,
@@ -444,7 +478,10 @@ impl<T: VMath> Network<T> {
     /// parallel kernel finds its threads awake instead of waking them from the calling thread.
     pub fn wants_pool(&self, n: usize) -> bool {
         parallel::num_threads() > 1
-            && self.specs.iter().any(|s| matches!(s.kind, LayerKind::Dense { .. }) && n * s.inp * s.out >= JOIN_MACS)
+            && self
+                .specs
+                .iter()
+                .any(|s| matches!(s.kind, LayerKind::Dense { .. }) && n * s.inp * s.out >= JOIN_MACS)
     }
 
     /// Whether a training forward needs at least two rows (BatchNorm's batch statistics).
@@ -461,22 +498,55 @@ impl<T: VMath> Network<T> {
         buffers: &[&mut [T]],
         uniforms: Option<&[&[T]]>,
     ) -> Result<(), ShapeError> {
-        ensure!(n <= self.capacity, "a batch of {n} rows exceeds the workspace's {} rows (reserve first)", self.capacity);
-        ensure!(x.len() == n * self.input_dim, "argument 'x' has {} elements, expected {n}x{}", x.len(), self.input_dim);
-        ensure!(params.len() == self.n_params, "{} parameter arrays given, the network has {}", params.len(), self.n_params);
+        ensure!(
+            n <= self.capacity,
+            "a batch of {n} rows exceeds the workspace's {} rows (reserve first)",
+            self.capacity
+        );
+        ensure!(
+            x.len() == n * self.input_dim,
+            "argument 'x' has {} elements, expected {n}x{}",
+            x.len(),
+            self.input_dim
+        );
+        ensure!(
+            params.len() == self.n_params,
+            "{} parameter arrays given, the network has {}",
+            params.len(),
+            self.n_params
+        );
         for (i, (p, &len)) in params.iter().zip(&self.param_lens).enumerate() {
-            ensure!(p.len() == len, "parameter {i} has {} elements, expected {:?}", p.len(), self.param_shapes[i]);
+            ensure!(
+                p.len() == len,
+                "parameter {i} has {} elements, expected {:?}",
+                p.len(),
+                self.param_shapes[i]
+            );
         }
         let lens = &self.buffer_lens;
-        ensure!(buffers.len() == lens.len(), "{} buffers given, the network has {}", buffers.len(), lens.len());
+        ensure!(
+            buffers.len() == lens.len(),
+            "{} buffers given, the network has {}",
+            buffers.len(),
+            lens.len()
+        );
         for (i, (b, &len)) in buffers.iter().zip(lens).enumerate() {
             ensure!(b.len() == len, "buffer {i} has {} elements, expected {len}", b.len());
         }
         if let Some(u) = uniforms {
             let widths = &self.uniform_widths;
-            ensure!(u.len() == widths.len(), "{} uniform matrices given, the network's dropout layers take {}", u.len(), widths.len());
+            ensure!(
+                u.len() == widths.len(),
+                "{} uniform matrices given, the network's dropout layers take {}",
+                u.len(),
+                widths.len()
+            );
             for (i, (a, &w)) in u.iter().zip(widths).enumerate() {
-                ensure!(a.len() == n * w, "uniform matrix {i} has {} elements, expected {n}x{w}", a.len());
+                ensure!(
+                    a.len() == n * w,
+                    "uniform matrix {i} has {} elements, expected {n}x{w}",
+                    a.len()
+                );
             }
             if self.needs_two_rows() {
                 ensure!(
@@ -525,7 +595,10 @@ impl<T: VMath> Network<T> {
                     // `dense::dense_forward`, with the product split in row bands (same bits).
                     let b = if bias { Some(&*params[p0 + 1]) } else { None };
                     let z = &mut w.z[..len];
-                    let (xm, wm) = (MatRef::row_major(x_in, n, s.inp)?, MatRef::row_major(params[p0], s.inp, m)?);
+                    let (xm, wm) = (
+                        MatRef::row_major(x_in, n, s.inp)?,
+                        MatRef::row_major(params[p0], s.inp, m)?,
+                    );
                     gemm_into_banded(z, xm, wm, false, band_threads(n, s.inp, m))?;
                     bias_act_forward(act, b, n, m, z, &mut w.out[..len])?;
                 }
@@ -536,7 +609,17 @@ impl<T: VMath> Network<T> {
                     let y = &mut w.out[..len];
                     if training {
                         batch_norm::forward_train(
-                            x_in, n, m, gamma, beta, Some((rm, rv)), momentum, eps, y, &mut w.mean, &mut w.invstd,
+                            x_in,
+                            n,
+                            m,
+                            gamma,
+                            beta,
+                            Some((rm, rv)),
+                            momentum,
+                            eps,
+                            y,
+                            &mut w.mean,
+                            &mut w.invstd,
                             &mut self.work64,
                         )?;
                     } else {
@@ -581,10 +664,26 @@ impl<T: VMath> Network<T> {
 
     /// Backward pass of the last *training* forward (same `x`, `n` and `params`), from the output
     /// gradient in [`Network::output_grad`]; overwrites every parameter's gradient in `grads`.
-    pub fn backward(&mut self, x: &[T], n: usize, params: &[&mut [T]], grads: &mut [&mut [T]]) -> Result<(), ShapeError> {
-        ensure!(grads.len() == self.n_params, "{} gradient arrays given, the network has {}", grads.len(), self.n_params);
+    pub fn backward(
+        &mut self,
+        x: &[T],
+        n: usize,
+        params: &[&mut [T]],
+        grads: &mut [&mut [T]],
+    ) -> Result<(), ShapeError> {
+        ensure!(
+            grads.len() == self.n_params,
+            "{} gradient arrays given, the network has {}",
+            grads.len(),
+            self.n_params
+        );
         for (i, (g, p)) in grads.iter().zip(params).enumerate() {
-            ensure!(g.len() == p.len(), "gradient {i} has {} elements, its parameter {}", g.len(), p.len());
+            ensure!(
+                g.len() == p.len(),
+                "gradient {i} has {} elements, its parameter {}",
+                g.len(),
+                p.len()
+            );
         }
         let [g0, g1] = &mut self.grad;
         let (mut dy_buf, mut dx_buf) = (g0, g1);
@@ -606,19 +705,46 @@ impl<T: VMath> Network<T> {
                     let (gw, gb) = grads[p0..].split_at_mut(1);
                     let db: &mut [T] = if bias { &mut *gb[0] } else { &mut self.db_scratch[..m] };
                     let (z, y, w_) = (&w.z[..len], &w.out[..len], &*params[p0]);
-                    dense_backward_split(n, s.inp, m, act, dy, x_in, w_, z, y, &mut self.dz[..len], &mut self.colsum, need_dx.then_some(dx), gw[0], db)?;
+                    dense_backward_split(
+                        n,
+                        s.inp,
+                        m,
+                        act,
+                        dy,
+                        x_in,
+                        w_,
+                        z,
+                        y,
+                        &mut self.dz[..len],
+                        &mut self.colsum,
+                        need_dx.then_some(dx),
+                        gw[0],
+                        db,
+                    )?;
                 }
                 LayerKind::BatchNorm { .. } => {
                     let (dg, dbeta) = grads[p0..].split_at_mut(1);
                     batch_norm::backward(
-                        dy, x_in, n, m, &*params[p0], &w.mean, &w.invstd, true, dx, &mut *dg[0], &mut *dbeta[0],
+                        dy,
+                        x_in,
+                        n,
+                        m,
+                        &*params[p0],
+                        &w.mean,
+                        &w.invstd,
+                        true,
+                        dx,
+                        &mut *dg[0],
+                        &mut *dbeta[0],
                         &mut self.work64,
                     )?;
                 }
                 LayerKind::Activation(act) => act_backward(act, dy, x_in, &w.out[..len], dx)?,
                 LayerKind::Softmax => softmax_backward(dy, &w.out[..len], n, m, dx)?,
                 LayerKind::LogSoftmax => log_softmax_backward(dy, &w.out[..len], n, m, dx)?,
-                LayerKind::PRelu => prelu_backward(dy, x_in, &*params[p0], n, m, dx, &mut self.colsum, &mut *grads[p0])?,
+                LayerKind::PRelu => {
+                    prelu_backward(dy, x_in, &*params[p0], n, m, dx, &mut self.colsum, &mut *grads[p0])?
+                }
                 LayerKind::Maxout { k } => maxout_backward(dy, &w.arg[..len], n, m, k, dx)?,
                 LayerKind::Dropout { .. } | LayerKind::AlphaDropout { .. } => mul_into(dy, &w.mask[..len], dx),
             }

@@ -84,19 +84,10 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 /// Applies `f(offset, chunk)` to consecutive chunks of `out` of `chunk` elements (the last may
 /// be shorter); `offset` is the chunk's first index, so `f` can read matching input ranges.
 /// Runs in parallel when `out.len() * cost` elements of work deserve it.
-pub fn for_each_chunk<T: Send>(
-    out: &mut [T],
-    chunk: usize,
-    cost: usize,
-    f: impl Fn(usize, &mut [T]) + Sync + Send,
-) {
+pub fn for_each_chunk<T: Send>(out: &mut [T], chunk: usize, cost: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
     let chunk = chunk.max(1);
     if threads_for(out.len().saturating_mul(cost)) > 1 {
-        install(|| {
-            out.par_chunks_mut(chunk)
-                .enumerate()
-                .for_each(|(i, c)| f(i * chunk, c))
-        })
+        install(|| out.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i * chunk, c)))
     } else {
         out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i * chunk, c))
     }

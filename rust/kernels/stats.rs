@@ -65,7 +65,11 @@ pub fn workspace_len(n: usize, m: usize, nbins: usize) -> usize {
 
 /// Checks histogram edges: at least 2, finite, strictly increasing.
 pub fn check_edges(edges: &[f64]) -> Result<(), ShapeError> {
-    ensure!(edges.len() >= 2, "argument 'edges' must be 1-D with at least 2 entries, got {}", edges.len());
+    ensure!(
+        edges.len() >= 2,
+        "argument 'edges' must be 1-D with at least 2 entries, got {}",
+        edges.len()
+    );
     ensure!(
         edges.iter().all(|e| e.is_finite()) && edges.windows(2).all(|w| w[0] < w[1]),
         "argument 'edges' must be finite and strictly increasing"
@@ -75,7 +79,10 @@ pub fn check_edges(edges: &[f64]) -> Result<(), ShapeError> {
 
 /// Checks a saturation range: `low < high`, neither NaN.
 pub fn check_saturation(low: f64, high: f64) -> Result<(), ShapeError> {
-    ensure!(low < high, "argument 'saturation' must have low < high, got ({low}, {high})");
+    ensure!(
+        low < high,
+        "argument 'saturation' must have low < high, got ({low}, {high})"
+    );
     Ok(())
 }
 
@@ -96,8 +103,17 @@ impl<'a> Binner<'a> {
         let nb = edges.len() - 1;
         let (lo, hi) = (edges[0], edges[nb]);
         let width = (hi - lo) / nb as f64;
-        let uniform = edges.iter().enumerate().all(|(i, &e)| (e - (lo + i as f64 * width)).abs() <= 0.1 * width);
-        Self { edges, lo, hi, inv_width: 1.0 / width, uniform }
+        let uniform = edges
+            .iter()
+            .enumerate()
+            .all(|(i, &e)| (e - (lo + i as f64 * width)).abs() <= 0.1 * width);
+        Self {
+            edges,
+            lo,
+            hi,
+            inv_width: 1.0 / width,
+            uniform,
+        }
     }
 
     /// `(bin, 1.0)` for `v` in `[lo, hi]`, else `(some bin, 0.0)` (also for NaN): the caller adds
@@ -147,7 +163,13 @@ fn nan_max(acc: f64, v: f64) -> f64 {
 
 /// One block of whole rows into `part` (layout of `block_len`).
 #[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
-fn block_stats<T: Real>(x: &[T], m: usize, binner: Option<&Binner<'_>>, saturation: Option<(f64, f64)>, part: &mut [f64]) {
+fn block_stats<T: Real>(
+    x: &[T],
+    m: usize,
+    binner: Option<&Binner<'_>>,
+    saturation: Option<(f64, f64)>,
+    part: &mut [f64],
+) {
     let rows = x.len() / m;
     let (mean, rest) = part.split_at_mut(m);
     let (m2, rest) = rest.split_at_mut(m);
@@ -186,7 +208,10 @@ fn block_stats<T: Real>(x: &[T], m: usize, binner: Option<&Binner<'_>>, saturati
     }
     for row in x.chunks_exact(m) {
         if let Some((low, high)) = saturation {
-            nsat += row.iter().map(|&v| (v.f64() <= low || v.f64() >= high) as u64).sum::<u64>();
+            nsat += row
+                .iter()
+                .map(|&v| (v.f64() <= low || v.f64() >= high) as u64)
+                .sum::<u64>();
         }
         if let Some(b) = binner {
             let nb = hist.len() / HIST_COPIES;
@@ -245,9 +270,21 @@ pub fn column_stats<T: Real>(
     work: &mut [f64],
     out: ColumnStatsOut<'_>,
 ) -> Result<Fractions, ShapeError> {
-    ensure!(n > 0 && m > 0, "argument 'x' is empty (shape ({n}, {m})); statistics need at least one entry");
-    ensure!(x.len() == n * m, "argument 'x' has {} elements, expected {n}x{m}", x.len());
-    for (name, len) in [("mean", out.mean.len()), ("var", out.var.len()), ("min", out.min.len()), ("max", out.max.len())] {
+    ensure!(
+        n > 0 && m > 0,
+        "argument 'x' is empty (shape ({n}, {m})); statistics need at least one entry"
+    );
+    ensure!(
+        x.len() == n * m,
+        "argument 'x' has {} elements, expected {n}x{m}",
+        x.len()
+    );
+    for (name, len) in [
+        ("mean", out.mean.len()),
+        ("var", out.var.len()),
+        ("min", out.min.len()),
+        ("max", out.max.len()),
+    ] {
         ensure!(len == m, "output '{name}' has {len} elements, expected {m}");
     }
     if let Some(e) = edges {
@@ -257,7 +294,11 @@ pub fn column_stats<T: Real>(
         check_saturation(lo, hi)?;
     }
     let nbins = edges.map_or(0, |e| e.len() - 1);
-    ensure!(out.hist.len() == nbins, "output 'hist' has {} elements, expected {nbins}", out.hist.len());
+    ensure!(
+        out.hist.len() == nbins,
+        "output 'hist' has {} elements, expected {nbins}",
+        out.hist.len()
+    );
     let bl = block_len(m, nbins);
     ensure!(
         work.len() >= workspace_len(n, m, nbins),
@@ -277,7 +318,13 @@ pub fn column_stats<T: Real>(
     });
 
     // Merge in block order.
-    let ColumnStatsOut { mean, var, min, max, hist } = out;
+    let ColumnStatsOut {
+        mean,
+        var,
+        min,
+        max,
+        hist,
+    } = out;
     let first = &parts[..bl];
     mean.copy_from_slice(&first[..m]);
     var.copy_from_slice(&first[m..2 * m]);
@@ -316,8 +363,15 @@ pub fn column_stats<T: Real>(
         }
         nsat += p[bl - 1] as i64;
     }
-    let dead = min.iter().zip(max.iter()).filter(|(&lo, &hi)| lo == 0.0 && hi == 0.0).count();
-    Ok(Fractions { saturated: nsat as f64 / (n * m) as f64, dead: dead as f64 / m as f64 })
+    let dead = min
+        .iter()
+        .zip(max.iter())
+        .filter(|(&lo, &hi)| lo == 0.0 && hi == 0.0)
+        .count();
+    Ok(Fractions {
+        saturated: nsat as f64 / (n * m) as f64,
+        dead: dead as f64 / m as f64,
+    })
 }
 
 #[cfg(test)]
@@ -338,15 +392,41 @@ mod tests {
 
     fn run<T: Real>(x: &[T], n: usize, m: usize, edges: Option<&[f64]>, sat: Option<(f64, f64)>) -> Res {
         let nb = edges.map_or(0, |e| e.len() - 1);
-        let mut r = Res { mean: vec![0.0; m], var: vec![0.0; m], min: vec![0.0; m], max: vec![0.0; m], hist: vec![0; nb], fr: Fractions { saturated: 0.0, dead: 0.0 } };
+        let mut r = Res {
+            mean: vec![0.0; m],
+            var: vec![0.0; m],
+            min: vec![0.0; m],
+            max: vec![0.0; m],
+            hist: vec![0; nb],
+            fr: Fractions {
+                saturated: 0.0,
+                dead: 0.0,
+            },
+        };
         let mut w = vec![0.0; workspace_len(n, m, nb)];
-        let out = ColumnStatsOut { mean: &mut r.mean, var: &mut r.var, min: &mut r.min, max: &mut r.max, hist: &mut r.hist };
+        let out = ColumnStatsOut {
+            mean: &mut r.mean,
+            var: &mut r.var,
+            min: &mut r.min,
+            max: &mut r.max,
+            hist: &mut r.hist,
+        };
         r.fr = column_stats(x, n, m, edges, sat, &mut w, out).unwrap();
         r
     }
 
     fn naive(x: &[f64], n: usize, m: usize, edges: &[f64], sat: (f64, f64)) -> Res {
-        let mut r = Res { mean: vec![0.0; m], var: vec![0.0; m], min: vec![0.0; m], max: vec![0.0; m], hist: vec![0; edges.len() - 1], fr: Fractions { saturated: 0.0, dead: 0.0 } };
+        let mut r = Res {
+            mean: vec![0.0; m],
+            var: vec![0.0; m],
+            min: vec![0.0; m],
+            max: vec![0.0; m],
+            hist: vec![0; edges.len() - 1],
+            fr: Fractions {
+                saturated: 0.0,
+                dead: 0.0,
+            },
+        };
         let mut nsat = 0;
         let mut dead = 0;
         for j in 0..m {
@@ -366,7 +446,10 @@ mod tests {
                 }
             }
         }
-        r.fr = Fractions { saturated: nsat as f64 / (n * m) as f64, dead: dead as f64 / m as f64 };
+        r.fr = Fractions {
+            saturated: nsat as f64 / (n * m) as f64,
+            dead: dead as f64 / m as f64,
+        };
         r
     }
 
@@ -379,7 +462,13 @@ mod tests {
         let x: Vec<T> = data(n * m, (n * 13 + m) as u64)
             .iter()
             .enumerate()
-            .map(|(k, &v)| if (k % m) % 3 == 2 { T::zero() } else { T::of((v * 24.0).round() / 8.0) })
+            .map(|(k, &v)| {
+                if (k % m) % 3 == 2 {
+                    T::zero()
+                } else {
+                    T::of((v * 24.0).round() / 8.0)
+                }
+            })
             .collect();
         let x64: Vec<f64> = x.iter().map(|v| v.f64()).collect();
         let uniform: Vec<f64> = (0..=8).map(|i| -2.0 + 0.5 * i as f64).collect();
@@ -412,7 +501,9 @@ mod tests {
     fn nearly_uniform_edges_bin_exactly() {
         // Edges up to 0.08 of a bin off the even grid still take the fast path; values include
         // the edges themselves and their neighbours.
-        let edges: Vec<f64> = (0..=12).map(|i| -3.0 + 0.5 * i as f64 + 0.02 * if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+        let edges: Vec<f64> = (0..=12)
+            .map(|i| -3.0 + 0.5 * i as f64 + 0.02 * if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
         assert!(Binner::new(&edges).uniform);
         let mut x: Vec<f64> = data(3000, 17).iter().map(|v| 3.5 * v).collect();
         for &e in &edges {
@@ -481,7 +572,13 @@ mod tests {
         let mut h = [0i64; 1];
         let mut w = vec![0.0; 100];
         let mut go = |e: Option<&[f64]>, s: Option<(f64, f64)>| {
-            let out = ColumnStatsOut { mean: &mut a, var: &mut b, min: &mut c, max: &mut d, hist: &mut h };
+            let out = ColumnStatsOut {
+                mean: &mut a,
+                var: &mut b,
+                min: &mut c,
+                max: &mut d,
+                hist: &mut h,
+            };
             column_stats(&x, 2, 2, e, s, &mut w, out).map_err(|e| e.0)
         };
         assert!(go(Some(&[1.0, 1.0]), None).unwrap_err().contains("edges"));

@@ -71,7 +71,13 @@ impl Optimizer {
     /// optimizer's `state` entries).
     pub fn state_names(&self) -> Vec<&'static str> {
         match self {
-            Optimizer::Sgd(h) => if h.momentum > 0.0 { vec!["momentum_buffer"] } else { vec![] },
+            Optimizer::Sgd(h) => {
+                if h.momentum > 0.0 {
+                    vec!["momentum_buffer"]
+                } else {
+                    vec![]
+                }
+            }
             Optimizer::Adagrad(_) => vec!["state_sum"],
             Optimizer::RmsProp(h) => {
                 let mut v = vec!["square_avg"];
@@ -83,7 +89,13 @@ impl Optimizer {
                 }
                 v
             }
-            Optimizer::Adam(h) => if h.amsgrad { vec!["exp_avg", "exp_avg_sq", "max_exp_avg_sq"] } else { vec!["exp_avg", "exp_avg_sq"] },
+            Optimizer::Adam(h) => {
+                if h.amsgrad {
+                    vec!["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+                } else {
+                    vec!["exp_avg", "exp_avg_sq"]
+                }
+            }
             Optimizer::NAdam(_) => vec!["exp_avg", "exp_avg_sq"],
         }
     }
@@ -127,28 +139,43 @@ impl Optimizer {
     }
 
     /// Updates one parameter; returns NAdam's new `mu_product` (else the one given).
-    fn update<T: VMath>(&self, p: &mut [T], g: &[T], st: &mut [&mut [T]], step: u64, mu_product: f64) -> Result<f64, ShapeError> {
+    fn update<T: VMath>(
+        &self,
+        p: &mut [T],
+        g: &[T],
+        st: &mut [&mut [T]],
+        step: u64,
+        mu_product: f64,
+    ) -> Result<f64, ShapeError> {
         let mut it = st.iter_mut().map(|s| &mut **s);
         match self {
             Optimizer::Sgd(h) => sgd_step(p, g, it.next(), step, h).map(|_| mu_product),
             Optimizer::Adagrad(h) => {
-                let s = it.next().ok_or_else(|| ShapeError("missing state 'state_sum'".into()))?;
+                let s = it
+                    .next()
+                    .ok_or_else(|| ShapeError("missing state 'state_sum'".into()))?;
                 adagrad_step(p, g, s, step, h).map(|_| mu_product)
             }
             Optimizer::RmsProp(h) => {
-                let sq = it.next().ok_or_else(|| ShapeError("missing state 'square_avg'".into()))?;
+                let sq = it
+                    .next()
+                    .ok_or_else(|| ShapeError("missing state 'square_avg'".into()))?;
                 let mb = if h.momentum > 0.0 { it.next() } else { None };
                 let ga = if h.centered { it.next() } else { None };
                 rmsprop_step(p, g, sq, mb, ga, step, h).map(|_| mu_product)
             }
             Optimizer::Adam(h) => {
                 let (m, v) = (it.next(), it.next());
-                let (Some(m), Some(v)) = (m, v) else { return Err(ShapeError("missing Adam state".into())) };
+                let (Some(m), Some(v)) = (m, v) else {
+                    return Err(ShapeError("missing Adam state".into()));
+                };
                 adam_step(p, g, m, v, it.next(), step, h).map(|_| mu_product)
             }
             Optimizer::NAdam(h) => {
                 let (m, v) = (it.next(), it.next());
-                let (Some(m), Some(v)) = (m, v) else { return Err(ShapeError("missing NAdam state".into())) };
+                let (Some(m), Some(v)) = (m, v) else {
+                    return Err(ShapeError("missing NAdam state".into()));
+                };
                 nadam_step(p, g, m, v, step, mu_product, h)
             }
         }
@@ -169,20 +196,39 @@ pub struct State<'a, 'b, T> {
 fn check_target<T>(loss: Loss, target: &Target<'_, T>, n: usize, c: usize) -> Result<(), ShapeError> {
     match (loss, target) {
         (Loss::CrossEntropy, Target::Labels(l)) => {
-            ensure!(l.len() == n, "argument 'y' has {} labels, expected {n} (one per row of x)", l.len());
+            ensure!(
+                l.len() == n,
+                "argument 'y' has {} labels, expected {n} (one per row of x)",
+                l.len()
+            );
             if let Some(i) = l.iter().position(|&v| v < 0 || v >= c as i64) {
-                return Err(ShapeError(format!("argument 'y': y[{i}] = {} is outside [0, {c}) (the model has {c} outputs)", l[i])));
+                return Err(ShapeError(format!(
+                    "argument 'y': y[{i}] = {} is outside [0, {c}) (the model has {c} outputs)",
+                    l[i]
+                )));
             }
         }
         (Loss::CrossEntropy, Target::Values(_)) => return Err(ShapeError("cross_entropy takes integer labels".into())),
-        (_, Target::Values(v)) => ensure!(v.len() == n * c, "argument 'y' has {} values, expected {n}x{c}", v.len()),
+        (_, Target::Values(v)) => ensure!(
+            v.len() == n * c,
+            "argument 'y' has {} values, expected {n}x{c}",
+            v.len()
+        ),
         (_, Target::Labels(_)) => return Err(ShapeError("binary_cross_entropy and mse take float targets".into())),
     }
     Ok(())
 }
 
 /// `loss(out, target)` with `reduction`, its gradient written into `grad`.
-fn loss_and_grad<T: VMath>(loss: Loss, out: &[T], n: usize, c: usize, target: &Target<'_, T>, reduction: Reduction, grad: &mut [T]) -> Result<f64, ShapeError> {
+fn loss_and_grad<T: VMath>(
+    loss: Loss,
+    out: &[T],
+    n: usize,
+    c: usize,
+    target: &Target<'_, T>,
+    reduction: Reduction,
+    grad: &mut [T],
+) -> Result<f64, ShapeError> {
     match (loss, target) {
         (Loss::CrossEntropy, Target::Labels(l)) => cross_entropy(out, n, c, l, reduction, grad),
         (Loss::BinaryCrossEntropy, Target::Values(t)) => binary_cross_entropy(out, t, reduction, grad),
@@ -209,27 +255,59 @@ pub fn train_step<T: VMath>(
 ) -> Result<f64, ShapeError> {
     // Everything is checked before anything is written.
     let c = net.output_dim();
-    ensure!(step >= 1, "argument 'step' must be >= 1 (steps count from 1), got {step}");
+    ensure!(
+        step >= 1,
+        "argument 'step' must be >= 1 (steps count from 1), got {step}"
+    );
     let opt = opt.with_lr(lr);
     opt.validate()?;
     ensure!(n >= 1, "argument 'x' has no rows");
     net.check_args(x, n, st.params, st.buffers, Some(uniforms))?;
     check_target(loss, &target, n, c)?;
-    ensure!(out.len() == n * c, "argument 'out' has {} elements, expected {n}x{c}", out.len());
+    ensure!(
+        out.len() == n * c,
+        "argument 'out' has {} elements, expected {n}x{c}",
+        out.len()
+    );
     let np = net.n_params();
-    ensure!(st.grads.len() == np, "{} gradient arrays given, the network has {np}", st.grads.len());
+    ensure!(
+        st.grads.len() == np,
+        "{} gradient arrays given, the network has {np}",
+        st.grads.len()
+    );
     for (i, (g, p)) in st.grads.iter().zip(st.params.iter()).enumerate() {
-        ensure!(g.len() == p.len(), "gradient {i} has {} elements, its parameter {}", g.len(), p.len());
+        ensure!(
+            g.len() == p.len(),
+            "gradient {i} has {} elements, its parameter {}",
+            g.len(),
+            p.len()
+        );
     }
     let ns = opt.n_states();
-    ensure!(st.states.len() == np * ns, "{} optimizer state arrays given, expected {ns} per parameter ({})", st.states.len(), np * ns);
+    ensure!(
+        st.states.len() == np * ns,
+        "{} optimizer state arrays given, expected {ns} per parameter ({})",
+        st.states.len(),
+        np * ns
+    );
     for (i, s) in st.states.iter().enumerate() {
-        ensure!(s.len() == st.params[i / ns.max(1)].len(), "optimizer state {i} has {} elements, its parameter {}", s.len(), st.params[i / ns.max(1)].len());
+        ensure!(
+            s.len() == st.params[i / ns.max(1)].len(),
+            "optimizer state {i} has {} elements, its parameter {}",
+            s.len(),
+            st.params[i / ns.max(1)].len()
+        );
     }
     if opt.uses_mu_product() {
-        ensure!(st.mu_products.len() == np, "{} mu_product values given, expected {np}", st.mu_products.len());
+        ensure!(
+            st.mu_products.len() == np,
+            "{} mu_product values given, expected {np}",
+            st.mu_products.len()
+        );
         if let Some(bad) = st.mu_products.iter().find(|v| !(0.0..=1.0).contains(*v)) {
-            return Err(ShapeError(format!("argument 'mu_product' must be in [0, 1], got {bad}")));
+            return Err(ShapeError(format!(
+                "argument 'mu_product' must be in [0, 1], got {bad}"
+            )));
         }
     }
 
@@ -287,9 +365,17 @@ pub fn evaluate<T: VMath>(
 ) -> Result<Evaluation, ShapeError> {
     let (d, c) = (net.input_dim(), net.output_dim());
     ensure!(batch >= 1, "argument 'batch_size' must be >= 1");
-    ensure!(x.len() == n * d, "argument 'x' has {} elements, expected {n}x{d}", x.len());
+    ensure!(
+        x.len() == n * d,
+        "argument 'x' has {} elements, expected {n}x{d}",
+        x.len()
+    );
     if let Some(o) = out.as_deref() {
-        ensure!(o.len() == n * c, "argument 'out' has {} elements, expected {n}x{c}", o.len());
+        ensure!(
+            o.len() == n * c,
+            "argument 'out' has {} elements, expected {n}x{c}",
+            o.len()
+        );
     }
     if let Some((loss, t)) = &target {
         check_target(*loss, t, n, c)?;
@@ -297,7 +383,11 @@ pub fn evaluate<T: VMath>(
     let rows = batch.min(net.capacity()).max(1);
     let pooled = net.wants_pool(rows);
     let mut run = move || -> Result<Evaluation, ShapeError> {
-        let mut ev = Evaluation { loss_sum: 0.0, correct: 0, count: 0 };
+        let mut ev = Evaluation {
+            loss_sum: 0.0,
+            correct: 0,
+            count: 0,
+        };
         let mut r0 = 0;
         while r0 < n {
             let r1 = (r0 + rows).min(n);
@@ -317,7 +407,13 @@ pub fn evaluate<T: VMath>(
                 match (loss, tb) {
                     (Loss::CrossEntropy, Target::Labels(l)) => {
                         for (row, &label) in o.chunks_exact(c).zip(l) {
-                            let best = row.iter().enumerate().fold(0, |b, (j, &v)| if v > row[b] || (v.is_nan() && !row[b].is_nan()) { j } else { b });
+                            let best = row.iter().enumerate().fold(0, |b, (j, &v)| {
+                                if v > row[b] || (v.is_nan() && !row[b].is_nan()) {
+                                    j
+                                } else {
+                                    b
+                                }
+                            });
                             ev.correct += (best as i64 == label) as usize;
                         }
                         ev.count += nb;

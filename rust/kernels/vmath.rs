@@ -220,18 +220,38 @@ macro_rules! impl_vmath {
 // expm1 is −1 to f32 precision below −17.3. ln2_hi = 355/512 has 9 significant bits, so
 // k·ln2_hi is exact for |k| ≤ 2^15 (Cephes' split).
 impl_vmath!(
-    imp32, f32, mantissa = 23, bias = 127,
-    exp_hi = 89.0, exp_lo = -104.0, expm1_lo = -18.0, off = 64.0,
-    ln2_hi = 0.693_359_375, ln2_lo = -2.121_944_4e-4,
-    poly = [0.499_999_97, 0.166_665_33, 0.041_667_245, 0.008_367_854, 0.001_388_226_8]
+    imp32,
+    f32,
+    mantissa = 23,
+    bias = 127,
+    exp_hi = 89.0,
+    exp_lo = -104.0,
+    expm1_lo = -18.0,
+    off = 64.0,
+    ln2_hi = 0.693_359_375,
+    ln2_lo = -2.121_944_4e-4,
+    poly = [
+        0.499_999_97,
+        0.166_665_33,
+        0.041_667_245,
+        0.008_367_854,
+        0.001_388_226_8
+    ]
 );
 
 // exp overflows above ln(f64::MAX) = 709.78 and is 0 below −745.13; expm1 is −1 to f64
 // precision below −37.4. ln2_hi/ln2_lo are fdlibm's (ln2_hi has 32 significant bits).
 impl_vmath!(
-    imp64, f64, mantissa = 52, bias = 1023,
-    exp_hi = 710.0, exp_lo = -746.0, expm1_lo = -40.0, off = 600.0,
-    ln2_hi = 6.931_471_803_691_238_164_90e-1, ln2_lo = 1.908_214_929_270_587_700_02e-10,
+    imp64,
+    f64,
+    mantissa = 52,
+    bias = 1023,
+    exp_hi = 710.0,
+    exp_lo = -746.0,
+    expm1_lo = -40.0,
+    off = 600.0,
+    ln2_hi = 6.931_471_803_691_238_164_90e-1,
+    ln2_lo = 1.908_214_929_270_587_700_02e-10,
     poly = [
         1.0 / 2.0,
         1.0 / 6.0,
@@ -330,7 +350,11 @@ mod tests {
         for x in inputs(lo, hi) {
             let x = x as f32;
             let (got, want) = (f(x) as f64, g(x as f64));
-            let err = if got == want { 0.0 } else { (got - want).abs() / ulp32(want) };
+            let err = if got == want {
+                0.0
+            } else {
+                (got - want).abs() / ulp32(want)
+            };
             assert!(err.is_finite(), "x={x}: got {got}, want {want}");
             worst = worst.max(err);
         }
@@ -341,7 +365,11 @@ mod tests {
         let mut worst = 0.0f64;
         for x in inputs(lo, hi) {
             let (got, want) = (f(x), g(x));
-            let err = if got == want { 0.0 } else { (got - want).abs() / ulp64(want) };
+            let err = if got == want {
+                0.0
+            } else {
+                (got - want).abs() / ulp64(want)
+            };
             assert!(err.is_finite(), "x={x}: got {got}, want {want}");
             worst = worst.max(err);
         }
@@ -452,7 +480,10 @@ mod tests {
     #[test]
     fn slices_match_scalars_on_simd_edges() {
         for n in [0usize, 1, 7, 8, 9, 15, 16, 17, 33] {
-            let x: Vec<f32> = uniforms(n, n as u64).iter().map(|&u| (u * 40.0 - 20.0) as f32).collect();
+            let x: Vec<f32> = uniforms(n, n as u64)
+                .iter()
+                .map(|&u| (u * 40.0 - 20.0) as f32)
+                .collect();
             let mut y = vec![0f32; n];
             exp_slice(&x, &mut y);
             assert!(x.iter().zip(&y).all(|(a, b)| a.vexp().to_bits() == b.to_bits()));

@@ -13,8 +13,8 @@ use numpy::ndarray::IxDyn;
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::Borrowed;
 use pyo3::types::{PyBool, PyString};
+use pyo3::Borrowed;
 use std::borrow::Cow;
 
 /// The element types the kernels are instantiated for.
@@ -68,7 +68,11 @@ impl<'a, 'py> FromPyObject<'a, 'py> for ActName {
 
 /// Parses `activation`/`alpha`: a non-str name or a non-number alpha is a `TypeError`, an
 /// unknown name or a bad alpha a `ValueError`, each naming the argument.
-pub(super) fn parse_act<T: Float>(fname: &str, activation: &ActName, alpha: Option<&Bound<'_, PyAny>>) -> PyResult<Act<T>> {
+pub(super) fn parse_act<T: Float>(
+    fname: &str,
+    activation: &ActName,
+    alpha: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Act<T>> {
     let name = activation
         .0
         .as_ref()
@@ -80,7 +84,12 @@ pub(super) fn parse_act<T: Float>(fname: &str, activation: &ActName, alpha: Opti
                 .is_err()
                 .then(|| a.extract::<f64>().ok())
                 .flatten()
-                .ok_or_else(|| PyTypeError::new_err(format!("{fname}: argument 'alpha' must be a float, got {}", common::describe(a))))?,
+                .ok_or_else(|| {
+                    PyTypeError::new_err(format!(
+                        "{fname}: argument 'alpha' must be a float, got {}",
+                        common::describe(a)
+                    ))
+                })?,
         ),
     };
     Act::<T>::parse(name, alpha).map_err(|e| PyValueError::new_err(format!("{fname}: {e}")))
@@ -93,9 +102,16 @@ fn check_k(fname: &str, k: &Bound<'_, PyAny>) -> PyResult<usize> {
         .is_err()
         .then(|| k.extract::<i64>().ok())
         .flatten()
-        .ok_or_else(|| PyTypeError::new_err(format!("{fname}: argument 'k' must be an int, got {}", common::describe(k))))?;
+        .ok_or_else(|| {
+            PyTypeError::new_err(format!(
+                "{fname}: argument 'k' must be an int, got {}",
+                common::describe(k)
+            ))
+        })?;
     if v < 1 {
-        return Err(PyValueError::new_err(format!("{fname}: argument 'k' must be >= 1, got {v}")));
+        return Err(PyValueError::new_err(format!(
+            "{fname}: argument 'k' must be >= 1, got {v}"
+        )));
     }
     Ok(v as usize)
 }
@@ -192,12 +208,18 @@ fn backward_run<'py, T: Float>(
 ) -> PyResult<Py<PyAny>> {
     const F: &str = "activation_backward";
     let act = parse_act::<T>(F, activation, alpha)?;
-    let (rdy, rx, ry) = (readonly::<T>(F, "dy", dy)?, readonly::<T>(F, "x", x)?, readonly::<T>(F, "y", y)?);
+    let (rdy, rx, ry) = (
+        readonly::<T>(F, "dy", dy)?,
+        readonly::<T>(F, "x", x)?,
+        readonly::<T>(F, "y", y)?,
+    );
     let shape = rdy.shape().to_vec();
     same_shape(F, "x", rx.shape(), &shape, "dy")?;
     same_shape(F, "y", ry.shape(), &shape, "dy")?;
     let (gs, xs, ys) = (input(&rdy), input(&rx), input(&ry));
-    into_output::<T>(py, F, out, &shape, "the shape of 'dy'", |dx| k::act_backward(act, &gs, &xs, &ys, dx))
+    into_output::<T>(py, F, out, &shape, "the shape of 'dy'", |dx| {
+        k::act_backward(act, &gs, &xs, &ys, dx)
+    })
 }
 
 /// ``dx = dy · f'(x)`` with ``y = f(x)`` from the forward (sigmoid, tanh, elu and selu read
@@ -308,7 +330,11 @@ fn prelu_shapes(fname: &str, xs: &[usize], ss: &[usize]) -> PyResult<(usize, usi
     Ok(dims2(xs))
 }
 
-fn prelu_forward_run<'py, T: Float>(py: Python<'py>, x: &Bound<'py, PyAny>, slope: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
+fn prelu_forward_run<'py, T: Float>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    slope: &Bound<'py, PyAny>,
+) -> PyResult<Py<PyAny>> {
     const F: &str = "prelu_forward";
     let (rx, rs) = (readonly::<T>(F, "x", x)?, readonly::<T>(F, "slope", slope)?);
     let shape = rx.shape().to_vec();
@@ -330,7 +356,11 @@ fn prelu_backward_run<'py, T: Float>(
     slope: &Bound<'py, PyAny>,
 ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
     const F: &str = "prelu_backward";
-    let (rdy, rx, rs) = (readonly::<T>(F, "dy", dy)?, readonly::<T>(F, "x", x)?, readonly::<T>(F, "slope", slope)?);
+    let (rdy, rx, rs) = (
+        readonly::<T>(F, "dy", dy)?,
+        readonly::<T>(F, "x", x)?,
+        readonly::<T>(F, "slope", slope)?,
+    );
     let shape = rx.shape().to_vec();
     let (n, m) = prelu_shapes(F, &shape, rs.shape())?;
     same_shape(F, "dy", rdy.shape(), &shape, "x")?;
@@ -362,7 +392,11 @@ fn prelu_backward<'py>(
 
 // --- maxout ---------------------------------------------------------------------------------
 
-fn maxout_forward_run<'py, T: Float>(py: Python<'py>, x: &Bound<'py, PyAny>, kk: usize) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+fn maxout_forward_run<'py, T: Float>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    kk: usize,
+) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
     const F: &str = "maxout_forward";
     let rx = readonly::<T>(F, "x", x)?;
     let shape = rx.shape().to_vec();
@@ -380,7 +414,8 @@ fn maxout_forward_run<'py, T: Float>(py: Python<'py>, x: &Bound<'py, PyAny>, kk:
     {
         let (mut wy, mut wa) = (y.readwrite(), arg.readwrite());
         let (ys, args) = (wy.as_slice_mut().expect("new"), wa.as_slice_mut().expect("new"));
-        py.detach(|| k::maxout_forward(&xs, n, m, kk, ys, args)).map_err(|e| shape_err(F, e))?;
+        py.detach(|| k::maxout_forward(&xs, n, m, kk, ys, args))
+            .map_err(|e| shape_err(F, e))?;
     }
     Ok((y.into_any().unbind(), arg.into_any().unbind()))
 }
@@ -388,7 +423,11 @@ fn maxout_forward_run<'py, T: Float>(py: Python<'py>, x: &Bound<'py, PyAny>, kk:
 /// ``x (n, m·k)`` → ``(y (n, m), argmax (n, m) int64)`` with ``y_ij = max_{p<k} x_{i, j·k+p}``
 /// (first maximum wins; a NaN counts as the maximum, as in ``np.argmax``).
 #[pyfunction]
-fn maxout_forward<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, k: &Bound<'py, PyAny>) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+fn maxout_forward<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    k: &Bound<'py, PyAny>,
+) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
     const F: &str = "maxout_forward";
     let dt = common::float_dtype(F, "x", x)?;
     let kk = check_k(F, k)?;
@@ -407,7 +446,10 @@ fn maxout_backward_run<'py, T: Float>(
     const F: &str = "maxout_backward";
     let rdy = readonly::<T>(F, "dy", dy)?;
     let ra = argmax.cast::<PyArrayDyn<i64>>().map_err(|_| {
-        PyTypeError::new_err(format!("{F}: argument 'argmax' must be an int64 numpy.ndarray, got {}", common::describe(argmax)))
+        PyTypeError::new_err(format!(
+            "{F}: argument 'argmax' must be an int64 numpy.ndarray, got {}",
+            common::describe(argmax)
+        ))
     })?;
     let ra = ra
         .try_readonly()
@@ -418,15 +460,24 @@ fn maxout_backward_run<'py, T: Float>(
     let (n, m) = dims2(&shape);
     let args = input(&ra);
     if let Some(bad) = args.iter().find(|&&a| a < 0 || a >= kk as i64) {
-        return Err(PyValueError::new_err(format!("{F}: argument 'argmax' has a value outside [0, {kk}): {bad}")));
+        return Err(PyValueError::new_err(format!(
+            "{F}: argument 'argmax' has a value outside [0, {kk}): {bad}"
+        )));
     }
     let gs = input(&rdy);
-    into_output::<T>(py, F, None, &[n, m * kk], "", |dx| k::maxout_backward(&gs, &args, n, m, kk, dx))
+    into_output::<T>(py, F, None, &[n, m * kk], "", |dx| {
+        k::maxout_backward(&gs, &args, n, m, kk, dx)
+    })
 }
 
 /// Routes ``dy (n, m)`` to the arg-max column of each group of ``k``: ``dx (n, m·k)``.
 #[pyfunction]
-fn maxout_backward<'py>(py: Python<'py>, dy: &Bound<'py, PyAny>, argmax: &Bound<'py, PyAny>, k: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
+fn maxout_backward<'py>(
+    py: Python<'py>,
+    dy: &Bound<'py, PyAny>,
+    argmax: &Bound<'py, PyAny>,
+    k: &Bound<'py, PyAny>,
+) -> PyResult<Py<PyAny>> {
     const F: &str = "maxout_backward";
     let dt = common::float_dtype(F, "dy", dy)?;
     let kk = check_k(F, k)?;

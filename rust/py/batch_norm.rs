@@ -35,10 +35,14 @@ pub(super) fn fresh<'a, T: Element>(w: &'a mut numpy::PyReadwriteArrayDyn<'_, T>
 
 fn check_hyper(momentum: f64, eps: f64) -> PyResult<()> {
     if !momentum.is_finite() || !(0.0..=1.0).contains(&momentum) {
-        return Err(PyValueError::new_err(format!("{FWD}: argument 'momentum' must be finite and in [0, 1], got {momentum}")));
+        return Err(PyValueError::new_err(format!(
+            "{FWD}: argument 'momentum' must be finite and in [0, 1], got {momentum}"
+        )));
     }
     if !eps.is_finite() || eps <= 0.0 {
-        return Err(PyValueError::new_err(format!("{FWD}: argument 'eps' must be finite and > 0, got {eps}")));
+        return Err(PyValueError::new_err(format!(
+            "{FWD}: argument 'eps' must be finite and > 0, got {eps}"
+        )));
     }
     Ok(())
 }
@@ -82,7 +86,11 @@ fn forward_run<'py, T: Real + Element>(
     {
         let mut wy = y.readwrite();
         let (mut wm, mut wi) = (sm.readwrite(), si.readwrite());
-        let (ys, ms, is) = (fresh(&mut wy), wm.as_slice_mut().expect("new"), wi.as_slice_mut().expect("new"));
+        let (ys, ms, is) = (
+            fresh(&mut wy),
+            wm.as_slice_mut().expect("new"),
+            wi.as_slice_mut().expect("new"),
+        );
         if training {
             if n <= 1 {
                 return Err(PyValueError::new_err(format!(
@@ -99,9 +107,26 @@ fn forward_run<'py, T: Real + Element>(
                     check_shape(FWD, "running_var", wb.shape(), &[m], ctx)?;
                     let ra = c_slice_mut(FWD, "running_mean", &mut wa)?;
                     let rv = c_slice_mut(FWD, "running_var", &mut wb)?;
-                    py.detach(|| bn::forward_train(&xs, n, m, &gs, &bs, Some((ra, rv)), momentum, eps, ys, ms, is, &mut work))
+                    py.detach(|| {
+                        bn::forward_train(
+                            &xs,
+                            n,
+                            m,
+                            &gs,
+                            &bs,
+                            Some((ra, rv)),
+                            momentum,
+                            eps,
+                            ys,
+                            ms,
+                            is,
+                            &mut work,
+                        )
+                    })
                 }
-                None => py.detach(|| bn::forward_train(&xs, n, m, &gs, &bs, None, momentum, eps, ys, ms, is, &mut work)),
+                None => {
+                    py.detach(|| bn::forward_train(&xs, n, m, &gs, &bs, None, momentum, eps, ys, ms, is, &mut work))
+                }
             }
             .map_err(|e| shape_err(FWD, e))?;
         } else {
@@ -115,7 +140,8 @@ fn forward_run<'py, T: Real + Element>(
             check_shape(FWD, "running_mean", ra.shape(), &[m], ctx)?;
             check_shape(FWD, "running_var", rv.shape(), &[m], ctx)?;
             let (ras, rvs) = (c_order(&ra), c_order(&rv));
-            py.detach(|| bn::forward_eval(&xs, n, m, &gs, &bs, &ras, &rvs, eps, ys, ms, is)).map_err(|e| shape_err(FWD, e))?;
+            py.detach(|| bn::forward_eval(&xs, n, m, &gs, &bs, &ras, &rvs, eps, ys, ms, is))
+                .map_err(|e| shape_err(FWD, e))?;
         }
     }
     Ok((y.into_any().unbind(), sm.into_any().unbind(), si.into_any().unbind()))
@@ -142,7 +168,13 @@ fn batchnorm_forward<'py>(
 ) -> PyResult<Triple> {
     let dt = same_dtype(
         FWD,
-        &[("x", Some(x)), ("gamma", Some(gamma)), ("beta", Some(beta)), ("running_mean", running_mean), ("running_var", running_var)],
+        &[
+            ("x", Some(x)),
+            ("gamma", Some(gamma)),
+            ("beta", Some(beta)),
+            ("running_mean", running_mean),
+            ("running_var", running_var),
+        ],
     )?;
     check_hyper(momentum, eps)?;
     match dt {
@@ -178,9 +210,14 @@ fn backward_run<'py, T: Real + Element>(
     let db = PyArray::<T, Ix1>::zeros(py, m, false);
     {
         let (mut w1, mut w2, mut w3) = (dx.readwrite(), dg.readwrite(), db.readwrite());
-        let (o1, o2, o3) = (fresh(&mut w1), w2.as_slice_mut().expect("new"), w3.as_slice_mut().expect("new"));
+        let (o1, o2, o3) = (
+            fresh(&mut w1),
+            w2.as_slice_mut().expect("new"),
+            w3.as_slice_mut().expect("new"),
+        );
         let mut work = vec![0.0f64; bn::backward_workspace_len(n, m)];
-        py.detach(|| bn::backward(&dys, &xs, n, m, &gs, &ms, &is, training, o1, o2, o3, &mut work)).map_err(|e| shape_err(BWD, e))?;
+        py.detach(|| bn::backward(&dys, &xs, n, m, &gs, &ms, &is, training, o1, o2, o3, &mut work))
+            .map_err(|e| shape_err(BWD, e))?;
     }
     Ok((dx.into_any().unbind(), dg.into_any().unbind(), db.into_any().unbind()))
 }
@@ -199,7 +236,13 @@ fn batchnorm_backward<'py>(
 ) -> PyResult<Triple> {
     let dt = same_dtype(
         BWD,
-        &[("dy", Some(dy)), ("x", Some(x)), ("gamma", Some(gamma)), ("save_mean", Some(save_mean)), ("save_invstd", Some(save_invstd))],
+        &[
+            ("dy", Some(dy)),
+            ("x", Some(x)),
+            ("gamma", Some(gamma)),
+            ("save_mean", Some(save_mean)),
+            ("save_invstd", Some(save_invstd)),
+        ],
     )?;
     match dt {
         Dt::F32 => backward_run::<f32>(py, dy, x, gamma, save_mean, save_invstd, training),

@@ -8,7 +8,9 @@
 //! that aliases an input, or a read-only array, becomes a `ValueError` naming the argument.
 
 use crate::kernels::ShapeError;
-use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{
+    Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -23,7 +25,11 @@ pub enum Dt {
 pub fn describe(obj: &Bound<'_, PyAny>) -> String {
     match obj.cast::<PyUntypedArray>() {
         Ok(a) => format!("{} array of shape {:?}", dtype_name(a), a.shape()),
-        Err(_) => obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "object".into()),
+        Err(_) => obj
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| "object".into()),
     }
 }
 
@@ -77,24 +83,46 @@ pub fn dt_str(d: Dt) -> &'static str {
 }
 
 /// Borrows `obj` (already known to be a `T` array) read-only.
-pub fn readonly<'py, T: Element>(fname: &str, arg: &str, obj: &Bound<'py, PyAny>) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
+pub fn readonly<'py, T: Element>(
+    fname: &str,
+    arg: &str,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
     let arr = obj.cast::<PyArrayDyn<T>>().map_err(|_| {
-        PyTypeError::new_err(format!("{fname}: argument '{arg}' has the wrong dtype: {}", describe(obj)))
+        PyTypeError::new_err(format!(
+            "{fname}: argument '{arg}' has the wrong dtype: {}",
+            describe(obj)
+        ))
     })?;
     arr.try_readonly().map_err(|e| {
-        PyValueError::new_err(format!("{fname}: argument '{arg}' cannot be borrowed for reading ({e}); is it also passed as an output?"))
+        PyValueError::new_err(format!(
+            "{fname}: argument '{arg}' cannot be borrowed for reading ({e}); is it also passed as an output?"
+        ))
     })
 }
 
 /// Borrows `obj` for writing: read-only arrays and arrays that overlap another borrowed
 /// argument are `ValueError`s naming `arg`.
-pub fn readwrite<'py, T: Element>(fname: &str, arg: &str, obj: &Bound<'py, PyAny>) -> PyResult<PyReadwriteArrayDyn<'py, T>> {
+pub fn readwrite<'py, T: Element>(
+    fname: &str,
+    arg: &str,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<PyReadwriteArrayDyn<'py, T>> {
     let arr = obj.cast::<PyArrayDyn<T>>().map_err(|_| {
-        PyTypeError::new_err(format!("{fname}: argument '{arg}' has the wrong dtype: {}", describe(obj)))
+        PyTypeError::new_err(format!(
+            "{fname}: argument '{arg}' has the wrong dtype: {}",
+            describe(obj)
+        ))
     })?;
-    let writeable = obj.getattr("flags").and_then(|f| f.getattr("writeable")).and_then(|w| w.extract::<bool>()).unwrap_or(false);
+    let writeable = obj
+        .getattr("flags")
+        .and_then(|f| f.getattr("writeable"))
+        .and_then(|w| w.extract::<bool>())
+        .unwrap_or(false);
     if !writeable {
-        return Err(PyValueError::new_err(format!("{fname}: argument '{arg}' is read-only but is written in place")));
+        return Err(PyValueError::new_err(format!(
+            "{fname}: argument '{arg}' is read-only but is written in place"
+        )));
     }
     arr.try_readwrite().map_err(|_| {
         PyValueError::new_err(format!(
@@ -103,20 +131,19 @@ pub fn readwrite<'py, T: Element>(fname: &str, arg: &str, obj: &Bound<'py, PyAny
     })
 }
 
-/// Contiguous (C-order) data of a read-only borrow, or a `ValueError` naming `arg`.
-pub fn c_slice<'a, T: Element>(fname: &str, arg: &str, a: &'a PyReadonlyArrayDyn<'_, T>) -> PyResult<&'a [T]> {
-    if !a.is_c_contiguous() {
-        return Err(PyValueError::new_err(format!("{fname}: argument '{arg}' must be C-contiguous")));
-    }
-    a.as_slice().map_err(|_| PyValueError::new_err(format!("{fname}: argument '{arg}' must be C-contiguous")))
-}
-
 /// Contiguous (C-order) data of a writable borrow, or a `ValueError` naming `arg`.
-pub fn c_slice_mut<'a, T: Element>(fname: &str, arg: &str, a: &'a mut PyReadwriteArrayDyn<'_, T>) -> PyResult<&'a mut [T]> {
+pub fn c_slice_mut<'a, T: Element>(
+    fname: &str,
+    arg: &str,
+    a: &'a mut PyReadwriteArrayDyn<'_, T>,
+) -> PyResult<&'a mut [T]> {
     if !a.is_c_contiguous() {
-        return Err(PyValueError::new_err(format!("{fname}: argument '{arg}' must be C-contiguous to be written in place")));
+        return Err(PyValueError::new_err(format!(
+            "{fname}: argument '{arg}' must be C-contiguous to be written in place"
+        )));
     }
-    a.as_slice_mut().map_err(|_| PyValueError::new_err(format!("{fname}: argument '{arg}' must be C-contiguous")))
+    a.as_slice_mut()
+        .map_err(|_| PyValueError::new_err(format!("{fname}: argument '{arg}' must be C-contiguous")))
 }
 
 /// `ValueError` unless `obj`'s shape equals `want`.
@@ -126,7 +153,11 @@ pub fn check_shape(fname: &str, arg: &str, got: &[usize], want: &[usize], contex
             "{fname}: argument '{arg}' has shape {:?}, expected {:?}{}",
             tuple(got),
             tuple(want),
-            if context.is_empty() { String::new() } else { format!(" ({context})") }
+            if context.is_empty() {
+                String::new()
+            } else {
+                format!(" ({context})")
+            }
         )));
     }
     Ok(())
@@ -150,23 +181,6 @@ pub fn tuple(s: &[usize]) -> String {
         1 => format!("({},)", s[0]),
         _ => format!("({})", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
     }
-}
-
-/// `ValueError` unless a hyper-parameter is finite (and, with `min`, at least `min`).
-pub fn check_finite(fname: &str, arg: &str, v: f64) -> PyResult<()> {
-    if !v.is_finite() {
-        return Err(PyValueError::new_err(format!("{fname}: argument '{arg}' must be finite, got {v}")));
-    }
-    Ok(())
-}
-
-/// `ValueError` unless `lo <= v` (and finite).
-pub fn check_min(fname: &str, arg: &str, v: f64, lo: f64) -> PyResult<()> {
-    check_finite(fname, arg, v)?;
-    if v < lo {
-        return Err(PyValueError::new_err(format!("{fname}: argument '{arg}' must be >= {lo}, got {v}")));
-    }
-    Ok(())
 }
 
 /// A kernel's shape error as a Python `ValueError` (the bindings validate first, so this is

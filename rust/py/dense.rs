@@ -24,7 +24,11 @@ fn layer_shape(fname: &str, xs: &[usize], ws: &[usize]) -> PyResult<DenseShape> 
             tuple(xs)
         )));
     }
-    Ok(DenseShape { n: xs[0], inp: xs[1], out: ws[1] })
+    Ok(DenseShape {
+        n: xs[0],
+        inp: xs[1],
+        out: ws[1],
+    })
 }
 
 fn forward_run<'py, T: Float>(
@@ -49,7 +53,8 @@ fn forward_run<'py, T: Float>(
     {
         let (mut wy, mut wz) = (y.readwrite(), z.readwrite());
         let (ys, zs) = (wy.as_slice_mut().expect("new"), wz.as_slice_mut().expect("new"));
-        py.detach(|| dense::dense_forward(s, &xs, &ws, bs.as_deref(), act, zs, ys)).map_err(|e| shape_err(F, e))?;
+        py.detach(|| dense::dense_forward(s, &xs, &ws, bs.as_deref(), act, zs, ys))
+            .map_err(|e| shape_err(F, e))?;
     }
     Ok((y.into_any().unbind(), z.into_any().unbind()))
 }
@@ -88,7 +93,11 @@ fn backward_run<'py, T: Float>(
 ) -> PyResult<Grads> {
     const F: &str = "dense_backward";
     let act = parse_act::<T>(F, activation, alpha)?;
-    let (rdy, rx, rw) = (readonly::<T>(F, "dy", dy)?, readonly::<T>(F, "x", x)?, readonly::<T>(F, "w", w)?);
+    let (rdy, rx, rw) = (
+        readonly::<T>(F, "dy", dy)?,
+        readonly::<T>(F, "x", x)?,
+        readonly::<T>(F, "w", w)?,
+    );
     let (rz, ry) = (readonly::<T>(F, "z", z)?, readonly::<T>(F, "y", y)?);
     let s = layer_shape(F, rx.shape(), rw.shape())?;
     for (name, r) in [("dy", &rdy), ("z", &rz), ("y", &ry)] {
@@ -109,7 +118,11 @@ fn backward_run<'py, T: Float>(
         })
         .map_err(|e| shape_err(F, e))?;
     }
-    Ok((dx.map(|a| a.into_any().unbind()), dw.into_any().unbind(), db.into_any().unbind()))
+    Ok((
+        dx.map(|a| a.into_any().unbind()),
+        dw.into_any().unbind(),
+        db.into_any().unbind(),
+    ))
 }
 
 /// ``dz = dy ⊙ f'(z)``; returns ``(dx = dz·Wᵀ or None, dW = xᵀ·dz, db = Σ_rows dz)``. ``z``
@@ -129,7 +142,13 @@ fn dense_backward<'py>(
     alpha: Option<&Bound<'py, PyAny>>,
     need_dx: bool,
 ) -> PyResult<Grads> {
-    let args = [("dy", Some(dy)), ("x", Some(x)), ("w", Some(w)), ("z", Some(z)), ("y", Some(y))];
+    let args = [
+        ("dy", Some(dy)),
+        ("x", Some(x)),
+        ("w", Some(w)),
+        ("z", Some(z)),
+        ("y", Some(y)),
+    ];
     match same_dtype("dense_backward", &args)? {
         Dt::F32 => backward_run::<f32>(py, dy, x, w, z, y, &activation, alpha, need_dx),
         Dt::F64 => backward_run::<f64>(py, dy, x, w, z, y, &activation, alpha, need_dx),

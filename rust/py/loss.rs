@@ -13,7 +13,9 @@ use pyo3::prelude::*;
 
 fn reduction(fname: &str, r: &str) -> PyResult<Reduction> {
     Reduction::parse(r).ok_or_else(|| {
-        PyValueError::new_err(format!("{fname}: argument 'reduction' must be 'mean' or 'sum', got {r:?}"))
+        PyValueError::new_err(format!(
+            "{fname}: argument 'reduction' must be 'mean' or 'sum', got {r:?}"
+        ))
     })
 }
 
@@ -36,7 +38,12 @@ fn ce_run<'py, T: VMath + Element, L: Label + Element>(
     }
     let rl = labels
         .cast::<PyArrayDyn<L>>()
-        .map_err(|_| PyTypeError::new_err(format!("{CE}: argument 'labels' has an unexpected dtype: {}", describe(labels))))?
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{CE}: argument 'labels' has an unexpected dtype: {}",
+                describe(labels)
+            ))
+        })?
         .try_readonly()
         .map_err(|e| PyValueError::new_err(format!("{CE}: argument 'labels' cannot be borrowed ({e})")))?;
     check_shape(CE, "labels", rl.shape(), &[n], "one per row of logits")?;
@@ -45,7 +52,8 @@ fn ce_run<'py, T: VMath + Element, L: Label + Element>(
     let loss = {
         let mut w = g.readwrite();
         let gs = fresh(&mut w);
-        py.detach(|| loss::cross_entropy(&zs, n, c, &ls, red, gs)).map_err(|e| shape_err(CE, e))?
+        py.detach(|| loss::cross_entropy(&zs, n, c, &ls, red, gs))
+            .map_err(|e| shape_err(CE, e))?
     };
     Ok((loss, g.into_any().unbind()))
 }
@@ -108,7 +116,13 @@ fn pair_run<'py, T: Real + Element>(
     let ra = readonly::<T>(fname, names.0, a)?;
     let rb = readonly::<T>(fname, names.1, b)?;
     let shape = ra.shape().to_vec();
-    check_shape(fname, names.1, rb.shape(), &shape, &format!("the shape of '{}'", names.0))?;
+    check_shape(
+        fname,
+        names.1,
+        rb.shape(),
+        &shape,
+        &format!("the shape of '{}'", names.0),
+    )?;
     if ra.len() == 0 {
         return Err(PyValueError::new_err(format!(
             "{fname}: argument '{}' is empty (shape {}); a loss needs at least one entry",
@@ -121,7 +135,8 @@ fn pair_run<'py, T: Real + Element>(
     let loss = {
         let mut w = g.readwrite();
         let gs = fresh(&mut w);
-        py.detach(|| kernel(&as_, &bs, red, gs)).map_err(|e| shape_err(fname, e))?
+        py.detach(|| kernel(&as_, &bs, red, gs))
+            .map_err(|e| shape_err(fname, e))?
     };
     Ok((loss, g.into_any().unbind()))
 }
@@ -156,14 +171,37 @@ fn binary_cross_entropy<'py>(
     reduction: &str,
 ) -> PyResult<(f64, Py<PyAny>)> {
     let f = "binary_cross_entropy";
-    pair(py, f, ("logits", "targets"), logits, targets, reduction, loss::binary_cross_entropy::<f32>, loss::binary_cross_entropy::<f64>)
+    pair(
+        py,
+        f,
+        ("logits", "targets"),
+        logits,
+        targets,
+        reduction,
+        loss::binary_cross_entropy::<f32>,
+        loss::binary_cross_entropy::<f64>,
+    )
 }
 
 /// Squared error over all entries; returns ``(loss, 2(pred − target)/N)`` for ``"mean"``.
 #[pyfunction]
 #[pyo3(signature = (pred, target, reduction="mean"))]
-fn mse<'py>(py: Python<'py>, pred: &Bound<'py, PyAny>, target: &Bound<'py, PyAny>, reduction: &str) -> PyResult<(f64, Py<PyAny>)> {
-    pair(py, "mse", ("pred", "target"), pred, target, reduction, loss::mse::<f32>, loss::mse::<f64>)
+fn mse<'py>(
+    py: Python<'py>,
+    pred: &Bound<'py, PyAny>,
+    target: &Bound<'py, PyAny>,
+    reduction: &str,
+) -> PyResult<(f64, Py<PyAny>)> {
+    pair(
+        py,
+        "mse",
+        ("pred", "target"),
+        pred,
+        target,
+        reduction,
+        loss::mse::<f32>,
+        loss::mse::<f64>,
+    )
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

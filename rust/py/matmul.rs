@@ -28,35 +28,77 @@ struct Operand<'a, T: Clone> {
 impl<'a, T: Clone> Operand<'a, T> {
     fn transposed(self, t: bool) -> Self {
         if t {
-            Self { rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs, ..self }
+            Self {
+                rows: self.cols,
+                cols: self.rows,
+                rs: self.cs,
+                cs: self.rs,
+                ..self
+            }
         } else {
             self
         }
     }
 
     fn view(&self) -> Result<Batched<'_, T>, crate::kernels::ShapeError> {
-        Batched::new(&self.data, self.batch, self.batch_stride, self.rows, self.cols, self.rs, self.cs)
+        Batched::new(
+            &self.data,
+            self.batch,
+            self.batch_stride,
+            self.rows,
+            self.cols,
+            self.rs,
+            self.cs,
+        )
     }
 }
 
 fn operand<'a, T: Element + Clone>(a: &'a PyReadonlyArrayDyn<'_, T>) -> Operand<'a, T> {
     let v = a.as_array();
     let shape = v.shape().to_vec();
-    let (batch, rows, cols) = if shape.len() == 3 { (shape[0], shape[1], shape[2]) } else { (1, shape[0], shape[1]) };
+    let (batch, rows, cols) = if shape.len() == 3 {
+        (shape[0], shape[1], shape[2])
+    } else {
+        (1, shape[0], shape[1])
+    };
     let nonneg = v.strides().iter().all(|&s| s >= 0);
     if nonneg && v.is_standard_layout() {
         if let Some(s) = v.to_slice_memory_order() {
-            return Operand { data: Cow::Borrowed(s), batch, batch_stride: rows * cols, rows, cols, rs: cols, cs: 1 };
+            return Operand {
+                data: Cow::Borrowed(s),
+                batch,
+                batch_stride: rows * cols,
+                rows,
+                cols,
+                rs: cols,
+                cs: 1,
+            };
         }
     }
     if nonneg && shape.len() == 2 && v.t().is_standard_layout() {
         // Fortran order: a transposed C-ordered matrix, used through its strides.
         if let Some(s) = v.to_slice_memory_order() {
-            return Operand { data: Cow::Borrowed(s), batch, batch_stride: rows * cols, rows, cols, rs: 1, cs: rows.max(1) };
+            return Operand {
+                data: Cow::Borrowed(s),
+                batch,
+                batch_stride: rows * cols,
+                rows,
+                cols,
+                rs: 1,
+                cs: rows.max(1),
+            };
         }
     }
     let owned: Vec<T> = v.as_standard_layout().iter().cloned().collect();
-    Operand { data: Cow::Owned(owned), batch, batch_stride: rows * cols, rows, cols, rs: cols, cs: 1 }
+    Operand {
+        data: Cow::Owned(owned),
+        batch,
+        batch_stride: rows * cols,
+        rows,
+        cols,
+        rs: cols,
+        cs: 1,
+    }
 }
 
 fn run<'py, T: Real + Element>(
@@ -93,8 +135,15 @@ fn run<'py, T: Real + Element>(
         )));
     }
     let batch = oa.batch.max(ob.batch);
-    let want: Vec<usize> = if sa.len() == 3 || sb.len() == 3 { vec![batch, oa.rows, ob.cols] } else { vec![oa.rows, ob.cols] };
-    let (va, vb) = (oa.view().map_err(|e| shape_err(F, e))?, ob.view().map_err(|e| shape_err(F, e))?);
+    let want: Vec<usize> = if sa.len() == 3 || sb.len() == 3 {
+        vec![batch, oa.rows, ob.cols]
+    } else {
+        vec![oa.rows, ob.cols]
+    };
+    let (va, vb) = (
+        oa.view().map_err(|e| shape_err(F, e))?,
+        ob.view().map_err(|e| shape_err(F, e))?,
+    );
     match out {
         Some(o) => {
             let mut w = readwrite::<T>(F, "out", o)?;

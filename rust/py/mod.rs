@@ -3,15 +3,15 @@
 
 use pyo3::prelude::*;
 
-pub mod common;
-mod threads;
-mod matmul;
-mod dense;
 mod activation;
 mod batch_norm;
+pub mod common;
+mod dense;
 mod loss;
+mod matmul;
 mod optim;
 mod stats;
+mod threads;
 mod train;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

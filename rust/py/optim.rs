@@ -52,7 +52,11 @@ fn borrow<'py, T: Element, const N: usize>(
             ))
         })?;
     check_shape(f, "grad", g.shape(), &shape, "the shape of 'param'")?;
-    Ok(Borrowed { param, grad: g, states: st })
+    Ok(Borrowed {
+        param,
+        grad: g,
+        states: st,
+    })
 }
 
 impl<'py, T: Element + Real, const N: usize> Borrowed<'py, T, N> {
@@ -66,7 +70,9 @@ impl<'py, T: Element + Real, const N: usize> Borrowed<'py, T, N> {
     ) -> PyResult<R> {
         for (s, name) in self.states.iter().zip(names) {
             if matches!(s, Some(s) if !s.is_c_contiguous()) {
-                return Err(PyValueError::new_err(format!("{f}: argument '{name}' must be C-contiguous to be written in place")));
+                return Err(PyValueError::new_err(format!(
+                    "{f}: argument '{name}' must be C-contiguous to be written in place"
+                )));
             }
         }
         // `as_slice` also accepts Fortran order, whose memory order is not the logical one.
@@ -75,7 +81,10 @@ impl<'py, T: Element + Real, const N: usize> Borrowed<'py, T, N> {
             _ => Cow::Owned(self.grad.as_array().iter().cloned().collect()),
         };
         let p = c_slice_mut(f, "param", &mut self.param)?;
-        let st = self.states.each_mut().map(|s| s.as_mut().and_then(|s| s.as_slice_mut().ok()));
+        let st = self
+            .states
+            .each_mut()
+            .map(|s| s.as_mut().and_then(|s| s.as_slice_mut().ok()));
         py.detach(|| kernel(p, &g, st)).map_err(|e| shape_err(f, e))
     }
 }
@@ -83,7 +92,9 @@ impl<'py, T: Element + Real, const N: usize> Borrowed<'py, T, N> {
 /// `step` as the kernels take it, or a `ValueError` for step < 1.
 fn step_arg(f: &str, step: i64) -> PyResult<u64> {
     if step < 1 {
-        return Err(PyValueError::new_err(format!("{f}: argument 'step' must be >= 1 (steps count from 1), got {step}")));
+        return Err(PyValueError::new_err(format!(
+            "{f}: argument 'step' must be >= 1 (steps count from 1), got {step}"
+        )));
     }
     Ok(step as u64)
 }
@@ -109,13 +120,35 @@ fn sgd_step<'py>(
     maximize: bool,
 ) -> PyResult<()> {
     const F: &str = "sgd_step";
-    let h = Sgd { lr, momentum, dampening, weight_decay, nesterov, maximize };
+    let h = Sgd {
+        lr,
+        momentum,
+        dampening,
+        weight_decay,
+        nesterov,
+        maximize,
+    };
     let step = step_arg(F, step)?;
-    fn go<T: Element + Real>(py: Python<'_>, p: &Obj<'_>, g: &Obj<'_>, b: Option<&Obj<'_>>, step: u64, h: Sgd) -> PyResult<()> {
-        borrow::<T, 1>(F, p, g, [("momentum_buffer", b)])?
-            .run(py, F, ["momentum_buffer"], |p, g, [b]| optim::sgd_step(p, g, b, step, &h))
+    fn go<T: Element + Real>(
+        py: Python<'_>,
+        p: &Obj<'_>,
+        g: &Obj<'_>,
+        b: Option<&Obj<'_>>,
+        step: u64,
+        h: Sgd,
+    ) -> PyResult<()> {
+        borrow::<T, 1>(F, p, g, [("momentum_buffer", b)])?.run(py, F, ["momentum_buffer"], |p, g, [b]| {
+            optim::sgd_step(p, g, b, step, &h)
+        })
     }
-    match same_dtype(F, &[("param", Some(param)), ("grad", Some(grad)), ("momentum_buffer", momentum_buffer)])? {
+    match same_dtype(
+        F,
+        &[
+            ("param", Some(param)),
+            ("grad", Some(grad)),
+            ("momentum_buffer", momentum_buffer),
+        ],
+    )? {
         Dt::F32 => go::<f32>(py, param, grad, momentum_buffer, step, h),
         Dt::F64 => go::<f64>(py, param, grad, momentum_buffer, step, h),
     }
@@ -138,15 +171,35 @@ fn adagrad_step<'py>(
     maximize: bool,
 ) -> PyResult<()> {
     const F: &str = "adagrad_step";
-    let h = Adagrad { lr, lr_decay, weight_decay, eps, maximize };
+    let h = Adagrad {
+        lr,
+        lr_decay,
+        weight_decay,
+        eps,
+        maximize,
+    };
     let step = step_arg(F, step)?;
-    fn go<T: Element + Real>(py: Python<'_>, p: &Obj<'_>, g: &Obj<'_>, s: &Obj<'_>, step: u64, h: Adagrad) -> PyResult<()> {
+    fn go<T: Element + Real>(
+        py: Python<'_>,
+        p: &Obj<'_>,
+        g: &Obj<'_>,
+        s: &Obj<'_>,
+        step: u64,
+        h: Adagrad,
+    ) -> PyResult<()> {
         borrow::<T, 1>(F, p, g, [("state_sum", Some(s))])?.run(py, F, ["state_sum"], |p, g, [s]| match s {
             Some(s) => optim::adagrad_step(p, g, s, step, &h),
             None => Err(ShapeError("argument 'state_sum' is required".into())),
         })
     }
-    match same_dtype(F, &[("param", Some(param)), ("grad", Some(grad)), ("state_sum", Some(state_sum))])? {
+    match same_dtype(
+        F,
+        &[
+            ("param", Some(param)),
+            ("grad", Some(grad)),
+            ("state_sum", Some(state_sum)),
+        ],
+    )? {
         Dt::F32 => go::<f32>(py, param, grad, state_sum, step, h),
         Dt::F64 => go::<f64>(py, param, grad, state_sum, step, h),
     }
@@ -174,18 +227,48 @@ fn rmsprop_step<'py>(
     maximize: bool,
 ) -> PyResult<()> {
     const F: &str = "rmsprop_step";
-    let h = RmsProp { lr, alpha, eps, weight_decay, momentum, centered, maximize };
+    let h = RmsProp {
+        lr,
+        alpha,
+        eps,
+        weight_decay,
+        momentum,
+        centered,
+        maximize,
+    };
     let step = step_arg(F, step)?;
-    let states = [("square_avg", Some(square_avg)), ("momentum_buffer", momentum_buffer), ("grad_avg", grad_avg)];
-    fn go<T: Element + Real>(py: Python<'_>, p: &Obj<'_>, g: &Obj<'_>, st: [(&str, Option<&Obj<'_>>); 3], step: u64, h: RmsProp) -> PyResult<()> {
-        borrow::<T, 3>(F, p, g, st)?.run(py, F, ["square_avg", "momentum_buffer", "grad_avg"], |p, g, [s, b, a]| match s {
-            Some(s) => optim::rmsprop_step(p, g, s, b, a, step, &h),
-            None => Err(ShapeError("argument 'square_avg' is required".into())),
-        })
+    let states = [
+        ("square_avg", Some(square_avg)),
+        ("momentum_buffer", momentum_buffer),
+        ("grad_avg", grad_avg),
+    ];
+    fn go<T: Element + Real>(
+        py: Python<'_>,
+        p: &Obj<'_>,
+        g: &Obj<'_>,
+        st: [(&str, Option<&Obj<'_>>); 3],
+        step: u64,
+        h: RmsProp,
+    ) -> PyResult<()> {
+        borrow::<T, 3>(F, p, g, st)?.run(
+            py,
+            F,
+            ["square_avg", "momentum_buffer", "grad_avg"],
+            |p, g, [s, b, a]| match s {
+                Some(s) => optim::rmsprop_step(p, g, s, b, a, step, &h),
+                None => Err(ShapeError("argument 'square_avg' is required".into())),
+            },
+        )
     }
     let dt = same_dtype(
         F,
-        &[("param", Some(param)), ("grad", Some(grad)), ("square_avg", Some(square_avg)), ("momentum_buffer", momentum_buffer), ("grad_avg", grad_avg)],
+        &[
+            ("param", Some(param)),
+            ("grad", Some(grad)),
+            ("square_avg", Some(square_avg)),
+            ("momentum_buffer", momentum_buffer),
+            ("grad_avg", grad_avg),
+        ],
     )?;
     match dt {
         Dt::F32 => go::<f32>(py, param, grad, states, step, h),
@@ -206,16 +289,39 @@ fn adam_common<'py>(
     h: Adam,
 ) -> PyResult<()> {
     let step = step_arg(f, step)?;
-    let states = [("exp_avg", Some(exp_avg)), ("exp_avg_sq", Some(exp_avg_sq)), ("max_exp_avg_sq", max_exp_avg_sq)];
-    fn go<T: Element + Real>(py: Python<'_>, f: &str, p: &Obj<'_>, g: &Obj<'_>, st: [(&str, Option<&Obj<'_>>); 3], step: u64, h: Adam) -> PyResult<()> {
-        borrow::<T, 3>(f, p, g, st)?.run(py, f, ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"], |p, g, [m, v, vm]| match (m, v) {
-            (Some(m), Some(v)) => optim::adam_step(p, g, m, v, vm, step, &h),
-            _ => Err(ShapeError("arguments 'exp_avg' and 'exp_avg_sq' are required".into())),
-        })
+    let states = [
+        ("exp_avg", Some(exp_avg)),
+        ("exp_avg_sq", Some(exp_avg_sq)),
+        ("max_exp_avg_sq", max_exp_avg_sq),
+    ];
+    fn go<T: Element + Real>(
+        py: Python<'_>,
+        f: &str,
+        p: &Obj<'_>,
+        g: &Obj<'_>,
+        st: [(&str, Option<&Obj<'_>>); 3],
+        step: u64,
+        h: Adam,
+    ) -> PyResult<()> {
+        borrow::<T, 3>(f, p, g, st)?.run(
+            py,
+            f,
+            ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
+            |p, g, [m, v, vm]| match (m, v) {
+                (Some(m), Some(v)) => optim::adam_step(p, g, m, v, vm, step, &h),
+                _ => Err(ShapeError("arguments 'exp_avg' and 'exp_avg_sq' are required".into())),
+            },
+        )
     }
     let dt = same_dtype(
         f,
-        &[("param", Some(param)), ("grad", Some(grad)), ("exp_avg", Some(exp_avg)), ("exp_avg_sq", Some(exp_avg_sq)), ("max_exp_avg_sq", max_exp_avg_sq)],
+        &[
+            ("param", Some(param)),
+            ("grad", Some(grad)),
+            ("exp_avg", Some(exp_avg)),
+            ("exp_avg_sq", Some(exp_avg_sq)),
+            ("max_exp_avg_sq", max_exp_avg_sq),
+        ],
     )?;
     match dt {
         Dt::F32 => go::<f32>(py, f, param, grad, states, step, h),
@@ -245,8 +351,27 @@ fn adam_step<'py>(
     decoupled_weight_decay: bool,
     maximize: bool,
 ) -> PyResult<()> {
-    let h = Adam { lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled_weight_decay, maximize };
-    adam_common(py, "adam_step", param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, h)
+    let h = Adam {
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+        amsgrad,
+        decoupled_weight_decay,
+        maximize,
+    };
+    adam_common(
+        py,
+        "adam_step",
+        param,
+        grad,
+        exp_avg,
+        exp_avg_sq,
+        max_exp_avg_sq,
+        step,
+        h,
+    )
 }
 
 /// One step of ``torch.optim.AdamW`` in place: Adam with decoupled weight decay.
@@ -269,8 +394,27 @@ fn adamw_step<'py>(
     amsgrad: bool,
     maximize: bool,
 ) -> PyResult<()> {
-    let h = Adam { lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled_weight_decay: true, maximize };
-    adam_common(py, "adamw_step", param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, h)
+    let h = Adam {
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+        amsgrad,
+        decoupled_weight_decay: true,
+        maximize,
+    };
+    adam_common(
+        py,
+        "adamw_step",
+        param,
+        grad,
+        exp_avg,
+        exp_avg_sq,
+        max_exp_avg_sq,
+        step,
+        h,
+    )
 }
 
 /// One step of ``torch.optim.NAdam`` in place; returns the updated ``mu_product`` (start at 1.0).
@@ -295,16 +439,41 @@ fn nadam_step<'py>(
     maximize: bool,
 ) -> PyResult<f64> {
     const F: &str = "nadam_step";
-    let h = NAdam { lr, beta1, beta2, eps, weight_decay, momentum_decay, decoupled_weight_decay, maximize };
+    let h = NAdam {
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+        momentum_decay,
+        decoupled_weight_decay,
+        maximize,
+    };
     let step = step_arg(F, step)?;
     let states = [("exp_avg", Some(exp_avg)), ("exp_avg_sq", Some(exp_avg_sq))];
-    fn go<T: Element + Real>(py: Python<'_>, p: &Obj<'_>, g: &Obj<'_>, st: [(&str, Option<&Obj<'_>>); 2], step: u64, mp: f64, h: NAdam) -> PyResult<f64> {
+    fn go<T: Element + Real>(
+        py: Python<'_>,
+        p: &Obj<'_>,
+        g: &Obj<'_>,
+        st: [(&str, Option<&Obj<'_>>); 2],
+        step: u64,
+        mp: f64,
+        h: NAdam,
+    ) -> PyResult<f64> {
         borrow::<T, 2>(F, p, g, st)?.run(py, F, ["exp_avg", "exp_avg_sq"], |p, g, [m, v]| match (m, v) {
             (Some(m), Some(v)) => optim::nadam_step(p, g, m, v, step, mp, &h),
             _ => Err(ShapeError("arguments 'exp_avg' and 'exp_avg_sq' are required".into())),
         })
     }
-    match same_dtype(F, &[("param", Some(param)), ("grad", Some(grad)), ("exp_avg", Some(exp_avg)), ("exp_avg_sq", Some(exp_avg_sq))])? {
+    match same_dtype(
+        F,
+        &[
+            ("param", Some(param)),
+            ("grad", Some(grad)),
+            ("exp_avg", Some(exp_avg)),
+            ("exp_avg_sq", Some(exp_avg_sq)),
+        ],
+    )? {
         Dt::F32 => go::<f32>(py, param, grad, states, step, mu_product, h),
         Dt::F64 => go::<f64>(py, param, grad, states, step, mu_product, h),
     }

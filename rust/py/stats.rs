@@ -15,10 +15,16 @@ const F: &str = "column_stats";
 
 fn edges_f64(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
     let e: Vec<f64> = match float_dtype(F, "edges", obj)? {
-        Dt::F32 => c_order(&readonly::<f32>(F, "edges", obj)?).iter().map(|&v| v as f64).collect(),
+        Dt::F32 => c_order(&readonly::<f32>(F, "edges", obj)?)
+            .iter()
+            .map(|&v| v as f64)
+            .collect(),
         Dt::F64 => c_order(&readonly::<f64>(F, "edges", obj)?).into_owned(),
     };
-    let shape = obj.cast::<numpy::PyUntypedArray>().map(|a| a.shape().to_vec()).unwrap_or_default();
+    let shape = obj
+        .cast::<numpy::PyUntypedArray>()
+        .map(|a| a.shape().to_vec())
+        .unwrap_or_default();
     if shape.len() != 1 || e.len() < 2 {
         return Err(PyValueError::new_err(format!(
             "{F}: argument 'edges' must be 1-D with at least 2 entries, got shape {}",
@@ -31,7 +37,10 @@ fn edges_f64(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
 
 fn saturation_pair(obj: &Bound<'_, PyAny>) -> PyResult<(f64, f64)> {
     let v: Vec<f64> = obj.extract().map_err(|_| {
-        PyValueError::new_err(format!("{F}: argument 'saturation' must be a pair (low, high) of floats, got {}", describe(obj)))
+        PyValueError::new_err(format!(
+            "{F}: argument 'saturation' must be a pair (low, high) of floats, got {}",
+            describe(obj)
+        ))
     })?;
     let [low, high] = v[..] else {
         return Err(PyValueError::new_err(format!(
@@ -65,7 +74,13 @@ fn run<'py, T: Real + Element>(
     let mut work = vec![0.0; stats::workspace_len(n, m, nbins)];
     let fr = py
         .detach(|| {
-            let out = ColumnStatsOut { mean: &mut mean, var: &mut var, min: &mut min, max: &mut max, hist: &mut hist };
+            let out = ColumnStatsOut {
+                mean: &mut mean,
+                var: &mut var,
+                min: &mut min,
+                max: &mut max,
+                hist: &mut hist,
+            };
             stats::column_stats(&xs, n, m, edges.as_deref(), saturation, &mut work, out)
         })
         .map_err(|e| shape_err(F, e))?;

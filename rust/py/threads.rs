@@ -7,7 +7,9 @@ use pyo3::prelude::*;
 #[pyfunction]
 fn set_num_threads(n: i64) -> PyResult<()> {
     if n < 1 {
-        return Err(PyValueError::new_err(format!("set_num_threads: n must be >= 1, got {n}")));
+        return Err(PyValueError::new_err(format!(
+            "set_num_threads: n must be >= 1, got {n}"
+        )));
     }
     parallel::set_num_threads(n as usize).map_err(PyValueError::new_err)
 }

@@ -45,9 +45,18 @@ impl<T: VMath + Element> Plan<T> {
         mu: Option<&Bound<'_, PyList>>,
     ) -> PyResult<f64> {
         const F: &str = "TrainPlan.step";
-        let Plan { net, meta, slots, mu: mu_vals } = self;
-        let loss = meta.loss.ok_or_else(|| PyValueError::new_err(format!("{F}: this plan was built without a loss")))?;
-        let opt = meta.opt.ok_or_else(|| PyValueError::new_err(format!("{F}: this plan was built without an optimizer")))?;
+        let Plan {
+            net,
+            meta,
+            slots,
+            mu: mu_vals,
+        } = self;
+        let loss = meta
+            .loss
+            .ok_or_else(|| PyValueError::new_err(format!("{F}: this plan was built without a loss")))?;
+        let opt = meta
+            .opt
+            .ok_or_else(|| PyValueError::new_err(format!("{F}: this plan was built without an optimizer")))?;
         let g = Guard(slots);
         let s = &mut *g.0;
         let (rx, n) = meta.take_x(F, s, x)?;
@@ -57,7 +66,8 @@ impl<T: VMath + Element> Plan<T> {
         check_overlaps(F, s, meta)?;
         mu_vals.clear();
         if let Optimizer::NAdam(_) = opt {
-            let list = mu.ok_or_else(|| PyValueError::new_err(format!("{F}: argument 'mu_products' is required for nadam")))?;
+            let list =
+                mu.ok_or_else(|| PyValueError::new_err(format!("{F}: argument 'mu_products' is required for nadam")))?;
             for v in list.iter() {
                 mu_vals.push(v.extract::<f64>()?);
             }
@@ -65,10 +75,23 @@ impl<T: VMath + Element> Plan<T> {
         net.reserve(n);
         // SAFETY: checked above (shapes, dtypes, contiguity, overlaps); see the module docs.
         let (xs, outs, target) = unsafe { (slice::<T>(rx), slice_mut::<T>(ro), target_of::<T>(ry, labels)) };
-        let Slots { params, grads, states, buffers, uniforms, .. } = s;
+        let Slots {
+            params,
+            grads,
+            states,
+            buffers,
+            uniforms,
+            ..
+        } = s;
         let value = py
             .detach(|| {
-                let st = State { params, grads, states, buffers, mu_products: &mut mu_vals[..] };
+                let st = State {
+                    params,
+                    grads,
+                    states,
+                    buffers,
+                    mu_products: &mut mu_vals[..],
+                };
                 train_step(net, &opt, lr, step, loss, xs, n, target, uniforms, st, outs)
             })
             .map_err(|e| value_err(F, e))?;
@@ -81,7 +104,14 @@ impl<T: VMath + Element> Plan<T> {
         Ok(value)
     }
 
-    fn predict(&mut self, py: Python<'_>, x: &Bound<'_, PyAny>, out: &Bound<'_, PyAny>, batch: usize, a: &StepArgs<'_, '_>) -> PyResult<()> {
+    fn predict(
+        &mut self,
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        out: &Bound<'_, PyAny>,
+        batch: usize,
+        a: &StepArgs<'_, '_>,
+    ) -> PyResult<()> {
         const F: &str = "TrainPlan.predict";
         let Plan { net, meta, slots, .. } = self;
         let g = Guard(slots);
@@ -94,11 +124,20 @@ impl<T: VMath + Element> Plan<T> {
         // SAFETY: as in `step`.
         let (xs, outs) = unsafe { (slice::<T>(rx), slice_mut::<T>(ro)) };
         let Slots { params, buffers, .. } = s;
-        py.detach(|| evaluate(net, xs, n, batch, params, buffers, None, Some(outs))).map_err(|e| value_err(F, e))?;
+        py.detach(|| evaluate(net, xs, n, batch, params, buffers, None, Some(outs)))
+            .map_err(|e| value_err(F, e))?;
         Ok(())
     }
 
-    fn evaluate(&mut self, py: Python<'_>, x: &Bound<'_, PyAny>, y: &Bound<'_, PyAny>, loss: Loss, batch: usize, a: &StepArgs<'_, '_>) -> PyResult<(f64, usize, usize)> {
+    fn evaluate(
+        &mut self,
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        y: &Bound<'_, PyAny>,
+        loss: Loss,
+        batch: usize,
+        a: &StepArgs<'_, '_>,
+    ) -> PyResult<(f64, usize, usize)> {
         const F: &str = "TrainPlan.evaluate";
         let Plan { net, meta, slots, .. } = self;
         let g = Guard(slots);
@@ -111,7 +150,9 @@ impl<T: VMath + Element> Plan<T> {
         // SAFETY: as in `step`.
         let (xs, target) = unsafe { (slice::<T>(rx), target_of::<T>(ry, labels)) };
         let Slots { params, buffers, .. } = s;
-        let ev = py.detach(|| evaluate(net, xs, n, batch, params, buffers, Some((loss, target)), None)).map_err(|e| value_err(F, e))?;
+        let ev = py
+            .detach(|| evaluate(net, xs, n, batch, params, buffers, Some((loss, target)), None))
+            .map_err(|e| value_err(F, e))?;
         Ok((ev.loss_sum, ev.correct, ev.count))
     }
 }
@@ -142,17 +183,31 @@ fn act_of<T: VMath>(f: &str, name: &str, alpha: Option<f64>) -> PyResult<Act<T>>
 }
 
 fn layer_spec<T: VMath>(f: &str, i: usize, item: &Bound<'_, PyAny>) -> PyResult<LayerSpec<T>> {
-    let t = item.cast::<PyTuple>().map_err(|_| PyTypeError::new_err(format!("{f}: layers[{i}] must be a tuple")))?;
+    let t = item
+        .cast::<PyTuple>()
+        .map_err(|_| PyTypeError::new_err(format!("{f}: layers[{i}] must be a tuple")))?;
     let kind: String = t.get_item(0)?.extract()?;
     let bad = |e: PyErr| PyValueError::new_err(format!("{f}: layers[{i}] ({kind}): {e}"));
     let spec = match kind.as_str() {
         "dense" => {
-            let (_, inp, out, bias, act, alpha): (String, usize, usize, bool, String, Option<f64>) = t.extract().map_err(bad)?;
-            LayerSpec { kind: LayerKind::Dense { bias, act: act_of(f, &act, alpha)? }, inp, out }
+            let (_, inp, out, bias, act, alpha): (String, usize, usize, bool, String, Option<f64>) =
+                t.extract().map_err(bad)?;
+            LayerSpec {
+                kind: LayerKind::Dense {
+                    bias,
+                    act: act_of(f, &act, alpha)?,
+                },
+                inp,
+                out,
+            }
         }
         "batch_norm" => {
             let (_, m, momentum, eps): (String, usize, f64, f64) = t.extract().map_err(bad)?;
-            LayerSpec { kind: LayerKind::BatchNorm { momentum, eps }, inp: m, out: m }
+            LayerSpec {
+                kind: LayerKind::BatchNorm { momentum, eps },
+                inp: m,
+                out: m,
+            }
         }
         "activation" => {
             let (_, m, act, alpha): (String, usize, String, Option<f64>) = t.extract().map_err(bad)?;
@@ -165,24 +220,46 @@ fn layer_spec<T: VMath>(f: &str, i: usize, item: &Bound<'_, PyAny>) -> PyResult<
         }
         "prelu" => {
             let (_, m): (String, usize) = t.extract().map_err(bad)?;
-            LayerSpec { kind: LayerKind::PRelu, inp: m, out: m }
+            LayerSpec {
+                kind: LayerKind::PRelu,
+                inp: m,
+                out: m,
+            }
         }
         "maxout" => {
             let (_, inp, k): (String, usize, usize) = t.extract().map_err(bad)?;
             if k == 0 || inp % k != 0 {
-                return Err(PyValueError::new_err(format!("{f}: layers[{i}] (maxout): k={k} does not divide {inp}")));
+                return Err(PyValueError::new_err(format!(
+                    "{f}: layers[{i}] (maxout): k={k} does not divide {inp}"
+                )));
             }
-            LayerSpec { kind: LayerKind::Maxout { k }, inp, out: inp / k }
+            LayerSpec {
+                kind: LayerKind::Maxout { k },
+                inp,
+                out: inp / k,
+            }
         }
         "dropout" => {
             let (_, m, rate): (String, usize, f64) = t.extract().map_err(bad)?;
-            LayerSpec { kind: LayerKind::Dropout { rate }, inp: m, out: m }
+            LayerSpec {
+                kind: LayerKind::Dropout { rate },
+                inp: m,
+                out: m,
+            }
         }
         "alpha_dropout" => {
             let (_, m, rate, a, b, alpha_p): (String, usize, f64, f64, f64, f64) = t.extract().map_err(bad)?;
-            LayerSpec { kind: LayerKind::AlphaDropout { rate, a, b, alpha_p }, inp: m, out: m }
+            LayerSpec {
+                kind: LayerKind::AlphaDropout { rate, a, b, alpha_p },
+                inp: m,
+                out: m,
+            }
         }
-        _ => return Err(PyValueError::new_err(format!("{f}: layers[{i}] has an unknown kind '{kind}'"))),
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "{f}: layers[{i}] has an unknown kind '{kind}'"
+            )))
+        }
     };
     Ok(spec)
 }
@@ -194,13 +271,24 @@ fn optimizer_of(f: &str, kind: &str, hyper: &Bound<'_, PyDict>) -> PyResult<Opti
         "adagrad" => &["lr", "lr_decay", "weight_decay", "eps", "maximize"],
         "rmsprop" => &["lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize"],
         "adam" | "adamw" => &["lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize"],
-        "nadam" => &["lr", "beta1", "beta2", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay", "maximize"],
+        "nadam" => &[
+            "lr",
+            "beta1",
+            "beta2",
+            "eps",
+            "weight_decay",
+            "momentum_decay",
+            "decoupled_weight_decay",
+            "maximize",
+        ],
         _ => return Err(PyValueError::new_err(format!("{f}: unknown optimizer kind '{kind}'"))),
     };
     for k in hyper.keys() {
         let k: String = k.extract()?;
         if !known.contains(&k.as_str()) {
-            return Err(PyValueError::new_err(format!("{f}: hyper-parameter '{k}' of {kind} is not supported")));
+            return Err(PyValueError::new_err(format!(
+                "{f}: hyper-parameter '{k}' of {kind} is not supported"
+            )));
         }
     }
     let num = |k: &str| -> PyResult<f64> {
@@ -298,7 +386,12 @@ fn build<T: VMath + Element>(
         input_dim,
         output_dim: net.output_dim(),
     };
-    Ok(Plan { net, meta, slots: Slots::new(), mu: Vec::new() })
+    Ok(Plan {
+        net,
+        meta,
+        slots: Slots::new(),
+        mu: Vec::new(),
+    })
 }
 
 #[pymethods]
@@ -328,14 +421,26 @@ impl TrainPlan {
         };
         let loss = match loss {
             Some(l) => Some(Loss::parse(l).ok_or_else(|| {
-                PyValueError::new_err(format!("{F}: argument 'loss' must be cross_entropy, binary_cross_entropy or mse, got '{l}'"))
+                PyValueError::new_err(format!(
+                    "{F}: argument 'loss' must be cross_entropy, binary_cross_entropy or mse, got '{l}'"
+                ))
             })?),
             None => None,
         };
         let (inner, dt) = match dtype {
-            "float32" => (Inner::F32(build(F, layers, input_dim, capacity, opt, loss, param_names)?), Dt::F32),
-            "float64" => (Inner::F64(build(F, layers, input_dim, capacity, opt, loss, param_names)?), Dt::F64),
-            _ => return Err(PyTypeError::new_err(format!("{F}: argument 'dtype' must be 'float32' or 'float64', got '{dtype}'"))),
+            "float32" => (
+                Inner::F32(build(F, layers, input_dim, capacity, opt, loss, param_names)?),
+                Dt::F32,
+            ),
+            "float64" => (
+                Inner::F64(build(F, layers, input_dim, capacity, opt, loss, param_names)?),
+                Dt::F64,
+            ),
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "{F}: argument 'dtype' must be 'float32' or 'float64', got '{dtype}'"
+                )))
+            }
         };
         Ok(Self { inner, dtype: dt })
     }
@@ -362,7 +467,13 @@ impl TrainPlan {
         out: &Bound<'_, PyAny>,
         mu_products: Option<&Bound<'_, PyList>>,
     ) -> PyResult<f64> {
-        let a = StepArgs { params, grads, states, buffers, uniforms };
+        let a = StepArgs {
+            params,
+            grads,
+            states,
+            buffers,
+            uniforms,
+        };
         dispatch!(self, p => p.step(py, x, y, &a, step, lr, out, mu_products))
     }
 
@@ -378,7 +489,13 @@ impl TrainPlan {
         buffers: &Bound<'_, PyTuple>,
     ) -> PyResult<()> {
         let empty = PyTuple::empty(py);
-        let a = StepArgs { params, grads: &empty, states: &empty, buffers, uniforms: &empty };
+        let a = StepArgs {
+            params,
+            grads: &empty,
+            states: &empty,
+            buffers,
+            uniforms: &empty,
+        };
         dispatch!(self, p => p.predict(py, x, out, batch_size.max(1), &a))
     }
 
@@ -394,9 +511,16 @@ impl TrainPlan {
         params: &Bound<'_, PyTuple>,
         buffers: &Bound<'_, PyTuple>,
     ) -> PyResult<(f64, usize, usize)> {
-        let l = Loss::parse(loss).ok_or_else(|| PyValueError::new_err(format!("TrainPlan.evaluate: unknown loss '{loss}'")))?;
+        let l = Loss::parse(loss)
+            .ok_or_else(|| PyValueError::new_err(format!("TrainPlan.evaluate: unknown loss '{loss}'")))?;
         let empty = PyTuple::empty(py);
-        let a = StepArgs { params, grads: &empty, states: &empty, buffers, uniforms: &empty };
+        let a = StepArgs {
+            params,
+            grads: &empty,
+            states: &empty,
+            buffers,
+            uniforms: &empty,
+        };
         dispatch!(self, p => p.evaluate(py, x, y, l, batch_size.max(1), &a))
     }
 

@@ -53,7 +53,14 @@ enum Arg {
 
 impl<T> Slots<T> {
     pub(super) fn new() -> Self {
-        Self { params: vec![], grads: vec![], states: vec![], buffers: vec![], uniforms: vec![], ranges: vec![] }
+        Self {
+            params: vec![],
+            grads: vec![],
+            states: vec![],
+            buffers: vec![],
+            uniforms: vec![],
+            ranges: vec![],
+        }
     }
 
     fn clear(&mut self) {
@@ -95,14 +102,26 @@ fn raw_array<E: Element>(
     dtype: &str,
 ) -> PyResult<(Raw, usize)> {
     let arr = obj.cast::<PyArrayDyn<E>>().map_err(|_| {
-        PyTypeError::new_err(format!("{f}: argument '{}' must be a {dtype} numpy.ndarray, got {}", arg(), super::super::common::describe(obj)))
+        PyTypeError::new_err(format!(
+            "{f}: argument '{}' must be a {dtype} numpy.ndarray, got {}",
+            arg(),
+            super::super::common::describe(obj)
+        ))
     })?;
     // SAFETY: `arr` is a live NumPy array (checked just above) and we hold the GIL.
     let fields = unsafe { &*_PyArray_GET_ITEM_DATA(arr.as_array_ptr()) };
     let s = arr.shape();
-    let ok = s.len() == want.len() && s.iter().zip(want).enumerate().all(|(i, (&d, &w))| d == w || (free_rows && i == 0));
+    let ok = s.len() == want.len()
+        && s.iter()
+            .zip(want)
+            .enumerate()
+            .all(|(i, (&d, &w))| d == w || (free_rows && i == 0));
     if !ok {
-        let w: Vec<String> = want.iter().enumerate().map(|(i, v)| if free_rows && i == 0 { "n".into() } else { v.to_string() }).collect();
+        let w: Vec<String> = want
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if free_rows && i == 0 { "n".into() } else { v.to_string() })
+            .collect();
         return Err(PyValueError::new_err(format!(
             "{f}: argument '{}' has shape {}, expected ({}{})",
             arg(),
@@ -112,12 +131,24 @@ fn raw_array<E: Element>(
         )));
     }
     if fields.flags & NPY_ARRAY_C_CONTIGUOUS == 0 {
-        return Err(PyValueError::new_err(format!("{f}: argument '{}' must be C-contiguous", arg())));
+        return Err(PyValueError::new_err(format!(
+            "{f}: argument '{}' must be C-contiguous",
+            arg()
+        )));
     }
     if writable && fields.flags & NPY_ARRAY_WRITEABLE == 0 {
-        return Err(PyValueError::new_err(format!("{f}: argument '{}' is read-only but is written in place", arg())));
+        return Err(PyValueError::new_err(format!(
+            "{f}: argument '{}' is read-only but is written in place",
+            arg()
+        )));
     }
-    Ok((Raw { ptr: fields.data as usize, len: arr.len() }, s.first().copied().unwrap_or(1)))
+    Ok((
+        Raw {
+            ptr: fields.data as usize,
+            len: arr.len(),
+        },
+        s.first().copied().unwrap_or(1),
+    ))
 }
 
 /// Records an argument's byte range for the overlap check.
@@ -190,7 +221,10 @@ pub(super) struct StepArgs<'a, 'py> {
 
 fn check_count(f: &str, arg: &str, t: &Bound<'_, PyTuple>, want: usize) -> PyResult<()> {
     if t.len() != want {
-        return Err(PyValueError::new_err(format!("{f}: argument '{arg}' has {} arrays, expected {want}", t.len())));
+        return Err(PyValueError::new_err(format!(
+            "{f}: argument '{arg}' has {} arrays, expected {want}",
+            t.len()
+        )));
     }
     Ok(())
 }
@@ -209,7 +243,11 @@ impl Meta {
             Arg::Out => "out".into(),
             Arg::Param(i) => format!("params[{i}] ({})", self.name(i)),
             Arg::Grad(i) => format!("grads[{i}] ({})", self.name(i)),
-            Arg::State(i) => format!("states[{i}] ({}: {})", self.name(i / ns), self.state_names.get(i % ns).unwrap_or(&"?")),
+            Arg::State(i) => format!(
+                "states[{i}] ({}: {})",
+                self.name(i / ns),
+                self.state_names.get(i % ns).unwrap_or(&"?")
+            ),
             Arg::Buffer(i) => format!("buffers[{i}]"),
             Arg::Uniform(i) => format!("uniforms[{i}]"),
         }
@@ -217,8 +255,21 @@ impl Meta {
 
     /// Checks one array argument and records it; returns its data and first dimension.
     #[allow(clippy::too_many_arguments)]
-    fn take<E: Element, T>(&self, f: &str, s: &mut Slots<T>, a: Arg, obj: &Bound<'_, PyAny>, want: &[usize], free_rows: bool, writable: bool) -> PyResult<(Raw, usize)> {
-        let dtype = if std::any::type_name::<E>() == "i64" { "int64" } else { "same-dtype" };
+    fn take<E: Element, T>(
+        &self,
+        f: &str,
+        s: &mut Slots<T>,
+        a: Arg,
+        obj: &Bound<'_, PyAny>,
+        want: &[usize],
+        free_rows: bool,
+        writable: bool,
+    ) -> PyResult<(Raw, usize)> {
+        let dtype = if std::any::type_name::<E>() == "i64" {
+            "int64"
+        } else {
+            "same-dtype"
+        };
         let (r, rows) = raw_array::<E>(f, &|| self.arg_name(a), obj, want, free_rows, writable, dtype)?;
         note(s, r, std::mem::size_of::<E>(), writable, a);
         Ok((r, rows))
@@ -226,7 +277,14 @@ impl Meta {
 
     /// Checks `params` and `buffers` (writable in training) and, in training, `grads`,
     /// `states` and `uniforms`, filling the slots.
-    pub(super) fn take_state<T: VMath + Element>(&self, f: &str, s: &mut Slots<T>, a: &StepArgs<'_, '_>, train: bool, n: usize) -> PyResult<()> {
+    pub(super) fn take_state<T: VMath + Element>(
+        &self,
+        f: &str,
+        s: &mut Slots<T>,
+        a: &StepArgs<'_, '_>,
+        train: bool,
+        n: usize,
+    ) -> PyResult<()> {
         let np = self.shapes.len();
         check_count(f, "params", a.params, np)?;
         check_count(f, "buffers", a.buffers, self.buffer_lens.len())?;
@@ -243,7 +301,9 @@ impl Meta {
         if !train {
             return Ok(());
         }
-        let opt = self.opt.ok_or_else(|| PyValueError::new_err(format!("{f}: this plan was built without an optimizer")))?;
+        let opt = self
+            .opt
+            .ok_or_else(|| PyValueError::new_err(format!("{f}: this plan was built without an optimizer")))?;
         let ns = opt.n_states();
         check_count(f, "grads", a.grads, np)?;
         check_count(f, "states", a.states, np * ns)?;
@@ -272,17 +332,36 @@ impl Meta {
     }
 
     /// The targets for `loss`: int64 labels `(n,)` or `T` values `(n, C)`; `true` for labels.
-    pub(super) fn take_target<T: Element>(&self, f: &str, s: &mut Slots<T>, loss: Loss, y: &Bound<'_, PyAny>, n: usize) -> PyResult<(Raw, bool)> {
+    pub(super) fn take_target<T: Element>(
+        &self,
+        f: &str,
+        s: &mut Slots<T>,
+        loss: Loss,
+        y: &Bound<'_, PyAny>,
+        n: usize,
+    ) -> PyResult<(Raw, bool)> {
         if loss == Loss::CrossEntropy {
             Ok((self.take::<i64, T>(f, s, Arg::Y, y, &[n], false, false)?.0, true))
         } else {
-            Ok((self.take::<T, T>(f, s, Arg::Y, y, &[n, self.output_dim], false, false)?.0, false))
+            Ok((
+                self.take::<T, T>(f, s, Arg::Y, y, &[n, self.output_dim], false, false)?
+                    .0,
+                false,
+            ))
         }
     }
 
     /// `out (n, output_dim)`, written.
-    pub(super) fn take_out<T: Element>(&self, f: &str, s: &mut Slots<T>, out: &Bound<'_, PyAny>, n: usize) -> PyResult<Raw> {
-        Ok(self.take::<T, T>(f, s, Arg::Out, out, &[n, self.output_dim], false, true)?.0)
+    pub(super) fn take_out<T: Element>(
+        &self,
+        f: &str,
+        s: &mut Slots<T>,
+        out: &Bound<'_, PyAny>,
+        n: usize,
+    ) -> PyResult<Raw> {
+        Ok(self
+            .take::<T, T>(f, s, Arg::Out, out, &[n, self.output_dim], false, true)?
+            .0)
     }
 }
 

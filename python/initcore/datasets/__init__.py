@@ -8,10 +8,21 @@ for the ones that are not: the functions live in :mod:`initcore.data` and are re
 """
 
 from ..data import (
-    BOSTON_FEATURES, DataFormatError, data_file, load_boston_housing, load_idx, load_mnist_dir, load_mnist_subset,
+    BOSTON_FEATURES,
+    DataFormatError,
+    data_file,
+    load_boston_housing,
+    load_idx,
+    load_mnist_dir,
+    load_mnist_subset,
 )
 
 __all__ = [
-    "load_mnist_subset", "load_boston_housing", "load_idx", "load_mnist_dir", "data_file", "DataFormatError",
+    "load_mnist_subset",
+    "load_boston_housing",
+    "load_idx",
+    "load_mnist_dir",
+    "data_file",
+    "DataFormatError",
     "BOSTON_FEATURES",
 ]

@@ -19,6 +19,15 @@ from .tables import StatsTable
 from .watch import Watch, WatchLog
 
 __all__ = [
-    "activation_stats", "gradient_stats", "snapshot", "Watch", "WatchLog", "check", "InitWarning", "StatsTable",
-    "Block", "blocks", "trace",
+    "activation_stats",
+    "gradient_stats",
+    "snapshot",
+    "Watch",
+    "WatchLog",
+    "check",
+    "InitWarning",
+    "StatsTable",
+    "Block",
+    "blocks",
+    "trace",
 ]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -29,9 +28,9 @@ from ..backend import get_ops
 from .tables import StatsTable
 
 #: ``column_stats`` saturation interval per activation: outside it an activation is saturated.
-SATURATION: Dict[str, Tuple[float, float]] = {"sigmoid": (0.01, 0.99), "tanh": (-0.99, 0.99)}
+SATURATION: dict[str, tuple[float, float]] = {"sigmoid": (0.01, 0.99), "tanh": (-0.99, 0.99)}
 #: Natural output range of bounded activations (fixed histogram edges in ``Watch``).
-BOUNDED: Dict[str, Tuple[float, float]] = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "softmax": (0.0, 1.0)}
+BOUNDED: dict[str, tuple[float, float]] = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "softmax": (0.0, 1.0)}
 ACTIVATION_KINDS = ("activation", "prelu", "maxout")
 RELU_LIKE = ("relu", "leaky_relu", "elu", "prelu", "maxout")
 
@@ -45,10 +44,10 @@ class Block:
     name: str
     start: int
     stop: int
-    dense: Optional[int]
-    act: Optional[int]
+    dense: int | None
+    act: int | None
     activation: str
-    batchnorm: Optional[str]  # "before" or "after" the activation, or None
+    batchnorm: str | None  # "before" or "after" the activation, or None
     units: int
 
 
@@ -58,7 +57,7 @@ def _act_name(layer) -> str:
     return layer.kind  # "prelu", "maxout"
 
 
-def blocks(model) -> List[Block]:
+def blocks(model) -> list[Block]:
     """The textbook layers of ``model`` (see the module docstring)."""
     if not getattr(model, "built", False):
         raise ValueError("diagnostics: the model is not built; pass input_dim= or call model.build(input_dim)")
@@ -118,8 +117,16 @@ def trace(model, x, batch_stats: bool = True):
         elif layer.kind == "batch_norm" and batch_stats:
             if h.shape[0] < 2:
                 raise ValueError(f"diagnostics: x has {h.shape[0]} row; BatchNorm batch statistics need at least 2")
-            y, _, _ = layer.ops.batchnorm_forward(h, layer.gamma.value, layer.beta.value, None, None, training=True,
-                                                  momentum=layer.momentum, eps=layer.eps)
+            y, _, _ = layer.ops.batchnorm_forward(
+                h,
+                layer.gamma.value,
+                layer.beta.value,
+                None,
+                None,
+                training=True,
+                momentum=layer.momentum,
+                eps=layer.eps,
+            )
         elif layer.kind in ("dropout", "alpha_dropout"):
             y = h
         else:
@@ -140,7 +147,7 @@ def trace(model, x, batch_stats: bool = True):
     return bl, stages
 
 
-def auto_edges(a: np.ndarray, bins: int, activation: Optional[str] = None, margin: float = 0.0) -> np.ndarray:
+def auto_edges(a: np.ndarray, bins: int, activation: str | None = None, margin: float = 0.0) -> np.ndarray:
     """``bins + 1`` equal-width histogram edges covering the finite values of ``a`` (or the
     natural range of a bounded activation), widened by ``margin`` of the span on each side."""
     if activation in BOUNDED:
@@ -162,7 +169,7 @@ def auto_edges(a: np.ndarray, bins: int, activation: Optional[str] = None, margi
     return np.linspace(lo, hi, int(bins) + 1)
 
 
-def summarize(ops, a: np.ndarray, edges: Optional[np.ndarray], saturation=None) -> Dict[str, object]:
+def summarize(ops, a: np.ndarray, edges: np.ndarray | None, saturation=None) -> dict[str, object]:
     """Scalar statistics and histogram of the 2-D array ``a`` from one ``column_stats`` call."""
     s = ops.column_stats(a, edges, saturation)
     mean, var = s["mean"], s["var"]
@@ -174,22 +181,33 @@ def summarize(ops, a: np.ndarray, edges: Optional[np.ndarray], saturation=None) 
     hist = s["hist"]
     total = a.size
     return {
-        "mean": m, "std": math.sqrt(v) if v >= 0 else math.nan, "min": float(s["min"].min()) if n else math.nan,
-        "max": float(s["max"].max()) if n else math.nan, "hist": hist, "edges": edges,
+        "mean": m,
+        "std": math.sqrt(v) if v >= 0 else math.nan,
+        "min": float(s["min"].min()) if n else math.nan,
+        "max": float(s["max"].max()) if n else math.nan,
+        "hist": hist,
+        "edges": edges,
         "outside": (1.0 - float(hist.sum()) / total) if edges is not None and total else None,
-        "saturated": s["saturated_fraction"] if saturation is not None else None, "dead": s["dead_fraction"],
-        "unit_mean": mean, "unit_var": var,
+        "saturated": s["saturated_fraction"] if saturation is not None else None,
+        "dead": s["dead_fraction"],
+        "unit_mean": mean,
+        "unit_var": var,
     }
 
 
-def stage_records(model, bl, stages, bins=50, edges=None, margin=0.0) -> List[Dict[str, object]]:
+def stage_records(model, bl, stages, bins=50, edges=None, margin=0.0) -> list[dict[str, object]]:
     """One record per block from its ``(pre, act)`` arrays; ``edges`` maps ``(block index,
     "pre"|"act")`` to fixed histogram edges (else they cover the data, see :func:`auto_edges`)."""
     ops = get_ops(model.backend)
     records = []
     for blk, (pre, act) in zip(bl, stages):
-        rec = {"layer": blk.index, "name": blk.name, "activation": blk.activation, "units": blk.units,
-               "batchnorm": blk.batchnorm}
+        rec = {
+            "layer": blk.index,
+            "name": blk.name,
+            "activation": blk.activation,
+            "units": blk.units,
+            "batchnorm": blk.batchnorm,
+        }
         for stage, arr, sat in (("pre", pre, None), ("act", act, SATURATION.get(blk.activation))):
             e = None if edges is None else edges.get((blk.index, stage))
             if e is None:
@@ -205,8 +223,20 @@ def stage_records(model, bl, stages, bins=50, edges=None, margin=0.0) -> List[Di
     return records
 
 
-PRINTED = ["layer", "name", "activation", "units", "pre_mean", "pre_std", "act_mean", "act_std", "act_min",
-           "act_max", "saturated", "dead"]
+PRINTED = [
+    "layer",
+    "name",
+    "activation",
+    "units",
+    "pre_mean",
+    "pre_std",
+    "act_mean",
+    "act_std",
+    "act_min",
+    "act_max",
+    "saturated",
+    "dead",
+]
 
 
 def activation_stats(model, x, bins: int = 50, batch_stats: bool = True) -> StatsTable:
@@ -222,5 +252,8 @@ def activation_stats(model, x, bins: int = 50, batch_stats: bool = True) -> Stat
     off, BatchNorm on the batch's own statistics when ``batch_stats`` (else its running ones).
     """
     bl, stages = trace(model, x, batch_stats=batch_stats)
-    return StatsTable(stage_records(model, bl, stages, bins=bins), columns=PRINTED,
-                      title=f"activation statistics ({np.shape(x)[0]} samples)")
+    return StatsTable(
+        stage_records(model, bl, stages, bins=bins),
+        columns=PRINTED,
+        title=f"activation statistics ({np.shape(x)[0]} samples)",
+    )

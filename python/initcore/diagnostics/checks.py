@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import List
 
 import numpy as np
 
@@ -70,15 +69,17 @@ def _init_kind(init) -> str:
     return "other"
 
 
-def _messages(model, x) -> List[str]:
+def _messages(model, x) -> list[str]:
     msgs = []
     xa = as_input(model, x)
     x64 = xa.astype(np.float64)
     mean = float(x64.mean())
     var = float(x64.var())
     if abs(mean) > 0.5 or not 0.2 <= var <= 5.0:
-        msgs.append(f"the input is not standardized (mean {mean:.3g}, variance {var:.3g}; expected about 0 and 1): "
-                    "fit initcore.data.Standardizer on the training set and apply it to every split")
+        msgs.append(
+            f"the input is not standardized (mean {mean:.3g}, variance {var:.3g}; expected about 0 and 1): "
+            "fit initcore.data.Standardizer on the training set and apply it to every split"
+        )
     bl = blocks(model)
     selu_input_ok = abs(mean) <= 0.1 and 0.5 <= var <= 2.0
     for blk in bl:
@@ -95,42 +96,60 @@ def _messages(model, x) -> List[str]:
         where = f"layer {blk.index} ({dense.name}, {act})"
         if act in ("sigmoid", "tanh"):
             if kind == "he":
-                msgs.append(f"{where} uses He initialization, made for ReLU: n_in·Var(w) = {gain2:.2f}, twice what keeps "
-                            f"{act} out of saturation; use glorot_uniform/glorot_normal (Glorot & Bengio 2010)")
+                msgs.append(
+                    f"{where} uses He initialization, made for ReLU: n_in·Var(w) = {gain2:.2f}, twice what keeps "
+                    f"{act} out of saturation; use glorot_uniform/glorot_normal (Glorot & Bengio 2010)"
+                )
             elif gain2 > 4.0:
-                msgs.append(f"{where}: weights with n_in·Var(w) = {gain2:.3g} (std {math.sqrt(gain2 / n_in):.3g}, N(0,1)-like) "
-                            f"make pre-activations of std about {math.sqrt(gain2):.3g}·std(input), which saturates {act}; "
-                            "use glorot_uniform/glorot_normal")
+                msgs.append(
+                    f"{where}: weights with n_in·Var(w) = {gain2:.3g} (std {math.sqrt(gain2 / n_in):.3g}, N(0,1)-like) "
+                    f"make pre-activations of std about {math.sqrt(gain2):.3g}·std(input), which saturates {act}; "
+                    "use glorot_uniform/glorot_normal"
+                )
         elif act in RELU_LIKE and act != "maxout":
             if gain2 > 8.0:
-                msgs.append(f"{where}: weights with n_in·Var(w) = {gain2:.3g} (std {math.sqrt(gain2 / n_in):.3g}, N(0,1)-like) "
-                            f"multiply the signal by about {math.sqrt(gain2 / 2):.3g}× per layer; use he_normal (He et al. 2015)")
+                msgs.append(
+                    f"{where}: weights with n_in·Var(w) = {gain2:.3g} (std {math.sqrt(gain2 / n_in):.3g}, N(0,1)-like) "
+                    f"multiply the signal by about {math.sqrt(gain2 / 2):.3g}× per layer; "
+                    "use he_normal (He et al. 2015)"
+                )
             elif gain2 < 0.1:
-                msgs.append(f"{where}: weights with n_in·Var(w) = {gain2:.3g} (std {math.sqrt(gain2 / n_in):.3g}, like N(0, 0.01)) "
-                            f"shrink the signal by about {math.sqrt(gain2 / 2):.3g}× per layer; use he_normal (He et al. 2015)")
+                msgs.append(
+                    f"{where}: weights with n_in·Var(w) = {gain2:.3g} "
+                    f"(std {math.sqrt(gain2 / n_in):.3g}, like N(0, 0.01)) "
+                    f"shrink the signal by about {math.sqrt(gain2 / 2):.3g}× per layer; use he_normal (He et al. 2015)"
+                )
         elif act == "selu":
             from ..initializers import Initializer
 
             plain = not isinstance(dense.kernel_initializer, Initializer)  # a user's callable: judge the weights
             ok = kind == "lecun_normal" or (plain and 0.8 <= gain2 <= 1.25)
             if not ok:
-                msgs.append(f"{where}: SELU self-normalizes only with lecun_normal weights (Var(w) = 1/n_in); "
-                            f"this layer has {type(dense.kernel_initializer).__name__} (n_in·Var(w) = {gain2:.3g})")
+                msgs.append(
+                    f"{where}: SELU self-normalizes only with lecun_normal weights (Var(w) = 1/n_in); "
+                    f"this layer has {type(dense.kernel_initializer).__name__} (n_in·Var(w) = {gain2:.3g})"
+                )
             if blk.index == 1 and not selu_input_ok:
-                msgs.append(f"{where}: SELU needs standardized input (mean 0, variance 1), got mean {mean:.3g}, "
-                            f"variance {var:.3g} (Klambauer et al. 2017)")
+                msgs.append(
+                    f"{where}: SELU needs standardized input (mean 0, variance 1), got mean {mean:.3g}, "
+                    f"variance {var:.3g} (Klambauer et al. 2017)"
+                )
     stats = activation_stats(model, xa, bins=10)
     for r in stats:
         if r["saturated"] is not None and r["saturated"] > 0.5:
-            msgs.append(f"layer {r['layer']} ({r['name']}, {r['activation']}): {100 * r['saturated']:.0f}% of the "
-                        "activations are saturated at the first pass; their gradients vanish")
+            msgs.append(
+                f"layer {r['layer']} ({r['name']}, {r['activation']}): {100 * r['saturated']:.0f}% of the "
+                "activations are saturated at the first pass; their gradients vanish"
+            )
         if r["dead"] is not None and r["dead"] > 0.5:
-            msgs.append(f"layer {r['layer']} ({r['name']}, {r['activation']}): {100 * r['dead']:.0f}% of the units "
-                        "are dead (zero for every sample) at the first pass; they receive no gradient")
+            msgs.append(
+                f"layer {r['layer']} ({r['name']}, {r['activation']}): {100 * r['dead']:.0f}% of the units "
+                "are dead (zero for every sample) at the first pass; they receive no gradient"
+            )
     return msgs
 
 
-def check(model, x, warn: bool = True) -> List[str]:
+def check(model, x, warn: bool = True) -> list[str]:
     """Inspects ``model`` (its initializers, weights and activations) on the batch ``x`` and
     issues one :class:`InitWarning` per problem found (see the module docstring for the rules);
     returns the messages (an empty list when all is well). ``warn=False`` only returns them."""

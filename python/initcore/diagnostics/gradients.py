@@ -12,7 +12,6 @@ smaller and it crawls.
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional
 
 import numpy as np
 
@@ -29,12 +28,12 @@ def _norm(a: np.ndarray) -> float:
     return math.sqrt(s)
 
 
-def snapshot(model) -> Dict[str, np.ndarray]:
+def snapshot(model) -> dict[str, np.ndarray]:
     """Copies of every parameter's value, keyed by name (for ``gradient_stats(before=...)``)."""
     return {p.name: p.value.copy() for p in model.parameters()}
 
 
-def gradient_stats(model, optimizer=None, before: Optional[Dict[str, np.ndarray]] = None) -> StatsTable:
+def gradient_stats(model, optimizer=None, before: dict[str, np.ndarray] | None = None) -> StatsTable:
     """One record per parameter: ``layer`` (the layer name), ``param`` (its full name),
     ``shape``, ``grad_norm`` (‖p.grad‖ of the last backward), ``grad_rms`` (‖g‖/√size),
     ``weight_norm`` (‖w‖ now), and with ``before`` (a :func:`snapshot` taken before the last
@@ -46,14 +45,22 @@ def gradient_stats(model, optimizer=None, before: Optional[Dict[str, np.ndarray]
     for p in model.parameters():
         g = _norm(p.grad)
         w = _norm(p.value)
-        rec = {"layer": p.name.split("/")[0], "param": p.name, "shape": "x".join(map(str, p.value.shape)),
-               "grad_norm": g, "grad_rms": g / math.sqrt(max(p.value.size, 1)), "weight_norm": w}
+        rec = {
+            "layer": p.name.split("/")[0],
+            "param": p.name,
+            "shape": "x".join(map(str, p.value.shape)),
+            "grad_norm": g,
+            "grad_rms": g / math.sqrt(max(p.value.size, 1)),
+            "weight_norm": w,
+        }
         if before is not None:
             if p.name not in before:
                 raise ValueError(f"gradient_stats: before has no entry for parameter {p.name!r} (use snapshot(model))")
             w0 = before[p.name]
             if w0.shape != p.value.shape:
-                raise ValueError(f"gradient_stats: before[{p.name!r}] has shape {w0.shape}, the parameter {p.value.shape}")
+                raise ValueError(
+                    f"gradient_stats: before[{p.name!r}] has shape {w0.shape}, the parameter {p.value.shape}"
+                )
             d = _norm(p.value - w0)
             n0 = _norm(w0)
             rec["update_norm"] = d

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,17 +44,16 @@ class StatsTable(list):
     optional), ``to_markdown()`` a Markdown table of the printed columns.
     """
 
-    def __init__(self, records: Iterable[Dict[str, Any]] = (), columns: Optional[Sequence[str]] = None,
-                 title: str = ""):
+    def __init__(self, records: Iterable[dict[str, Any]] = (), columns: Sequence[str] | None = None, title: str = ""):
         super().__init__(dict(r) for r in records)
         self.title = title
         self._columns = list(columns) if columns is not None else None
 
     @property
-    def columns(self) -> List[str]:
+    def columns(self) -> list[str]:
         if self._columns is not None:
             return list(self._columns)
-        cols: List[str] = []
+        cols: list[str] = []
         for r in self:
             for k, v in r.items():
                 if k not in cols and _is_scalar(v):
@@ -64,7 +64,7 @@ class StatsTable(list):
         """The values of column ``name``, row by row."""
         return [r.get(name) for r in self]
 
-    def to_dicts(self) -> List[Dict[str, Any]]:
+    def to_dicts(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self]
 
     def to_pandas(self):

@@ -22,7 +22,8 @@ What is measured. Without ``x``, the activations of the training step itself: th
 layers cached in the step's forward pass (training mode: the batch just trained on, BatchNorm
 with batch statistics, dropout applied), read after the step, so recording costs no forward
 pass. The caches are cleared before a recorded step, so a training step that fills none (a
-fused path) raises rather than reports an older pass. This needs the layers' caches (``Dense``, ``Activation``, ``PReLU``); a model whose
+fused path) raises rather than reports an older pass. This needs the layers' caches (``Dense``,
+``Activation``, ``PReLU``); a model whose
 activation layer keeps no usable cache (``Maxout``) needs ``x``. With ``x`` (a fixed probe
 batch), a side-effect-free forward pass on ``x`` (BatchNorm on the probe's own statistics,
 dropout off), so every record sees the same inputs. Gradients are those of the step
@@ -31,8 +32,6 @@ recorded step (see :mod:`initcore.diagnostics.gradients`).
 """
 
 from __future__ import annotations
-
-from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -48,16 +47,16 @@ class WatchLog(list):
 
     def __init__(self):
         super().__init__()
-        self.edges: Dict[Tuple[int, str], np.ndarray] = {}
+        self.edges: dict[tuple[int, str], np.ndarray] = {}
 
     @property
     def steps(self) -> np.ndarray:
         return np.array([r["step"] for r in self], dtype=np.int64)
 
-    def layer_names(self) -> List[str]:
+    def layer_names(self) -> list[str]:
         return [rec["name"] for rec in self[0]["layers"]] if self else []
 
-    def series(self, key: str, layer: Optional[int] = None, param: Optional[str] = None) -> np.ndarray:
+    def series(self, key: str, layer: int | None = None, param: str | None = None) -> np.ndarray:
         """Values of ``key`` over the records: of layer ``layer`` (depth from 1) for activation
         keys (``"act_std"``, ``"saturated"``, ...), of parameter ``param`` for gradient keys
         (``"grad_norm"``, ``"update_ratio"``, ...), or a record-level key (``"loss"``)."""
@@ -72,7 +71,7 @@ class WatchLog(list):
             out.append(np.nan if v is None else v)
         return np.asarray(out, dtype=np.float64)
 
-    def heatmap(self, layer: int, stage: str = "act") -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def heatmap(self, layer: int, stage: str = "act") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(steps, edges, counts)`` with ``counts[t, b]`` the histogram of layer ``layer``'s
         ``stage`` (``"pre"`` or ``"act"``) at record ``t``."""
         if stage not in ("pre", "act"):
@@ -179,11 +178,15 @@ class Watch(Callback):
                 stages.append((act._cache, act.ops.prelu_forward(act._cache, act.slope.value)))
             else:
                 name = model.layers[blk.act if blk.act is not None else blk.start].name
-                raise RuntimeError(f"Watch: the activations of layer {name} cannot be read from the training "
-                                   "step's caches; pass a probe batch x= to Watch")
+                raise RuntimeError(
+                    f"Watch: the activations of layer {name} cannot be read from the training "
+                    "step's caches; pass a probe batch x= to Watch"
+                )
             if size is not None and stages[-1][0].shape[0] != size:
-                raise RuntimeError("Watch: the cached activations are not those of the last training step; "
-                                   "pass a probe batch x= to Watch")
+                raise RuntimeError(
+                    "Watch: the cached activations are not those of the last training step; "
+                    "pass a probe batch x= to Watch"
+                )
         return stages
 
     def record(self, batch: int = -1, loss=None, size=None) -> dict:
@@ -200,8 +203,10 @@ class Watch(Callback):
         for blk, (pre, act) in zip(self._blocks, stages):
             rec = {"layer": blk.index, "name": blk.name, "activation": blk.activation, "units": blk.units}
             done = {}
-            for stage, arr, sat, bounded in (("pre", pre, None, None),
-                                             ("act", act, SATURATION.get(blk.activation), blk.activation)):
+            for stage, arr, sat, bounded in (
+                ("pre", pre, None, None),
+                ("act", act, SATURATION.get(blk.activation), blk.activation),
+            ):
                 key = (blk.index, stage)
                 if key not in self.log.edges:
                     self.log.edges[key] = auto_edges(arr, self.bins, bounded, self.margin)
@@ -221,7 +226,13 @@ class Watch(Callback):
         if self.gradients:
             params = gradient_stats(model, getattr(model, "optimizer", None), self._before).to_dicts()
             self._before = None
-        entry = {"step": self.step, "epoch": self.epoch, "batch": batch,
-                 "loss": None if loss is None else float(loss), "layers": layers, "params": params}
+        entry = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch": batch,
+            "loss": None if loss is None else float(loss),
+            "layers": layers,
+            "params": params,
+        }
         self.log.append(entry)
         return entry

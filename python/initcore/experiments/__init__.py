@@ -29,10 +29,10 @@ import argparse
 import importlib
 import importlib.util
 import os
-from typing import Any, Dict, Optional
+from typing import Any
 
 #: name → (module, one-line description)
-EXPERIMENTS: Dict[str, tuple] = {
+EXPERIMENTS: dict[str, tuple] = {
     "init-compare": ("init_compare", "N(0,1) vs Glorot vs He with sigmoid and ReLU on MNIST"),
     "depth": ("depth", "activation std through 100 layers for 3 activations x 4 inits"),
     "vanishing": ("vanishing", "deep sigmoid + N(0, 0.01^2) vs ReLU + He: activations and gradients per layer"),
@@ -52,13 +52,13 @@ def get(name: str):
     return importlib.import_module(f".{EXPERIMENTS[name][0]}", __name__)
 
 
-def run(name: str, out_dir: Optional[str] = None, quick: bool = False, **kwargs) -> Dict[str, Any]:
+def run(name: str, out_dir: str | None = None, quick: bool = False, **kwargs) -> dict[str, Any]:
     """Runs experiment ``name`` into ``out_dir`` (default ``runs/NAME``); returns its results."""
     module = get(name)
     return module.run(out_dir if out_dir is not None else os.path.join("runs", name), quick=quick, **kwargs)
 
 
-def run_all(out_dir: Optional[str] = None, quick: bool = False, **kwargs) -> Dict[str, Dict[str, Any]]:
+def run_all(out_dir: str | None = None, quick: bool = False, **kwargs) -> dict[str, dict[str, Any]]:
     """Every experiment, each into ``out_dir/NAME`` (default ``runs/NAME``)."""
     base = out_dir if out_dir is not None else "runs"
     return {name: run(name, os.path.join(base, name), quick=quick, **kwargs) for name in EXPERIMENTS}
@@ -68,7 +68,8 @@ def add_subcommand(subparsers) -> None:
     """Adds ``experiment NAME|all [--out DIR] [--quick] [--backend] [--seed]`` to the CLI."""
     lines = "\n".join(f"  {n:<13} {d}" for n, (_, d) in EXPERIMENTS.items())
     p = subparsers.add_parser(
-        "experiment", help="run a classic initialization experiment (figures + summary.md)",
+        "experiment",
+        help="run a classic initialization experiment (figures + summary.md)",
         description=f"experiments:\n{lines}\n  {'all':<13} every experiment, each into OUT/NAME",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -7,7 +7,8 @@ import math
 import os
 import time
 import warnings
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -21,8 +22,7 @@ class Report:
     summary; ``figure`` saves a matplotlib figure as a PNG in ``out_dir``; ``note`` adds a
     paragraph; ``finish`` writes the summary and returns the experiment's result dict."""
 
-    def __init__(self, name: str, title: str, out_dir: Optional[str], quick: bool, intro: str = "",
-                 verbose: bool = True):
+    def __init__(self, name: str, title: str, out_dir: str | None, quick: bool, intro: str = "", verbose: bool = True):
         self.name = name
         self.title = title
         self.out_dir = os.fspath(out_dir) if out_dir is not None else os.path.join("runs", name)
@@ -30,13 +30,13 @@ class Report:
         self.quick = quick
         self.intro = intro.strip()
         self.verbose = verbose
-        self.sections: List[tuple] = []
-        self.figures: List[str] = []
+        self.sections: list[tuple] = []
+        self.figures: list[str] = []
         self.t0 = time.perf_counter()
         if verbose:
             print(f"== {name}: {title}{' (quick)' if quick else ''}", flush=True)
 
-    def table(self, title: str, rows: Sequence[Dict[str, Any]], columns: Optional[Sequence[str]] = None) -> StatsTable:
+    def table(self, title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> StatsTable:
         t = StatsTable(rows, columns=columns, title=title)
         self.sections.append(("table", t))
         if self.verbose:
@@ -57,7 +57,7 @@ class Report:
         if self.verbose:
             print(text.strip(), flush=True)
 
-    def finish(self, results: Dict[str, Any]) -> Dict[str, Any]:
+    def finish(self, results: dict[str, Any]) -> dict[str, Any]:
         seconds = time.perf_counter() - self.t0
         lines = [f"# {self.title}", ""]
         if self.intro:
@@ -76,16 +76,23 @@ class Report:
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
         out = dict(results)
-        out.update({"name": self.name, "out_dir": self.out_dir, "summary": path, "figures": list(self.figures),
-                    "seconds": seconds, "quick": self.quick})
+        out.update(
+            {
+                "name": self.name,
+                "out_dir": self.out_dir,
+                "summary": path,
+                "figures": list(self.figures),
+                "seconds": seconds,
+                "quick": self.quick,
+            }
+        )
         if self.verbose:
             print(f"-> {path} ({len(self.figures)} figures, {seconds:.1f} s)", flush=True)
         return out
 
 
 # --- data ---------------------------------------------------------------------------------------
-def mnist(quick: bool, seed: int = 0, n_train: Optional[int] = None, n_test: Optional[int] = None,
-          standardize: bool = True):
+def mnist(quick: bool, seed: int = 0, n_train: int | None = None, n_test: int | None = None, standardize: bool = True):
     """The embedded MNIST subset: a stratified train/test split (4000/1000; quick: 1000/500),
     standardized per feature with statistics of the training part (constant pixels become 0)."""
     from .. import data
@@ -116,8 +123,16 @@ def boston(seed: int = 0):
 
 
 # --- models -------------------------------------------------------------------------------------
-def mlp(sizes: Sequence[int], activation: str, init, batchnorm: str = "none", out_init="glorot_uniform",
-        seed: int = 0, backend: str = "rust", dtype: str = "float32"):
+def mlp(
+    sizes: Sequence[int],
+    activation: str,
+    init,
+    batchnorm: str = "none",
+    out_init="glorot_uniform",
+    seed: int = 0,
+    backend: str = "rust",
+    dtype: str = "float32",
+):
     """``sizes = (input, hidden..., output)``; hidden layers ``Dense(init)`` with ``activation``
     fused, or with BatchNorm ``"before"``/``"after"`` the activation as separate layers; a
     linear output layer."""
@@ -138,7 +153,7 @@ def mlp(sizes: Sequence[int], activation: str, init, batchnorm: str = "none", ou
     return Sequential(stack, input_dim=sizes[0], seed=seed, dtype=dtype, backend=backend)
 
 
-def quiet_check(model, x) -> List[str]:
+def quiet_check(model, x) -> list[str]:
     """``diagnostics.check`` messages without emitting the warnings (the report lists them)."""
     from ..diagnostics import check
 
@@ -161,14 +176,22 @@ def _stop_on_nan():
     return StopOnNaN()
 
 
-def fit(model, train, test, optimizer, epochs: int, batch_size: int = 128, loss: str = "cross_entropy",
-        callbacks=None):
+def fit(model, train, test, optimizer, epochs: int, batch_size: int = 128, loss: str = "cross_entropy", callbacks=None):
     """``model.fit`` silently, stopping at a non-finite loss (a diverged run keeps NaN rows so
     curves end visibly); returns the history dict of per-epoch lists."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        h = model.fit(train[0], train[1], optimizer=optimizer, loss=loss, epochs=epochs, batch_size=batch_size,
-                      validation_data=test, callbacks=[_stop_on_nan()] + list(callbacks or []), verbose=0)
+        h = model.fit(
+            train[0],
+            train[1],
+            optimizer=optimizer,
+            loss=loss,
+            epochs=epochs,
+            batch_size=batch_size,
+            validation_data=test,
+            callbacks=[_stop_on_nan()] + list(callbacks or []),
+            verbose=0,
+        )
     hist = {k: list(v) for k, v in h.history.items()}
     n = len(hist.get("loss", []))
     if n < epochs:  # diverged: pad so every run has one value per epoch

@@ -15,7 +15,6 @@ BatchNorm before the ReLU (``Dense → BN → ReLU``, the paper's placement) and
 from __future__ import annotations
 
 import math
-from typing import Dict
 
 import numpy as np
 
@@ -26,15 +25,28 @@ LRS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 QUICK_LRS = (0.03, 0.3, 3.0)
 
 
-def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verbose: bool = True,
-        epochs: int = None, lrs=None) -> Dict:
+def run(
+    out_dir,
+    quick: bool = False,
+    seed: int = 0,
+    backend: str = "rust",
+    verbose: bool = True,
+    epochs: int = None,
+    lrs=None,
+) -> dict:
     from .. import optim, plots
 
     epochs = epochs or (2 if quick else 5)
     lrs = tuple(lrs or (QUICK_LRS if quick else LRS))
     sizes = (784, 128, 128, 128, 10)
-    rep = Report("batchnorm", "BatchNorm before / after / without, at increasing learning rates", out_dir, quick,
-                 intro=__doc__.split("\n\n", 1)[1], verbose=verbose)
+    rep = Report(
+        "batchnorm",
+        "BatchNorm before / after / without, at increasing learning rates",
+        out_dir,
+        quick,
+        intro=__doc__.split("\n\n", 1)[1],
+        verbose=verbose,
+    )
     train, test = mnist(quick, seed)
     rows, acc, curves = [], {p: [] for p in PLACEMENTS}, {}
     for place in PLACEMENTS:
@@ -47,18 +59,45 @@ def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verb
             if lr == lrs[-1] or lr == lrs[len(lrs) // 2]:
                 curves[f"{place}, lr {lr:g}"] = h
             ep, best = best_epoch(h["val_accuracy"])
-            rows.append({"batchnorm": place, "lr": lr, "final train loss": h["loss"][-1], "final val acc": final,
-                         "best val acc": best, "diverged": diverged})
+            rows.append(
+                {
+                    "batchnorm": place,
+                    "lr": lr,
+                    "final train loss": h["loss"][-1],
+                    "final val acc": final,
+                    "best val acc": best,
+                    "diverged": diverged,
+                }
+            )
     rep.table(f"SGD (no momentum), batch 128, {epochs} epochs: final validation accuracy", rows)
     best = {p: lrs[int(np.nanargmax(np.where(np.isfinite(acc[p]), acc[p], -1.0)))] for p in PLACEMENTS}
-    rep.table("best learning rate and largest learning rate that trains (no divergence)",
-              [{"batchnorm": p, "best lr": best[p], "best val acc": float(np.nanmax(acc[p])),
-                "largest stable lr": max((lr for lr, a in zip(lrs, acc[p]) if math.isfinite(a)), default=None)}
-               for p in PLACEMENTS])
-    rep.figure(plots.lines(lrs, {f"BN {p}" if p != "none" else "no BN": acc[p] for p in PLACEMENTS}, logx=True,
-                           xlabel="learning rate (SGD)", ylabel=f"validation accuracy after {epochs} epochs",
-                           title="accuracy vs learning rate (✕ at 0: diverged)"),
-               "accuracy_vs_lr.png", "Validation accuracy after training, against the learning rate.")
-    rep.figure(plots.training_curves(curves, metrics=("loss", "val_accuracy"), title="training curves"),
-               "curves.png", f"Training at a middle and at the largest learning rate ({lrs[len(lrs) // 2]:g}, {lrs[-1]:g}).")
+    rep.table(
+        "best learning rate and largest learning rate that trains (no divergence)",
+        [
+            {
+                "batchnorm": p,
+                "best lr": best[p],
+                "best val acc": float(np.nanmax(acc[p])),
+                "largest stable lr": max((lr for lr, a in zip(lrs, acc[p]) if math.isfinite(a)), default=None),
+            }
+            for p in PLACEMENTS
+        ],
+    )
+    rep.figure(
+        plots.lines(
+            lrs,
+            {f"BN {p}" if p != "none" else "no BN": acc[p] for p in PLACEMENTS},
+            logx=True,
+            xlabel="learning rate (SGD)",
+            ylabel=f"validation accuracy after {epochs} epochs",
+            title="accuracy vs learning rate (✕ at 0: diverged)",
+        ),
+        "accuracy_vs_lr.png",
+        "Validation accuracy after training, against the learning rate.",
+    )
+    rep.figure(
+        plots.training_curves(curves, metrics=("loss", "val_accuracy"), title="training curves"),
+        "curves.png",
+        f"Training at a middle and at the largest learning rate ({lrs[len(lrs) // 2]:g}, {lrs[-1]:g}).",
+    )
     return rep.finish({"rows": rows, "accuracy": acc, "lrs": lrs, "histories": curves})

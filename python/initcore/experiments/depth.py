@@ -21,7 +21,6 @@ Input: N(0, 1) samples (mean 0, variance 1, as standardized data), float32, bias
 from __future__ import annotations
 
 import math
-from typing import Dict
 
 import numpy as np
 
@@ -35,8 +34,12 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 def _initializer(name: str):
     from .. import initializers as I
 
-    return {"N(0,1)": I.RandomNormal(0.0, 1.0), "N(0,1)·0.01": I.RandomNormal(0.0, 0.01),
-            "Glorot": I.GlorotNormal(), "He": I.HeNormal()}[name]
+    return {
+        "N(0,1)": I.RandomNormal(0.0, 1.0),
+        "N(0,1)·0.01": I.RandomNormal(0.0, 0.01),
+        "Glorot": I.GlorotNormal(),
+        "He": I.HeNormal(),
+    }[name]
 
 
 def theory_gain(activation: str, init: str, n: int) -> float:
@@ -81,8 +84,16 @@ def measured_gain(stds: np.ndarray, layers: int = 10) -> float:
     return float((stds[k] / stds[0]) ** (1.0 / k))
 
 
-def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verbose: bool = True,
-        depth: int = 100, width: int = None, samples: int = None) -> Dict:
+def run(
+    out_dir,
+    quick: bool = False,
+    seed: int = 0,
+    backend: str = "rust",
+    verbose: bool = True,
+    depth: int = 100,
+    width: int = None,
+    samples: int = None,
+) -> dict:
     from .. import layers as L
     from .. import plots
     from ..diagnostics import activation_stats
@@ -90,38 +101,65 @@ def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verb
 
     width = width or (128 if quick else 512)
     samples = samples or (128 if quick else 256)
-    rep = Report("depth", f"Signal through {depth} layers of {width} units", out_dir, quick,
-                 intro=__doc__.split("\n\n", 1)[1], verbose=verbose)
+    rep = Report(
+        "depth",
+        f"Signal through {depth} layers of {width} units",
+        out_dir,
+        quick,
+        intro=__doc__.split("\n\n", 1)[1],
+        verbose=verbose,
+    )
     x = np.random.default_rng(seed + 1).standard_normal((samples, width)).astype(np.float32)
     stats, rows, runs = {}, [], {}
     with np.errstate(all="ignore"):
         for act in ACTIVATIONS:
             for init in INITS:
-                model = Sequential([L.Dense(width, activation=act, kernel_initializer=_initializer(init))
-                                    for _ in range(depth)], input_dim=width, seed=seed, backend=backend)
+                model = Sequential(
+                    [L.Dense(width, activation=act, kernel_initializer=_initializer(init)) for _ in range(depth)],
+                    input_dim=width,
+                    seed=seed,
+                    backend=backend,
+                )
                 t = activation_stats(model, x, bins=40)
                 stds = np.array(t.column("act_std"), dtype=float)
                 runs[(act, init)] = t
                 stats[f"{act}/{init}"] = stds
                 pick = [1, 10, depth // 2, depth]
-                rows.append({"activation": act, "init": init, "gain theory": theory_gain(act, init, width),
-                             "gain measured": measured_gain(stds),
-                             **{f"std L{k}": stds[k - 1] for k in pick},
-                             f"saturated L{depth}": t[-1]["saturated"], "fate": fate(stds, t[-1]["saturated"])})
+                rows.append(
+                    {
+                        "activation": act,
+                        "init": init,
+                        "gain theory": theory_gain(act, init, width),
+                        "gain measured": measured_gain(stds),
+                        **{f"std L{k}": stds[k - 1] for k in pick},
+                        f"saturated L{depth}": t[-1]["saturated"],
+                        "fate": fate(stds, t[-1]["saturated"]),
+                    }
+                )
     rep.table(f"activation std per layer (input std {float(x.std()):.3f}); gain = std ratio per layer", rows)
     groups = {a: {i: runs[(a, i)] for i in INITS} for a in ACTIVATIONS}
-    rep.figure(plots.profile_grid(groups, "act_std", title=f"activation std through {depth} layers of {width} "
-                                  "(✕ overflow, ▼ exactly 0)"), "std_vs_depth.png",
-               "Activation standard deviation layer by layer, one panel per activation, one line per "
-               "initialization (log scale; ✕ marks float32 overflow, ▼ a collapse to exactly 0).")
+    rep.figure(
+        plots.profile_grid(
+            groups, "act_std", title=f"activation std through {depth} layers of {width} (✕ overflow, ▼ exactly 0)"
+        ),
+        "std_vs_depth.png",
+        "Activation standard deviation layer by layer, one panel per activation, one line per "
+        "initialization (log scale; ✕ marks float32 overflow, ▼ a collapse to exactly 0).",
+    )
     show = sorted({1, 2, 5, 10, 25, 50, depth})
     picks = (("tanh", "N(0,1)"), ("tanh", "Glorot"), ("tanh", "He"), ("relu", "Glorot"), ("relu", "He"))
-    rep.figure(plots.activation_histograms({f"{a} + {i}": runs[(a, i)] for a, i in picks}, layers=show,
-                                           title="activation histograms at a few depths"), "histograms.png",
-               "Activation histograms at a few depths: tanh with N(0,1) saturates at ±1 from the first layer, "
-               "with Glorot it narrows slowly; ReLU with Glorot shrinks by 1/√2 per layer, with He it keeps its shape.")
-    rep.note("Reading: without activation and with ReLU the measured per-layer gain matches "
-             "σ_w·√n and σ_w·√(n/2); N(0,1) overflows float32, N(0,1)·0.01 collapses to exactly 0, "
-             "He keeps ReLU's scale over the whole depth, Glorot keeps the linear network's, and tanh "
-             "with N(0,1) pins every unit at ±1 (std ≈ 1, saturated).")
+    rep.figure(
+        plots.activation_histograms(
+            {f"{a} + {i}": runs[(a, i)] for a, i in picks}, layers=show, title="activation histograms at a few depths"
+        ),
+        "histograms.png",
+        "Activation histograms at a few depths: tanh with N(0,1) saturates at ±1 from the first layer, "
+        "with Glorot it narrows slowly; ReLU with Glorot shrinks by 1/√2 per layer, with He it keeps its shape.",
+    )
+    rep.note(
+        "Reading: without activation and with ReLU the measured per-layer gain matches "
+        "σ_w·√n and σ_w·√(n/2); N(0,1) overflows float32, N(0,1)·0.01 collapses to exactly 0, "
+        "He keeps ReLU's scale over the whole depth, Glorot keeps the linear network's, and tanh "
+        "with N(0,1) pins every unit at ±1 (std ≈ 1, saturated)."
+    )
     return rep.finish({"rows": rows, "std": stats, "depth": depth, "width": width})

@@ -21,7 +21,6 @@ is trained with SGD + momentum 0.9 (lr 0.01, batch 128) and its accuracy curves 
 from __future__ import annotations
 
 import math
-from typing import Dict
 
 import numpy as np
 
@@ -41,15 +40,22 @@ def weight_variance(name: str, fan_in: int, fan_out: int) -> float:
     return {"N(0,1)": 1.0, "Glorot": 2.0 / (fan_in + fan_out), "He": 2.0 / fan_in}[name]
 
 
-def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verbose: bool = True,
-        epochs: int = None) -> Dict:
+def run(
+    out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verbose: bool = True, epochs: int = None
+) -> dict:
     from .. import optim, plots
     from ..diagnostics import activation_stats
 
     epochs = epochs or (3 if quick else 10)
     sizes = (784, 256, 128, 10)
-    rep = Report("init-compare", "Naive N(0,1) vs Glorot vs He, with sigmoid and ReLU (MNIST subset)", out_dir, quick,
-                 intro=__doc__.split("\n\n", 1)[1], verbose=verbose)
+    rep = Report(
+        "init-compare",
+        "Naive N(0,1) vs Glorot vs He, with sigmoid and ReLU (MNIST subset)",
+        out_dir,
+        quick,
+        intro=__doc__.split("\n\n", 1)[1],
+        verbose=verbose,
+    )
     train, test = mnist(quick, seed)
     x = train[0]
     x64 = x.astype(np.float64)
@@ -72,27 +78,56 @@ def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verb
                 pred = n_in * var_x * var_w
                 meas = t[0]["pre_std"] ** 2
                 se = var_w * math.sqrt(2.0 * tr_c2 / sizes[1])
-                first.append({"init": init, "Var(w)": var_w, "n_in": n_in, "Var(x)": var_x, "n_in·Var(x)·Var(w)": pred,
-                              "measured Var(z)": meas, "ratio": meas / pred, "std error": se,
-                              "|diff|/SE": abs(meas - pred) / se, "within 3 SE": abs(meas - pred) <= 3 * se})
+                first.append(
+                    {
+                        "init": init,
+                        "Var(w)": var_w,
+                        "n_in": n_in,
+                        "Var(x)": var_x,
+                        "n_in·Var(x)·Var(w)": pred,
+                        "measured Var(z)": meas,
+                        "ratio": meas / pred,
+                        "std error": se,
+                        "|diff|/SE": abs(meas - pred) / se,
+                        "within 3 SE": abs(meas - pred) <= 3 * se,
+                    }
+                )
             opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
             h = fit(model, train, test, opt, epochs)
             curves[label] = h
             acc = np.asarray(h.get("val_accuracy", [math.nan]), dtype=float)
-            rows.append({"activation": act, "init": init, "L1 saturated": t[0]["saturated"], "L2 saturated": t[1]["saturated"],
-                         "L1 dead": t[0]["dead"], "L2 dead": t[1]["dead"], "logit std": t[-1]["act_std"],
-                         "first-epoch loss": h["loss"][0], "final val acc": float(acc[-1]),
-                         "best val acc": float(np.nanmax(acc)) if np.isfinite(acc).any() else math.nan,
-                         "warnings": len(warns[label])})
-    rep.table(f"first layer at the first pass: Var(z) vs n_in·Var(x)·Var(w) ({x.shape[0]} samples, "
-              f"{sizes[1]} units; tr(C) = {tr_c:.1f})", first)
+            rows.append(
+                {
+                    "activation": act,
+                    "init": init,
+                    "L1 saturated": t[0]["saturated"],
+                    "L2 saturated": t[1]["saturated"],
+                    "L1 dead": t[0]["dead"],
+                    "L2 dead": t[1]["dead"],
+                    "logit std": t[-1]["act_std"],
+                    "first-epoch loss": h["loss"][0],
+                    "final val acc": float(acc[-1]),
+                    "best val acc": float(np.nanmax(acc)) if np.isfinite(acc).any() else math.nan,
+                    "warnings": len(warns[label]),
+                }
+            )
+    rep.table(
+        f"first layer at the first pass: Var(z) vs n_in·Var(x)·Var(w) ({x.shape[0]} samples, "
+        f"{sizes[1]} units; tr(C) = {tr_c:.1f})",
+        first,
+    )
     rep.table(f"first pass and training (SGD momentum 0.9, lr 0.01, {epochs} epochs)", rows)
-    rep.figure(plots.activation_histograms(tables, stage="act", title="activations at the first pass"),
-               "first_pass_histograms.png",
-               "Activation histograms of each layer at the first pass (rows: activation + init). Sigmoid with "
-               "N(0,1) is pinned at 0 and 1; Glorot and He keep it in its sensitive range.")
-    rep.figure(plots.training_curves(curves, metrics=("loss", "val_accuracy"), title="training (✕: diverged)"),
-               "accuracy_curves.png", "Training loss and validation accuracy per epoch for the six networks.")
+    rep.figure(
+        plots.activation_histograms(tables, stage="act", title="activations at the first pass"),
+        "first_pass_histograms.png",
+        "Activation histograms of each layer at the first pass (rows: activation + init). Sigmoid with "
+        "N(0,1) is pinned at 0 and 1; Glorot and He keep it in its sensitive range.",
+    )
+    rep.figure(
+        plots.training_curves(curves, metrics=("loss", "val_accuracy"), title="training (✕: diverged)"),
+        "accuracy_curves.png",
+        "Training loss and validation accuracy per epoch for the six networks.",
+    )
     lines = [f"- **{k}**: " + "; ".join(v) for k, v in warns.items() if v]
     if lines:
         rep.note("`diagnostics.check` warnings (InitWarning) at the first pass:\n\n" + "\n".join(lines))

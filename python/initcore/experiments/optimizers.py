@@ -24,7 +24,6 @@ learning rate (batch 128).
 from __future__ import annotations
 
 import math
-from typing import Dict
 
 import numpy as np
 
@@ -32,14 +31,28 @@ from ._common import Report, best_epoch, fit, mlp, mnist
 
 NAMES = ("SGD", "Momentum", "Nesterov", "Adagrad", "RMSprop", "Adam", "Nadam")
 
-VALLEY = {"a": 0.1, "b": 10.0, "start": (-9.0, 1.6), "steps": 150,
-          "lr": {"SGD": 0.15, "Momentum": 0.05, "Nesterov": 0.05, "Adagrad": 1.5, "RMSprop": 0.05, "Adam": 0.5,
-                 "Nadam": 0.5}}
-SADDLE = {"start": (1.2, 1e-4), "steps": 120, "escape": 0.1,
-          "lr": {"SGD": 0.1, "Momentum": 0.1, "Nesterov": 0.1, "Adagrad": 0.5, "RMSprop": 0.02, "Adam": 0.05,
-                 "Nadam": 0.05}}
-MNIST_LR = {"SGD": 0.05, "Momentum": 0.01, "Nesterov": 0.01, "Adagrad": 0.01, "RMSprop": 1e-3, "Adam": 1e-3,
-            "Nadam": 1e-3}
+VALLEY = {
+    "a": 0.1,
+    "b": 10.0,
+    "start": (-9.0, 1.6),
+    "steps": 150,
+    "lr": {"SGD": 0.15, "Momentum": 0.05, "Nesterov": 0.05, "Adagrad": 1.5, "RMSprop": 0.05, "Adam": 0.5, "Nadam": 0.5},
+}
+SADDLE = {
+    "start": (1.2, 1e-4),
+    "steps": 120,
+    "escape": 0.1,
+    "lr": {"SGD": 0.1, "Momentum": 0.1, "Nesterov": 0.1, "Adagrad": 0.5, "RMSprop": 0.02, "Adam": 0.05, "Nadam": 0.05},
+}
+MNIST_LR = {
+    "SGD": 0.05,
+    "Momentum": 0.01,
+    "Nesterov": 0.01,
+    "Adagrad": 0.01,
+    "RMSprop": 1e-3,
+    "Adam": 1e-3,
+    "Nadam": 1e-3,
+}
 
 
 def make(name: str, params, lr: float):
@@ -53,7 +66,8 @@ def make(name: str, params, lr: float):
     if name == "Nesterov":
         return optim.SGD(params, lr=lr, momentum=0.9, nesterov=True)
     return {"Adagrad": optim.Adagrad, "RMSprop": optim.RMSprop, "Adam": optim.Adam, "Nadam": optim.Nadam}[name](
-        params, lr=lr)
+        params, lr=lr
+    )
 
 
 def valley_f(x, y, a=VALLEY["a"], b=VALLEY["b"]):
@@ -65,7 +79,7 @@ def valley_grad(w, a=VALLEY["a"], b=VALLEY["b"]):
 
 
 def saddle_f(x, y):
-    return x * x + y ** 4 / 4.0 - y * y / 2.0
+    return x * x + y**4 / 4.0 - y * y / 2.0
 
 
 def saddle_grad(w):
@@ -99,13 +113,20 @@ def sgd_escape_theory(lr: float, y0: float, threshold: float) -> float:
     return math.log(threshold / y0) / math.log1p(lr)
 
 
-def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verbose: bool = True,
-        epochs: int = None) -> Dict:
+def run(
+    out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verbose: bool = True, epochs: int = None
+) -> dict:
     from .. import plots
 
     epochs = epochs or (2 if quick else 10)
-    rep = Report("optimizers", "Seven optimizers on a narrow valley, a saddle and MNIST", out_dir, quick,
-                 intro=__doc__.split("\n\n", 1)[1], verbose=verbose)
+    rep = Report(
+        "optimizers",
+        "Seven optimizers on a narrow valley, a saddle and MNIST",
+        out_dir,
+        quick,
+        intro=__doc__.split("\n\n", 1)[1],
+        verbose=verbose,
+    )
     # --- the valley --------------------------------------------------------------------------
     v_paths, v_rows = {}, []
     a, b = VALLEY["a"], VALLEY["b"]
@@ -114,9 +135,17 @@ def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verb
         path = trajectory(name, lr, valley_grad, VALLEY["start"], VALLEY["steps"], backend)
         v_paths[name] = path
         f = valley_f(path[:, 0], path[:, 1])
-        v_rows.append({"optimizer": name, "lr": lr, "f start": f[0], "f after 50": f[min(50, len(f) - 1)],
-                       f"f after {VALLEY['steps']}": f[-1], "steps to f < 1e-3": first_step(f, lambda z: z < 1e-3),
-                       "max |w2|": float(np.nanmax(np.abs(path[:, 1])))})
+        v_rows.append(
+            {
+                "optimizer": name,
+                "lr": lr,
+                "f start": f[0],
+                "f after 50": f[min(50, len(f) - 1)],
+                f"f after {VALLEY['steps']}": f[-1],
+                "steps to f < 1e-3": first_step(f, lambda z: z < 1e-3),
+                "max |w2|": float(np.nanmax(np.abs(path[:, 1]))),
+            }
+        )
     lr = VALLEY["lr"]["SGD"]
     t = np.arange(VALLEY["steps"] + 1)
     closed = np.stack([VALLEY["start"][0] * (1 - lr * a) ** t, VALLEY["start"][1] * (1 - lr * b) ** t], axis=1)
@@ -126,16 +155,29 @@ def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verb
     # amplitude contraction per step: the geometric mean over the second half (transients gone;
     # the distance oscillates, so compare maxima over windows of 20 steps)
     half = VALLEY["steps"] // 2
-    env = np.array([dist[i:i + 20].max() for i in range(half, VALLEY["steps"] - 19)])
+    env = np.array([dist[i : i + 20].max() for i in range(half, VALLEY["steps"] - 19)])
     momentum_rate = float((env[-1] / env[0]) ** (1.0 / (len(env) - 1)))
     rep.table(f"narrow valley f = ½({a}·w1² + {b}·w2²), κ = {b / a:.0f}, start {VALLEY['start']}", v_rows)
-    rep.note(f"Plain SGD against the closed form w_t = (1 − η·λ)^t·w_0: max deviation {sgd_err:.2e} over "
-             f"{VALLEY['steps']} steps (η = {lr}; stability needs η < 2/b = {2 / b}). Momentum (ρ = {rho}, "
-             f"η = {VALLEY['lr']['Momentum']}): measured contraction {momentum_rate:.4f} per step, theory √ρ = "
-             f"{math.sqrt(rho):.4f}.")
-    rep.figure(plots.trajectories(valley_f, v_paths, xlim=(-10, 2), ylim=(-2.5, 2.5), log_levels=True, levels=25,
-                                  marks=[(0, 0)], title=f"narrow valley (κ = {b / a:.0f}), {VALLEY['steps']} steps"),
-               "valley.png", "Trajectories over the contours of the narrow steep valley.")
+    rep.note(
+        f"Plain SGD against the closed form w_t = (1 − η·λ)^t·w_0: max deviation {sgd_err:.2e} over "
+        f"{VALLEY['steps']} steps (η = {lr}; stability needs η < 2/b = {2 / b}). Momentum (ρ = {rho}, "
+        f"η = {VALLEY['lr']['Momentum']}): measured contraction {momentum_rate:.4f} per step, theory √ρ = "
+        f"{math.sqrt(rho):.4f}."
+    )
+    rep.figure(
+        plots.trajectories(
+            valley_f,
+            v_paths,
+            xlim=(-10, 2),
+            ylim=(-2.5, 2.5),
+            log_levels=True,
+            levels=25,
+            marks=[(0, 0)],
+            title=f"narrow valley (κ = {b / a:.0f}), {VALLEY['steps']} steps",
+        ),
+        "valley.png",
+        "Trajectories over the contours of the narrow steep valley.",
+    )
     # --- the saddle --------------------------------------------------------------------------
     s_paths, s_rows = {}, []
     y0, thr = SADDLE["start"][1], SADDLE["escape"]
@@ -145,15 +187,31 @@ def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verb
         s_paths[name] = path
         f = saddle_f(path[:, 0], path[:, 1])
         esc = first_step(np.abs(path[:, 1]), lambda z: z > thr)
-        row = {"optimizer": name, "lr": lr, f"steps to |w2| > {thr}": esc,
-               "theory (SGD)": sgd_escape_theory(lr, y0, thr) if name == "SGD" else None,
-               f"f after {SADDLE['steps']}": f[-1], "final w2": path[-1, 1]}
+        row = {
+            "optimizer": name,
+            "lr": lr,
+            f"steps to |w2| > {thr}": esc,
+            "theory (SGD)": sgd_escape_theory(lr, y0, thr) if name == "SGD" else None,
+            f"f after {SADDLE['steps']}": f[-1],
+            "final w2": path[-1, 1],
+        }
         s_rows.append(row)
     rep.table(f"saddle f = w1² + w2⁴/4 − w2²/2 from {SADDLE['start']} (minimum −0.25 at w = (0, ±1))", s_rows)
-    rep.figure(plots.trajectories(saddle_f, s_paths, xlim=(-1.5, 1.5), ylim=(-1.5, 1.5), levels=30,
-                                  marks=[(0, 1), (0, -1)], saddles=[(0, 0)], title="saddle at (0, 0), minima at (0, ±1)"),
-               "saddle.png", "Trajectories near the saddle: adaptive methods leave it at once, SGD and "
-               "momentum only once the tiny w2 has grown geometrically.")
+    rep.figure(
+        plots.trajectories(
+            saddle_f,
+            s_paths,
+            xlim=(-1.5, 1.5),
+            ylim=(-1.5, 1.5),
+            levels=30,
+            marks=[(0, 1), (0, -1)],
+            saddles=[(0, 0)],
+            title="saddle at (0, 0), minima at (0, ±1)",
+        ),
+        "saddle.png",
+        "Trajectories near the saddle: adaptive methods leave it at once, SGD and "
+        "momentum only once the tiny w2 has grown geometrically.",
+    )
     escape = {r["optimizer"]: r[f"steps to |w2| > {thr}"] for r in s_rows}
     # --- MNIST ----------------------------------------------------------------------------------
     train, test = mnist(quick, seed)
@@ -163,11 +221,33 @@ def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verb
         h = fit(model, train, test, make(name, model.parameters(), MNIST_LR[name]), epochs)
         curves[name] = h
         ep, best = best_epoch(h["val_accuracy"])
-        m_rows.append({"optimizer": name, "lr": MNIST_LR[name], "final loss": h["loss"][-1],
-                       "final val acc": h["val_accuracy"][-1], "best val acc": best, "best epoch": ep})
+        m_rows.append(
+            {
+                "optimizer": name,
+                "lr": MNIST_LR[name],
+                "final loss": h["loss"][-1],
+                "final val acc": h["val_accuracy"][-1],
+                "best val acc": best,
+                "best epoch": ep,
+            }
+        )
     rep.table(f"MNIST subset, 784-256-128-10 ReLU + He, batch 128, {epochs} epochs", m_rows)
-    rep.figure(plots.training_curves(curves, metrics=("loss", "val_accuracy"), title="MNIST subset"),
-               "mnist_curves.png", "Training loss and validation accuracy of the seven optimizers.")
-    return rep.finish({"valley": v_rows, "saddle": s_rows, "mnist": m_rows, "sgd_closed_form_error": sgd_err,
-                       "momentum_rate": momentum_rate, "momentum_rate_theory": math.sqrt(rho),
-                       "escape": escape, "valley_paths": v_paths, "saddle_paths": s_paths, "histories": curves})
+    rep.figure(
+        plots.training_curves(curves, metrics=("loss", "val_accuracy"), title="MNIST subset"),
+        "mnist_curves.png",
+        "Training loss and validation accuracy of the seven optimizers.",
+    )
+    return rep.finish(
+        {
+            "valley": v_rows,
+            "saddle": s_rows,
+            "mnist": m_rows,
+            "sgd_closed_form_error": sgd_err,
+            "momentum_rate": momentum_rate,
+            "momentum_rate_theory": math.sqrt(rho),
+            "escape": escape,
+            "valley_paths": v_paths,
+            "saddle_paths": s_paths,
+            "histories": curves,
+        }
+    )

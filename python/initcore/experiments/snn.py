@@ -22,7 +22,6 @@ batch normalization"), which is why the 20-layer ReLU + BN network trains slowly
 from __future__ import annotations
 
 import math
-from typing import Dict
 
 import numpy as np
 
@@ -46,15 +45,30 @@ def layer_band(stats, skip_first: int = 0):
     return float(np.max(np.abs(means))), float(stds.min()), float(stds.max())
 
 
-def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verbose: bool = True,
-        depth: int = 20, width: int = 100, epochs: int = None, boston_epochs: int = None) -> Dict:
+def run(
+    out_dir,
+    quick: bool = False,
+    seed: int = 0,
+    backend: str = "rust",
+    verbose: bool = True,
+    depth: int = 20,
+    width: int = 100,
+    epochs: int = None,
+    boston_epochs: int = None,
+) -> dict:
     from .. import optim, plots
     from ..diagnostics import activation_stats
 
     epochs = epochs or (3 if quick else 15)
     boston_epochs = boston_epochs or (15 if quick else 60)
-    rep = Report("snn", f"Self-normalizing networks: {depth}×{width} SELU vs ReLU, ± BatchNorm", out_dir, quick,
-                 intro=__doc__.split("\n\n", 1)[1], verbose=verbose)
+    rep = Report(
+        "snn",
+        f"Self-normalizing networks: {depth}×{width} SELU vs ReLU, ± BatchNorm",
+        out_dir,
+        quick,
+        intro=__doc__.split("\n\n", 1)[1],
+        verbose=verbose,
+    )
     train, test = mnist(quick, seed)
     btrain, btest, target_sd = boston(seed)
     stats_rows, train_rows, profiles, mnist_curves, boston_curves, warns = [], [], {}, {}, {}, {}
@@ -65,7 +79,7 @@ def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verb
         warns[label] = quiet_check(model, train[0][:1000])
         st = activation_stats(model, train[0][:1000], bins=40)
         g = np.array([r["grad_norm"] for r in first_pass_gradients(model, train[0][:512], train[1][:512])])
-        growth = float(np.exp(np.mean(np.log(g[1:depth - 1] / g[2:depth]))))  # hidden layers 2..depth
+        growth = float(np.exp(np.mean(np.log(g[1 : depth - 1] / g[2:depth]))))  # hidden layers 2..depth
         first_pass[label] = st
         profiles[label] = list(st)[:-1]
         m, lo, hi = layer_band(st)
@@ -73,37 +87,90 @@ def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verb
         mnist_curves[label] = h
         ep, acc = best_epoch(h["val_accuracy"], "max")
 
-        bmodel = mlp((btrain[0].shape[1],) + (width,) * depth + (1,), act, init, batchnorm=bn, seed=seed, backend=backend)
+        bmodel = mlp(
+            (btrain[0].shape[1],) + (width,) * depth + (1,), act, init, batchnorm=bn, seed=seed, backend=backend
+        )
         bst = activation_stats(bmodel, btrain[0], bins=40)
         bm, blo, bhi = layer_band(bst)
-        bh = fit(bmodel, btrain, btest, optim.Nadam(bmodel.parameters(), lr=LR), boston_epochs, batch_size=32, loss="mse")
+        bh = fit(
+            bmodel, btrain, btest, optim.Nadam(bmodel.parameters(), lr=LR), boston_epochs, batch_size=32, loss="mse"
+        )
         boston_curves[label] = bh
         bep, bloss = best_epoch(bh["val_loss"], "min")
-        stats_rows.append({"network": label, "MNIST max|mean|": m, "MNIST std min": lo, "MNIST std max": hi,
-                           "Boston max|mean|": bm, "Boston std min": blo, "Boston std max": bhi,
-                           "grad growth/layer": growth,
-                           "theory": math.sqrt(math.pi / (math.pi - 1)) if (act, bn) == ("relu", "before") else
-                           (1.0 if bn == "none" else None)})
-        train_rows.append({"network": label, "MNIST best val acc": acc, "MNIST best epoch": ep,
-                           f"acc after {epochs}": h["val_accuracy"][-1], "Boston best val RMSE ($1000s)":
-                           math.sqrt(bloss) * target_sd if math.isfinite(bloss) else math.nan, "Boston best epoch": bep,
-                           "warnings": len(warns[label])})
-    rep.table(f"first pass: activation mean and std over the {depth} hidden layers (MNIST: 1000 training images, "
-              "standardized; Boston: 404 towns, standardized) and gradient growth per layer (MNIST)", stats_rows)
+        stats_rows.append(
+            {
+                "network": label,
+                "MNIST max|mean|": m,
+                "MNIST std min": lo,
+                "MNIST std max": hi,
+                "Boston max|mean|": bm,
+                "Boston std min": blo,
+                "Boston std max": bhi,
+                "grad growth/layer": growth,
+                "theory": math.sqrt(math.pi / (math.pi - 1))
+                if (act, bn) == ("relu", "before")
+                else (1.0 if bn == "none" else None),
+            }
+        )
+        train_rows.append(
+            {
+                "network": label,
+                "MNIST best val acc": acc,
+                "MNIST best epoch": ep,
+                f"acc after {epochs}": h["val_accuracy"][-1],
+                "Boston best val RMSE ($1000s)": math.sqrt(bloss) * target_sd if math.isfinite(bloss) else math.nan,
+                "Boston best epoch": bep,
+                "warnings": len(warns[label]),
+            }
+        )
+    rep.table(
+        f"first pass: activation mean and std over the {depth} hidden layers (MNIST: 1000 training images, "
+        "standardized; Boston: 404 towns, standardized) and gradient growth per layer (MNIST)",
+        stats_rows,
+    )
     sel = first_pass["SELU + lecun_normal"]
-    rep.table("SELU + lecun_normal on MNIST, layer by layer (first pass)",
-              [{"layer": r["layer"], "act mean": r["act_mean"], "act std": r["act_std"], "pre mean": r["pre_mean"],
-                "pre std": r["pre_std"]} for r in list(sel)[:-1]])
-    rep.table(f"training with Nadam (lr {LR}): MNIST {epochs} epochs (batch 128), Boston {boston_epochs} epochs "
-              "(batch 32)", train_rows)
-    rep.figure(plots.stats_vs_depth(profiles, title="first pass on MNIST: activation mean and std per hidden layer"),
-               "mean_std_per_layer.png", "Per-layer activation mean and std at the first pass: SELU with "
-               "lecun_normal stays near (0, 1) over 20 layers without any normalization.")
-    rep.figure(plots.training_curves(mnist_curves, metrics=("loss", "val_accuracy"), title="MNIST subset"),
-               "mnist_curves.png", "MNIST subset: training loss and validation accuracy.")
-    rep.figure(plots.training_curves(boston_curves, metrics=("loss", "val_loss"), title="Boston housing (mse)"),
-               "boston_curves.png", "Boston housing: training and validation mse on the standardized target.")
+    rep.table(
+        "SELU + lecun_normal on MNIST, layer by layer (first pass)",
+        [
+            {
+                "layer": r["layer"],
+                "act mean": r["act_mean"],
+                "act std": r["act_std"],
+                "pre mean": r["pre_mean"],
+                "pre std": r["pre_std"],
+            }
+            for r in list(sel)[:-1]
+        ],
+    )
+    rep.table(
+        f"training with Nadam (lr {LR}): MNIST {epochs} epochs (batch 128), Boston {boston_epochs} epochs (batch 32)",
+        train_rows,
+    )
+    rep.figure(
+        plots.stats_vs_depth(profiles, title="first pass on MNIST: activation mean and std per hidden layer"),
+        "mean_std_per_layer.png",
+        "Per-layer activation mean and std at the first pass: SELU with "
+        "lecun_normal stays near (0, 1) over 20 layers without any normalization.",
+    )
+    rep.figure(
+        plots.training_curves(mnist_curves, metrics=("loss", "val_accuracy"), title="MNIST subset"),
+        "mnist_curves.png",
+        "MNIST subset: training loss and validation accuracy.",
+    )
+    rep.figure(
+        plots.training_curves(boston_curves, metrics=("loss", "val_loss"), title="Boston housing (mse)"),
+        "boston_curves.png",
+        "Boston housing: training and validation mse on the standardized target.",
+    )
     lines = [f"- **{k}**: " + "; ".join(v) for k, v in warns.items() if v]
     rep.note("`diagnostics.check` warnings at the first pass:\n\n" + ("\n".join(lines) if lines else "none"))
-    return rep.finish({"stats": stats_rows, "training": train_rows, "first_pass": first_pass,
-                       "mnist": mnist_curves, "boston": boston_curves, "warnings": warns})
+    return rep.finish(
+        {
+            "stats": stats_rows,
+            "training": train_rows,
+            "first_pass": first_pass,
+            "mnist": mnist_curves,
+            "boston": boston_curves,
+            "warnings": warns,
+        }
+    )

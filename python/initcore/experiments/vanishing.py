@@ -21,7 +21,6 @@ recorded every few steps by ``diagnostics.Watch``.
 from __future__ import annotations
 
 import math
-from typing import Dict
 
 import numpy as np
 
@@ -31,8 +30,10 @@ from ._common import Report, fit, mlp, mnist, quiet_check
 def _configs(width: int):
     from .. import initializers as I
 
-    return {"sigmoid + N(0, 0.01²)": ("sigmoid", I.RandomNormal(0.0, 0.01), 0.01 * math.sqrt(width) / 4.0),
-            "ReLU + He": ("relu", I.HeNormal(), 1.0)}
+    return {
+        "sigmoid + N(0, 0.01²)": ("sigmoid", I.RandomNormal(0.0, 0.01), 0.01 * math.sqrt(width) / 4.0),
+        "ReLU + He": ("relu", I.HeNormal(), 1.0),
+    }
 
 
 def first_pass_gradients(model, x, y):
@@ -44,20 +45,36 @@ def first_pass_gradients(model, x, y):
     _, grad = losses.compute("cross_entropy", out, y, model.backend)
     model.backward(grad)
     kernels = [r for r in gradient_stats(model) if r["param"].endswith("/kernel")]
-    return [{"layer": i + 1, "name": r["layer"], "grad_norm": r["grad_norm"], "grad_rms": r["grad_rms"]}
-            for i, r in enumerate(kernels)]
+    return [
+        {"layer": i + 1, "name": r["layer"], "grad_norm": r["grad_norm"], "grad_rms": r["grad_rms"]}
+        for i, r in enumerate(kernels)
+    ]
 
 
-def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verbose: bool = True,
-        hidden: int = 8, width: int = None, epochs: int = None) -> Dict:
+def run(
+    out_dir,
+    quick: bool = False,
+    seed: int = 0,
+    backend: str = "rust",
+    verbose: bool = True,
+    hidden: int = 8,
+    width: int = None,
+    epochs: int = None,
+) -> dict:
     from .. import optim, plots
     from ..diagnostics import Watch, activation_stats
 
     width = width or (128 if quick else 256)
     epochs = epochs or (2 if quick else 8)
     sizes = (784,) + (width,) * hidden + (10,)
-    rep = Report("vanishing", f"Vanishing gradients: {hidden}×{width} sigmoid + N(0, 0.01²) vs ReLU + He", out_dir,
-                 quick, intro=__doc__.split("\n\n", 1)[1], verbose=verbose)
+    rep = Report(
+        "vanishing",
+        f"Vanishing gradients: {hidden}×{width} sigmoid + N(0, 0.01²) vs ReLU + He",
+        out_dir,
+        quick,
+        intro=__doc__.split("\n\n", 1)[1],
+        verbose=verbose,
+    )
     train, test = mnist(quick, seed)
     xb, yb = train[0][:512], train[1][:512]
     act_rows, grad_rows, profiles, grads, curves, watches, ratio_rows, warns = [], [], {}, {}, {}, {}, [], {}
@@ -71,42 +88,88 @@ def run(out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verb
         norms = np.array([r["grad_norm"] for r in g])
         # ‖dW_l‖/‖dW_{l+1}‖ for l = 2 .. hidden−1: both layers see sigmoid (≈ constant) inputs and
         # W_{l+1} has the initialization under test (layer 1 sees the data, the output is Glorot)
-        ratios = norms[1:hidden - 1] / norms[2:hidden]
+        ratios = norms[1 : hidden - 1] / norms[2:hidden]
         measured = float(np.exp(np.mean(np.log(ratios)))) if np.all(ratios > 0) else 0.0
         for r in stats:
-            act_rows.append({"network": label, "layer": r["layer"], "act mean": r["act_mean"],
-                             "act var": r["act_std"] ** 2, "pre std": r["pre_std"]})
+            act_rows.append(
+                {
+                    "network": label,
+                    "layer": r["layer"],
+                    "act mean": r["act_mean"],
+                    "act var": r["act_std"] ** 2,
+                    "pre std": r["pre_std"],
+                }
+            )
         for r in g:
             grad_rows.append({"network": label, "layer": r["layer"], "‖dW‖": r["grad_norm"]})
         watch = Watch(every=2 if quick else 5, x=xb[:256])
         h = fit(model, train, test, optim.SGD(model.parameters(), lr=0.05, momentum=0.9), epochs, callbacks=[watch])
         curves[label] = h
         watches[label] = watch.log
-        ratio_rows.append({"network": label, "r (theory)": r_theory, "ratio measured": measured,
-                        "measured / r": measured / r_theory, f"‖dW1‖/‖dW{hidden}‖": norms[0] / norms[hidden - 1],
-                        f"r^{hidden - 1}": r_theory ** (hidden - 1), "last hidden act var": stats[-2]["act_std"] ** 2,
-                        "final val acc": h["val_accuracy"][-1]})
-    rep.table(f"per-layer ratio of weight-gradient norms ‖dW_l‖/‖dW_(l+1)‖ (geometric mean over hidden layers "
-              f"2..{hidden}) vs r = σ_w·√n·max f'", ratio_rows)
+        ratio_rows.append(
+            {
+                "network": label,
+                "r (theory)": r_theory,
+                "ratio measured": measured,
+                "measured / r": measured / r_theory,
+                f"‖dW1‖/‖dW{hidden}‖": norms[0] / norms[hidden - 1],
+                f"r^{hidden - 1}": r_theory ** (hidden - 1),
+                "last hidden act var": stats[-2]["act_std"] ** 2,
+                "final val acc": h["val_accuracy"][-1],
+            }
+        )
+    rep.table(
+        f"per-layer ratio of weight-gradient norms ‖dW_l‖/‖dW_(l+1)‖ (geometric mean over hidden layers "
+        f"2..{hidden}) vs r = σ_w·√n·max f'",
+        ratio_rows,
+    )
     rep.table("first pass: per-layer activation mean and variance", act_rows)
     rep.table("first pass: per-layer weight-gradient norm", grad_rows)
-    rep.figure(plots.layer_profile(profiles, ("act_mean", "act_var"), log=(False, True),
-                                   title="first pass: activation mean and variance per layer"),
-               "activations_per_layer.png", "Per-layer activation mean and variance of the hidden layers at the first pass: the sigmoid "
-               "network sits at 0.5 with a variance that collapses, ReLU + He keeps its scale.")
-    rep.figure(plots.layer_profile(grads, ("grad_norm",), title="first pass: weight-gradient norm per layer"),
-               "gradient_norms.png", "Weight-gradient norm per layer (log scale): the sigmoid network's gradient "
-               "shrinks by about r = σ_w·√n/4 per layer towards the input.")
-    rep.figure(plots.training_curves(curves, metrics=("loss", "val_accuracy"), title="training (SGD, momentum 0.9)"),
-               "training.png", "Training of both networks: the sigmoid network does not learn.")
+    rep.figure(
+        plots.layer_profile(
+            profiles,
+            ("act_mean", "act_var"),
+            log=(False, True),
+            title="first pass: activation mean and variance per layer",
+        ),
+        "activations_per_layer.png",
+        "Per-layer activation mean and variance of the hidden layers at the first pass: the sigmoid "
+        "network sits at 0.5 with a variance that collapses, ReLU + He keeps its scale.",
+    )
+    rep.figure(
+        plots.layer_profile(grads, ("grad_norm",), title="first pass: weight-gradient norm per layer"),
+        "gradient_norms.png",
+        "Weight-gradient norm per layer (log scale): the sigmoid network's gradient "
+        "shrinks by about r = σ_w·√n/4 per layer towards the input.",
+    )
+    rep.figure(
+        plots.training_curves(curves, metrics=("loss", "val_accuracy"), title="training (SGD, momentum 0.9)"),
+        "training.png",
+        "Training of both networks: the sigmoid network does not learn.",
+    )
     for label, log in watches.items():
         slug = "sigmoid" if label.startswith("sigmoid") else "relu"
-        rep.figure(plots.watch_heatmap(log, stage="act", layers=[1, hidden // 2, hidden],
-                                       title=f"{label}: activation histograms during training"),
-                   f"watch_{slug}.png", f"{label}: activation histograms of layers 1, {hidden // 2} and {hidden} "
-                   "on a fixed probe batch over training (diagnostics.Watch).")
+        rep.figure(
+            plots.watch_heatmap(
+                log,
+                stage="act",
+                layers=[1, hidden // 2, hidden],
+                title=f"{label}: activation histograms during training",
+            ),
+            f"watch_{slug}.png",
+            f"{label}: activation histograms of layers 1, {hidden // 2} and {hidden} "
+            "on a fixed probe batch over training (diagnostics.Watch).",
+        )
     lines = [f"- **{k}**: " + "; ".join(v) for k, v in warns.items() if v]
     if lines:
         rep.note("`diagnostics.check` warnings at the first pass:\n\n" + "\n".join(lines))
-    return rep.finish({"ratios": ratio_rows, "activations": profiles, "gradients": grads, "histories": curves,
-                       "watch": watches, "warnings": warns})
+    return rep.finish(
+        {
+            "ratios": ratio_rows,
+            "activations": profiles,
+            "gradients": grads,
+            "histories": curves,
+            "watch": watches,
+            "warnings": warns,
+        }
+    )

@@ -51,7 +51,9 @@ def parse_activation(fname, activation, alpha):
     if not isinstance(activation, str):
         raise TypeError(f"{fname}: argument 'activation' must be a str, got {type(activation).__name__}")
     if activation not in ACTIVATIONS:
-        raise ValueError(f"{fname}: argument 'activation' is unknown: {activation!r} (expected one of {', '.join(ACTIVATIONS)})")
+        raise ValueError(
+            f"{fname}: argument 'activation' is unknown: {activation!r} (expected one of {', '.join(ACTIVATIONS)})"
+        )
     name = "identity" if activation == "linear" else activation
     if name not in DEFAULT_ALPHA:
         if alpha is not None:
@@ -109,7 +111,9 @@ def _derivative(name, alpha, x, y):
 def _same_shape(fname, ref_name, ref, **arrays):
     for name, a in arrays.items():
         if a is not None and a.shape != ref.shape:
-            raise ValueError(f"{fname}: argument '{name}' has shape {a.shape}, expected {ref.shape} (the shape of '{ref_name}')")
+            raise ValueError(
+                f"{fname}: argument '{name}' has shape {a.shape}, expected {ref.shape} (the shape of '{ref_name}')"
+            )
 
 
 def _write(out, value):
@@ -197,7 +201,9 @@ def log_softmax_backward(dy, y):
 def _check_slope(fname, x, slope):
     _two_d(fname, x=x)
     if slope.ndim != 1 or slope.shape[0] != x.shape[1]:
-        raise ValueError(f"{fname}: argument 'slope' has shape {slope.shape}, expected ({x.shape[1]},) (one slope per column of 'x')")
+        raise ValueError(
+            f"{fname}: argument 'slope' has shape {slope.shape}, expected ({x.shape[1]},) (one slope per column of 'x')"
+        )
 
 
 def prelu_forward(x, slope):

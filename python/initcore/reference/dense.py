@@ -9,8 +9,6 @@ Backward: ``dz = dy ⊙ f'(z)``,  ``dW = xᵀ·dz``,  ``db = Σ_rows dz``,  ``dx
 ``(z, y)`` exactly as ``activation_backward`` does.
 """
 
-import numpy as np
-
 from ._check import float_arrays
 from .activation import _derivative, _forward, parse_activation
 
@@ -24,9 +22,13 @@ def _check_2d(fname, **arrays):
 def _check_layer(fname, x, w, b):
     _check_2d(fname, x=x, w=w)
     if x.shape[1] != w.shape[0]:
-        raise ValueError(f"{fname}: argument 'w' has shape {w.shape}, expected ({x.shape[1]}, out) to match 'x' of shape {x.shape}")
+        raise ValueError(
+            f"{fname}: argument 'w' has shape {w.shape}, expected ({x.shape[1]}, out) to match 'x' of shape {x.shape}"
+        )
     if b is not None and b.shape != (w.shape[1],):
-        raise ValueError(f"{fname}: argument 'b' has shape {b.shape}, expected ({w.shape[1]},) (one bias per column of 'w')")
+        raise ValueError(
+            f"{fname}: argument 'b' has shape {b.shape}, expected ({w.shape[1]},) (one bias per column of 'w')"
+        )
 
 
 def dense_forward(x, w, b=None, activation="identity", alpha=None):
@@ -50,7 +52,9 @@ def dense_backward(dy, x, w, z, y, activation="identity", alpha=None, need_dx=Tr
     want = (x.shape[0], w.shape[1])
     for arg, a in (("dy", dy), ("z", z), ("y", y)):
         if a.shape != want:
-            raise ValueError(f"{fname}: argument '{arg}' has shape {a.shape}, expected {want} (rows of 'x', columns of 'w')")
+            raise ValueError(
+                f"{fname}: argument '{arg}' has shape {a.shape}, expected {want} (rows of 'x', columns of 'w')"
+            )
     dz = (dy * _derivative(name, alpha, z, y)).astype(dy.dtype, copy=False)
     dw = x.T @ dz
     db = dz.sum(axis=0)

@@ -33,7 +33,9 @@ def _reduction(fname, reduction):
 def _pair(fname, a_name, a, b_name, b):
     a, b = float_arrays(fname, **{a_name: a, b_name: b})
     if a.shape != b.shape:
-        raise ValueError(f"{fname}: argument '{b_name}' has shape {b.shape}, expected {a.shape} (the shape of '{a_name}')")
+        raise ValueError(
+            f"{fname}: argument '{b_name}' has shape {b.shape}, expected {a.shape} (the shape of '{a_name}')"
+        )
     if a.size == 0:
         raise ValueError(f"{fname}: argument '{a_name}' is empty (shape {a.shape}); a loss needs at least one entry")
     return a, b

@@ -1,14 +1,22 @@
 """NumPy twins of :mod:`initcore.ops`: the same names, signatures and conventions."""
 
-from .matmul import matmul
 from .activation import (
-    activation_forward, activation_backward, softmax, softmax_backward, log_softmax,
-    log_softmax_backward, prelu_forward, prelu_backward, maxout_forward, maxout_backward,
+    activation_backward,
+    activation_forward,
+    log_softmax,
+    log_softmax_backward,
+    maxout_backward,
+    maxout_forward,
+    prelu_backward,
+    prelu_forward,
+    softmax,
+    softmax_backward,
 )
-from .dense import dense_forward, dense_backward
-from .batch_norm import batchnorm_forward, batchnorm_backward
-from .loss import cross_entropy, binary_cross_entropy, mse
+from .batch_norm import batchnorm_backward, batchnorm_forward
+from .dense import dense_backward, dense_forward
+from .loss import binary_cross_entropy, cross_entropy, mse
+from .matmul import matmul
+from .optim import adagrad_step, adam_step, adamw_step, nadam_step, rmsprop_step, sgd_step
 from .stats import column_stats
-from .optim import sgd_step, adagrad_step, rmsprop_step, adam_step, adamw_step, nadam_step
 
 __all__ = sorted(name for name in dir() if not name.startswith("_") and callable(globals()[name]))

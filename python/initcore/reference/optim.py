@@ -75,7 +75,9 @@ def _arrays(fname, param, grad, states, needed):
     written = {"param": param, **{k: v for k, v in states.items() if v is not None}}
     for name, x in [("grad", grad), *written.items()]:
         if x.shape != param.shape:
-            raise ValueError(f"{fname}: argument '{name}' has shape {x.shape}, expected {param.shape} (the shape of 'param')")
+            raise ValueError(
+                f"{fname}: argument '{name}' has shape {x.shape}, expected {param.shape} (the shape of 'param')"
+            )
     names = list(written)
     for i, name in enumerate(names):
         x = written[name]
@@ -102,8 +104,19 @@ def _direction(grad, param, weight_decay, maximize):
 # SGD
 
 
-def sgd_step(param, grad, momentum_buffer=None, *, step, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
-             nesterov=False, maximize=False):
+def sgd_step(
+    param,
+    grad,
+    momentum_buffer=None,
+    *,
+    step,
+    lr,
+    momentum=0.0,
+    dampening=0.0,
+    weight_decay=0.0,
+    nesterov=False,
+    maximize=False,
+):
     """SGD with momentum, dampening, Nesterov momentum and weight decay (``torch.optim.SGD``).
 
     PyTorch's rule, with learning rate η, momentum μ, dampening τ, weight decay λ::
@@ -133,10 +146,17 @@ def sgd_step(param, grad, momentum_buffer=None, *, step, lr, momentum=0.0, dampe
     dampening = _real(fname, "dampening", dampening)
     weight_decay = _real(fname, "weight_decay", weight_decay, lo=0.0)
     if nesterov and (momentum <= 0 or dampening != 0):
-        raise ValueError(f"{fname}: Nesterov momentum requires a momentum and zero dampening "
-                         f"(argument 'nesterov' with momentum={momentum}, dampening={dampening})")
-    _arrays(fname, param, grad, {"momentum_buffer": momentum_buffer},
-            {"momentum_buffer": "momentum > 0" if momentum > 0 else None})
+        raise ValueError(
+            f"{fname}: Nesterov momentum requires a momentum and zero dampening "
+            f"(argument 'nesterov' with momentum={momentum}, dampening={dampening})"
+        )
+    _arrays(
+        fname,
+        param,
+        grad,
+        {"momentum_buffer": momentum_buffer},
+        {"momentum_buffer": "momentum > 0" if momentum > 0 else None},
+    )
 
     g = _direction(grad, param, weight_decay, maximize)
     if momentum > 0:
@@ -153,8 +173,7 @@ def sgd_step(param, grad, momentum_buffer=None, *, step, lr, momentum=0.0, dampe
 # Adagrad and RMSprop
 
 
-def adagrad_step(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
-                 maximize=False):
+def adagrad_step(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0.0, weight_decay=0.0, eps=1e-10, maximize=False):
     """Adagrad (Duchi, Hazan & Singer 2011) as ``torch.optim.Adagrad``::
 
         g ← g + λ·p
@@ -179,8 +198,22 @@ def adagrad_step(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0.0, weight_
     param[...] = param - clr * (g / std)
 
 
-def rmsprop_step(param, grad, square_avg, momentum_buffer=None, grad_avg=None, *, step, lr=1e-2, alpha=0.99,
-                 eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
+def rmsprop_step(
+    param,
+    grad,
+    square_avg,
+    momentum_buffer=None,
+    grad_avg=None,
+    *,
+    step,
+    lr=1e-2,
+    alpha=0.99,
+    eps=1e-8,
+    weight_decay=0.0,
+    momentum=0.0,
+    centered=False,
+    maximize=False,
+):
     """RMSprop (Tieleman & Hinton 2012; centered: Graves 2013) as ``torch.optim.RMSprop``::
 
         g ← g + λ·p
@@ -202,9 +235,17 @@ def rmsprop_step(param, grad, square_avg, momentum_buffer=None, grad_avg=None, *
     eps = _real(fname, "eps", eps, lo=0.0)
     weight_decay = _real(fname, "weight_decay", weight_decay, lo=0.0)
     momentum = _real(fname, "momentum", momentum, lo=0.0)
-    _arrays(fname, param, grad, {"square_avg": square_avg, "momentum_buffer": momentum_buffer, "grad_avg": grad_avg},
-            {"square_avg": "RMSprop's average of squares", "momentum_buffer": "momentum > 0" if momentum > 0 else None,
-             "grad_avg": "centered=True" if centered else None})
+    _arrays(
+        fname,
+        param,
+        grad,
+        {"square_avg": square_avg, "momentum_buffer": momentum_buffer, "grad_avg": grad_avg},
+        {
+            "square_avg": "RMSprop's average of squares",
+            "momentum_buffer": "momentum > 0" if momentum > 0 else None,
+            "grad_avg": "centered=True" if centered else None,
+        },
+    )
 
     g = _direction(grad, param, weight_decay, maximize)
     square_avg[...] = alpha * square_avg + (1 - alpha) * g * g
@@ -235,12 +276,35 @@ def _adam_hyper(fname, step, lr, beta1, beta2, eps, weight_decay):
     )
 
 
-def _adam(fname, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay,
-          amsgrad, decoupled_weight_decay, maximize):
+def _adam(
+    fname,
+    param,
+    grad,
+    exp_avg,
+    exp_avg_sq,
+    max_exp_avg_sq,
+    step,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    amsgrad,
+    decoupled_weight_decay,
+    maximize,
+):
     step, lr, beta1, beta2, eps, weight_decay = _adam_hyper(fname, step, lr, beta1, beta2, eps, weight_decay)
-    _arrays(fname, param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq, "max_exp_avg_sq": max_exp_avg_sq},
-            {"exp_avg": "Adam's first moment", "exp_avg_sq": "Adam's second moment",
-             "max_exp_avg_sq": "amsgrad=True" if amsgrad else None})
+    _arrays(
+        fname,
+        param,
+        grad,
+        {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq, "max_exp_avg_sq": max_exp_avg_sq},
+        {
+            "exp_avg": "Adam's first moment",
+            "exp_avg_sq": "Adam's second moment",
+            "max_exp_avg_sq": "amsgrad=True" if amsgrad else None,
+        },
+    )
 
     g = -grad if maximize else grad
     if weight_decay != 0:
@@ -262,8 +326,23 @@ def _adam(fname, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, bet
     param[...] = param - step_size * (exp_avg / denom)
 
 
-def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3, beta1=0.9, beta2=0.999,
-              eps=1e-8, weight_decay=0.0, amsgrad=False, decoupled_weight_decay=False, maximize=False):
+def adam_step(
+    param,
+    grad,
+    exp_avg,
+    exp_avg_sq,
+    max_exp_avg_sq=None,
+    *,
+    step,
+    lr=1e-3,
+    beta1=0.9,
+    beta2=0.999,
+    eps=1e-8,
+    weight_decay=0.0,
+    amsgrad=False,
+    decoupled_weight_decay=False,
+    maximize=False,
+):
     """Adam (Kingma & Ba 2015, Algorithm 1) as ``torch.optim.Adam``; AMSGrad; AdamW when
     ``decoupled_weight_decay``::
 
@@ -284,23 +363,82 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr
     Decoupled decay (Loshchilov & Hutter 2019) multiplies λ by η, as PyTorch's AdamW does (the
     paper scales λ by the schedule multiplier only).
     """
-    _adam("adam_step", param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
-          weight_decay, amsgrad, decoupled_weight_decay, maximize)
+    _adam(
+        "adam_step",
+        param,
+        grad,
+        exp_avg,
+        exp_avg_sq,
+        max_exp_avg_sq,
+        step,
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+        amsgrad,
+        decoupled_weight_decay,
+        maximize,
+    )
 
 
-def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3, beta1=0.9, beta2=0.999,
-               eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
+def adamw_step(
+    param,
+    grad,
+    exp_avg,
+    exp_avg_sq,
+    max_exp_avg_sq=None,
+    *,
+    step,
+    lr=1e-3,
+    beta1=0.9,
+    beta2=0.999,
+    eps=1e-8,
+    weight_decay=1e-2,
+    amsgrad=False,
+    maximize=False,
+):
     """AdamW (Loshchilov & Hutter 2019) as ``torch.optim.AdamW``: :func:`adam_step` with
     ``decoupled_weight_decay=True`` and PyTorch's default ``weight_decay=1e-2``::
 
         p ← p·(1 − η·λ);  then Adam's update of p with the undecayed gradient.
     """
-    _adam("adamw_step", param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
-          weight_decay, amsgrad, True, maximize)
+    _adam(
+        "adamw_step",
+        param,
+        grad,
+        exp_avg,
+        exp_avg_sq,
+        max_exp_avg_sq,
+        step,
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+        amsgrad,
+        True,
+        maximize,
+    )
 
 
-def nadam_step(param, grad, exp_avg, exp_avg_sq, *, step, mu_product, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8,
-               weight_decay=0.0, momentum_decay=4e-3, decoupled_weight_decay=False, maximize=False):
+def nadam_step(
+    param,
+    grad,
+    exp_avg,
+    exp_avg_sq,
+    *,
+    step,
+    mu_product,
+    lr=2e-3,
+    beta1=0.9,
+    beta2=0.999,
+    eps=1e-8,
+    weight_decay=0.0,
+    momentum_decay=4e-3,
+    decoupled_weight_decay=False,
+    maximize=False,
+):
     """NAdam (Dozat 2016) as ``torch.optim.NAdam``, with momentum decay ψ; returns the new
     ``mu_product`` (start it at 1.0)::
 
@@ -322,9 +460,16 @@ def nadam_step(param, grad, exp_avg, exp_avg_sq, *, step, mu_product, lr=2e-3, b
     momentum_decay = _real(fname, "momentum_decay", momentum_decay, lo=0.0)
     mu_product = _real(fname, "mu_product", mu_product, lo=0.0)
     if mu_product > 1:
-        raise ValueError(f"{fname}: argument 'mu_product' must be <= 1 (a product of momenta in [0, 1)), got {mu_product}")
-    _arrays(fname, param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq},
-            {"exp_avg": "NAdam's first moment", "exp_avg_sq": "NAdam's second moment"})
+        raise ValueError(
+            f"{fname}: argument 'mu_product' must be <= 1 (a product of momenta in [0, 1)), got {mu_product}"
+        )
+    _arrays(
+        fname,
+        param,
+        grad,
+        {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq},
+        {"exp_avg": "NAdam's first moment", "exp_avg_sq": "NAdam's second moment"},
+    )
 
     g = -grad if maximize else grad
     if weight_decay != 0:

@@ -42,7 +42,9 @@ def check_saturation(fname, saturation):
     try:
         low, high = (float(v) for v in saturation)
     except (TypeError, ValueError):
-        raise ValueError(f"{fname}: argument 'saturation' must be a pair (low, high) of floats, got {saturation!r}") from None
+        raise ValueError(
+            f"{fname}: argument 'saturation' must be a pair (low, high) of floats, got {saturation!r}"
+        ) from None
     if math.isnan(low) or math.isnan(high) or not low < high:
         raise ValueError(f"{fname}: argument 'saturation' must have low < high, got ({low}, {high})")
     return low, high

@@ -48,7 +48,10 @@ pub(crate) fn for_each_chunk_pair<A: Send, B: Send>(
                 .for_each(|(i, (x, y))| f(i, x, y))
         })
     } else {
-        a.chunks_mut(ca).zip(b.chunks_mut(cb)).enumerate().for_each(|(i, (x, y))| f(i, x, y))
+        a.chunks_mut(ca)
+            .zip(b.chunks_mut(cb))
+            .enumerate()
+            .for_each(|(i, (x, y))| f(i, x, y))
     }
 }
 
@@ -82,10 +85,22 @@ pub(crate) fn blocked_colsum<T: Real>(
     out: &mut [T],
     block: impl Fn(&mut [T], usize, &mut [T]) + Sync + Send,
 ) -> Result<(), ShapeError> {
-    ensure!(rows_out.len() == n * m, "column reduction: row output has {} elements, expected {n}x{m}", rows_out.len());
-    ensure!(out.len() == m, "column reduction: sum has {} elements, expected {m}", out.len());
+    ensure!(
+        rows_out.len() == n * m,
+        "column reduction: row output has {} elements, expected {n}x{m}",
+        rows_out.len()
+    );
+    ensure!(
+        out.len() == m,
+        "column reduction: sum has {} elements, expected {m}",
+        out.len()
+    );
     let need = colsum_workspace_len(n, m);
-    ensure!(ws.len() >= need, "column reduction: workspace has {} elements, needs {need}", ws.len());
+    ensure!(
+        ws.len() >= need,
+        "column reduction: workspace has {} elements, needs {need}",
+        ws.len()
+    );
     if m == 0 {
         return Ok(());
     }
@@ -94,7 +109,9 @@ pub(crate) fn blocked_colsum<T: Real>(
         return Ok(());
     }
     let ws = &mut ws[..need];
-    for_each_chunk_pair(rows_out, SUM_BLOCK_ROWS * m, ws, m, cost, |i, rows, part| block(rows, i * SUM_BLOCK_ROWS, part));
+    for_each_chunk_pair(rows_out, SUM_BLOCK_ROWS * m, ws, m, cost, |i, rows, part| {
+        block(rows, i * SUM_BLOCK_ROWS, part)
+    });
     let (first, rest) = ws.split_at(m);
     out.copy_from_slice(first);
     for part in rest.chunks_exact(m) {
@@ -106,10 +123,22 @@ pub(crate) fn blocked_colsum<T: Real>(
 /// `out ← Σ_rows x` for `x (n, m)`, deterministic (fixed row blocks, combined in order).
 /// `ws` holds `colsum_workspace_len(n, m)` elements.
 pub fn column_sums<T: Real>(x: &[T], n: usize, m: usize, ws: &mut [T], out: &mut [T]) -> Result<(), ShapeError> {
-    ensure!(x.len() == n * m, "column sums: input has {} elements, expected {n}x{m}", x.len());
-    ensure!(out.len() == m, "column sums: output has {} elements, expected {m}", out.len());
+    ensure!(
+        x.len() == n * m,
+        "column sums: input has {} elements, expected {n}x{m}",
+        x.len()
+    );
+    ensure!(
+        out.len() == m,
+        "column sums: output has {} elements, expected {m}",
+        out.len()
+    );
     let need = colsum_workspace_len(n, m);
-    ensure!(ws.len() >= need, "column sums: workspace has {} elements, needs {need}", ws.len());
+    ensure!(
+        ws.len() >= need,
+        "column sums: workspace has {} elements, needs {need}",
+        ws.len()
+    );
     if m == 0 {
         return Ok(());
     }
@@ -149,14 +178,20 @@ mod tests {
             let mut got = vec![0.0; m];
             parallel::set_num_threads(t).unwrap();
             column_sums(&x, n, m, &mut ws, &mut got).unwrap();
-            assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "threads={t}");
+            assert!(
+                got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "threads={t}"
+            );
             let mut dz = vec![0.0; n * m];
             let mut db = vec![0.0; m];
             bias_act_backward(Act::Tanh, &x, &x, &x, n, m, &mut dz, &mut ws, &mut db).unwrap();
             parallel::set_num_threads(1).unwrap();
             let mut db1 = vec![0.0; m];
             bias_act_backward(Act::Tanh, &x, &x, &x, n, m, &mut dz, &mut ws, &mut db1).unwrap();
-            assert!(db.iter().zip(&db1).all(|(a, b)| a.to_bits() == b.to_bits()), "threads={t}");
+            assert!(
+                db.iter().zip(&db1).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "threads={t}"
+            );
         }
     }
 }

@@ -24,10 +24,27 @@ fn forward_rows<T: Real>(k: usize, x: &[T], y: &mut [T], arg: &mut [i64]) {
 }
 
 /// `y ← maxout(x)` and `arg ← argmax` for `x (n, m·k)`, `y, arg (n, m)`, `k ≥ 1`.
-pub fn maxout_forward<T: Real>(x: &[T], n: usize, m: usize, k: usize, y: &mut [T], arg: &mut [i64]) -> Result<(), ShapeError> {
+pub fn maxout_forward<T: Real>(
+    x: &[T],
+    n: usize,
+    m: usize,
+    k: usize,
+    y: &mut [T],
+    arg: &mut [i64],
+) -> Result<(), ShapeError> {
     ensure!(k >= 1, "maxout: k must be at least 1");
-    ensure!(x.len() == n * m * k, "maxout: x has {} elements, expected {n}x{}", x.len(), m * k);
-    ensure!(y.len() == n * m && arg.len() == n * m, "maxout: y and argmax have {} and {} elements, expected {n}x{m}", y.len(), arg.len());
+    ensure!(
+        x.len() == n * m * k,
+        "maxout: x has {} elements, expected {n}x{}",
+        x.len(),
+        m * k
+    );
+    ensure!(
+        y.len() == n * m && arg.len() == n * m,
+        "maxout: y and argmax have {} and {} elements, expected {n}x{m}",
+        y.len(),
+        arg.len()
+    );
     if n * m == 0 {
         return Ok(());
     }
@@ -41,12 +58,33 @@ pub fn maxout_forward<T: Real>(x: &[T], n: usize, m: usize, k: usize, y: &mut [T
 
 /// `dx ← 0` except `dx_{i, j·k + arg_ij} = dy_ij`, for `dy, arg (n, m)`, `dx (n, m·k)`. An
 /// `arg` outside `[0, k)` is an error, found before anything is written.
-pub fn maxout_backward<T: Real>(dy: &[T], arg: &[i64], n: usize, m: usize, k: usize, dx: &mut [T]) -> Result<(), ShapeError> {
+pub fn maxout_backward<T: Real>(
+    dy: &[T],
+    arg: &[i64],
+    n: usize,
+    m: usize,
+    k: usize,
+    dx: &mut [T],
+) -> Result<(), ShapeError> {
     ensure!(k >= 1, "maxout backward: k must be at least 1");
-    ensure!(dy.len() == n * m && arg.len() == n * m, "maxout backward: dy and argmax have {} and {} elements, expected {n}x{m}", dy.len(), arg.len());
-    ensure!(dx.len() == n * m * k, "maxout backward: dx has {} elements, expected {n}x{}", dx.len(), m * k);
+    ensure!(
+        dy.len() == n * m && arg.len() == n * m,
+        "maxout backward: dy and argmax have {} and {} elements, expected {n}x{m}",
+        dy.len(),
+        arg.len()
+    );
+    ensure!(
+        dx.len() == n * m * k,
+        "maxout backward: dx has {} elements, expected {n}x{}",
+        dx.len(),
+        m * k
+    );
     let bad = arg.iter().position(|&a| a < 0 || a >= k as i64);
-    ensure!(bad.is_none(), "maxout backward: argmax has a value outside [0, {k}): {}", arg[bad.unwrap_or(0)]);
+    ensure!(
+        bad.is_none(),
+        "maxout backward: argmax has a value outside [0, {k}): {}",
+        arg[bad.unwrap_or(0)]
+    );
     let c = rows_per_chunk(m * k) * m * k;
     parallel::for_each_chunk(dx, c, 1, |off, dc| {
         dc.fill(T::zero());
@@ -66,7 +104,16 @@ mod tests {
 
     #[test]
     fn matches_naive_serial_and_parallel() {
-        for &(n, m, k) in &[(0usize, 3usize, 2usize), (3, 0, 2), (1, 1, 1), (4, 7, 3), (5, 8, 2), (3, 9, 5), (2, 17, 4), (3000, 20, 3)] {
+        for &(n, m, k) in &[
+            (0usize, 3usize, 2usize),
+            (3, 0, 2),
+            (1, 1, 1),
+            (4, 7, 3),
+            (5, 8, 2),
+            (3, 9, 5),
+            (2, 17, 4),
+            (3000, 20, 3),
+        ] {
             // Values on a coarse grid so that ties occur.
             let x: Vec<f64> = fill(n * m * k, 1, -3.0, 3.0).iter().map(|v| v.round()).collect();
             let mut y = vec![f64::NAN; n * m];
@@ -76,7 +123,11 @@ mod tests {
                 let grp = &x[g * k..(g + 1) * k];
                 let mx = grp.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 assert_eq!(y[g], mx);
-                assert_eq!(arg[g], grp.iter().position(|&v| v == mx).unwrap() as i64, "first max wins");
+                assert_eq!(
+                    arg[g],
+                    grp.iter().position(|&v| v == mx).unwrap() as i64,
+                    "first max wins"
+                );
             }
             let dy = fill(n * m, 2, -1.0, 1.0);
             let mut dx = vec![f64::NAN; n * m * k];

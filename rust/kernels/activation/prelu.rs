@@ -33,8 +33,17 @@ fn backward_rows<T: Real>(slope: &[T], m: usize, dy: &[T], x: &[T], dx: &mut [T]
 
 /// `y ← prelu(x)` for `x, y (n, m)` and `slope (m,)`.
 pub fn prelu_forward<T: Real>(x: &[T], slope: &[T], n: usize, m: usize, y: &mut [T]) -> Result<(), ShapeError> {
-    ensure!(x.len() == n * m && y.len() == n * m, "prelu: x and y have {} and {} elements, expected {n}x{m}", x.len(), y.len());
-    ensure!(slope.len() == m, "prelu: slope has {} elements, expected {m}", slope.len());
+    ensure!(
+        x.len() == n * m && y.len() == n * m,
+        "prelu: x and y have {} and {} elements, expected {n}x{m}",
+        x.len(),
+        y.len()
+    );
+    ensure!(
+        slope.len() == m,
+        "prelu: slope has {} elements, expected {m}",
+        slope.len()
+    );
     if m == 0 {
         return Ok(());
     }
@@ -61,8 +70,17 @@ pub fn prelu_backward<T: Real>(
     ws: &mut [T],
     dslope: &mut [T],
 ) -> Result<(), ShapeError> {
-    ensure!(dy.len() == n * m && x.len() == n * m, "prelu backward: dy and x have {} and {} elements, expected {n}x{m}", dy.len(), x.len());
-    ensure!(slope.len() == m, "prelu backward: slope has {} elements, expected {m}", slope.len());
+    ensure!(
+        dy.len() == n * m && x.len() == n * m,
+        "prelu backward: dy and x have {} and {} elements, expected {n}x{m}",
+        dy.len(),
+        x.len()
+    );
+    ensure!(
+        slope.len() == m,
+        "prelu backward: slope has {} elements, expected {m}",
+        slope.len()
+    );
     blocked_colsum(n, m, 1, dx, ws, dslope, |dxc, r0, part| {
         let r = r0 * m..r0 * m + dxc.len();
         backward_rows(slope, m, &dy[r.clone()], &x[r], dxc, part)
@@ -77,22 +95,50 @@ mod tests {
 
     #[test]
     fn matches_naive_serial_and_parallel() {
-        for &(n, m) in &[(0usize, 3usize), (3, 0), (1, 1), (5, 7), (9, 8), (64, 9), (65, 15), (130, 16), (17, 17), (3000, 33)] {
+        for &(n, m) in &[
+            (0usize, 3usize),
+            (3, 0),
+            (1, 1),
+            (5, 7),
+            (9, 8),
+            (64, 9),
+            (65, 15),
+            (130, 16),
+            (17, 17),
+            (3000, 33),
+        ] {
             let x = fill(n * m, 1, -2.0, 2.0);
             let dy = fill(n * m, 2, -1.0, 1.0);
             let a = fill(m, 3, 0.0, 0.5);
             let mut y = vec![f64::NAN; n * m];
             prelu_forward(&x, &a, n, m, &mut y).unwrap();
-            let want: Vec<f64> = x.iter().enumerate().map(|(i, &v)| if v > 0.0 { v } else { a[i % m] * v }).collect();
+            let want: Vec<f64> = x
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| if v > 0.0 { v } else { a[i % m] * v })
+                .collect();
             close(&y, &want, 0.0, "prelu");
             let mut dx = vec![f64::NAN; n * m];
             let mut ws = vec![f64::NAN; prelu_workspace_len(n, m)];
             let mut da = vec![f64::NAN; m];
             prelu_backward(&dy, &x, &a, n, m, &mut dx, &mut ws, &mut da).unwrap();
-            let want: Vec<f64> = x.iter().zip(&dy).enumerate().map(|(i, (&v, &g))| if v > 0.0 { g } else { a[i % m] * g }).collect();
+            let want: Vec<f64> = x
+                .iter()
+                .zip(&dy)
+                .enumerate()
+                .map(|(i, (&v, &g))| if v > 0.0 { g } else { a[i % m] * g })
+                .collect();
             close(&dx, &want, 0.0, "prelu dx");
             for j in 0..m {
-                let s: f64 = (0..n).map(|i| if x[i * m + j] > 0.0 { 0.0 } else { dy[i * m + j] * x[i * m + j] }).sum();
+                let s: f64 = (0..n)
+                    .map(|i| {
+                        if x[i * m + j] > 0.0 {
+                            0.0
+                        } else {
+                            dy[i * m + j] * x[i * m + j]
+                        }
+                    })
+                    .sum();
                 assert!((da[j] - s).abs() <= 1e-12 * (1.0 + s.abs()), "dslope {} vs {s}", da[j]);
             }
         }
@@ -114,7 +160,10 @@ mod tests {
         let one = run(1, &mut dx, &mut ws);
         for t in [2, 3] {
             let da = run(t, &mut dx, &mut ws);
-            assert!(da.iter().zip(&one).all(|(p, q)| p.to_bits() == q.to_bits()), "threads={t}");
+            assert!(
+                da.iter().zip(&one).all(|(p, q)| p.to_bits() == q.to_bits()),
+                "threads={t}"
+            );
         }
     }
 

@@ -125,7 +125,9 @@ fn by_rows<T: Real>(n: usize, m: usize, out: &mut [T], f: impl Fn(std::ops::Rang
     if n == 0 || m == 0 {
         return;
     }
-    parallel::for_each_chunk(out, rows_per_chunk(m) * m, super::PASS_COST, |off, c| f(off..off + c.len(), c));
+    parallel::for_each_chunk(out, rows_per_chunk(m) * m, super::PASS_COST, |off, c| {
+        f(off..off + c.len(), c)
+    });
 }
 
 fn check(what: &str, n: usize, m: usize, args: &[(&str, usize)]) -> Result<(), ShapeError> {
@@ -144,7 +146,12 @@ pub fn softmax<T: VMath>(x: &[T], n: usize, m: usize, y: &mut [T]) -> Result<(),
 
 /// `dx ← y ⊙ (dy − Σ_j dy_j y_j)` row by row, with `y = softmax(x)`.
 pub fn softmax_backward<T: VMath>(dy: &[T], y: &[T], n: usize, m: usize, dx: &mut [T]) -> Result<(), ShapeError> {
-    check("softmax backward", n, m, &[("dy", dy.len()), ("y", y.len()), ("dx", dx.len())])?;
+    check(
+        "softmax backward",
+        n,
+        m,
+        &[("dy", dy.len()), ("y", y.len()), ("dx", dx.len())],
+    )?;
     by_rows(n, m, dx, |r, c| softmax_backward_rows(m, &dy[r.clone()], &y[r], c));
     Ok(())
 }
@@ -158,7 +165,12 @@ pub fn log_softmax<T: VMath>(x: &[T], n: usize, m: usize, y: &mut [T]) -> Result
 
 /// `dx ← dy − e^y Σ_j dy_j` row by row, with `y = log_softmax(x)`.
 pub fn log_softmax_backward<T: VMath>(dy: &[T], y: &[T], n: usize, m: usize, dx: &mut [T]) -> Result<(), ShapeError> {
-    check("log_softmax backward", n, m, &[("dy", dy.len()), ("y", y.len()), ("dx", dx.len())])?;
+    check(
+        "log_softmax backward",
+        n,
+        m,
+        &[("dy", dy.len()), ("y", y.len()), ("dx", dx.len())],
+    )?;
     by_rows(n, m, dx, |r, c| log_softmax_backward_rows(m, &dy[r.clone()], &y[r], c));
     Ok(())
 }
@@ -181,7 +193,18 @@ mod tests {
         y
     }
 
-    const SHAPES: &[(usize, usize)] = &[(0, 4), (4, 0), (1, 1), (3, 7), (2, 8), (5, 9), (4, 15), (3, 16), (2, 17), (40, 1000)];
+    const SHAPES: &[(usize, usize)] = &[
+        (0, 4),
+        (4, 0),
+        (1, 1),
+        (3, 7),
+        (2, 8),
+        (5, 9),
+        (4, 15),
+        (3, 16),
+        (2, 17),
+        (40, 1000),
+    ];
 
     #[test]
     fn forward_and_backward_match_naive() {
@@ -199,7 +222,11 @@ mod tests {
                 let dot: f64 = dy[r.clone()].iter().zip(&want[r.clone()]).map(|(a, b)| a * b).sum();
                 for j in r {
                     let w = want[j] * (dy[j] - dot);
-                    assert!((dx[j] - w).abs() <= 1e-13 * (1.0 + w.abs()), "softmax backward {} vs {w}", dx[j]);
+                    assert!(
+                        (dx[j] - w).abs() <= 1e-13 * (1.0 + w.abs()),
+                        "softmax backward {} vs {w}",
+                        dx[j]
+                    );
                 }
             }
             let mut ly = vec![f64::NAN; n * m];
@@ -214,7 +241,11 @@ mod tests {
                 let s: f64 = dy[r.clone()].iter().sum();
                 for j in r {
                     let w = dy[j] - want[j] * s;
-                    assert!((dx[j] - w).abs() <= 1e-12 * (1.0 + w.abs()), "log_softmax backward {} vs {w}", dx[j]);
+                    assert!(
+                        (dx[j] - w).abs() <= 1e-12 * (1.0 + w.abs()),
+                        "log_softmax backward {} vs {w}",
+                        dx[j]
+                    );
                 }
             }
         }

@@ -26,7 +26,7 @@
 //! square root). Decoupled weight decay (NAdamW) is PyTorch ≥ 2.2's. `Π` is kept in `f64` by
 //! the caller (PyTorch keeps a float32 tensor by default).
 
-use super::{Five, Four, check_len, check_min, check_rate, check_state, check_step, chunked, sign, zip4, zip5};
+use super::{check_len, check_min, check_rate, check_state, check_step, chunked, sign, zip4, zip5, Five, Four};
 use crate::kernels::{Real, ShapeError};
 
 /// Hyper-parameters of `torch.optim.Adam`; `decoupled_weight_decay` makes it AdamW.
@@ -61,7 +61,11 @@ impl Default for Adam {
 impl Adam {
     /// `torch.optim.AdamW`'s defaults (decoupled, `weight_decay = 1e-2`).
     pub fn adamw() -> Self {
-        Self { weight_decay: 1e-2, decoupled_weight_decay: true, ..Self::default() }
+        Self {
+            weight_decay: 1e-2,
+            decoupled_weight_decay: true,
+            ..Self::default()
+        }
     }
 
     /// `lr ≥ 0`, `0 ≤ β < 1`, `eps > 0`, `weight_decay ≥ 0`, all finite.
@@ -98,7 +102,11 @@ impl<T: Real> Moments<T> {
             sgn: sign::<T>(sgn),
             coupled: wd != 0.0 && !decoupled,
             wd: T::of(wd),
-            decay: if decoupled && wd != 0.0 { T::of(1.0 - lr * wd) } else { T::one() },
+            decay: if decoupled && wd != 0.0 {
+                T::of(1.0 - lr * wd)
+            } else {
+                T::one()
+            },
             b1: T::of(beta1),
             keep1: T::of(1.0 - beta1),
             b2: T::of(beta2),
@@ -135,9 +143,21 @@ pub fn adam_step<T: Real>(
     check_len("grad", grad.len(), n)?;
     check_len("exp_avg", exp_avg.len(), n)?;
     check_len("exp_avg_sq", exp_avg_sq.len(), n)?;
-    check_state("max_exp_avg_sq", &max_exp_avg_sq, h.amsgrad.then_some("amsgrad=True"), n)?;
+    check_state(
+        "max_exp_avg_sq",
+        &max_exp_avg_sq,
+        h.amsgrad.then_some("amsgrad=True"),
+        n,
+    )?;
 
-    let mo = Moments::<T>::new(h.maximize, h.lr, h.weight_decay, h.decoupled_weight_decay, h.beta1, h.beta2);
+    let mo = Moments::<T>::new(
+        h.maximize,
+        h.lr,
+        h.weight_decay,
+        h.decoupled_weight_decay,
+        h.beta1,
+        h.beta2,
+    );
     let t = step as f64;
     let bc1 = 1.0 - h.beta1.powf(t);
     let bc2_sqrt = T::of((1.0 - h.beta2.powf(t)).sqrt());
@@ -154,17 +174,17 @@ pub fn adam_step<T: Real>(
                 apply(p, *m, *v)
             })
         }),
-        Some(vmax) => chunked(
-            (param, grad, exp_avg, exp_avg_sq, vmax),
-            &|(p, g, m, v, vm): Five<'_, T>| {
-                zip5(p, g, m, v, vm, |p, g, m, v, vm| {
-                    mo.update(p, g, m, v);
-                    // NaN-propagating like torch.maximum / np.maximum.
-                    *vm = if *v > *vm || v.is_nan() { *v } else { *vm };
-                    apply(p, *m, *vm)
-                })
-            },
-        ),
+        Some(vmax) => chunked((param, grad, exp_avg, exp_avg_sq, vmax), &|(p, g, m, v, vm): Five<
+            '_,
+            T,
+        >| {
+            zip5(p, g, m, v, vm, |p, g, m, v, vm| {
+                mo.update(p, g, m, v);
+                // NaN-propagating like torch.maximum / np.maximum.
+                *vm = if *v > *vm || v.is_nan() { *v } else { *vm };
+                apply(p, *m, *vm)
+            })
+        }),
     }
     Ok(())
 }
@@ -234,7 +254,14 @@ pub fn nadam_step<T: Real>(
     check_len("exp_avg", exp_avg.len(), n)?;
     check_len("exp_avg_sq", exp_avg_sq.len(), n)?;
 
-    let mo = Moments::<T>::new(h.maximize, h.lr, h.weight_decay, h.decoupled_weight_decay, h.beta1, h.beta2);
+    let mo = Moments::<T>::new(
+        h.maximize,
+        h.lr,
+        h.weight_decay,
+        h.decoupled_weight_decay,
+        h.beta1,
+        h.beta2,
+    );
     let bc2 = T::of(1.0 - h.beta2.powf(step as f64));
     let (mu, mu_next) = (h.mu(step), h.mu(step + 1));
     let mu_product = mu_product * mu;
@@ -273,7 +300,11 @@ mod tests {
             m[i] = T::of(h.beta1) * m[i] + T::of(1.0 - h.beta1) * gi;
             v[i] = T::of(h.beta2) * v[i] + T::of(1.0 - h.beta2) * gi * gi;
             let vh = if h.amsgrad {
-                vm[i] = if v[i].is_nan() || vm[i].is_nan() { T::nan() } else { vm[i].max(v[i]) };
+                vm[i] = if v[i].is_nan() || vm[i].is_nan() {
+                    T::nan()
+                } else {
+                    vm[i].max(v[i])
+                };
                 vm[i]
             } else {
                 v[i]
@@ -286,10 +317,20 @@ mod tests {
     fn check_adam<T: Real>() {
         for n in SIZES {
             for amsgrad in [false, true] {
-                for (weight_decay, decoupled_weight_decay, maximize) in
-                    [(0.0, false, false), (0.01, false, false), (0.01, true, true), (0.0, true, false)]
-                {
-                    let h = Adam { lr: 0.01, amsgrad, weight_decay, decoupled_weight_decay, maximize, ..Adam::default() };
+                for (weight_decay, decoupled_weight_decay, maximize) in [
+                    (0.0, false, false),
+                    (0.01, false, false),
+                    (0.01, true, true),
+                    (0.0, true, false),
+                ] {
+                    let h = Adam {
+                        lr: 0.01,
+                        amsgrad,
+                        weight_decay,
+                        decoupled_weight_decay,
+                        maximize,
+                        ..Adam::default()
+                    };
                     for step in [1, 2, 10] {
                         let (mut p, g, mut m) = (data::<T>(n, 1, 2.0), data::<T>(n, 2, 1.0), data::<T>(n, 3, 0.5));
                         let (mut v, mut vm) = (positive::<T>(n, 4, 1.0), positive::<T>(n, 5, 1.0));
@@ -332,10 +373,22 @@ mod tests {
 
     fn check_nadam<T: Real>() {
         for n in SIZES {
-            for (weight_decay, decoupled_weight_decay, maximize) in [(0.0, false, false), (0.01, false, true), (0.01, true, false)] {
-                let h = NAdam { weight_decay, decoupled_weight_decay, maximize, ..NAdam::default() };
+            for (weight_decay, decoupled_weight_decay, maximize) in
+                [(0.0, false, false), (0.01, false, true), (0.01, true, false)]
+            {
+                let h = NAdam {
+                    weight_decay,
+                    decoupled_weight_decay,
+                    maximize,
+                    ..NAdam::default()
+                };
                 for (step, mp) in [(1, 1.0), (5, 0.5)] {
-                    let (mut p, g, mut m, mut v) = (data::<T>(n, 1, 2.0), data::<T>(n, 2, 1.0), data::<T>(n, 3, 0.5), positive::<T>(n, 4, 1.0));
+                    let (mut p, g, mut m, mut v) = (
+                        data::<T>(n, 1, 2.0),
+                        data::<T>(n, 2, 1.0),
+                        data::<T>(n, 3, 0.5),
+                        positive::<T>(n, 4, 1.0),
+                    );
                     let (mut p0, mut m0, mut v0) = (p.clone(), m.clone(), v.clone());
                     let want = naive_nadam(&mut p0, &g, &mut m0, &mut v0, step, mp, &h);
                     let got = nadam_step(&mut p, &g, &mut m, &mut v, step, mp, &h).unwrap();
@@ -363,7 +416,10 @@ mod tests {
     #[test]
     fn adam_first_steps_by_hand() {
         // One scalar, g = 0.5 then −0.25, β₁ = 0.9, β₂ = 0.999, ε = 1e-8, η = 0.1.
-        let h = Adam { lr: 0.1, ..Adam::default() };
+        let h = Adam {
+            lr: 0.1,
+            ..Adam::default()
+        };
         let (mut p, mut m, mut v) = ([1.0f64], [0.0f64], [0.0f64]);
         adam_step(&mut p, &[0.5], &mut m, &mut v, None, 1, &h).unwrap();
         // m̂ = 0.5, v̂ = 0.25: the first step is η·g/(|g| + ε).
@@ -378,7 +434,10 @@ mod tests {
 
     #[test]
     fn amsgrad_keeps_the_maximum_and_propagates_nan() {
-        let h = Adam { amsgrad: true, ..Adam::default() };
+        let h = Adam {
+            amsgrad: true,
+            ..Adam::default()
+        };
         let (mut p, mut m, mut v, mut vm) = ([0.0f32; 3], [0.0f32; 3], [0.0f32, 0.0, 0.0], [5.0f32, 0.0, f32::NAN]);
         adam_step(&mut p, &[1.0, 1.0, 1.0], &mut m, &mut v, Some(&mut vm), 3, &h).unwrap();
         assert_eq!(vm[0], 5.0);
@@ -391,17 +450,60 @@ mod tests {
         let (mut p, g, mut m, mut v, mut vm) = ([1.0f32; 3], [1.0f32; 3], [1.0f32; 3], [1.0f32; 3], [1.0f32; 3]);
         let h = Adam::default();
         let e = |r: Result<(), ShapeError>| r.unwrap_err().0;
-        assert!(e(adam_step(&mut p, &g, &mut m, &mut v, None, 1, &Adam { eps: 0.0, ..h })).contains("'eps' must be > 0"));
-        assert!(e(adam_step(&mut p, &g, &mut m, &mut v, None, 1, &Adam { beta2: 1.0, ..h })).contains("'beta2'"));
-        assert!(e(adam_step(&mut p, &g, &mut m, &mut v, None, 1, &Adam { beta1: -0.1, ..h })).contains("'beta1'"));
-        assert!(e(adam_step(&mut p, &g, &mut m, &mut v, None, 1, &Adam { amsgrad: true, ..h })).contains("'max_exp_avg_sq' is required"));
-        assert!(e(adam_step(&mut p, &g, &mut m, &mut v, Some(&mut vm), 1, &h)).contains("'max_exp_avg_sq' must be None"));
+        assert!(
+            e(adam_step(&mut p, &g, &mut m, &mut v, None, 1, &Adam { eps: 0.0, ..h })).contains("'eps' must be > 0")
+        );
+        assert!(e(adam_step(
+            &mut p,
+            &g,
+            &mut m,
+            &mut v,
+            None,
+            1,
+            &Adam { beta2: 1.0, ..h }
+        ))
+        .contains("'beta2'"));
+        assert!(e(adam_step(
+            &mut p,
+            &g,
+            &mut m,
+            &mut v,
+            None,
+            1,
+            &Adam { beta1: -0.1, ..h }
+        ))
+        .contains("'beta1'"));
+        assert!(e(adam_step(
+            &mut p,
+            &g,
+            &mut m,
+            &mut v,
+            None,
+            1,
+            &Adam { amsgrad: true, ..h }
+        ))
+        .contains("'max_exp_avg_sq' is required"));
+        assert!(
+            e(adam_step(&mut p, &g, &mut m, &mut v, Some(&mut vm), 1, &h)).contains("'max_exp_avg_sq' must be None")
+        );
         assert!(e(adam_step(&mut p, &g, &mut m[..1], &mut v, None, 1, &h)).contains("'exp_avg'"));
         assert!(e(adam_step(&mut p, &g, &mut m, &mut v, None, 0, &h)).contains("'step'"));
         let nh = NAdam::default();
         let en = |r: Result<f64, ShapeError>| r.unwrap_err().0;
         assert!(en(nadam_step(&mut p, &g, &mut m, &mut v, 1, 1.5, &nh)).contains("'mu_product'"));
-        assert!(en(nadam_step(&mut p, &g, &mut m, &mut v, 1, 1.0, &NAdam { momentum_decay: -1.0, ..nh })).contains("'momentum_decay'"));
+        assert!(en(nadam_step(
+            &mut p,
+            &g,
+            &mut m,
+            &mut v,
+            1,
+            1.0,
+            &NAdam {
+                momentum_decay: -1.0,
+                ..nh
+            }
+        ))
+        .contains("'momentum_decay'"));
         assert!(en(nadam_step(&mut p, &g, &mut m, &mut v[..2], 1, 1.0, &nh)).contains("'exp_avg_sq'"));
         assert_eq!((p, m, v, vm), ([1.0; 3], [1.0; 3], [1.0; 3], [1.0; 3]));
     }

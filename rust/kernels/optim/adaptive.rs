@@ -19,7 +19,9 @@
 //! (`m = η·b`). PyTorch does not clamp `s − a²`, which rounding can make slightly negative
 //! (then NaN); neither do we.
 
-use super::{Five, Four, Three, check_len, check_min, check_rate, check_state, check_step, chunked, sign, zip3, zip4, zip5};
+use super::{
+    check_len, check_min, check_rate, check_state, check_step, chunked, sign, zip3, zip4, zip5, Five, Four, Three,
+};
 use crate::kernels::{Real, ShapeError};
 
 /// Hyper-parameters of `torch.optim.Adagrad` (PyTorch's defaults).
@@ -34,7 +36,13 @@ pub struct Adagrad {
 
 impl Default for Adagrad {
     fn default() -> Self {
-        Self { lr: 1e-2, lr_decay: 0.0, weight_decay: 0.0, eps: 1e-10, maximize: false }
+        Self {
+            lr: 1e-2,
+            lr_decay: 0.0,
+            weight_decay: 0.0,
+            eps: 1e-10,
+            maximize: false,
+        }
     }
 }
 
@@ -94,7 +102,15 @@ pub struct RmsProp {
 
 impl Default for RmsProp {
     fn default() -> Self {
-        Self { lr: 1e-2, alpha: 0.99, eps: 1e-8, weight_decay: 0.0, momentum: 0.0, centered: false, maximize: false }
+        Self {
+            lr: 1e-2,
+            alpha: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            momentum: 0.0,
+            centered: false,
+            maximize: false,
+        }
     }
 }
 
@@ -168,7 +184,12 @@ pub fn rmsprop_step<T: Real>(
     let n = param.len();
     check_len("grad", grad.len(), n)?;
     check_len("square_avg", square_avg.len(), n)?;
-    check_state("momentum_buffer", &momentum_buffer, (h.momentum > 0.0).then_some("momentum > 0"), n)?;
+    check_state(
+        "momentum_buffer",
+        &momentum_buffer,
+        (h.momentum > 0.0).then_some("momentum > 0"),
+        n,
+    )?;
     check_state("grad_avg", &grad_avg, h.centered.then_some("centered=True"), n)?;
 
     let c = Rms {
@@ -200,15 +221,12 @@ pub fn rmsprop_step<T: Real>(
                 c.momentum(p, g, d, b)
             })
         }),
-        (Some(buf), Some(ga)) => chunked(
-            (param, grad, square_avg, buf, ga),
-            &|(p, g, s, b, a): Five<'_, T>| {
-                zip5(p, g, s, b, a, |p, g, s, b, a| {
-                    let (g, d) = c.avg(*p, g, s, Some(a));
-                    c.momentum(p, g, d, b)
-                })
-            },
-        ),
+        (Some(buf), Some(ga)) => chunked((param, grad, square_avg, buf, ga), &|(p, g, s, b, a): Five<'_, T>| {
+            zip5(p, g, s, b, a, |p, g, s, b, a| {
+                let (g, d) = c.avg(*p, g, s, Some(a));
+                c.momentum(p, g, d, b)
+            })
+        }),
     }
     Ok(())
 }
@@ -256,7 +274,13 @@ mod tests {
     fn check_adagrad<T: Real>() {
         for n in SIZES {
             for (lr_decay, weight_decay, maximize) in [(0.0, 0.0, false), (0.1, 0.01, false), (0.0, 0.02, true)] {
-                let h = Adagrad { lr: 0.1, lr_decay, weight_decay, maximize, ..Adagrad::default() };
+                let h = Adagrad {
+                    lr: 0.1,
+                    lr_decay,
+                    weight_decay,
+                    maximize,
+                    ..Adagrad::default()
+                };
                 for step in [1, 3] {
                     let (mut p, g, mut s) = (data::<T>(n, 1, 2.0), data::<T>(n, 2, 1.0), positive::<T>(n, 3, 1.0));
                     let (mut p0, mut s0) = (p.clone(), s.clone());
@@ -274,11 +298,21 @@ mod tests {
             for momentum in [0.0, 0.9] {
                 for centered in [false, true] {
                     for (weight_decay, maximize) in [(0.0, false), (0.01, true)] {
-                        let h = RmsProp { momentum, centered, weight_decay, maximize, ..RmsProp::default() };
+                        let h = RmsProp {
+                            momentum,
+                            centered,
+                            weight_decay,
+                            maximize,
+                            ..RmsProp::default()
+                        };
                         let (mut p, g) = (data::<T>(n, 1, 2.0), data::<T>(n, 2, 1.0));
                         // s ≥ a² keeps the centered square root real.
                         let (mut a, mut b) = (data::<T>(n, 4, 0.5), data::<T>(n, 5, 1.0));
-                        let mut s: Vec<T> = a.iter().zip(positive::<T>(n, 3, 1.0)).map(|(&x, y)| x * x + y).collect();
+                        let mut s: Vec<T> = a
+                            .iter()
+                            .zip(positive::<T>(n, 3, 1.0))
+                            .map(|(&x, y)| x * x + y)
+                            .collect();
                         let (mut p0, mut s0, mut b0, mut a0) = (p.clone(), s.clone(), b.clone(), a.clone());
                         naive_rmsprop(&mut p0, &g, &mut s0, &mut b0, &mut a0, &h);
                         let buf = (momentum > 0.0).then_some(&mut b[..]);
@@ -310,7 +344,18 @@ mod tests {
     fn adagrad_first_step_is_sign_times_lr() {
         // G = g² after one step from zero, so the step is η·g/(|g| + ε) ≈ η·sign(g).
         let (mut p, mut s) = ([0.0f64, 0.0], [0.0f64, 0.0]);
-        adagrad_step(&mut p, &[3.0, -0.5], &mut s, 1, &Adagrad { lr: 0.1, eps: 0.0, ..Adagrad::default() }).unwrap();
+        adagrad_step(
+            &mut p,
+            &[3.0, -0.5],
+            &mut s,
+            1,
+            &Adagrad {
+                lr: 0.1,
+                eps: 0.0,
+                ..Adagrad::default()
+            },
+        )
+        .unwrap();
         assert_eq!(p, [-0.1, 0.1]);
         assert_eq!(s, [9.0, 0.25]);
     }
@@ -321,10 +366,39 @@ mod tests {
         let h = RmsProp::default();
         let e = |r: Result<(), ShapeError>| r.unwrap_err().0;
         assert!(e(rmsprop_step(&mut p, &g, &mut s[..2], None, None, 1, &h)).contains("'square_avg'"));
-        assert!(e(rmsprop_step(&mut p, &g, &mut s, None, None, 1, &RmsProp { alpha: 1.0, ..h })).contains("'alpha'"));
-        assert!(e(rmsprop_step(&mut p, &g, &mut s, None, None, 1, &RmsProp { centered: true, ..h })).contains("'grad_avg' is required"));
-        assert!(e(rmsprop_step(&mut p, &g, &mut s, Some(&mut b), None, 1, &h)).contains("'momentum_buffer' must be None"));
-        assert!(e(rmsprop_step(&mut p, &g, &mut s, None, None, 1, &RmsProp { eps: -1.0, ..h })).contains("'eps'"));
+        assert!(e(rmsprop_step(
+            &mut p,
+            &g,
+            &mut s,
+            None,
+            None,
+            1,
+            &RmsProp { alpha: 1.0, ..h }
+        ))
+        .contains("'alpha'"));
+        assert!(e(rmsprop_step(
+            &mut p,
+            &g,
+            &mut s,
+            None,
+            None,
+            1,
+            &RmsProp { centered: true, ..h }
+        ))
+        .contains("'grad_avg' is required"));
+        assert!(
+            e(rmsprop_step(&mut p, &g, &mut s, Some(&mut b), None, 1, &h)).contains("'momentum_buffer' must be None")
+        );
+        assert!(e(rmsprop_step(
+            &mut p,
+            &g,
+            &mut s,
+            None,
+            None,
+            1,
+            &RmsProp { eps: -1.0, ..h }
+        ))
+        .contains("'eps'"));
         let a = Adagrad::default();
         assert!(e(adagrad_step(&mut p, &g, &mut s, 1, &Adagrad { lr_decay: -0.1, ..a })).contains("'lr_decay'"));
         assert!(e(adagrad_step(&mut p, &g[..1], &mut s, 1, &a)).contains("'grad'"));

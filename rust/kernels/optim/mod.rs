@@ -51,7 +51,9 @@ fn err(msg: String) -> ShapeError {
 /// `step ≥ 1`.
 pub(crate) fn check_step(step: u64) -> Result<(), ShapeError> {
     if step < 1 {
-        return Err(err(format!("argument 'step' must be >= 1 (steps count from 1), got {step}")));
+        return Err(err(format!(
+            "argument 'step' must be >= 1 (steps count from 1), got {step}"
+        )));
     }
     Ok(())
 }
@@ -60,7 +62,10 @@ pub(crate) fn check_step(step: u64) -> Result<(), ShapeError> {
 pub(crate) fn check_min(arg: &str, v: f64, lo: f64, open: bool) -> Result<(), ShapeError> {
     check_finite(arg, v)?;
     if (open && v <= lo) || (!open && v < lo) {
-        return Err(err(format!("argument '{arg}' must be {} {lo}, got {v}", if open { ">" } else { ">=" })));
+        return Err(err(format!(
+            "argument '{arg}' must be {} {lo}, got {v}",
+            if open { ">" } else { ">=" }
+        )));
     }
     Ok(())
 }
@@ -84,17 +89,26 @@ pub(crate) fn check_rate(arg: &str, v: f64) -> Result<(), ShapeError> {
 /// A state array's length equals the parameter's.
 pub(crate) fn check_len(arg: &str, len: usize, n: usize) -> Result<(), ShapeError> {
     if len != n {
-        return Err(err(format!("argument '{arg}' has {len} elements, expected {n} (the size of 'param')")));
+        return Err(err(format!(
+            "argument '{arg}' has {len} elements, expected {n} (the size of 'param')"
+        )));
     }
     Ok(())
 }
 
 /// An optional state array is given exactly when the configuration uses it (`why` says why it
 /// is needed, `None` when it is not), and then has the parameter's length.
-pub(crate) fn check_state<T>(arg: &str, state: &Option<&mut [T]>, why: Option<&str>, n: usize) -> Result<(), ShapeError> {
+pub(crate) fn check_state<T>(
+    arg: &str,
+    state: &Option<&mut [T]>,
+    why: Option<&str>,
+    n: usize,
+) -> Result<(), ShapeError> {
     match (state, why) {
         (None, Some(why)) => Err(err(format!("argument '{arg}' is required ({why})"))),
-        (Some(_), None) => Err(err(format!("argument '{arg}' must be None: this configuration does not use it"))),
+        (Some(_), None) => Err(err(format!(
+            "argument '{arg}' must be None: this configuration does not use it"
+        ))),
         (Some(s), Some(_)) => check_len(arg, s.len(), n),
         (None, None) => Ok(()),
     }
@@ -216,7 +230,13 @@ pub(crate) fn zip5<T: Real, F: Fn(&mut T, T, &mut T, &mut T, &mut T)>(
     c: &mut [T],
     f: F,
 ) {
-    for ((((p, &g), a), b), c) in p.iter_mut().zip(g).zip(a.iter_mut()).zip(b.iter_mut()).zip(c.iter_mut()) {
+    for ((((p, &g), a), b), c) in p
+        .iter_mut()
+        .zip(g)
+        .zip(a.iter_mut())
+        .zip(b.iter_mut())
+        .zip(c.iter_mut())
+    {
         f(p, g, a, b, c)
     }
 }
@@ -251,7 +271,10 @@ pub(crate) mod testing {
     pub fn same_bits<T: Real>(got: &[T], want: &[T], what: &str) {
         assert_eq!(got.len(), want.len(), "{what}: lengths");
         for (i, (a, b)) in got.iter().zip(want).enumerate() {
-            assert!(a.f64().to_bits() == b.f64().to_bits(), "{what}[{i}]: got {a:?}, want {b:?}");
+            assert!(
+                a.f64().to_bits() == b.f64().to_bits(),
+                "{what}[{i}]: got {a:?}, want {b:?}"
+            );
         }
     }
 }
@@ -291,13 +314,25 @@ mod tests {
         assert!(check_step(1).is_ok());
         assert!(check_min("lr", -1.0, 0.0, false).unwrap_err().0.contains("'lr'"));
         assert!(check_min("lr", 0.0, 0.0, false).is_ok());
-        assert!(check_min("eps", 0.0, 0.0, true).unwrap_err().0.contains("'eps' must be > 0"));
+        assert!(check_min("eps", 0.0, 0.0, true)
+            .unwrap_err()
+            .0
+            .contains("'eps' must be > 0"));
         assert!(check_min("lr", f64::NAN, 0.0, false).unwrap_err().0.contains("finite"));
         assert!(check_rate("beta1", 1.0).unwrap_err().0.contains("'beta1' must be < 1"));
         assert!(check_rate("beta1", 0.0).is_ok());
         let mut s = [0.0f32; 3];
-        assert!(check_state::<f32>("buf", &None, Some("momentum > 0"), 3).unwrap_err().0.contains("'buf' is required"));
-        assert!(check_state("buf", &Some(&mut s[..]), None, 3).unwrap_err().0.contains("must be None"));
-        assert!(check_state("buf", &Some(&mut s[..]), Some("x"), 4).unwrap_err().0.contains("3 elements, expected 4"));
+        assert!(check_state::<f32>("buf", &None, Some("momentum > 0"), 3)
+            .unwrap_err()
+            .0
+            .contains("'buf' is required"));
+        assert!(check_state("buf", &Some(&mut s[..]), None, 3)
+            .unwrap_err()
+            .0
+            .contains("must be None"));
+        assert!(check_state("buf", &Some(&mut s[..]), Some("x"), 4)
+            .unwrap_err()
+            .0
+            .contains("3 elements, expected 4"));
     }
 }

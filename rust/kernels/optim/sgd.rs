@@ -16,7 +16,7 @@
 //! Bengio et al. 2013). PyTorch starts the buffer as a copy of the first gradient (no
 //! dampening), which is `b ← μ·0 + g`, the textbook start `v₀ = 0`.
 
-use super::{Three, check_finite, check_len, check_min, check_state, check_step, chunked, sign, zip2, zip3};
+use super::{check_finite, check_len, check_min, check_state, check_step, chunked, sign, zip2, zip3, Three};
 use crate::kernels::{Real, ShapeError};
 
 /// Hyper-parameters of `torch.optim.SGD` (default `lr` as in PyTorch ≥ 2.1).
@@ -32,7 +32,14 @@ pub struct Sgd {
 
 impl Default for Sgd {
     fn default() -> Self {
-        Self { lr: 1e-3, momentum: 0.0, dampening: 0.0, weight_decay: 0.0, nesterov: false, maximize: false }
+        Self {
+            lr: 1e-3,
+            momentum: 0.0,
+            dampening: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+            maximize: false,
+        }
     }
 }
 
@@ -67,7 +74,12 @@ pub fn sgd_step<T: Real>(
     h.validate()?;
     let n = param.len();
     check_len("grad", grad.len(), n)?;
-    check_state("momentum_buffer", &momentum_buffer, (h.momentum > 0.0).then_some("momentum > 0"), n)?;
+    check_state(
+        "momentum_buffer",
+        &momentum_buffer,
+        (h.momentum > 0.0).then_some("momentum > 0"),
+        n,
+    )?;
 
     let sgn = sign::<T>(h.maximize);
     let use_wd = h.weight_decay != 0.0;
@@ -122,7 +134,11 @@ mod tests {
                 } else {
                     b[i] = T::of(h.momentum) * b[i] + T::of(1.0 - h.dampening) * gi;
                 }
-                gi = if h.nesterov { gi + T::of(h.momentum) * b[i] } else { b[i] };
+                gi = if h.nesterov {
+                    gi + T::of(h.momentum) * b[i]
+                } else {
+                    b[i]
+                };
             }
             p[i] -= T::of(h.lr) * gi;
         }
@@ -135,7 +151,14 @@ mod tests {
                 for nesterov in [false, true] {
                     for weight_decay in [0.0, 0.01] {
                         for maximize in [false, true] {
-                            let h = Sgd { lr: 0.05, momentum, dampening, weight_decay, nesterov, maximize };
+                            let h = Sgd {
+                                lr: 0.05,
+                                momentum,
+                                dampening,
+                                weight_decay,
+                                nesterov,
+                                maximize,
+                            };
                             if h.validate().is_ok() {
                                 v.push(h);
                             }
@@ -177,7 +200,11 @@ mod tests {
     fn classical_momentum_is_the_same_rule_at_constant_lr() {
         // v ← ρv − ηg; w ← w + v on f(w) = ½·a·w², against sgd_step (τ = 0).
         let (a, eta, rho) = (0.7f64, 0.1, 0.9);
-        let h = Sgd { lr: eta, momentum: rho, ..Sgd::default() };
+        let h = Sgd {
+            lr: eta,
+            momentum: rho,
+            ..Sgd::default()
+        };
         let (mut w, mut v) = (1.5f64, 0.0f64);
         let (mut p, mut b) = ([1.5f64], [0.0f64]);
         for t in 1..=20 {
@@ -186,23 +213,59 @@ mod tests {
             w += v;
             let gp = [a * p[0]];
             sgd_step(&mut p, &gp, Some(&mut b), t, &h).unwrap();
-            assert!((p[0] - w).abs() <= 1e-14 * w.abs().max(1.0), "step {t}: {} vs {w}", p[0]);
+            assert!(
+                (p[0] - w).abs() <= 1e-14 * w.abs().max(1.0),
+                "step {t}: {} vs {w}",
+                p[0]
+            );
         }
     }
 
     #[test]
     fn bad_arguments_write_nothing() {
         let (mut p, g, mut b) = ([1.0f32; 4], [1.0f32; 4], [2.0f32; 4]);
-        let h = Sgd { lr: 0.1, momentum: 0.9, ..Sgd::default() };
+        let h = Sgd {
+            lr: 0.1,
+            momentum: 0.9,
+            ..Sgd::default()
+        };
         let cases: Vec<(Result<(), ShapeError>, &str)> = vec![
             (sgd_step(&mut p, &g[..3], Some(&mut b), 1, &h), "'grad'"),
             (sgd_step(&mut p, &g, Some(&mut b[..2]), 1, &h), "'momentum_buffer'"),
             (sgd_step(&mut p, &g, None, 1, &h), "'momentum_buffer' is required"),
             (sgd_step(&mut p, &g, Some(&mut b), 0, &h), "'step'"),
             (sgd_step(&mut p, &g, Some(&mut b), 1, &Sgd { lr: -1.0, ..h }), "'lr'"),
-            (sgd_step(&mut p, &g, Some(&mut b), 1, &Sgd { weight_decay: f64::NAN, ..h }), "'weight_decay'"),
-            (sgd_step(&mut p, &g, Some(&mut b), 1, &Sgd { nesterov: true, dampening: 0.1, ..h }), "Nesterov"),
-            (sgd_step(&mut p, &g, Some(&mut b), 1, &Sgd { momentum: 0.0, ..h }), "must be None"),
+            (
+                sgd_step(
+                    &mut p,
+                    &g,
+                    Some(&mut b),
+                    1,
+                    &Sgd {
+                        weight_decay: f64::NAN,
+                        ..h
+                    },
+                ),
+                "'weight_decay'",
+            ),
+            (
+                sgd_step(
+                    &mut p,
+                    &g,
+                    Some(&mut b),
+                    1,
+                    &Sgd {
+                        nesterov: true,
+                        dampening: 0.1,
+                        ..h
+                    },
+                ),
+                "Nesterov",
+            ),
+            (
+                sgd_step(&mut p, &g, Some(&mut b), 1, &Sgd { momentum: 0.0, ..h }),
+                "must be None",
+            ),
         ];
         for (r, want) in cases {
             assert!(r.unwrap_err().0.contains(want), "{want}");
