@@ -88,12 +88,12 @@ def test_os_fork_child_runs_a_parallel_matmul():
     r = python(
         """
         import os, numpy as np, initcore as ic
-        ic.set_num_threads(2)
+        ic.set_num_threads(3)
         a = np.ones((512, 512), np.float32)
         ic.ops.matmul(a, a)
         pid = os.fork()
         if pid == 0:
-            ok = ic.ops.matmul(a, a)[0, 0] == 512 and ic.get_num_threads() == 2
+            ok = ic.ops.matmul(a, a)[0, 0] == 512 and ic.get_num_threads() == 3
             os._exit(0 if ok else 3)
         _, status = os.waitpid(pid, 0)
         print("child", os.waitstatus_to_exitcode(status))

@@ -95,6 +95,9 @@ class Sequential:
     ``last_output`` (the network output of the last ``train_step``), ``fused`` (default True:
     with ``backend="rust"``, ``train_step``/``fit``/``evaluate``/``predict`` run the whole network
     in one Rust call, see ``initcore.fused``; False runs it layer by layer).
+
+    Threads: ``train_step``, ``fit``, ``predict``, ``evaluate`` and ``population_statistics``
+    hold a lock of the model, so a second thread using the same model waits for the first.
     """
 
     def __init__(self, layers=(), input_dim=None, seed=0, dtype="float32", backend="rust"):
@@ -412,7 +415,10 @@ class Sequential:
         ``accuracy`` (classification losses), ``val_loss``/``val_accuracy`` (``evaluate`` on
         ``validation_data=(x_val, y_val)`` at the epoch end), ``lr`` (the learning rate used in
         the epoch), ``seconds``. ``verbose=1`` adds a ``ProgressBar``; callbacks stop training by
-        setting ``model.stop_training``.
+        setting ``model.stop_training``. ``epochs`` and ``initial_epoch`` are ints >= 0. A model
+        with BatchNorm refuses one-row batches (``ValueError``) and skips a one-row trailing
+        batch, noted in ``history.notes``. The first non-finite batch loss is warned about
+        (``RuntimeWarning`` naming the epoch and step); ``TerminateOnNaN`` stops there.
         """
         from . import callbacks as cb_mod
 

@@ -20,7 +20,7 @@
 use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Once, OnceLock, RwLock, TryLockError};
 
 /// Elements of work below which a kernel stays on the calling thread.
@@ -31,6 +31,10 @@ pub const PAR_THRESHOLD: usize = 1 << 15;
 pub const MAX_THREADS: usize = 1024;
 
 static POOL: RwLock<Option<Arc<ThreadPool>>> = RwLock::new(None);
+
+/// The size of the last pool built (0: none yet), so that a forked child's new pool has the
+/// size the parent chose with `set_num_threads`.
+static POOL_SIZE: AtomicUsize = AtomicUsize::new(0);
 
 /// Set in a forked child if another parent thread held `POOL`'s lock at the moment of the fork:
 /// that thread does not exist in the child, so the lock never frees, and the child uses
@@ -78,19 +82,30 @@ fn default_threads() -> usize {
 }
 
 fn build(n: usize) -> Result<Arc<ThreadPool>, String> {
-    ThreadPoolBuilder::new()
+    let p = ThreadPoolBuilder::new()
         .num_threads(n)
         .thread_name(|i| format!("initcore-{i}"))
         .build()
         .map(Arc::new)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    POOL_SIZE.store(n, Ordering::Relaxed);
+    Ok(p)
+}
+
+/// The size for a new pool: the last one's (a forked child keeps its parent's choice), else
+/// the default.
+fn next_size() -> usize {
+    match POOL_SIZE.load(Ordering::Relaxed) {
+        0 => default_threads(),
+        n => n,
+    }
 }
 
 /// The pool, created on first use (and again in a forked child).
 pub fn pool() -> Arc<ThreadPool> {
     if POOL_LOCK_LOST.load(Ordering::Relaxed) {
         return CHILD_POOL
-            .get_or_init(|| build(default_threads()).unwrap_or_else(|_| build(1).expect("a one-thread pool")))
+            .get_or_init(|| build(next_size()).unwrap_or_else(|_| build(1).expect("a one-thread pool")))
             .clone();
     }
     register_at_fork();
@@ -99,7 +114,7 @@ pub fn pool() -> Arc<ThreadPool> {
     }
     let mut guard = POOL.write().unwrap_or_else(|e| e.into_inner());
     if guard.is_none() {
-        let n = default_threads();
+        let n = next_size();
         *guard = Some(build(n).unwrap_or_else(|_| build(1).expect("a one-thread pool")));
     }
     guard.as_ref().unwrap().clone()
