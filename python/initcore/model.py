@@ -241,7 +241,9 @@ class Sequential:
             if arr.ndim != 2:
                 hint = " (one sample: x.reshape(1, -1); one feature: x.reshape(-1, 1))" if arr.ndim == 1 else ""
                 raise ValueError(f"Sequential: {arg} must be 2-D (n, features), got shape {arr.shape}{hint}")
-            arr = np.require(arr, dtype=self.dtype, requirements=("C", "A"))
+            arr = np.ascontiguousarray(arr, dtype=self.dtype)
+            if not arr.flags.aligned:
+                arr = arr.copy()
         if not self.built:
             self.build(arr.shape[1])
         if arr.shape[1] != self.input_dim:
