@@ -2,6 +2,7 @@
 after save/load, population statistics, inference and input validation."""
 
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -352,6 +353,26 @@ def test_save_is_atomic_and_load_validates(tmp_path):
     before = path.read_bytes()
     with pytest.raises(TypeError, match="cannot store"):
         m.save(path, callbacks=[Unsaveable()])
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.npz"]
+
+    # A fault in the middle of writing the file (the first array member is half written): a
+    # save that wrote straight into the target would leave it truncated.
+    real_open = zipfile.ZipFile.open
+
+    def failing_open(self, name, mode="r", **kw):
+        f = real_open(self, name, mode, **kw)
+        if mode == "w" and name != "header.npy":
+            f.write(b"\0" * 100)
+            f.close()  # numpy then closes the archive cleanly and the OSError propagates
+            raise OSError(28, "No space left on device (injected)")
+        return f
+
+    zipfile.ZipFile.open = failing_open
+    try:
+        with pytest.raises(OSError, match="injected"):
+            m.save(path)
+    finally:
+        zipfile.ZipFile.open = real_open
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.npz"]
 
     loaded = ic.Sequential.load(path, backend="numpy")

@@ -7,9 +7,32 @@ same names and signatures. Submodules load on first use, so ``import initcore`` 
 """
 
 import importlib
+import os as _os
+import warnings as _warnings
 
-from ._core import get_num_threads, set_num_threads
+from ._core import MAX_THREADS, get_num_threads, set_num_threads
 from .parameter import Parameter
+
+
+def _check_num_threads_env():
+    """The Rust core ignores an ``INITCORE_NUM_THREADS`` it cannot use; say so once."""
+    raw = _os.environ.get("INITCORE_NUM_THREADS")
+    if raw is None or raw.strip() == "":
+        return
+    try:
+        ok = 1 <= int(raw.strip()) <= MAX_THREADS
+    except ValueError:
+        ok = False
+    if not ok:
+        _warnings.warn(
+            f"INITCORE_NUM_THREADS={raw!r} is not a whole number in [1, {MAX_THREADS}]; it is ignored "
+            f"and initcore uses {get_num_threads()} threads (one per CPU)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+_check_num_threads_env()
 
 __version__ = "0.1.0"
 

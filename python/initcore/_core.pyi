@@ -18,7 +18,12 @@ Activation = Literal["identity", "linear", "sigmoid", "tanh", "relu", "leaky_rel
 
 __version__: str
 
-def set_num_threads(n: int) -> None: ...
+#: The most threads ``set_num_threads`` (and ``INITCORE_NUM_THREADS``) accept.
+MAX_THREADS: int
+
+def set_num_threads(n: int) -> None:
+    """``1 <= n <= MAX_THREADS``; a forked child starts with a fresh pool of the parent's size."""
+
 def get_num_threads() -> int: ...
 
 # --- matmul.rs --------------------------------------------------------------------------------

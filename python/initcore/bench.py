@@ -345,8 +345,8 @@ def main(args: argparse.Namespace) -> int:
     ]
     if bad or not names or not peers:
         raise ValueError(f"unknown workload or peer: {', '.join(bad) or '(none given)'}")
-    if args.budget <= 0:
-        raise ValueError(f"--budget must be > 0, got {args.budget}")
+    if not 0 < args.budget < float("inf"):  # also refuses nan
+        raise ValueError(f"--budget must be a finite number of seconds > 0, got {args.budget}")
     if "initcore" not in peers:
         peers = ["initcore"] + peers
     if args.threads is not None:

@@ -26,13 +26,14 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Iterable
 from typing import Any, Callable
 
 import numpy as np
+
+from ._files import atomic_write
 
 __all__ = [
     "Callback",
@@ -156,12 +157,14 @@ class History(Callback):
     """Records the epoch logs: ``history.history[key]`` is the list of per-epoch values
     (``"loss"``, ``"accuracy"``, ``"val_loss"``, ``"val_accuracy"``, ``"lr"``, ``"seconds"``, and
     any other key a callback adds) and ``history.epoch`` the epoch numbers. A History passed to
-    several ``fit`` calls keeps appending (``fit`` itself returns a fresh one per call)."""
+    several ``fit`` calls keeps appending (``fit`` itself returns a fresh one per call).
+    ``history.notes`` lists what ``fit`` did that the logs do not show (a skipped one-row batch)."""
 
     def __init__(self):
         super().__init__()
         self.history: dict[str, list[Any]] = {}
         self.epoch: list[int] = []
+        self.notes: list[str] = []
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(int(epoch))
@@ -485,18 +488,7 @@ class TerminateOnNaN(Callback):
 def atomic_write_text(path: str, text: str) -> None:
     """Writes ``text`` to a temporary file next to ``path`` and renames it over ``path``: a reader
     sees the old file or the new one, never a half-written one."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=directory)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")), suffix=".csv")
 
 
 class CSVLogger(Callback):

@@ -99,6 +99,16 @@ def _nonneg_float(text: str) -> float:
     return v
 
 
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if not 0 <= v < 2**63:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**63), got {text!r}")
+    return v
+
+
 def _fraction(text: str) -> float:
     v = _nonneg_float(text)
     if not v < 1:
@@ -151,7 +161,9 @@ def add_subcommand(subparsers) -> None:
         help="learning rate (default: 1e-3 for adam/adamw, else the torch.optim default)",
     )
     o.add_argument("--momentum", type=_nonneg_float, default=None, help="momentum of sgd / rmsprop")
-    o.add_argument("--weight-decay", type=_nonneg_float, default=None, help="weight decay (L2; decoupled for adamw)")
+    o.add_argument(
+        "--weight-decay", type=_fraction, default=None, help="weight decay in [0, 1) (L2; decoupled for adamw)"
+    )
     o.add_argument(
         "--schedule",
         choices=SCHEDULE_CHOICES,
@@ -185,7 +197,7 @@ def add_subcommand(subparsers) -> None:
         "the plateau schedule monitors it when given, else the training loss",
     )
     r = p.add_argument_group("run")
-    r.add_argument("--seed", type=int, default=0, help="seeds initialization, shuffling, dropout and the split")
+    r.add_argument("--seed", type=_seed, default=0, help="seeds initialization, shuffling, dropout and the split")
     r.add_argument("--backend", choices=("rust", "numpy"), default="rust")
     r.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     r.add_argument("--threads", type=_positive_int, default=None, help="Rust threads (default: all cores)")
@@ -272,34 +284,41 @@ def _schedule(args, monitor: str):
 
 
 def _save_standardizer(path: str, scaler) -> str:
-    import tempfile
-
     import numpy as np
+
+    from ._files import atomic_write
 
     target = path + ".standardizer.npz"
     st = scaler.state_dict()
     cfg = st["config"]
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(os.path.abspath(target)))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f,
-                mode=cfg["mode"],
-                channels=cfg["channels"],
-                feature_range=np.array(cfg["feature_range"]),
-                min_scale=cfg["min_scale"],
-                shift=st["shift"],
-                scale=st["scale"],
-                mean=st["mean"],
-                var=st["var"],
-                n_samples_seen=st["n_samples_seen"],
-            )
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(
+        target,
+        lambda f: np.savez(
+            f,
+            mode=cfg["mode"],
+            channels=cfg["channels"],
+            feature_range=np.array(cfg["feature_range"]),
+            min_scale=cfg["min_scale"],
+            shift=st["shift"],
+            scale=st["scale"],
+            mean=st["mean"],
+            var=st["var"],
+            n_samples_seen=st["n_samples_seen"],
+        ),
+        suffix=".npz",
+    )
     return target
+
+
+def _check_writable(path: str) -> None:
+    """``--save PATH`` is refused before training, not after it."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"initcore train: error: argument --save: {path} is a directory")
+    if not os.path.isdir(directory):
+        raise UsageError(f"initcore train: error: argument --save: the directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"initcore train: error: argument --save: the directory {directory} is not writable")
 
 
 def run_train(args) -> int:
@@ -311,6 +330,8 @@ def run_train(args) -> int:
     from . import data
 
     t_start = time.perf_counter()
+    if args.save:
+        _check_writable(args.save)
     if args.threads is not None:
         initcore.set_num_threads(args.threads)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
@@ -433,11 +454,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("initcore: interrupted", file=sys.stderr)
         return 130
-    except (OSError, DataFormatError, ValueError) as e:
+    except (OSError, DataFormatError, ValueError, MemoryError) as e:
         if debug:
             raise
         command = f"initcore {argv[0]}" if argv and not argv[0].startswith("-") else "initcore"
-        print(f"{command}: error: {_one_line(e)}", file=sys.stderr)
+        what = "out of memory: " if isinstance(e, MemoryError) else ""
+        print(f"{command}: error: {what}{_one_line(e)}", file=sys.stderr)
         return 2
 
 

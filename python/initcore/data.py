@@ -19,12 +19,13 @@ from __future__ import annotations
 import gzip
 import math
 import os
-import tempfile
 import zlib
 from collections.abc import Iterator
 from typing import Union
 
 import numpy as np
+
+from ._files import atomic_write
 
 __all__ = [
     "load_mnist_subset",
@@ -156,15 +157,50 @@ def load_boston_housing(
 # --- IDX files ---------------------------------------------------------------------------------
 
 
-def _read_bytes(path: str) -> bytes:
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
+class _Source:
+    """A file's bytes, gunzipped on demand: ``take(n)`` makes at least the first ``n`` bytes
+    available in ``data`` (fewer only at the end of the data), so a reader that knows from a
+    header how long the data must be decompresses no more than that, plus one byte to see
+    whether the stream goes on: a small gzip bomb cannot expand to gigabytes first."""
+
+    def __init__(self, path: str):
+        self.path = path
+        with open(path, "rb") as f:
+            raw = f.read()
+        self.gz = raw[:2] == b"\x1f\x8b"  # gzip magic, whatever the file is called
+        self.data = bytearray() if self.gz else raw
+        self._src, self._d = raw, zlib.decompressobj(16 + zlib.MAX_WBITS) if self.gz else None
+
+    def take(self, n: int) -> None:
+        if not self.gz:
+            return
         try:
-            return gzip.decompress(raw)
+            while len(self.data) < n:
+                if self._d.eof:  # a member ended; gzip allows several back to back
+                    if not self._d.unused_data:
+                        return
+                    self._src, self._d = self._d.unused_data, zlib.decompressobj(16 + zlib.MAX_WBITS)
+                # b"" still flushes output zlib holds back when the last call hit its limit.
+                piece = self._d.decompress(self._src, n - len(self.data))
+                if not piece and not self._src and not self._d.eof:
+                    raise EOFError("compressed file ended before the end-of-stream marker was reached")
+                self.data += piece
+                self._src = self._d.unconsumed_tail
         except (OSError, EOFError, zlib.error) as e:
-            raise DataFormatError(f"{path}: corrupt or truncated gzip data ({e})") from None
-    return raw
+            raise DataFormatError(f"{self.path}: corrupt or truncated gzip data ({e})") from None
+
+    def check(self) -> None:
+        """Before reporting a bad header: corrupt gzip data (which may still decompress to a few
+        garbage bytes first) is the better diagnosis; look up to 1 MiB further for it."""
+        self.take(len(self.data) + (1 << 20))
+
+    def all(self) -> bytes:
+        self.take(1 << 62)
+        return bytes(self.data)
+
+
+def _read_bytes(path: str) -> bytes:
+    return _Source(path).all()
 
 
 def load_idx(path: PathLike, magic: int | None = None) -> np.ndarray:
@@ -179,7 +215,11 @@ def load_idx(path: PathLike, magic: int | None = None) -> np.ndarray:
     array. Returns the array in native byte order.
     """
     path = os.fspath(path)
-    data = _read_bytes(path)
+    src = _Source(path)
+    src.take(4)
+    data = src.data
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES or data[3] == 0:
+        src.check()
     if len(data) < 4:
         raise DataFormatError(f"{path}: not an IDX file ({len(data)} bytes, shorter than the 4-byte magic number)")
     found = int.from_bytes(data[:4], "big")
@@ -192,11 +232,16 @@ def load_idx(path: PathLike, magic: int | None = None) -> np.ndarray:
     if magic is not None and found != magic:
         raise DataFormatError(f"{path}: magic number 0x{found:08X}, expected 0x{magic:08X}")
     header = 4 + 4 * ndim
+    src.take(header)
+    data = src.data
     if len(data) < header:
+        src.check()
         raise DataFormatError(f"{path}: truncated header ({len(data)} bytes, the {ndim} dimensions need {header})")
     dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dt = _IDX_TYPES[code]
     expected = header + math.prod(dims) * dt.itemsize
+    src.take(expected + 1)
+    data = src.data
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "has trailing bytes"
         raise DataFormatError(
@@ -226,15 +271,7 @@ def save_idx(path: PathLike, array: np.ndarray, compress: bool | None = None) ->
     body += np.ascontiguousarray(a, dtype=_IDX_TYPES[code]).tobytes()
     if compress if compress is not None else path.endswith(".gz"):
         body = gzip.compress(body, mtime=0)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(body)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: f.write(body), fsync=False)
 
 
 def _find(directory: str, prefix: str, kind: str, rank: int) -> str:

@@ -156,7 +156,7 @@ def _plan(model, optimizer, loss):
 def _ready_target(model, y, loss, n):
     """``y`` as ``Sequential._target`` would return it; a C-contiguous array already in that form
     is passed as is (the Rust side checks the label range before writing anything)."""
-    if type(y) is np.ndarray and y.flags.c_contiguous:
+    if type(y) is np.ndarray and y.flags.c_contiguous and y.flags.aligned:
         if loss == "cross_entropy":
             if y.dtype == np.int64 and y.shape == (n,):
                 return y
@@ -172,6 +172,8 @@ def train_step(model, x, y, optimizer, loss):
     if not _usable(model):
         return None
     n = x.shape[0]
+    if n == 0:
+        raise ValueError("Sequential.train_step: x has no rows (a training step needs at least one)")
     y = _ready_target(model, y, loss, n)
     model._check_optimizer(optimizer)
     plan = _plan(model, optimizer, loss)

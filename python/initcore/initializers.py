@@ -43,6 +43,7 @@ parametrisations ``KaimingNormal/KaimingUniform(a, mode, nonlinearity)`` and
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any, Callable, Union
 
 import numpy as np
@@ -83,11 +84,24 @@ TRUNCATED_NORMAL_STDDEV_CORRECTION = 0.87962566103423978
 Shape = Union[int, tuple[int, ...]]
 
 
+def _finite(name: str, value) -> float:
+    """``value`` as a float, or a ``ValueError`` naming ``name`` if it is NaN or infinite (an
+    initializer would silently fill every weight with it)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return v
+
+
 def _shape(shape: Shape) -> tuple[int, ...]:
-    if isinstance(shape, (int, np.integer)):
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (int(shape),)
     try:
-        shape = tuple(int(s) for s in shape)
+        # operator.index refuses 1.5, which int() would silently make 1.
+        shape = tuple(operator.index(s) for s in shape)
     except TypeError:
         raise TypeError(f"shape must be an int or a tuple of ints, got {shape!r}") from None
     if any(s < 0 for s in shape):
@@ -227,7 +241,7 @@ class Constant(Initializer):
     """``w = value``."""
 
     def __init__(self, value: float = 0.0):
-        self.value = float(value)
+        self.value = _finite("value", value)
 
     def sample(self, shape, rng):
         return np.full(shape, self.value)
@@ -242,7 +256,7 @@ class RandomNormal(Initializer):
     def __init__(self, mean: float = 0.0, stddev: float = 0.05):
         if not stddev >= 0:
             raise ValueError(f"stddev must be >= 0, got {stddev}")
-        self.mean, self.stddev = float(mean), float(stddev)
+        self.mean, self.stddev = _finite("mean", mean), _finite("stddev", stddev)
 
     def sample(self, shape, rng):
         return self.mean + self.stddev * rng.standard_normal(shape)
@@ -257,7 +271,7 @@ class RandomUniform(Initializer):
     def __init__(self, minval: float = -0.05, maxval: float = 0.05):
         if not maxval >= minval:
             raise ValueError(f"maxval must be >= minval, got minval={minval}, maxval={maxval}")
-        self.minval, self.maxval = float(minval), float(maxval)
+        self.minval, self.maxval = _finite("minval", minval), _finite("maxval", maxval)
 
     def sample(self, shape, rng):
         return rng.uniform(self.minval, self.maxval, shape)
@@ -276,7 +290,7 @@ class TruncatedNormal(Initializer):
     def __init__(self, mean: float = 0.0, stddev: float = 0.05):
         if not stddev >= 0:
             raise ValueError(f"stddev must be >= 0, got {stddev}")
-        self.mean, self.stddev = float(mean), float(stddev)
+        self.mean, self.stddev = _finite("mean", mean), _finite("stddev", stddev)
 
     def sample(self, shape, rng):
         return self.mean + self.stddev * _truncated_standard_normal(rng, shape)
@@ -308,7 +322,7 @@ class VarianceScaling(Initializer):
         if distribution not in self.DISTRIBUTIONS:
             hint = " ('normal' is ambiguous: Keras 2 read it as truncated_normal)" if distribution == "normal" else ""
             raise ValueError(f"distribution must be one of {self.DISTRIBUTIONS}, got {distribution!r}{hint}")
-        self.scale, self.mode, self.distribution = float(scale), mode, distribution
+        self.scale, self.mode, self.distribution = _finite("scale", scale), mode, distribution
 
     def variance(self, shape: Shape) -> float:
         """The target variance ``scale / n`` for ``shape``."""
@@ -390,7 +404,7 @@ class KaimingNormal(Initializer):
         if mode not in ("fan_in", "fan_out"):
             raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
         calculate_gain(nonlinearity, a)  # validates
-        self.a, self.mode, self.nonlinearity = float(a), mode, nonlinearity
+        self.a, self.mode, self.nonlinearity = _finite("a", a), mode, nonlinearity
 
     def std(self, shape: Shape) -> float:
         fan_in, fan_out = compute_fans(shape)
@@ -418,7 +432,7 @@ class XavierNormal(Initializer):
     def __init__(self, gain: float = 1.0):
         if not gain > 0:
             raise ValueError(f"gain must be > 0, got {gain}")
-        self.gain = float(gain)
+        self.gain = _finite("gain", gain)
 
     def std(self, shape: Shape) -> float:
         fan_in, fan_out = compute_fans(shape)
@@ -451,7 +465,7 @@ class Orthogonal(Initializer):
     """
 
     def __init__(self, gain: float = 1.0):
-        self.gain = float(gain)
+        self.gain = _finite("gain", gain)
 
     def sample(self, shape, rng):
         if len(shape) < 2:
@@ -477,7 +491,7 @@ class Identity(Initializer):
     """``w = gain · I`` (2-D only; rectangular: ones on the main diagonal, as Keras)."""
 
     def __init__(self, gain: float = 1.0):
-        self.gain = float(gain)
+        self.gain = _finite("gain", gain)
 
     def sample(self, shape, rng):
         if len(shape) != 2:

@@ -16,11 +16,14 @@ The forward and backward passes go layer by layer through ``get_ops(backend)``;
 for the state it must leave behind).
 """
 
+import functools
 import json
 import math
 import os
-import tempfile
+import threading
 import time
+import warnings
+import weakref
 import zipfile
 
 import numpy as np
@@ -28,9 +31,47 @@ import numpy as np
 from . import fused as fused_mod
 from . import layers as layers_mod
 from . import losses
+from ._files import atomic_write
 from .backend import BACKENDS, check_dtype, get_ops
 
 FILE_FORMAT = "initcore.Sequential/1"
+
+
+# One lock per model: ``train_step``, ``fit``, ``predict``, ``evaluate`` and
+# ``population_statistics`` of one model run one at a time (a second thread waits), because each
+# reads and writes state shared by the whole model: the weights, the fused plan's workspaces and
+# output buffer, the optimizer state and ``step_count``, the RNG. Different models run in
+# parallel. The locks live outside the model, so copying or pickling a model is unaffected.
+_LOCKS = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_of(model):
+    lock = _LOCKS.get(model)
+    if lock is None:
+        with _LOCKS_GUARD:
+            lock = _LOCKS.setdefault(model, threading.RLock())
+    return lock
+
+
+def _exclusive(method):
+    """Runs ``method`` holding the model's lock (re-entrant: ``fit`` calls ``train_step``)."""
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with _lock_of(self):
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
+def _count(name, value):
+    """A non-negative int argument of ``fit`` (``bool``, floats and strings refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"Sequential.fit: {name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"Sequential.fit: {name} must be >= 0, got {value}")
+    return int(value)
 
 
 class Sequential:
@@ -54,6 +95,9 @@ class Sequential:
     ``last_output`` (the network output of the last ``train_step``), ``fused`` (default True:
     with ``backend="rust"``, ``train_step``/``fit``/``evaluate``/``predict`` run the whole network
     in one Rust call, see ``initcore.fused``; False runs it layer by layer).
+
+    Threads: ``train_step``, ``fit``, ``predict``, ``evaluate`` and ``population_statistics``
+    hold a lock of the model, so a second thread using the same model waits for the first.
     """
 
     def __init__(self, layers=(), input_dim=None, seed=0, dtype="float32", backend="rust"):
@@ -188,7 +232,8 @@ class Sequential:
         """``x`` as a C-contiguous 2-D array of the model dtype (see the module docstring);
         builds the model on first use."""
         if isinstance(x, np.ndarray) and x.dtype == self.dtype and x.ndim == 2 and x.flags.c_contiguous:
-            arr = x
+            # A misaligned view (odd byte offset) is copied: the kernels read aligned memory.
+            arr = x if x.flags.aligned else x.copy()
         else:
             arr = np.asarray(x)
             if arr.dtype.kind not in "biuf":
@@ -197,6 +242,8 @@ class Sequential:
                 hint = " (one sample: x.reshape(1, -1); one feature: x.reshape(-1, 1))" if arr.ndim == 1 else ""
                 raise ValueError(f"Sequential: {arg} must be 2-D (n, features), got shape {arr.shape}{hint}")
             arr = np.ascontiguousarray(arr, dtype=self.dtype)
+            if not arr.flags.aligned:
+                arr = arr.copy()
         if not self.built:
             self.build(arr.shape[1])
         if arr.shape[1] != self.input_dim:
@@ -294,6 +341,7 @@ class Sequential:
             grad = self.layers[i].backward(grad, need_dx=need_dx or i > stop)
         return grad if need_dx else None
 
+    @_exclusive
     def train_step(self, x, y, optimizer, loss="cross_entropy"):
         """One step of minibatch training: forward (training mode), loss and its gradient,
         backward, ``optimizer.step()``; returns the loss as a float.
@@ -343,6 +391,7 @@ class Sequential:
             return optim.get(optimizer, self.parameters())
         return optimizer
 
+    @_exclusive
     def fit(
         self,
         x,
@@ -368,7 +417,10 @@ class Sequential:
         ``accuracy`` (classification losses), ``val_loss``/``val_accuracy`` (``evaluate`` on
         ``validation_data=(x_val, y_val)`` at the epoch end), ``lr`` (the learning rate used in
         the epoch), ``seconds``. ``verbose=1`` adds a ``ProgressBar``; callbacks stop training by
-        setting ``model.stop_training``.
+        setting ``model.stop_training``. ``epochs`` and ``initial_epoch`` are ints >= 0. A model
+        with BatchNorm refuses one-row batches (``ValueError``) and skips a one-row trailing
+        batch, noted in ``history.notes``. The first non-finite batch loss is warned about
+        (``RuntimeWarning`` naming the epoch and step); ``TerminateOnNaN`` stops there.
         """
         from . import callbacks as cb_mod
 
@@ -378,11 +430,17 @@ class Sequential:
         n = x.shape[0]
         if n == 0:
             raise ValueError("Sequential.fit: x has no rows")
-        epochs = int(epochs)
-        if epochs < 0:
-            raise ValueError(f"Sequential.fit: epochs must be >= 0, got {epochs}")
+        epochs = _count("epochs", epochs)
+        if initial_epoch is not None:
+            initial_epoch = _count("initial_epoch", initial_epoch)
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"Sequential.fit: batch_size must be a positive int, got {batch_size!r}")
+        has_bn = any(isinstance(layer, layers_mod.BatchNorm) for layer in self.layers)
+        if has_bn and min(int(batch_size), n) == 1:
+            raise ValueError(
+                f"Sequential.fit: batch_size={batch_size} with {n} rows gives one-row batches, and the model has "
+                "BatchNorm, whose batch statistics need at least two rows; use batch_size >= 2"
+            )
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("Sequential.fit: validation_data must be a pair (x_val, y_val)")
@@ -394,6 +452,11 @@ class Sequential:
         user = list(callbacks or [])
         self._fit_callbacks = user
         self.history = cb_mod.History()
+        if has_bn and n % batch_size == 1:
+            self.history.notes.append(
+                f"the last batch of each epoch (1 row of {n}) was skipped: BatchNorm needs two rows "
+                "(as PyTorch's drop_last)"
+            )
         extra = [cb_mod.ProgressBar()] if verbose else []
         cbs = cb_mod.CallbackList(user + [self.history] + extra)
         cbs.set_model(self)
@@ -408,7 +471,7 @@ class Sequential:
             "verbose": verbose,
         }
         cbs.set_params(self.fit_params)
-        logs = {}
+        logs, warned = {}, False
         cbs.on_train_begin(logs)
         for epoch in range(start, start + epochs):
             cbs.on_epoch_begin(epoch, {})
@@ -420,6 +483,14 @@ class Sequential:
                 cbs.on_batch_begin(b, {"size": len(idx)})
                 xb, yb = x[idx], y[idx]
                 value = self.train_step(xb, yb, optimizer, loss)
+                if not warned and not math.isfinite(value):
+                    warned = True
+                    warnings.warn(
+                        f"Sequential.fit: the loss became {value} at epoch {epoch}, step {b}; "
+                        "the weights are no longer finite (callbacks.TerminateOnNaN stops training here)",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
                 total += value * len(idx)
                 seen += len(idx)
                 blogs = {"loss": value, "size": len(idx)}
@@ -456,6 +527,7 @@ class Sequential:
         batch_size = self._batch_size(batch_size)
         return [slice(i, i + batch_size) for i in range(0, x.shape[0], batch_size)]
 
+    @_exclusive
     def predict(self, x, batch_size=256):
         """The network output (logits for a model ending in a linear Dense) in evaluation mode."""
         x = self._input(x)
@@ -480,6 +552,7 @@ class Sequential:
             return ops.activation_forward(out, "sigmoid")
         return ops.softmax(out)
 
+    @_exclusive
     def evaluate(self, x, y, loss=None, batch_size=256):
         """``{"loss": ..., "accuracy": ...}`` over ``x``, ``y`` in evaluation mode (the loss of
         the last ``fit`` by default, else cross-entropy; accuracy for classification losses)."""
@@ -503,6 +576,7 @@ class Sequential:
             result["accuracy"] = correct / count
         return result
 
+    @_exclusive
     def population_statistics(self, x, batch_size=256):
         """Sets every BatchNorm layer's running statistics to the exact mean and (biased)
         variance of its inputs over all of ``x`` (layers below it in evaluation mode, with their
@@ -614,18 +688,39 @@ def save_model(model, path, callbacks):
     arrays = {}
     header = json.dumps(_encode(doc, arrays, "model"))
     arrays["header"] = np.array(header)
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(os.fspath(path), lambda f: np.savez(f, **arrays), suffix=".npz")
+
+
+# A header beyond this is not one ``save`` wrote (it holds a config and a few scalars).
+_MAX_HEADER_BYTES = 64 << 20
+
+
+def _array_budget(doc):
+    """The most array bytes a file of this header's architecture can hold: weights and buffers,
+    up to four optimizer states and a callback's copy of the weights, and 1 MiB for scalars."""
+    probe = Sequential.from_config({**doc["config"], "backend": "numpy"})
+    live = [p.value for p in probe.parameters()] if probe.built else []
+    live += list(probe.buffers().values())
+    return 8 * sum(a.nbytes for a in live) + (1 << 20)
+
+
+def _check_sizes(path, z, budget):
+    """Before anything is decompressed: the sizes the zip directory declares must fit the header
+    (zipfile then stops every member at its declared size)."""
+    sizes = {info.filename: info.file_size for info in z.zip.infolist()}
+    if budget is None:
+        if sizes.get("header.npy", 0) > _MAX_HEADER_BYTES:
+            raise ValueError(
+                f"Sequential.load: {path}: the header declares {sizes['header.npy']} bytes, "
+                f"more than {_MAX_HEADER_BYTES} (not a file save wrote)"
+            )
+        return
+    total = sum(v for k, v in sizes.items() if k != "header.npy")
+    if total > budget:
+        raise ValueError(
+            f"Sequential.load: {path}: its arrays declare {total} bytes, but the architecture in its "
+            f"header holds at most {budget} (a corrupt or hostile file)"
+        )
 
 
 def _read(path):
@@ -633,9 +728,14 @@ def _read(path):
         with np.load(path, allow_pickle=False) as z:
             if "header" not in z.files:
                 raise ValueError(f"Sequential.load: {path} is not an initcore model file (no header)")
-            arrays = {k: z[k] for k in z.files}
-        doc = _decode(json.loads(str(arrays.pop("header"))), arrays)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+            _check_sizes(path, z, None)
+            header = json.loads(str(z["header"]))
+            shell = _decode(header, _Missing())
+            if isinstance(shell, dict) and shell.get("format") == FILE_FORMAT:
+                _check_sizes(path, z, _array_budget(shell))
+            arrays = {k: z[k] for k in z.files if k != "header"}
+        doc = _decode(header, arrays)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as e:
         if isinstance(e, FileNotFoundError) or str(e).startswith("Sequential.load"):
             raise
         raise ValueError(
@@ -644,6 +744,13 @@ def _read(path):
     if not isinstance(doc, dict) or doc.get("format") != FILE_FORMAT:
         raise ValueError(f"Sequential.load: {path} is not an initcore model file (format {FILE_FORMAT!r})")
     return doc
+
+
+class _Missing(dict):
+    """Arrays not read yet: ``_decode`` of a header alone (every array ``None``)."""
+
+    def __missing__(self, key):
+        return np.zeros(())
 
 
 def _restore_optimizer(model, spec):

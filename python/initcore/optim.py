@@ -83,6 +83,30 @@ def _number(name: str, value, *, low: float = 0.0, high: float | None = None, wh
     return v
 
 
+def _check_hyper(kind: str, hyper: dict[str, Any]) -> None:
+    """Rejects hyper-parameters no step could use, when the optimizer is built (and again before
+    every step, as ``hyper`` is a public dict): every number finite, and the ranges the update
+    rule needs. Raises ``ValueError`` naming the key and the optimizer."""
+    for key, v in hyper.items():
+        if isinstance(v, bool):
+            continue
+        if not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{kind}: hyper-parameter {key!r} must be a number, got {type(v).__name__}")
+        if not math.isfinite(float(v)):
+            raise ValueError(f"{kind}: hyper-parameter {key!r} must be finite, got {v}")
+        if key != "dampening" and v < 0:
+            raise ValueError(f"{kind}: hyper-parameter {key!r} must be >= 0, got {v}")
+    for key in ("beta1", "beta2"):
+        if key in hyper and not 0.0 <= hyper[key] < 1.0:
+            raise ValueError(f"{kind}: hyper-parameter {key!r} must be in [0, 1), got {hyper[key]}")
+    if kind == "rmsprop":
+        if not hyper["eps"] > 0:
+            raise ValueError(f"rmsprop: hyper-parameter 'eps' must be > 0, got {hyper['eps']}")
+        for key in ("alpha", "momentum"):
+            if not 0.0 <= hyper[key] < 1.0:
+                raise ValueError(f"rmsprop: hyper-parameter {key!r} must be in [0, 1), got {hyper[key]}")
+
+
 def _betas(betas) -> tuple[float, float]:
     try:
         b1, b2 = betas
@@ -111,6 +135,7 @@ class Optimizer:
             if p.name in names:
                 raise ValueError(f"params: the name {p.name!r} appears twice (state is keyed by name)")
             names.add(p.name)
+        _check_hyper(self.kind, hyper)
         self.params: list[Parameter] = params
         self.hyper: dict[str, Any] = dict(hyper)
         self.step_count = 0
@@ -151,19 +176,43 @@ class Optimizer:
         """One update of every parameter from its ``grad``. ``closure`` (optional, as in
         ``torch.optim``) recomputes the loss and gradients first; its value is returned."""
         loss = closure() if closure is not None else None
-        self.step_count += 1
         spec = self._state_spec()
         arrays = [k for k, fill in spec.items() if not isinstance(fill, tuple)]
-        for p in self.params:
-            st = self._ensure_state(p, spec)
-            self._update(p, st, arrays)
+        states = [self._ensure_state(p, spec) for p in self.params]
+        # All or nothing: every argument any kernel would refuse is refused here, before the
+        # first parameter is written (the fused step does the same in one call).
+        self._check_step(states, arrays)
+        step = self.step_count + 1
+        for p, st in zip(self.params, states):
+            self._update(p, st, arrays, step)
+        self.step_count = step
         return loss
 
-    def _update(self, p: Parameter, st: dict[str, Any], arrays: list[str]) -> None:
+    def _check_step(self, states: list[dict[str, Any]], arrays: list[str]) -> None:
+        _check_hyper(self.kind, self.hyper)
+        for p, st in zip(self.params, states):
+            written = [("value", p.value)] + [(f"state[{p.name!r}][{k!r}]", st[k]) for k in arrays]
+            for what, a in written + [("grad", p.grad)]:
+                if not isinstance(a, np.ndarray) or a.dtype != p.value.dtype or a.shape != p.value.shape:
+                    raise ValueError(
+                        f"{type(self).__name__}.step: {p.name!r}: {what} must be a {p.value.dtype} array of shape "
+                        f"{p.value.shape}, got {getattr(a, 'dtype', type(a).__name__)}{getattr(a, 'shape', '')}"
+                    )
+            for what, a in written:
+                if not a.flags.writeable:
+                    raise ValueError(f"{type(self).__name__}.step: {p.name!r}: {what} is read-only")
+                if not a.flags.c_contiguous:
+                    raise ValueError(f"{type(self).__name__}.step: {p.name!r}: {what} must be C-contiguous")
+            for i, (what, a) in enumerate(written):
+                for other, b in written[i + 1 :] + [("grad", p.grad)]:
+                    if np.may_share_memory(a, b):
+                        raise ValueError(f"{type(self).__name__}.step: {p.name!r}: {what} shares memory with {other}")
+
+    def _update(self, p: Parameter, st: dict[str, Any], arrays: list[str], step: int) -> None:
         """Calls the kernel with the state arrays it needs now (entries left over from other
         hyper-parameter values stay in ``state`` but are not passed)."""
         fn = getattr(get_ops(p.backend), f"{self.kind}_step")
-        fn(p.value, p.grad, **{k: st[k] for k in arrays}, step=self.step_count, **self.hyper)
+        fn(p.value, p.grad, **{k: st[k] for k in arrays}, step=step, **self.hyper)
 
     def zero_grad(self) -> None:
         """Sets every parameter's ``grad`` to 0 (in place: the arrays stay the same objects)."""
@@ -462,7 +511,7 @@ class Nadam(Optimizer):
     def _state_spec(self):
         return {"exp_avg": 0.0, "exp_avg_sq": 0.0, "mu_product": ("scalar", 1.0)}
 
-    def _update(self, p, st, arrays):
+    def _update(self, p, st, arrays, step):
         fn = get_ops(p.backend).nadam_step
         st["mu_product"] = float(
             fn(
@@ -470,7 +519,7 @@ class Nadam(Optimizer):
                 p.grad,
                 st["exp_avg"],
                 st["exp_avg_sq"],
-                step=self.step_count,
+                step=step,
                 mu_product=st["mu_product"],
                 **self.hyper,
             )

@@ -9,42 +9,112 @@
 //! Determinism: work is split into blocks whose size never depends on the thread count, and
 //! partial results are combined in block order, so every result is bit-identical for any
 //! number of threads (see `map_blocks`).
+//!
+//! fork: a forked child has only the thread that called `fork`; the pool's worker threads stay
+//! in the parent, and a job handed to them would wait forever. A `pthread_atfork` child handler
+//! therefore forgets the pool in the child (leaked, not dropped: dropping would try to join
+//! threads that do not exist there), and the child's first parallel kernel builds a fresh one.
+//! This is what Python's `multiprocessing` "fork" start method needs (the default on Linux up to
+//! Python 3.13).
 
 use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use std::ops::Range;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Once, OnceLock, RwLock, TryLockError};
 
 /// Elements of work below which a kernel stays on the calling thread.
 pub const PAR_THRESHOLD: usize = 1 << 15;
 
+/// The most threads a pool may have: more than any CPU this code meets has cores, and few
+/// enough that a mistyped count fails at once instead of spending seconds spawning threads.
+pub const MAX_THREADS: usize = 1024;
+
 static POOL: RwLock<Option<Arc<ThreadPool>>> = RwLock::new(None);
 
-fn default_threads() -> usize {
+/// The size of the last pool built (0: none yet), so that a forked child's new pool has the
+/// size the parent chose with `set_num_threads`.
+static POOL_SIZE: AtomicUsize = AtomicUsize::new(0);
+
+/// Set in a forked child if another parent thread held `POOL`'s lock at the moment of the fork:
+/// that thread does not exist in the child, so the lock never frees, and the child uses
+/// `CHILD_POOL` instead.
+static POOL_LOCK_LOST: AtomicBool = AtomicBool::new(false);
+static CHILD_POOL: OnceLock<Arc<ThreadPool>> = OnceLock::new();
+static AT_FORK: Once = Once::new();
+
+/// Runs in the child, inside `fork()`, with one thread: only a try-lock, no allocation.
+extern "C" fn forget_pool_in_child() {
+    match POOL.try_write() {
+        Ok(mut guard) => std::mem::forget(guard.take()),
+        Err(TryLockError::Poisoned(e)) => std::mem::forget(e.into_inner().take()),
+        Err(TryLockError::WouldBlock) => POOL_LOCK_LOST.store(true, Ordering::SeqCst),
+    }
+}
+
+fn register_at_fork() {
+    #[cfg(unix)]
+    AT_FORK.call_once(|| {
+        // SAFETY: the handler is an `extern "C" fn()` with static lifetime; registration only
+        // fails for lack of memory, and then forks behave as before (nothing is unsound).
+        unsafe {
+            libc::pthread_atfork(None, None, Some(forget_pool_in_child));
+        }
+    });
+}
+
+/// `INITCORE_NUM_THREADS` if it is a whole number in `1..=MAX_THREADS`, else `None` (the
+/// Python package warns about a value it cannot use).
+pub fn env_threads() -> Option<usize> {
     std::env::var("INITCORE_NUM_THREADS")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .filter(|&n| (1..=MAX_THREADS).contains(&n))
+}
+
+fn default_threads() -> usize {
+    env_threads().unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(MAX_THREADS)
+    })
 }
 
 fn build(n: usize) -> Result<Arc<ThreadPool>, String> {
-    ThreadPoolBuilder::new()
+    let p = ThreadPoolBuilder::new()
         .num_threads(n)
         .thread_name(|i| format!("initcore-{i}"))
         .build()
         .map(Arc::new)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    POOL_SIZE.store(n, Ordering::Relaxed);
+    Ok(p)
 }
 
-/// The pool, created on first use.
+/// The size for a new pool: the last one's (a forked child keeps its parent's choice), else
+/// the default.
+fn next_size() -> usize {
+    match POOL_SIZE.load(Ordering::Relaxed) {
+        0 => default_threads(),
+        n => n,
+    }
+}
+
+/// The pool, created on first use (and again in a forked child).
 pub fn pool() -> Arc<ThreadPool> {
+    if POOL_LOCK_LOST.load(Ordering::Relaxed) {
+        return CHILD_POOL
+            .get_or_init(|| build(next_size()).unwrap_or_else(|_| build(1).expect("a one-thread pool")))
+            .clone();
+    }
+    register_at_fork();
     if let Some(p) = POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
         return p.clone();
     }
     let mut guard = POOL.write().unwrap_or_else(|e| e.into_inner());
     if guard.is_none() {
-        let n = default_threads();
+        let n = next_size();
         *guard = Some(build(n).unwrap_or_else(|_| build(1).expect("a one-thread pool")));
     }
     guard.as_ref().unwrap().clone()
@@ -57,9 +127,13 @@ pub fn num_threads() -> usize {
 
 /// Replaces the pool with one of `n` threads (`n >= 1`). Calls already running keep the old one.
 pub fn set_num_threads(n: usize) -> Result<(), String> {
-    if n == 0 {
-        return Err("the number of threads must be at least 1".into());
+    if !(1..=MAX_THREADS).contains(&n) {
+        return Err(format!("the number of threads must be in 1..={MAX_THREADS}, got {n}"));
     }
+    if POOL_LOCK_LOST.load(Ordering::Relaxed) {
+        return Err("set_num_threads is unavailable in this forked child (its pool is fixed)".into());
+    }
+    register_at_fork();
     let p = build(n)?;
     *POOL.write().unwrap_or_else(|e| e.into_inner()) = Some(p);
     Ok(())
@@ -135,6 +209,43 @@ mod tests {
             }
         });
         assert!(v.iter().enumerate().all(|(i, &x)| x == i as u32));
+    }
+
+    #[test]
+    fn thread_counts_are_bounded() {
+        assert!(set_num_threads(0).is_err());
+        assert!(set_num_threads(MAX_THREADS + 1).is_err());
+        assert!(set_num_threads(usize::MAX).is_err());
+    }
+
+    /// A child forked after the pool has run parallel work must get a working pool.
+    #[cfg(unix)]
+    #[test]
+    fn a_forked_child_gets_a_fresh_pool() {
+        let sum = |n: u64| install(|| (0..n).into_par_iter().sum::<u64>());
+        assert_eq!(sum(1_000_000), 499_999_500_000);
+        // SAFETY: the child only runs Rust code of this crate and leaves with `_exit`.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let ok = sum(1_000_000) == 499_999_500_000;
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // Poll with a deadline: a hung child fails the test instead of hanging it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if r == pid {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                panic!("the forked child hung in the thread pool");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
     }
 
     #[test]

@@ -9,7 +9,6 @@ use super::common::{self, check_ndim, check_shape, readonly, readwrite, same_dty
 use crate::kernels::activation::{self as k, Act};
 use crate::kernels::vmath::VMath;
 use crate::kernels::ShapeError;
-use numpy::ndarray::IxDyn;
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -23,11 +22,11 @@ impl Float for f32 {}
 impl Float for f64 {}
 
 /// C-ordered data of an input: borrowed when contiguous, else copied once.
-pub(super) fn input<'a, T: Element + Clone>(a: &'a PyReadonlyArrayDyn<'_, T>) -> Cow<'a, [T]> {
+pub(super) fn input<'a, T: Element + Clone>(fname: &str, a: &'a PyReadonlyArrayDyn<'_, T>) -> PyResult<Cow<'a, [T]>> {
     // `as_slice` also accepts Fortran order, whose memory order is not the logical one.
     match a.as_slice() {
-        Ok(s) if a.is_c_contiguous() => Cow::Borrowed(s),
-        _ => Cow::Owned(a.as_array().iter().cloned().collect()),
+        Ok(s) if a.is_c_contiguous() => Ok(Cow::Borrowed(s)),
+        _ => common::c_copy(fname, "an input", a.as_array()).map(Cow::Owned),
     }
 }
 
@@ -38,10 +37,12 @@ pub(super) fn input<'a, T: Element + Clone>(a: &'a PyReadonlyArrayDyn<'_, T>) ->
 /// contract: outputs are fully written, empty shapes included) before the array reaches
 /// Python; on an error the array is dropped unseen. Its memory comes from NumPy's allocator,
 /// and any bit pattern is a valid `f32`, `f64` or `i64`.
-pub(super) fn new_array<'py, T: Element>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArrayDyn<T>> {
-    // SAFETY: see above; the array is C-ordered (`is_fortran = false`) and fully written by
-    // the kernel before it is returned or read.
-    unsafe { PyArrayDyn::<T>::new(py, IxDyn(shape), false) }
+pub(super) fn new_array<'py, T: Element>(
+    py: Python<'py>,
+    fname: &str,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    common::new_array(py, fname, "an output", shape, false)
 }
 
 /// An `activation=` argument as passed: the name, or (for a non-str) a description of the
@@ -135,7 +136,7 @@ fn into_output<'py, T: Float>(
             Ok(o.clone().unbind())
         }
         None => {
-            let arr = new_array::<T>(py, shape);
+            let arr = new_array::<T>(py, fname, shape)?;
             {
                 let mut w = arr.readwrite();
                 let s = w.as_slice_mut().expect("a new array is contiguous");
@@ -178,7 +179,7 @@ fn forward_run<'py, T: Float>(
     let act = parse_act::<T>(F, activation, alpha)?;
     let rx = readonly::<T>(F, "x", x)?;
     let shape = rx.shape().to_vec();
-    let xs = input(&rx);
+    let xs = input(F, &rx)?;
     into_output::<T>(py, F, out, &shape, "the shape of 'x'", |y| k::act_forward(act, &xs, y))
 }
 
@@ -216,7 +217,7 @@ fn backward_run<'py, T: Float>(
     let shape = rdy.shape().to_vec();
     same_shape(F, "x", rx.shape(), &shape, "dy")?;
     same_shape(F, "y", ry.shape(), &shape, "dy")?;
-    let (gs, xs, ys) = (input(&rdy), input(&rx), input(&ry));
+    let (gs, xs, ys) = (input(F, &rdy)?, input(F, &rx)?, input(F, &ry)?);
     into_output::<T>(py, F, out, &shape, "the shape of 'dy'", |dx| {
         k::act_backward(act, &gs, &xs, &ys, dx)
     })
@@ -259,7 +260,7 @@ fn rows_forward_run<'py, T: Float>(
     let shape = rx.shape().to_vec();
     check_ndim(fname, "x", &shape, &[2])?;
     let (n, m) = dims2(&shape);
-    let xs = input(&rx);
+    let xs = input(fname, &rx)?;
     into_output::<T>(py, fname, out, &shape, "the shape of 'x'", |y| kernel(&xs, n, m, y))
 }
 
@@ -275,7 +276,7 @@ fn rows_backward_run<'py, T: Float>(
     check_ndim(fname, "dy", &shape, &[2])?;
     same_shape(fname, "y", ry.shape(), &shape, "dy")?;
     let (n, m) = dims2(&shape);
-    let (gs, ys) = (input(&rdy), input(&ry));
+    let (gs, ys) = (input(fname, &rdy)?, input(fname, &ry)?);
     into_output::<T>(py, fname, None, &shape, "", |dx| kernel(&gs, &ys, n, m, dx))
 }
 
@@ -339,7 +340,7 @@ fn prelu_forward_run<'py, T: Float>(
     let (rx, rs) = (readonly::<T>(F, "x", x)?, readonly::<T>(F, "slope", slope)?);
     let shape = rx.shape().to_vec();
     let (n, m) = prelu_shapes(F, &shape, rs.shape())?;
-    let (xs, ss) = (input(&rx), input(&rs));
+    let (xs, ss) = (input(F, &rx)?, input(F, &rs)?);
     into_output::<T>(py, F, None, &shape, "", |y| k::prelu_forward(&xs, &ss, n, m, y))
 }
 
@@ -364,16 +365,14 @@ fn prelu_backward_run<'py, T: Float>(
     let shape = rx.shape().to_vec();
     let (n, m) = prelu_shapes(F, &shape, rs.shape())?;
     same_shape(F, "dy", rdy.shape(), &shape, "x")?;
-    let (gs, xs, ss) = (input(&rdy), input(&rx), input(&rs));
-    let (dx, ds) = (new_array::<T>(py, &shape), new_array::<T>(py, &[m]));
+    let (gs, xs, ss) = (input(F, &rdy)?, input(F, &rx)?, input(F, &rs)?);
+    let (dx, ds) = (new_array::<T>(py, F, &shape)?, new_array::<T>(py, F, &[m])?);
     {
         let (mut wdx, mut wds) = (dx.readwrite(), ds.readwrite());
         let (dxs, dss) = (wdx.as_slice_mut().expect("new"), wds.as_slice_mut().expect("new"));
-        py.detach(|| {
-            let mut ws = vec![T::zero(); k::prelu::prelu_workspace_len(n, m)];
-            k::prelu_backward(&gs, &xs, &ss, n, m, dxs, &mut ws, dss)
-        })
-        .map_err(|e| shape_err(F, e))?;
+        let mut ws = common::alloc_vec(F, "the workspace", k::prelu::prelu_workspace_len(n, m), T::zero())?;
+        py.detach(|| k::prelu_backward(&gs, &xs, &ss, n, m, dxs, &mut ws, dss))
+            .map_err(|e| shape_err(F, e))?;
     }
     Ok((dx.into_any().unbind(), ds.into_any().unbind()))
 }
@@ -409,8 +408,8 @@ fn maxout_forward_run<'py, T: Float>(
         )));
     }
     let m = c / kk;
-    let xs = input(&rx);
-    let (y, arg) = (new_array::<T>(py, &[n, m]), new_array::<i64>(py, &[n, m]));
+    let xs = input(F, &rx)?;
+    let (y, arg) = (new_array::<T>(py, F, &[n, m])?, new_array::<i64>(py, F, &[n, m])?);
     {
         let (mut wy, mut wa) = (y.readwrite(), arg.readwrite());
         let (ys, args) = (wy.as_slice_mut().expect("new"), wa.as_slice_mut().expect("new"));
@@ -458,14 +457,20 @@ fn maxout_backward_run<'py, T: Float>(
     check_ndim(F, "dy", &shape, &[2])?;
     same_shape(F, "argmax", ra.shape(), &shape, "dy")?;
     let (n, m) = dims2(&shape);
-    let args = input(&ra);
+    let args = input(F, &ra)?;
     if let Some(bad) = args.iter().find(|&&a| a < 0 || a >= kk as i64) {
         return Err(PyValueError::new_err(format!(
             "{F}: argument 'argmax' has a value outside [0, {kk}): {bad}"
         )));
     }
-    let gs = input(&rdy);
-    into_output::<T>(py, F, None, &[n, m * kk], "", |dx| {
+    let gs = input(F, &rdy)?;
+    let cols = m.checked_mul(kk).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "{F}: the output would have {m}·k = {m}·{kk} columns, more than this machine can address"
+        ))
+    })?;
+    common::numel(F, "the output", &[n, cols])?;
+    into_output::<T>(py, F, None, &[n, cols], "", |dx| {
         k::maxout_backward(&gs, &args, n, m, kk, dx)
     })
 }

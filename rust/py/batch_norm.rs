@@ -3,11 +3,12 @@
 //! be C-contiguous, writable and not shared with another argument. Every check runs before the
 //! running statistics are touched.
 
-use super::common::{c_slice_mut, check_ndim, check_shape, readonly, readwrite, same_dtype, shape_err, tuple, Dt};
+use super::common::{
+    alloc_vec, c_slice_mut, check_ndim, check_shape, readonly, readwrite, same_dtype, shape_err, tuple, Dt,
+};
 use crate::kernels::batch_norm as bn;
 use crate::kernels::Real;
-use numpy::ndarray::{Ix1, IxDyn};
-use numpy::{Element, PyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use std::borrow::Cow;
@@ -16,16 +17,17 @@ const FWD: &str = "batchnorm_forward";
 const BWD: &str = "batchnorm_backward";
 
 /// The data of a read-only borrow in C order: borrowed when contiguous, else copied once.
-pub(super) fn c_order<'a, T: Element + Clone>(a: &'a PyReadonlyArrayDyn<'_, T>) -> Cow<'a, [T]> {
-    match a.as_slice() {
-        Ok(s) if a.is_c_contiguous() => Cow::Borrowed(s),
-        _ => Cow::Owned(a.as_array().iter().cloned().collect()),
-    }
+pub(super) fn c_order<'a, T: Element + Clone>(fname: &str, a: &'a PyReadonlyArrayDyn<'_, T>) -> PyResult<Cow<'a, [T]>> {
+    super::activation::input(fname, a)
 }
 
-/// A new zeroed C-ordered array.
-pub(super) fn new_array<'py, T: Element>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArrayDyn<T>> {
-    PyArrayDyn::<T>::zeros(py, IxDyn(shape), false)
+/// A new zeroed C-ordered array (a `MemoryError` if it cannot be allocated).
+pub(super) fn new_array<'py, T: Element>(
+    py: Python<'py>,
+    fname: &str,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    super::common::new_array(py, fname, "an output", shape, true)
 }
 
 /// The mutable data of an array this binding just created.
@@ -79,10 +81,10 @@ fn forward_run<'py, T: Real + Element>(
             )));
         }
     };
-    let (xs, gs, bs) = (c_order(&rx), c_order(&rg), c_order(&rb));
-    let y = new_array::<T>(py, &[n, m]);
-    let sm = PyArray::<T, Ix1>::zeros(py, m, false);
-    let si = PyArray::<T, Ix1>::zeros(py, m, false);
+    let (xs, gs, bs) = (c_order(FWD, &rx)?, c_order(FWD, &rg)?, c_order(FWD, &rb)?);
+    let y = new_array::<T>(py, FWD, &[n, m])?;
+    let sm = new_array::<T>(py, FWD, &[m])?;
+    let si = new_array::<T>(py, FWD, &[m])?;
     {
         let mut wy = y.readwrite();
         let (mut wm, mut wi) = (sm.readwrite(), si.readwrite());
@@ -98,7 +100,7 @@ fn forward_run<'py, T: Real + Element>(
                     tuple(rx.shape())
                 )));
             }
-            let mut work = vec![0.0f64; bn::forward_workspace_len(n, m)];
+            let mut work = alloc_vec(FWD, "the workspace", bn::forward_workspace_len(n, m), 0.0f64)?;
             match running {
                 Some((a, b)) => {
                     let mut wa = readwrite::<T>(FWD, "running_mean", a)?;
@@ -139,7 +141,7 @@ fn forward_run<'py, T: Real + Element>(
             let rv = readonly::<T>(FWD, "running_var", b)?;
             check_shape(FWD, "running_mean", ra.shape(), &[m], ctx)?;
             check_shape(FWD, "running_var", rv.shape(), &[m], ctx)?;
-            let (ras, rvs) = (c_order(&ra), c_order(&rv));
+            let (ras, rvs) = (c_order(FWD, &ra)?, c_order(FWD, &rv)?);
             py.detach(|| bn::forward_eval(&xs, n, m, &gs, &bs, &ras, &rvs, eps, ys, ms, is))
                 .map_err(|e| shape_err(FWD, e))?;
         }
@@ -204,10 +206,16 @@ fn backward_run<'py, T: Real + Element>(
     for (name, a) in [("gamma", &rg), ("save_mean", &rm), ("save_invstd", &ri)] {
         check_shape(BWD, name, a.shape(), &[m], "one per column of x")?;
     }
-    let (dys, xs, gs, ms, is) = (c_order(&rdy), c_order(&rx), c_order(&rg), c_order(&rm), c_order(&ri));
-    let dx = new_array::<T>(py, &[n, m]);
-    let dg = PyArray::<T, Ix1>::zeros(py, m, false);
-    let db = PyArray::<T, Ix1>::zeros(py, m, false);
+    let (dys, xs, gs, ms, is) = (
+        c_order(BWD, &rdy)?,
+        c_order(BWD, &rx)?,
+        c_order(BWD, &rg)?,
+        c_order(BWD, &rm)?,
+        c_order(BWD, &ri)?,
+    );
+    let dx = new_array::<T>(py, BWD, &[n, m])?;
+    let dg = new_array::<T>(py, BWD, &[m])?;
+    let db = new_array::<T>(py, BWD, &[m])?;
     {
         let (mut w1, mut w2, mut w3) = (dx.readwrite(), dg.readwrite(), db.readwrite());
         let (o1, o2, o3) = (
@@ -215,7 +223,7 @@ fn backward_run<'py, T: Real + Element>(
             w2.as_slice_mut().expect("new"),
             w3.as_slice_mut().expect("new"),
         );
-        let mut work = vec![0.0f64; bn::backward_workspace_len(n, m)];
+        let mut work = alloc_vec(BWD, "the workspace", bn::backward_workspace_len(n, m), 0.0f64)?;
         py.detach(|| bn::backward(&dys, &xs, n, m, &gs, &ms, &is, training, o1, o2, o3, &mut work))
             .map_err(|e| shape_err(BWD, e))?;
     }

@@ -82,6 +82,20 @@ pub fn dt_str(d: Dt) -> &'static str {
     }
 }
 
+/// `ValueError` for a misaligned array (a view at an odd byte offset of a buffer): the kernels
+/// read arrays as `&[T]`, which must be aligned.
+pub fn check_aligned(fname: &str, arg: &str, a: &Bound<'_, PyUntypedArray>) -> PyResult<()> {
+    // SAFETY: `a` is a live NumPy array and we hold the GIL.
+    let flags = unsafe { (*numpy::npyffi::_PyArray_GET_ITEM_DATA(a.as_array_ptr())).flags };
+    if flags & numpy::npyffi::NPY_ARRAY_ALIGNED == 0 {
+        return Err(PyValueError::new_err(format!(
+            "{fname}: argument '{arg}' is not aligned to its dtype (a view at an odd byte offset); \
+             pass an aligned copy (np.array(a))"
+        )));
+    }
+    Ok(())
+}
+
 /// Borrows `obj` (already known to be a `T` array) read-only.
 pub fn readonly<'py, T: Element>(
     fname: &str,
@@ -94,9 +108,14 @@ pub fn readonly<'py, T: Element>(
             describe(obj)
         ))
     })?;
-    arr.try_readonly().map_err(|e| {
+    check_aligned(fname, arg, arr.as_untyped())?;
+    // Every binding takes its read borrows before its write borrows, so a read borrow that
+    // fails means another call, on another thread, is writing this array right now.
+    arr.try_readonly().map_err(|_| {
         PyValueError::new_err(format!(
-            "{fname}: argument '{arg}' cannot be borrowed for reading ({e}); is it also passed as an output?"
+            "{fname}: argument '{arg}' cannot be read: another call (on another thread) is writing \
+             that array in place right now (an optimizer step, an out= or a running statistic); \
+             wait for it to finish, or give each thread its own arrays"
         ))
     })
 }
@@ -114,6 +133,7 @@ pub fn readwrite<'py, T: Element>(
             describe(obj)
         ))
     })?;
+    check_aligned(fname, arg, arr.as_untyped())?;
     let writeable = obj
         .getattr("flags")
         .and_then(|f| f.getattr("writeable"))
@@ -126,7 +146,8 @@ pub fn readwrite<'py, T: Element>(
     }
     arr.try_readwrite().map_err(|_| {
         PyValueError::new_err(format!(
-            "{fname}: argument '{arg}' is written in place but shares memory with another argument of this call"
+            "{fname}: argument '{arg}' is written in place but shares memory with another argument of this call, \
+             or another call on another thread is using that array right now"
         ))
     })
 }
@@ -187,4 +208,110 @@ pub fn tuple(s: &[usize]) -> String {
 /// a second line of defence).
 pub fn shape_err(fname: &str, e: ShapeError) -> PyErr {
     PyValueError::new_err(format!("{fname}: {e}"))
+}
+
+// --- allocations whose size comes from the caller ------------------------------------------------
+//
+// An allocation that fails in Rust's infallible paths (`vec!`, `collect`) aborts the process,
+// and rust-numpy's `PyArray::zeros`/`new` panic on NumPy's NULL (a `PanicException`, which
+// `except Exception` misses). Every array or buffer sized by the caller's shapes goes through
+// these instead: the element count is checked arithmetic (an overflow is a `ValueError`), and a
+// failed allocation is a `MemoryError` saying what was being allocated and how many bytes.
+
+/// `Π shape`, or a `ValueError` naming `what` when the product overflows.
+pub fn numel(fname: &str, what: &str, shape: &[usize]) -> PyResult<usize> {
+    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "{fname}: the shape {} of {what} has more elements than this machine can address",
+            tuple(shape)
+        ))
+    })
+}
+
+/// Bytes of `len` elements of `T`, or a `ValueError` on overflow; `isize::MAX` is the most any
+/// allocation may ask for.
+fn nbytes<T>(fname: &str, what: &str, len: usize) -> PyResult<usize> {
+    len.checked_mul(std::mem::size_of::<T>())
+        .filter(|&b| b <= isize::MAX as usize)
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "{fname}: {what} would need more than {} bytes ({len} elements)",
+                isize::MAX
+            ))
+        })
+}
+
+pub fn memory_err(fname: &str, what: &str, bytes: usize) -> PyErr {
+    pyo3::exceptions::PyMemoryError::new_err(format!(
+        "{fname}: cannot allocate {what}: {bytes} bytes ({:.1} GiB)",
+        bytes as f64 / (1u64 << 30) as f64
+    ))
+}
+
+/// A `Vec` of `len` copies of `fill`, or a `MemoryError`.
+pub fn alloc_vec<T: Clone>(fname: &str, what: &str, len: usize, fill: T) -> PyResult<Vec<T>> {
+    let bytes = nbytes::<T>(fname, what, len)?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| memory_err(fname, what, bytes))?;
+    v.resize(len, fill);
+    Ok(v)
+}
+
+/// The elements of an array view in C order, copied into a fallibly allocated `Vec`.
+pub fn c_copy<T: Clone>(fname: &str, arg: &str, view: numpy::ndarray::ArrayViewD<'_, T>) -> PyResult<Vec<T>> {
+    let what = format!("a C-ordered copy of {arg} (shape {})", tuple(view.shape()));
+    let bytes = nbytes::<T>(fname, &what, view.len())?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(view.len())
+        .map_err(|_| memory_err(fname, &what, bytes))?;
+    v.extend(view.iter().cloned());
+    Ok(v)
+}
+
+/// A new C-ordered NumPy array of `shape`: zeroed, or left uninitialized (`zeroed = false`, for
+/// a kernel that writes every element before the array is returned). NumPy's own allocation
+/// failure becomes a `MemoryError` naming `what` and the bytes.
+pub fn new_array<'py, T: Element>(
+    py: Python<'py>,
+    fname: &str,
+    what: &str,
+    shape: &[usize],
+    zeroed: bool,
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
+    use numpy::PyArrayDescrMethods;
+    let len = numel(fname, what, shape)?;
+    let bytes = nbytes::<T>(fname, what, len)?;
+    let mut dims: Vec<npy_intp> = shape.iter().map(|&d| d as npy_intp).collect();
+    let describe = || format!("{what} ({} {})", tuple(shape), T::get_dtype(py));
+    // SAFETY: as rust-numpy's `PyArray::zeros`/`new` (the descriptor reference is stolen by
+    // NumPy, the dims outlive the call), but a NULL result is returned as the error NumPy set
+    // instead of a panic. An uninitialized array is fully written by the caller's kernel
+    // before Python sees it (see `activation::new_array`).
+    unsafe {
+        let descr = T::get_dtype(py).into_dtype_ptr();
+        let ptr = if zeroed {
+            PY_ARRAY_API.PyArray_Zeros(py, dims.len() as i32, dims.as_mut_ptr(), descr, 0)
+        } else {
+            PY_ARRAY_API.PyArray_NewFromDescr(
+                py,
+                npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
+                descr,
+                dims.len() as i32,
+                dims.as_mut_ptr(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0,
+                std::ptr::null_mut(),
+            )
+        };
+        if ptr.is_null() {
+            let err = PyErr::take(py);
+            return Err(match err {
+                Some(e) if !e.is_instance_of::<pyo3::exceptions::PyMemoryError>(py) => e,
+                _ => memory_err(fname, &describe(), bytes),
+            });
+        }
+        Ok(Bound::from_owned_ptr(py, ptr).cast_into_unchecked())
+    }
 }

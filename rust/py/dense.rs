@@ -5,7 +5,7 @@
 //! arrays. Everything is validated before the kernel runs.
 
 use super::activation::{input, new_array, parse_act, ActName, Float};
-use super::common::{check_ndim, check_shape, readonly, same_dtype, shape_err, tuple, Dt};
+use super::common::{alloc_vec, check_ndim, check_shape, readonly, same_dtype, shape_err, tuple, Dt};
 use crate::kernels::activation::Act;
 use crate::kernels::dense::{self, DenseShape};
 use numpy::{PyArrayMethods, PyUntypedArrayMethods};
@@ -47,9 +47,12 @@ fn forward_run<'py, T: Float>(
     if let Some(rb) = &rb {
         check_shape(F, "b", rb.shape(), &[s.out], "one bias per column of 'w'")?;
     }
-    let (xs, ws) = (input(&rx), input(&rw));
-    let bs = rb.as_ref().map(input);
-    let (y, z) = (new_array::<T>(py, &[s.n, s.out]), new_array::<T>(py, &[s.n, s.out]));
+    let (xs, ws) = (input(F, &rx)?, input(F, &rw)?);
+    let bs = rb.as_ref().map(|b| input(F, b)).transpose()?;
+    let (y, z) = (
+        new_array::<T>(py, F, &[s.n, s.out])?,
+        new_array::<T>(py, F, &[s.n, s.out])?,
+    );
     {
         let (mut wy, mut wz) = (y.readwrite(), z.readwrite());
         let (ys, zs) = (wy.as_slice_mut().expect("new"), wz.as_slice_mut().expect("new"));
@@ -103,20 +106,28 @@ fn backward_run<'py, T: Float>(
     for (name, r) in [("dy", &rdy), ("z", &rz), ("y", &ry)] {
         check_shape(F, name, r.shape(), &[s.n, s.out], "rows of 'x', columns of 'w'")?;
     }
-    let (gs, xs, ws, zs, ys) = (input(&rdy), input(&rx), input(&rw), input(&rz), input(&ry));
-    let dx = need_dx.then(|| new_array::<T>(py, &[s.n, s.inp]));
-    let (dw, db) = (new_array::<T>(py, &[s.inp, s.out]), new_array::<T>(py, &[s.out]));
+    let (gs, xs, ws, zs, ys) = (
+        input(F, &rdy)?,
+        input(F, &rx)?,
+        input(F, &rw)?,
+        input(F, &rz)?,
+        input(F, &ry)?,
+    );
+    let dx = need_dx.then(|| new_array::<T>(py, F, &[s.n, s.inp])).transpose()?;
+    let (dw, db) = (
+        new_array::<T>(py, F, &[s.inp, s.out])?,
+        new_array::<T>(py, F, &[s.out])?,
+    );
     {
         let mut wdx = dx.as_ref().map(|a| a.readwrite());
         let (mut wdw, mut wdb) = (dw.readwrite(), db.readwrite());
         let dxs = wdx.as_mut().map(|w| w.as_slice_mut().expect("new"));
         let (dws, dbs) = (wdw.as_slice_mut().expect("new"), wdb.as_slice_mut().expect("new"));
-        py.detach(|| {
-            let mut dz = vec![T::zero(); if act == Act::Identity { 0 } else { s.n * s.out }];
-            let mut wsp = vec![T::zero(); s.backward_workspace_len()];
-            dense::dense_backward(s, &gs, &xs, &ws, &zs, &ys, act, &mut dz, &mut wsp, dxs, dws, dbs)
-        })
-        .map_err(|e| shape_err(F, e))?;
+        let dz_len = if act == Act::Identity { 0 } else { s.n * s.out };
+        let mut dz = alloc_vec(F, "the gradient workspace", dz_len, T::zero())?;
+        let mut wsp = alloc_vec(F, "the workspace", s.backward_workspace_len(), T::zero())?;
+        py.detach(|| dense::dense_backward(s, &gs, &xs, &ws, &zs, &ys, act, &mut dz, &mut wsp, dxs, dws, dbs))
+            .map_err(|e| shape_err(F, e))?;
     }
     Ok((
         dx.map(|a| a.into_any().unbind()),

@@ -47,8 +47,8 @@ fn ce_run<'py, T: VMath + Element, L: Label + Element>(
         .try_readonly()
         .map_err(|e| PyValueError::new_err(format!("{CE}: argument 'labels' cannot be borrowed ({e})")))?;
     check_shape(CE, "labels", rl.shape(), &[n], "one per row of logits")?;
-    let (zs, ls) = (c_order(&rz), c_order(&rl));
-    let g = new_array::<T>(py, &[n, c]);
+    let (zs, ls) = (c_order(CE, &rz)?, c_order(CE, &rl)?);
+    let g = new_array::<T>(py, CE, &[n, c])?;
     let loss = {
         let mut w = g.readwrite();
         let gs = fresh(&mut w);
@@ -130,8 +130,8 @@ fn pair_run<'py, T: Real + Element>(
             tuple(&shape)
         )));
     }
-    let (as_, bs) = (c_order(&ra), c_order(&rb));
-    let g = new_array::<T>(py, &shape);
+    let (as_, bs) = (c_order(fname, &ra)?, c_order(fname, &rb)?);
+    let g = new_array::<T>(py, fname, &shape)?;
     let loss = {
         let mut w = g.readwrite();
         let gs = fresh(&mut w);

@@ -6,8 +6,7 @@
 use super::common::{self, check_ndim, readonly, readwrite, same_dtype, shape_err, tuple, Dt};
 use crate::kernels::matmul::{batched_matmul, Batched};
 use crate::kernels::Real;
-use numpy::ndarray::IxDyn;
-use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{Element, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use std::borrow::Cow;
@@ -53,7 +52,7 @@ impl<'a, T: Clone> Operand<'a, T> {
     }
 }
 
-fn operand<'a, T: Element + Clone>(a: &'a PyReadonlyArrayDyn<'_, T>) -> Operand<'a, T> {
+fn operand<'a, T: Element + Clone>(arg: &str, a: &'a PyReadonlyArrayDyn<'_, T>) -> PyResult<Operand<'a, T>> {
     let v = a.as_array();
     let shape = v.shape().to_vec();
     let (batch, rows, cols) = if shape.len() == 3 {
@@ -64,7 +63,7 @@ fn operand<'a, T: Element + Clone>(a: &'a PyReadonlyArrayDyn<'_, T>) -> Operand<
     let nonneg = v.strides().iter().all(|&s| s >= 0);
     if nonneg && v.is_standard_layout() {
         if let Some(s) = v.to_slice_memory_order() {
-            return Operand {
+            return Ok(Operand {
                 data: Cow::Borrowed(s),
                 batch,
                 batch_stride: rows * cols,
@@ -72,13 +71,13 @@ fn operand<'a, T: Element + Clone>(a: &'a PyReadonlyArrayDyn<'_, T>) -> Operand<
                 cols,
                 rs: cols,
                 cs: 1,
-            };
+            });
         }
     }
     if nonneg && shape.len() == 2 && v.t().is_standard_layout() {
         // Fortran order: a transposed C-ordered matrix, used through its strides.
         if let Some(s) = v.to_slice_memory_order() {
-            return Operand {
+            return Ok(Operand {
                 data: Cow::Borrowed(s),
                 batch,
                 batch_stride: rows * cols,
@@ -86,11 +85,11 @@ fn operand<'a, T: Element + Clone>(a: &'a PyReadonlyArrayDyn<'_, T>) -> Operand<
                 cols,
                 rs: 1,
                 cs: rows.max(1),
-            };
+            });
         }
     }
-    let owned: Vec<T> = v.as_standard_layout().iter().cloned().collect();
-    Operand {
+    let owned = common::c_copy(F, arg, v)?;
+    Ok(Operand {
         data: Cow::Owned(owned),
         batch,
         batch_stride: rows * cols,
@@ -98,7 +97,7 @@ fn operand<'a, T: Element + Clone>(a: &'a PyReadonlyArrayDyn<'_, T>) -> Operand<
         cols,
         rs: cols,
         cs: 1,
-    }
+    })
 }
 
 fn run<'py, T: Real + Element>(
@@ -114,8 +113,8 @@ fn run<'py, T: Real + Element>(
     let (sa, sb) = (ra.shape().to_vec(), rb.shape().to_vec());
     check_ndim(F, "a", &sa, &[2, 3])?;
     check_ndim(F, "b", &sb, &[2, 3])?;
-    let oa = operand(&ra).transposed(trans_a);
-    let ob = operand(&rb).transposed(trans_b);
+    let oa = operand("'a'", &ra)?.transposed(trans_a);
+    let ob = operand("'b'", &rb)?.transposed(trans_b);
     if oa.cols != ob.rows {
         return Err(PyValueError::new_err(format!(
             "{F}: inner dimensions differ: a{} has {} columns, b{} has {} rows (a: {}, b: {})",
@@ -153,7 +152,7 @@ fn run<'py, T: Real + Element>(
             Ok(o.clone().unbind())
         }
         None => {
-            let arr = PyArrayDyn::<T>::zeros(py, IxDyn(&want), false);
+            let arr = common::new_array::<T>(py, F, "the product", &want, true)?;
             {
                 let mut w = arr.readwrite();
                 let c = w.as_slice_mut().expect("a new array is contiguous");

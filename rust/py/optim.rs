@@ -48,7 +48,8 @@ fn borrow<'py, T: Element, const N: usize>(
         .try_readonly()
         .map_err(|_| {
             PyValueError::new_err(format!(
-                "{f}: argument 'grad' shares memory with an array this call writes in place ('param' or a state); pass a copy"
+                "{f}: argument 'grad' shares memory with an array this call writes in place ('param' or a state; pass a copy), \
+                 or another call on another thread is writing it right now"
             ))
         })?;
     check_shape(f, "grad", g.shape(), &shape, "the shape of 'param'")?;
@@ -78,7 +79,7 @@ impl<'py, T: Element + Real, const N: usize> Borrowed<'py, T, N> {
         // `as_slice` also accepts Fortran order, whose memory order is not the logical one.
         let g: Cow<'_, [T]> = match self.grad.as_slice() {
             Ok(s) if self.grad.is_c_contiguous() => Cow::Borrowed(s),
-            _ => Cow::Owned(self.grad.as_array().iter().cloned().collect()),
+            _ => Cow::Owned(super::common::c_copy(f, "'grad'", self.grad.as_array())?),
         };
         let p = c_slice_mut(f, "param", &mut self.param)?;
         let st = self

@@ -3,7 +3,7 @@
 //! or float64 whatever `x` is (they are compared in float64, as `np.histogram` would).
 
 use super::batch_norm::c_order;
-use super::common::{check_ndim, describe, float_dtype, readonly, shape_err, tuple, Dt};
+use super::common::{alloc_vec, check_ndim, describe, float_dtype, readonly, shape_err, tuple, Dt};
 use crate::kernels::stats::{self, ColumnStatsOut};
 use crate::kernels::Real;
 use numpy::{Element, IntoPyArray, PyUntypedArrayMethods};
@@ -15,11 +15,11 @@ const F: &str = "column_stats";
 
 fn edges_f64(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
     let e: Vec<f64> = match float_dtype(F, "edges", obj)? {
-        Dt::F32 => c_order(&readonly::<f32>(F, "edges", obj)?)
+        Dt::F32 => c_order(F, &readonly::<f32>(F, "edges", obj)?)?
             .iter()
             .map(|&v| v as f64)
             .collect(),
-        Dt::F64 => c_order(&readonly::<f64>(F, "edges", obj)?).into_owned(),
+        Dt::F64 => c_order(F, &readonly::<f64>(F, "edges", obj)?)?.into_owned(),
     };
     let shape = obj
         .cast::<numpy::PyUntypedArray>()
@@ -67,11 +67,17 @@ fn run<'py, T: Real + Element>(
             tuple(rx.shape())
         )));
     }
-    let xs = c_order(&rx);
+    let xs = c_order(F, &rx)?;
     let nbins = edges.as_ref().map_or(0, |e| e.len() - 1);
-    let (mut mean, mut var, mut min, mut max) = (vec![0.0; m], vec![0.0; m], vec![0.0; m], vec![0.0; m]);
-    let mut hist = vec![0i64; nbins];
-    let mut work = vec![0.0; stats::workspace_len(n, m, nbins)];
+    let col = |what| alloc_vec(F, what, m, 0.0);
+    let (mut mean, mut var, mut min, mut max) = (
+        col("the means")?,
+        col("the variances")?,
+        col("the minima")?,
+        col("the maxima")?,
+    );
+    let mut hist = alloc_vec(F, "the histogram", nbins, 0i64)?;
+    let mut work = alloc_vec(F, "the workspace", stats::workspace_len(n, m, nbins), 0.0)?;
     let fr = py
         .detach(|| {
             let out = ColumnStatsOut {

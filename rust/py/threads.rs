@@ -3,15 +3,16 @@ use crate::kernels::parallel;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-/// Sets the number of threads initcore's kernels may use (``n >= 1``).
+/// Sets the number of threads initcore's kernels may use (``1 <= n <= MAX_THREADS``).
 #[pyfunction]
 fn set_num_threads(n: i64) -> PyResult<()> {
-    if n < 1 {
+    let max = parallel::MAX_THREADS;
+    if n < 1 || n as u64 > max as u64 {
         return Err(PyValueError::new_err(format!(
-            "set_num_threads: n must be >= 1, got {n}"
+            "set_num_threads: n must be in [1, {max}], got {n}"
         )));
     }
-    parallel::set_num_threads(n as usize).map_err(PyValueError::new_err)
+    parallel::set_num_threads(n as usize).map_err(|e| PyValueError::new_err(format!("set_num_threads: {e}")))
 }
 
 /// The number of threads initcore's kernels may use.
@@ -21,6 +22,7 @@ fn get_num_threads() -> usize {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("MAX_THREADS", parallel::MAX_THREADS)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     Ok(())

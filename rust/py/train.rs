@@ -22,6 +22,45 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
+/// Grows `net`'s workspaces to `rows` rows, or raises `MemoryError` first. `Network::reserve`
+/// allocates infallibly (a failure aborts the interpreter), so the bytes it will ask for are
+/// bounded from above here (every per-layer buffer, the two gradient buffers and the scratch
+/// space, per row) and asked for once, fallibly, before it runs: a batch far too large for the
+/// machine is refused with its size instead of killing the process.
+fn reserve<T: VMath>(f: &str, net: &mut Network<T>, rows: usize) -> PyResult<()> {
+    if rows <= net.capacity() {
+        return Ok(());
+    }
+    let t = std::mem::size_of::<T>();
+    let (mut elems, mut idx, mut widest, mut f64s) = (0usize, 0usize, net.input_dim(), 0usize);
+    for s in net.specs() {
+        elems = elems.saturating_add(s.out.saturating_mul(2));
+        widest = widest.max(s.inp).max(s.out);
+        match s.kind {
+            LayerKind::Maxout { .. } => idx = idx.saturating_add(s.out),
+            LayerKind::BatchNorm { .. } => f64s = f64s.max(s.out.saturating_mul(2)),
+            _ => {}
+        }
+    }
+    elems = elems.saturating_add(widest.saturating_mul(3));
+    let per_row = elems
+        .saturating_mul(t)
+        .saturating_add(idx.saturating_mul(8))
+        .saturating_add(f64s.saturating_mul(8));
+    let bytes = per_row.saturating_mul(rows);
+    let what = format!("the workspaces for a batch of {rows} rows");
+    if bytes > isize::MAX as usize {
+        return Err(super::common::memory_err(f, &what, bytes));
+    }
+    let mut probe: Vec<u8> = Vec::new();
+    probe
+        .try_reserve_exact(bytes)
+        .map_err(|_| super::common::memory_err(f, &what, bytes))?;
+    drop(probe);
+    net.reserve(rows);
+    Ok(())
+}
+
 /// One dtype's plan.
 struct Plan<T: 'static> {
     net: Network<T>,
@@ -72,7 +111,7 @@ impl<T: VMath + Element> Plan<T> {
                 mu_vals.push(v.extract::<f64>()?);
             }
         }
-        net.reserve(n);
+        reserve(F, net, n)?;
         // SAFETY: checked above (shapes, dtypes, contiguity, overlaps); see the module docs.
         let (xs, outs, target) = unsafe { (slice::<T>(rx), slice_mut::<T>(ro), target_of::<T>(ry, labels)) };
         let Slots {
@@ -120,7 +159,7 @@ impl<T: VMath + Element> Plan<T> {
         let ro = meta.take_out(F, s, out, n)?;
         meta.take_state(F, s, a, false, n)?;
         check_overlaps(F, s, meta)?;
-        net.reserve(batch.min(n));
+        reserve(F, net, batch.min(n))?;
         // SAFETY: as in `step`.
         let (xs, outs) = unsafe { (slice::<T>(rx), slice_mut::<T>(ro)) };
         let Slots { params, buffers, .. } = s;
@@ -146,7 +185,7 @@ impl<T: VMath + Element> Plan<T> {
         let (ry, labels) = meta.take_target(F, s, loss, y, n)?;
         meta.take_state(F, s, a, false, n)?;
         check_overlaps(F, s, meta)?;
-        net.reserve(batch.min(n));
+        reserve(F, net, batch.min(n))?;
         // SAFETY: as in `step`.
         let (xs, target) = unsafe { (slice::<T>(rx), target_of::<T>(ry, labels)) };
         let Slots { params, buffers, .. } = s;
@@ -525,8 +564,8 @@ impl TrainPlan {
     }
 
     /// Grows the workspaces to ``rows`` rows (a no-op if they hold as many).
-    fn reserve(&mut self, rows: usize) {
-        dispatch!(self, p => p.net.reserve(rows))
+    fn reserve(&mut self, rows: usize) -> PyResult<()> {
+        dispatch!(self, p => reserve("TrainPlan.reserve", &mut p.net, rows))
     }
 
     /// Rows the workspaces hold (the largest batch seen).

@@ -20,7 +20,7 @@ use super::super::common::tuple;
 use crate::kernels::train::{Loss, Optimizer, Target};
 use crate::kernels::vmath::VMath;
 use crate::kernels::ShapeError;
-use numpy::npyffi::{_PyArray_GET_ITEM_DATA, NPY_ARRAY_C_CONTIGUOUS, NPY_ARRAY_WRITEABLE};
+use numpy::npyffi::{_PyArray_GET_ITEM_DATA, NPY_ARRAY_ALIGNED, NPY_ARRAY_C_CONTIGUOUS, NPY_ARRAY_WRITEABLE};
 use numpy::{Element, PyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -133,6 +133,14 @@ fn raw_array<E: Element>(
     if fields.flags & NPY_ARRAY_C_CONTIGUOUS == 0 {
         return Err(PyValueError::new_err(format!(
             "{f}: argument '{}' must be C-contiguous",
+            arg()
+        )));
+    }
+    // A view at an odd byte offset of a buffer is contiguous but misaligned; reading it as a
+    // `&[T]` would be undefined behaviour.
+    if fields.flags & NPY_ARRAY_ALIGNED == 0 {
+        return Err(PyValueError::new_err(format!(
+            "{f}: argument '{}' is not aligned to its dtype (a view at an odd byte offset); pass an aligned copy (np.array(a))",
             arg()
         )));
     }
