@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -89,7 +90,7 @@ def _ray_init(ray, address, n_jobs: int) -> bool:
     """Connects (or starts) Ray unless already connected; returns whether this call did."""
     if ray.is_initialized():
         return False
-    kw = dict(runtime_env={"env_vars": {"INITCORE_NUM_THREADS": "1"}}, log_to_driver=False)
+    kw = dict(runtime_env={"env_vars": {"INITCORE_NUM_THREADS": "1"}}, log_to_driver=False, logging_level="WARNING")
     if address == "local":
         ray.init(address="local", num_cpus=n_jobs, include_dashboard=False, **kw)
     else:
@@ -105,7 +106,7 @@ def run_ray(trial_fn, items, extra, data, n_jobs, scheduler, metric, mode, max_e
         raise ImportError(f"sweep: engine='ray' needs Ray Tune: pip install 'initcore[ray]' ({e})") from None
 
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no CSV/JSON/TensorBoard per trial
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic reporter honours verbose=0 (no banner)
     started = _ray_init(ray, address, n_jobs)
     seen: set[int] = set()
 
@@ -155,7 +156,17 @@ def run_ray(trial_fn, items, extra, data, n_jobs, scheduler, metric, mode, max_e
                 failure_config=tune.FailureConfig(max_failures=0),
             ),
         )
-        grid = tuner.fit()
+        # Tune's INFO lines, and its warning that the per-trial files the disabled loggers would
+        # have written are missing, say nothing about the sweep: the records come from the reports.
+        quiet = [logging.getLogger(n) for n in ("ray.tune", "ray.tune.tune", "ray.tune.analysis.experiment_analysis")]
+        levels = [q.level for q in quiet]
+        for q in quiet:
+            q.setLevel(logging.ERROR)
+        try:
+            grid = tuner.fit()
+        finally:
+            for q, level in zip(quiet, levels):
+                q.setLevel(level)
         for r in grid:  # any trial the callback did not see (it should have seen all)
             index = (r.config or {}).get("index")
             if index is not None and index not in seen:
