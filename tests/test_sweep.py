@@ -182,6 +182,21 @@ def test_write_files(small_sweep, tmp_path):
     with open(tmp_path / "epochs.csv") as f:
         assert len(list(csv.DictReader(f))) == 4 * 2
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]  # no temporary left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "trials.csv").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def test_write_without_matplotlib_says_which_figures_it_skipped(small_sweep, tmp_path, monkeypatch):
+    _, result = small_sweep
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises ImportError
+    files = result.write(tmp_path)
+    assert files["skipped"] == [
+        ("curves.png", "matplotlib is not installed"),
+        ("final.png", "matplotlib is not installed"),
+    ]
+    assert sorted(os.listdir(tmp_path)) == ["epochs.csv", "summary.csv", "summary.md", "trials.csv"]
+    assert "![" not in (tmp_path / "summary.md").read_text()
 
 
 # --- error isolation ------------------------------------------------------------------------------

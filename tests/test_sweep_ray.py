@@ -10,13 +10,18 @@ start-up is the slow part.
 """
 
 import os
+import sys
 
 import pytest
 import ray
+from ray import cloudpickle
 
 from initcore import cli, sweep
 from initcore.sweep._ray import _ray_init
 from test_sweep import SMALL, SPACE, small_data
+
+# The Ray workers cannot import this test module: send its functions by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 @pytest.fixture(scope="session")
@@ -85,3 +90,36 @@ def test_cli_sweep_on_ray(ray_address, tmp_path, capsys):
     assert out.splitlines()[0].endswith(f"engine ray {ray_address}")
     assert "ranked by final val_accuracy" in out
     assert (tmp_path / "trials.csv").read_text().count("\n") == 3  # header + 2 trials
+
+
+def reporting_trial(config, seed, data):
+    """A custom trial that reports each epoch, so that ASHA can stop it; no training."""
+    curve = []
+    for epoch in range(config["epochs"]):
+        value = 0.9 - 0.1 / (epoch + 1) if config["arm"] == "good" else 0.1
+        curve.append(value + 0.001 * seed)
+        sweep.report_epoch({"val_accuracy": curve[-1]})
+    return {"val_accuracy": curve}
+
+
+def test_asha_stops_a_custom_trial_that_reports_each_epoch(ray_address):
+    result = sweep.run(
+        {"arm": ["good", "bad"]},
+        small_data(),
+        seeds=[0, 1],
+        epochs=4,
+        engine="ray",
+        trial=reporting_trial,
+        scheduler="asha",
+        n_jobs=2,
+        progress=False,
+    )
+    assert not result.errors
+    good, bad = result.trials[:2], result.trials[2:]
+    assert any(t.stopped_early and t.epochs < 4 for t in bad)
+    for t in result.trials:  # what the trial reported, epoch by epoch, exactly
+        assert (
+            t.metrics["val_accuracy"]
+            == reporting_trial({**t.config, "epochs": 4}, t.seed, None)["val_accuracy"][: t.epochs]
+        )
+    assert max(t.epochs for t in good) == 4  # the first trial at each rung always goes on

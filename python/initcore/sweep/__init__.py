@@ -36,7 +36,9 @@ mode=None, n_jobs=None, ray_address=None, scheduler=None, out=None, progress=Tru
   thread each) or ``"ray"`` (Ray Tune, ``pip install 'initcore[ray]'``; ``ray_address``:
   ``None`` = Ray's default — ``RAY_ADDRESS`` or a cluster already running on this machine, else a
   new local one —, ``"local"`` = a new in-process cluster, or ``"host:port"``; ``n_jobs`` caps the
-  concurrent trials). An already initialized Ray connection is used as it is.
+  concurrent trials, default: as many as the cluster's CPUs allow). An already initialized Ray
+  connection is used as it is. A cluster started by ``ray start`` uses token authentication:
+  set ``RAY_AUTH_MODE=token`` in the environment of the process that connects.
 - ``scheduler``: ``None`` or ``"asha"`` (Ray only): asynchronous successive halving on ``metric``,
   one rung per epoch from epoch 1, reduction factor 2; stopped trials have ``stopped_early=True``.
 - ``metric``/``mode``: what ranks configs and what ASHA watches; default ``"val_accuracy"``/
@@ -145,7 +147,6 @@ def run(
     extra = {} if "epochs" in space.names else {"epochs": epochs}
     max_epochs = max(int(c.get("epochs", epochs)) for c in configs)
     items = [(i * len(seeds) + j, c, s) for i, c in enumerate(configs) for j, s in enumerate(seeds)]
-    n_jobs = n_jobs or default_jobs()
 
     done: list[TrialRecord] = []
     label = engine if engine == "local" else f"ray {ray_address or 'default'}"
@@ -177,7 +178,7 @@ def run(
         if engine == "local":
             from ._local import run_local
 
-            run_local(trial, items, extra, dataset, n_jobs, record)
+            run_local(trial, items, extra, dataset, n_jobs or default_jobs(), record)
         else:
             from ._ray import run_ray
 

@@ -86,7 +86,7 @@ def _record(items, index: int, result: dict | None, error: str | None) -> TrialR
     )
 
 
-def _ray_init(ray, address, n_jobs: int) -> bool:
+def _ray_init(ray, address, n_jobs: int | None) -> bool:
     """Connects (or starts) Ray unless already connected; returns whether this call did."""
     if ray.is_initialized():
         return False
@@ -107,6 +107,10 @@ def run_ray(trial_fn, items, extra, data, n_jobs, scheduler, metric, mode, max_e
 
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no CSV/JSON/TensorBoard per trial
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic reporter honours verbose=0 (no banner)
+    # Ctrl-C: Tune's own handler would end the experiment and return as if it had finished (the
+    # running trials looking stopped by a scheduler); without it the KeyboardInterrupt reaches
+    # sweep.run, which writes the finished trials and re-raises, as under the local engine.
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     started = _ray_init(ray, address, n_jobs)
     seen: set[int] = set()
 

@@ -310,6 +310,12 @@ def _csv(rows, columns) -> str:
     return buf.getvalue()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str, content: str | bytes) -> str:
     """Writes ``content`` to ``path`` through a temporary file in the same folder and a rename."""
     d = os.path.dirname(os.path.abspath(path))
@@ -317,6 +323,7 @@ def write_atomic(path: str, content: str | bytes) -> str:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(content.encode("utf-8") if isinstance(content, str) else content)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; give it a plain file's mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -383,10 +390,11 @@ def write_figures(result: SweepResult, out_dir: str, dpi: int = 100) -> list[str
     ax.barh(y, means, xerr=stds, capsize=3, color="tab:blue", alpha=0.8)
     ax.set_yticks(y)
     ax.set_yticklabels([labels.get(_key(c), config_label(c)) for c in cfgs], fontsize=7)
-    finite = [m for m in means if not math.isnan(m)]
-    if finite and result.mode == "max":
-        lo = min(m - s for m, s in zip(means, stds) if not math.isnan(m))
-        ax.set_xlim(max(0.0, lo - 0.05 * abs(lo)) if lo > 0 else None, None)
+    ends = [(m - s, m + s) for m, s in zip(means, stds) if not math.isnan(m)]
+    if ends:  # zoom on the bars' ends: the differences between configs are what the chart is for
+        lo, hi = min(e[0] for e in ends), max(e[1] for e in ends)
+        pad = 0.2 * (hi - lo) or 0.05 * abs(hi) or 1.0
+        ax.set_xlim(lo - pad, hi + pad)
     ax.set_xlabel(f"final {metric} (mean ± 1 std over seeds)")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
