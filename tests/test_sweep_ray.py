@@ -63,7 +63,9 @@ def test_asha_stops_the_hopeless_arm_early(ray_address):
     good = [t for t in result.trials if t.config["lr"] == 1e-3]
     assert any(t.stopped_early and t.epochs < 4 for t in hopeless), [(t.epochs, t.metrics) for t in hopeless]
     assert all(t.final["val_accuracy"] < 0.3 for t in hopeless)
-    assert max(t.epochs for t in good) == 4 and all(t.final["val_accuracy"] > 0.5 for t in good)
+    # ASHA may also cut the weaker lr=1e-3 seed at a rung; the first trial at each rung goes on
+    assert max(t.epochs for t in good) == 4
+    assert all(t.final["val_accuracy"] > 0.5 for t in good if t.epochs == 4)
     # a stopped trial's epochs are those a full run begins with (the record is exact, not resampled)
     stopped = next(t for t in hopeless if t.stopped_early)
     full = sweep.train_trial({**stopped.config, "epochs": 4}, stopped.seed, sweep.resolve_data(small_data()))
