@@ -108,6 +108,10 @@ def test_run_rejects_bad_options_before_starting():
         sweep.run({"activation": ["relu"]}, data, seeds=1, epochs=1, scheduler="asha", progress=False)
     with pytest.raises(TypeError, match="cannot be pickled"):
         sweep.run({"activation": ["relu"]}, data, seeds=1, epochs=1, trial=lambda c, s, d: {}, progress=False)
+    with pytest.raises(ValueError, match="metric 'val_acc' is not one the trials report"):
+        sweep.run({"activation": ["relu"]}, data, seeds=1, epochs=1, metric="val_acc", progress=False)
+    with pytest.raises(ValueError, match="ray_address='local' needs engine='ray'"):
+        sweep.run({"activation": ["relu"]}, data, seeds=1, epochs=1, ray_address="local", progress=False)
     with pytest.raises(ValueError, match="data y has shape"):
         sweep.run({"activation": ["relu"]}, (data[0], data[1][:10]), seeds=1, epochs=1, progress=False)
 
@@ -197,6 +201,41 @@ def test_write_without_matplotlib_says_which_figures_it_skipped(small_sweep, tmp
     ]
     assert sorted(os.listdir(tmp_path)) == ["epochs.csv", "summary.csv", "summary.md", "trials.csv"]
     assert "![" not in (tmp_path / "summary.md").read_text()
+
+
+# --- other data sources ---------------------------------------------------------------------------
+
+
+def test_boston_is_a_regression_sweep_ranked_by_val_loss():
+    result = sweep.run(
+        {"lr": [1e-2, 1e-3], "layers": [16], "dropout": 0.0}, "boston", seeds=1, epochs=3, progress=False
+    )
+    assert (result.metric, result.mode) == ("val_loss", "min")
+    ds = sweep.resolve_data("boston")
+    assert ds.task == "regression" and (ds.x.shape, ds.x_val.shape) == ((404, 13), (102, 13))
+    for t in result.trials:
+        assert t.ok, t.error
+        assert set(t.metrics) == {"loss", "val_loss"} and all(np.isfinite(t.metrics["val_loss"]))
+        assert t.metrics == sweep.train_trial({**t.config, "epochs": 3}, t.seed, ds)
+    table = result.summary()
+    assert table[0]["final_val_loss_mean"] <= table[1]["final_val_loss_mean"]
+
+
+def test_idx_folder_and_array_data(tmp_path):
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 120), ("t10k", 40)):
+        D.save_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 255, (n, 28, 28)).astype(np.uint8))
+        D.save_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n).astype(np.uint8))
+    ds = sweep.resolve_data(str(tmp_path))
+    assert (ds.x.shape, ds.x_val.shape) == ((120, 784), (40, 784))  # the test files validate
+    x, y, xv, yv = ds  # a 4-tuple
+    pair = sweep.resolve_data((x, y))  # 20% held out, stratified, seed 0: the same split every time
+    assert (pair.x.shape[0], pair.x_val.shape[0]) == (96, 24)
+    np.testing.assert_array_equal(pair.x_val, sweep.resolve_data((x, y)).x_val)
+    with pytest.raises(ValueError, match="'nowhere' is none"):
+        sweep.resolve_data("nowhere")
+    with pytest.raises(ValueError, match="validation x has 783 features, training x has 784"):
+        sweep.resolve_data((x, y, xv[:, :-1], yv))
 
 
 # --- error isolation ------------------------------------------------------------------------------

@@ -47,6 +47,9 @@ mode=None, n_jobs=None, ray_address=None, scheduler=None, out=None, progress=Tru
   finished trial, and all files at the end. On Ctrl-C the finished trials stay there and the
   ``KeyboardInterrupt`` propagates.
 
+The local engine starts its workers with the "spawn" method, which imports the main module in
+each worker: a script that calls ``sweep.run`` must do so under ``if __name__ == "__main__":``.
+
 Reproducibility: a trial's result depends only on its config and seed — not on the engine, the
 worker, the number of workers or the order of the trials — so the local and Ray engines give
 bit-identical records (with ASHA off). A trial that raises is recorded with its error (the
@@ -61,7 +64,7 @@ from collections.abc import Callable
 
 from ._results import SweepResult, TrialRecord, metric_mode, write_trials
 from ._space import Distribution, Space, choice, loguniform, parse_seeds, randint, uniform
-from ._trial import TRAIN_OPTIONS, Data, check_train_config, report_epoch, resolve_data, train_trial
+from ._trial import TRAIN_OPTIONS, Data, check_train_config, report_epoch, resolve_data, train_metrics, train_trial
 
 __all__ = [
     "Space",
@@ -121,6 +124,8 @@ def run(
         raise ValueError(f"sweep.run: scheduler must be None or 'asha', got {scheduler!r}")
     if scheduler is not None and engine != "ray":
         raise ValueError(f"sweep.run: scheduler={scheduler!r} needs engine='ray' (the local engine runs every epoch)")
+    if ray_address is not None and engine != "ray":
+        raise ValueError(f"sweep.run: ray_address={ray_address!r} needs engine='ray'")
     if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1):
         raise ValueError(f"sweep.run: n_jobs must be a positive int or None, got {n_jobs!r}")
     configs = space.configs()
@@ -144,6 +149,10 @@ def run(
         mode = metric_mode(metric)
     if mode not in ("max", "min"):
         raise ValueError(f"sweep.run: mode must be 'max' or 'min', got {mode!r}")
+    if trial is train_trial and metric not in train_metrics(dataset.task):
+        raise ValueError(
+            f"sweep.run: metric {metric!r} is not one the trials report ({', '.join(train_metrics(dataset.task))})"
+        )
     extra = {} if "epochs" in space.names else {"epochs": epochs}
     max_epochs = max(int(c.get("epochs", epochs)) for c in configs)
     items = [(i * len(seeds) + j, c, s) for i, c in enumerate(configs) for j, s in enumerate(seeds)]

@@ -109,7 +109,8 @@ def _grid_values(name: str, values) -> list:
 class Space:
     """A grid of options crossed with ``n_random`` seeded random draws.
 
-    ``grid``: option → list of values (a single value is fixed for every trial). ``random``:
+    ``grid``: option → list of values (a single value is fixed for every trial; ``layers`` takes
+    a list of layer lists, ``[[256, 128], [512]]``, and a flat ``[256, 128]`` is one value). ``random``:
     option → a :class:`Distribution` (``loguniform``, ``uniform``, ``choice``, ``randint``) or a
     list (a uniform choice). ``n_random``: the number of random draws (default 1 if ``random``
     is given). ``seed``: seeds the draws, not the trials. A plain ``dict`` passed to

@@ -34,7 +34,6 @@ class Data(NamedTuple):
     y: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
-    name: str = "arrays"
 
     @property
     def task(self) -> str:
@@ -71,14 +70,14 @@ def resolve_data(data, dtype="float32") -> Data:
         name = os.fspath(data)
         if name == "mnist":
             (x, y), (xv, yv) = D.load_mnist_subset(split=True, test_size=1000, seed=SPLIT_SEED, dtype=dtype)
-            return Data(x, y, xv, yv, "mnist")
+            return Data(x, y, xv, yv)
         if name == "boston":
             (x, y), (xv, yv) = D.load_boston_housing(split=True, test_size=VAL_FRACTION, seed=SPLIT_SEED, dtype=dtype)
-            return Data(x, y, xv, yv, "boston")
+            return Data(x, y, xv, yv)
         if not os.path.isdir(name):
             raise ValueError(f"sweep: data must be 'mnist', 'boston', an IDX folder, or arrays; {name!r} is none")
         (x, y), (xv, yv) = D.load_mnist_dir(name, dtype=dtype)
-        return Data(x, y, xv, yv, name)
+        return Data(x, y, xv, yv)
     if isinstance(data, (tuple, list)) and len(data) == 2:
         x, y = _check_pair(*data, "")
         strat = y if y.dtype.kind in "iub" and y.ndim == 1 else None
@@ -197,6 +196,11 @@ class _Reporter(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         report_epoch({k: logs[k] for k in self.keys if k in (logs or {})})
+
+
+def train_metrics(task: str) -> tuple[str, ...]:
+    """The per-epoch metrics of :func:`train_trial` for ``task``."""
+    return ("loss", "accuracy", "val_loss", "val_accuracy") if task == "classification" else ("loss", "val_loss")
 
 
 def train_trial(config: Mapping[str, Any], seed: int, data: Data) -> dict[str, list[float]]:
