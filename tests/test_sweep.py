@@ -316,10 +316,11 @@ def test_cli_sweep_bad_arguments(extra, message, capsys, tmp_path):
     assert not (tmp_path / "x").exists()  # nothing written on error
 
 
-def test_cli_ctrl_c_leaves_finished_trials_on_disk(tmp_path):
-    out = tmp_path / "sw"
+def interrupt_cli_sweep(out, *engine_args):
+    """Runs a 20-trial ``initcore sweep`` in a subprocess, sends SIGINT once two trials are in
+    ``trials.csv``, and checks that it stops with status 130 leaving the finished trials."""
     argv = [sys.executable, "-m", "initcore", "sweep", "--param", "activation=relu,tanh,sigmoid,elu", *CLI_SMALL]
-    argv += ["--seeds", "0-4", "--epochs", "2", "--jobs", "1", "--quiet", "--out", str(out)]
+    argv += ["--seeds", "0-4", "--epochs", "2", *engine_args, "--quiet", "--out", str(out)]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 240
@@ -346,4 +347,9 @@ def test_cli_ctrl_c_leaves_finished_trials_on_disk(tmp_path):
     assert 2 <= len(rows) < 20  # the finished trials, not the whole sweep
     for r in rows:
         assert r["error"] == "" and 0 < float(r["final_val_accuracy"]) <= 1 and int(r["epochs"]) == 2
+        assert r["stopped_early"] == "False"  # interrupted trials are not passed off as finished ones
     assert (out / "summary.md").read_text().count("(interrupted)") == 1
+
+
+def test_cli_ctrl_c_leaves_finished_trials_on_disk(tmp_path):
+    interrupt_cli_sweep(tmp_path / "sw", "--jobs", "1")

@@ -18,7 +18,7 @@ from ray import cloudpickle
 
 from initcore import cli, sweep
 from initcore.sweep._ray import _ray_init
-from test_sweep import SMALL, SPACE, small_data
+from test_sweep import SMALL, SPACE, interrupt_cli_sweep, small_data
 
 # The Ray workers cannot import this test module: send its functions by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -92,6 +92,10 @@ def test_cli_sweep_on_ray(ray_address, tmp_path, capsys):
     assert out.splitlines()[0].endswith(f"engine ray {ray_address}")
     assert "ranked by final val_accuracy" in out
     assert (tmp_path / "trials.csv").read_text().count("\n") == 3  # header + 2 trials
+
+
+def test_cli_ctrl_c_on_ray_leaves_finished_trials_on_disk(ray_address, tmp_path):
+    interrupt_cli_sweep(tmp_path / "sw", "--ray", ray_address, "--jobs", "2")
 
 
 def reporting_trial(config, seed, data):
