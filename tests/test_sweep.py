@@ -296,6 +296,22 @@ def test_cli_sweep_prints_ranked_table_and_writes_files(tmp_path, capsys):
     assert float(rows[0]["final_val_accuracy_mean"]) >= float(rows[1]["final_val_accuracy_mean"])
 
 
+def test_cli_random_options_and_layer_choices(tmp_path, capsys):
+    argv = ["sweep", "--random", "lr=loguniform:1e-4:1e-2", "--n-random", "2", "--param", "layers=16/8,8"]
+    argv += ["--param", "dropout=0", "--param", "batch_size=128", "--seeds", "1", "--epochs", "1", "--quiet"]
+    rc = cli.main(argv + ["--out", str(tmp_path)])
+    stdout, err = capsys.readouterr()
+    assert rc == 0, err
+    assert stdout.startswith("sweep: 4 configs × 1 seeds = 4 trials")
+    with open(tmp_path / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["layers"] for r in rows] == ["16", "8,8", "16", "8,8"]
+    lrs = [float(r["lr"]) for r in rows]
+    assert lrs[0] == lrs[1] != lrs[2] == lrs[3] and all(1e-4 <= v < 1e-2 for v in lrs)
+    md = (tmp_path / "summary.md").read_text()
+    assert "--param layers=16/8,8" in md and "--random lr=loguniform:1e-4:1e-2 --n-random 2" in md
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

@@ -91,8 +91,8 @@ def add_subcommand(subparsers) -> None:
     p = subparsers.add_parser(
         "sweep",
         help=HELP,
-        description=HELP + ". " + __doc__.split("\n\n")[2].replace("\n", " ") + "",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=HELP + ".\n\n" + __doc__.split("\n\n", 1)[1].replace("::\n", "").replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s = p.add_argument_group("space")
     s.add_argument(
@@ -106,22 +106,24 @@ def add_subcommand(subparsers) -> None:
         metavar="NAME=DIST:A:B",
         help="a random option: loguniform:LOW:HIGH, uniform:LOW:HIGH, randint:LOW:HIGH or choice:A,B (repeatable)",
     )
-    s.add_argument("--n-random", type=_positive_int, default=None, help="random draws (default 1)")
-    s.add_argument("--space-seed", type=int, default=0, help="seeds the random draws")
+    s.add_argument("--n-random", type=_positive_int, default=None, help="random draws (default: 1)")
+    s.add_argument("--space-seed", type=int, default=0, help="seeds the random draws (default: 0)")
     s.add_argument(
         "--seeds",
         type=_seeds,
         default=[0, 1, 2],
         metavar="K|A-B|A,B,C",
-        help="trial seeds: a count K (0..K-1), a range or a list",
+        help="trial seeds: a count K (0..K-1), a range or a list (default: 0-2)",
     )
-    s.add_argument("--epochs", type=_positive_int, default=10, help="epochs per trial (unless --param epochs=...)")
+    s.add_argument(
+        "--epochs", type=_positive_int, default=10, help="epochs per trial, unless --param epochs=... (default: 10)"
+    )
     d = p.add_argument_group("data")
     d.add_argument(
         "--data",
         default="mnist",
         metavar="mnist|boston|DIR",
-        help="the embedded MNIST subset (4,000/1,000 split), Boston housing, or a folder of MNIST IDX files",
+        help="the embedded MNIST subset (4,000/1,000 split; default), Boston housing, or a folder of MNIST IDX files",
     )
     r = p.add_argument_group("run")
     r.add_argument(
@@ -130,11 +132,24 @@ def add_subcommand(subparsers) -> None:
         default=None,
         help="run on Ray Tune: a cluster's host:port, 'auto' (Ray's default lookup) or 'local' (start one here)",
     )
-    r.add_argument("--scheduler", choices=("none", "asha"), default="none", help="early stopping (with --ray)")
-    r.add_argument("--jobs", type=_positive_int, default=None, help="concurrent trials (default: every CPU)")
-    r.add_argument("--metric", default=None, help="the metric that ranks configs (default val_accuracy, val_loss)")
+    r.add_argument(
+        "--scheduler", choices=("none", "asha"), default="none", help="early stopping (with --ray; default: none)"
+    )
+    r.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        help="concurrent trials (default: every CPU; with --ray, as the cluster allows)",
+    )
+    r.add_argument(
+        "--metric",
+        default=None,
+        help="the metric that ranks configs (default: val_accuracy; val_loss for a regression target)",
+    )
     r.add_argument("--mode", choices=("max", "min"), default=None, help="default: min for losses, else max")
-    r.add_argument("--out", default=os.path.join("runs", "sweep"), metavar="DIR", help="where the files go")
+    r.add_argument(
+        "--out", default=os.path.join("runs", "sweep"), metavar="DIR", help="where the files go (default: runs/sweep)"
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_sweep)
 
