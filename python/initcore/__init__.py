@@ -52,6 +52,7 @@ _SUBMODULES = (
     "diagnostics",
     "experiments",
     "plots",
+    "sweep",
     "bench",
     "cli",
 )
