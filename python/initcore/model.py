@@ -356,6 +356,7 @@ class Sequential:
         shuffle=True,
         verbose=1,
         initial_epoch=None,
+        check=False,
     ):
         """Trains for ``epochs`` epochs of minibatches; returns the ``History``.
 
@@ -368,7 +369,8 @@ class Sequential:
         ``accuracy`` (classification losses), ``val_loss``/``val_accuracy`` (``evaluate`` on
         ``validation_data=(x_val, y_val)`` at the epoch end), ``lr`` (the learning rate used in
         the epoch), ``seconds``. ``verbose=1`` adds a ``ProgressBar``; callbacks stop training by
-        setting ``model.stop_training``.
+        setting ``model.stop_training``. ``check=True`` runs ``diagnostics.check`` on the first
+        batch before training on it (its ``InitWarning``s; the model's state is left unchanged).
         """
         from . import callbacks as cb_mod
 
@@ -419,6 +421,8 @@ class Sequential:
             for b, idx in enumerate(self._batches(n, batch_size, order)):
                 cbs.on_batch_begin(b, {"size": len(idx)})
                 xb, yb = x[idx], y[idx]
+                if check and epoch == start and b == 0:
+                    self._check_first_batch(xb, yb, loss)
                 value = self.train_step(xb, yb, optimizer, loss)
                 total += value * len(idx)
                 seen += len(idx)
@@ -445,6 +449,13 @@ class Sequential:
                 break
         cbs.on_train_end(logs)
         return self.history
+
+    def _check_first_batch(self, xb, yb, loss):
+        """``fit(check=True)``: the measured start-up checks on the first batch (diagnostics)."""
+        from .diagnostics import check as check_start
+
+        if xb.shape[0] >= 2:  # BatchNorm's batch statistics need two rows
+            check_start(self, xb, y=yb, loss=loss)
 
     # --- inference -------------------------------------------------------------------------------
     def _batch_size(self, batch_size):
