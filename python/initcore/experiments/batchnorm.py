@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ._common import Report, best_epoch, fit, mlp, mnist
+from ._common import Report, best_epoch, fit, get_plots, mlp, mnist
 
 PLACEMENTS = ("none", "before", "after")
 LRS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
@@ -34,7 +34,9 @@ def run(
     epochs: int = None,
     lrs=None,
 ) -> dict:
-    from .. import optim, plots
+    from .. import optim
+
+    plots = get_plots()
 
     epochs = epochs or (2 if quick else 5)
     lrs = tuple(lrs or (QUICK_LRS if quick else LRS))
@@ -90,10 +92,12 @@ def run(
             logx=True,
             xlabel="learning rate (SGD)",
             ylabel=f"validation accuracy after {epochs} epochs",
-            title="accuracy vs learning rate (✕ at 0: diverged)",
+            title="accuracy vs learning rate",
+            diverged="diverged (loss not finite; a diverged net is at chance, 0.10)",
         ),
         "accuracy_vs_lr.png",
-        "Validation accuracy after training, against the learning rate.",
+        "Validation accuracy after training, against the learning rate; the y axis spans the runs that "
+        "trained, and diverged runs (at chance, 0.10, not 0) are marked ✕ on its bottom edge.",
     )
     rep.figure(
         plots.training_curves(curves, metrics=("loss", "val_accuracy"), title="training curves"),

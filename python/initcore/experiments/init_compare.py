@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from ._common import Report, fit, mlp, mnist, quiet_check
+from ._common import Report, fit, get_plots, mlp, mnist, quiet_check
 
 INITS = ("N(0,1)", "Glorot", "He")
 ACTIVATIONS = ("sigmoid", "relu")
@@ -43,7 +43,9 @@ def weight_variance(name: str, fan_in: int, fan_out: int) -> float:
 def run(
     out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verbose: bool = True, epochs: int = None
 ) -> dict:
-    from .. import optim, plots
+    from .. import optim
+
+    plots = get_plots()
     from ..diagnostics import activation_stats
 
     epochs = epochs or (3 if quick else 10)
@@ -120,11 +122,12 @@ def run(
     rep.figure(
         plots.activation_histograms(tables, stage="act", title="activations at the first pass"),
         "first_pass_histograms.png",
-        "Activation histograms of each layer at the first pass (rows: activation + init). Sigmoid with "
-        "N(0,1) is pinned at 0 and 1; Glorot and He keep it in its sensitive range.",
+        "Activation histograms (counts) of each layer at the first pass (rows: activation + init; the last "
+        "column is the linear logits layer). Sigmoid with N(0,1) is pinned at 0 and 1; Glorot and He keep it "
+        "in its sensitive range. ReLU's exact zeros are left out of the bars (their share is in each title).",
     )
     rep.figure(
-        plots.training_curves(curves, metrics=("loss", "val_accuracy"), title="training (✕: diverged)"),
+        plots.training_curves(curves, metrics=("loss", "val_accuracy"), title="training"),
         "accuracy_curves.png",
         "Training loss and validation accuracy per epoch for the six networks.",
     )

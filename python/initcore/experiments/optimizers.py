@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from ._common import Report, best_epoch, fit, mlp, mnist
+from ._common import Report, best_epoch, fit, get_plots, mlp, mnist
 
 NAMES = ("SGD", "Momentum", "Nesterov", "Adagrad", "RMSprop", "Adam", "Nadam")
 
@@ -102,10 +102,22 @@ def trajectory(name: str, lr: float, grad, start, steps: int, backend: str = "ru
     return out
 
 
-def first_step(values: np.ndarray, cond) -> int:
-    """First index ``t`` with ``cond(values[t])`` true (``-1`` if never)."""
+def first_step(values: np.ndarray, cond) -> int | None:
+    """First index ``t`` with ``cond(values[t])`` true (``None`` if never)."""
     hit = np.flatnonzero(cond(values))
-    return int(hit[0]) if hit.size else -1
+    return int(hit[0]) if hit.size else None
+
+
+def never(v):
+    """A table cell for a step count: ``"never"`` rather than a sentinel number."""
+    return "never" if v is None else v
+
+
+def sign_changes(values: np.ndarray) -> int:
+    """How often ``values`` changes sign (crossings of the valley floor: oscillation)."""
+    s = np.sign(values[np.isfinite(values)])
+    s = s[s != 0]
+    return int(np.sum(s[1:] != s[:-1]))
 
 
 def sgd_escape_theory(lr: float, y0: float, threshold: float) -> float:
@@ -116,7 +128,7 @@ def sgd_escape_theory(lr: float, y0: float, threshold: float) -> float:
 def run(
     out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verbose: bool = True, epochs: int = None
 ) -> dict:
-    from .. import plots
+    plots = get_plots()
 
     epochs = epochs or (2 if quick else 10)
     rep = Report(
@@ -142,8 +154,9 @@ def run(
                 "f start": f[0],
                 "f after 50": f[min(50, len(f) - 1)],
                 f"f after {VALLEY['steps']}": f[-1],
-                "steps to f < 1e-3": first_step(f, lambda z: z < 1e-3),
-                "max |w2|": float(np.nanmax(np.abs(path[:, 1]))),
+                "steps to f < 1e-3": never(first_step(f, lambda z: z < 1e-3)),
+                "w2 sign changes": sign_changes(path[:, 1]),
+                "max |w2| after step 10": float(np.nanmax(np.abs(path[10:, 1]))),
             }
         )
     lr = VALLEY["lr"]["SGD"]
@@ -174,9 +187,12 @@ def run(
             levels=25,
             marks=[(0, 0)],
             title=f"narrow valley (κ = {b / a:.0f}), {VALLEY['steps']} steps",
+            facet=True,
         ),
         "valley.png",
-        "Trajectories over the contours of the narrow steep valley.",
+        "Trajectories over the contours of the narrow steep valley, one panel per optimizer (Adagrad, "
+        "RMSprop and Nadam would lie on top of each other in one). 'w2 sign changes' in the table counts "
+        "the crossings of the valley floor: the oscillation across it.",
     )
     # --- the saddle --------------------------------------------------------------------------
     s_paths, s_rows = {}, []
@@ -190,7 +206,7 @@ def run(
         row = {
             "optimizer": name,
             "lr": lr,
-            f"steps to |w2| > {thr}": esc,
+            f"steps to |w2| > {thr}": never(esc),
             "theory (SGD)": sgd_escape_theory(lr, y0, thr) if name == "SGD" else None,
             f"f after {SADDLE['steps']}": f[-1],
             "final w2": path[-1, 1],
@@ -209,8 +225,8 @@ def run(
             title="saddle at (0, 0), minima at (0, ±1)",
         ),
         "saddle.png",
-        "Trajectories near the saddle: adaptive methods leave it at once, SGD and "
-        "momentum only once the tiny w2 has grown geometrically.",
+        "Trajectories near the saddle (red diamond; gold stars: the minima): adaptive methods leave it at "
+        "once, SGD and momentum only once the tiny w2 has grown geometrically.",
     )
     escape = {r["optimizer"]: r[f"steps to |w2| > {thr}"] for r in s_rows}
     # --- MNIST ----------------------------------------------------------------------------------

@@ -8,8 +8,11 @@ every layer: ``δ_l = f'(z_l) ⊙ (W_{l+1}·δ_{l+1})``. With ``n`` units per la
     r = σ_w·√n / 4            (0.01·√256 / 4 = 0.04),
 
 and the first layer of an 8-hidden-layer network gets a gradient ``0.04⁷ ≈ 1.6e-10`` times the
-last one's. The forward pass collapses too: every sigmoid unit sits at 0.5 with a variance that
-shrinks layer by layer, so the layers above see an almost constant input. ReLU with He weights
+last one's. The forward pass is different for the two bounded activations: every sigmoid unit
+sits at 0.5, and that mean keeps feeding the next layer, so the variance levels off at
+``n·σ_w²/64`` (4e-4 for 256 units) instead of collapsing; tanh is centred at 0, so its variance
+is multiplied by ``n·σ_w²`` (0.026) at every layer and does collapse (and its gradient shrinks by
+``r = σ_w·√n`` = 0.16 per layer). ReLU with He weights
 (``σ_w = √(2/n)``, derivative 1 on the half of the units that are active) has ``r = 1``: gradient
 norms stay of the same order at every depth (Glorot & Bengio 2010; He et al. 2015).
 
@@ -24,7 +27,7 @@ import math
 
 import numpy as np
 
-from ._common import Report, fit, mlp, mnist, quiet_check
+from ._common import Report, fit, get_plots, mlp, mnist, quiet_check
 
 
 def _configs(width: int):
@@ -32,8 +35,17 @@ def _configs(width: int):
 
     return {
         "sigmoid + N(0, 0.01²)": ("sigmoid", I.RandomNormal(0.0, 0.01), 0.01 * math.sqrt(width) / 4.0),
+        "tanh + N(0, 0.01²)": ("tanh", I.RandomNormal(0.0, 0.01), 0.01 * math.sqrt(width)),
         "ReLU + He": ("relu", I.HeNormal(), 1.0),
     }
+
+
+def sigmoid_floor(width: int, sigma: float = 0.01) -> float:
+    """Variance at which a deep sigmoid layer with N(0, σ²) weights levels off: its inputs sit
+    at 0.5 (E[a²] ≈ 1/4), so ``Var(z) = n·σ²/4`` and, with slope 1/4 at 0, ``Var(a) ≈ n·σ²/64``
+    (4e-4 for 256 units): the mean 0.5 keeps feeding every layer, the variance does not
+    collapse. tanh's mean is 0, so its variance shrinks by ``n·σ²`` per layer, to nothing."""
+    return width * sigma**2 / 64.0
 
 
 def first_pass_gradients(model, x, y):
@@ -61,7 +73,9 @@ def run(
     width: int = None,
     epochs: int = None,
 ) -> dict:
-    from .. import optim, plots
+    from .. import optim
+
+    plots = get_plots()
     from ..diagnostics import Watch, activation_stats
 
     width = width or (128 if quick else 256)
@@ -125,6 +139,21 @@ def run(
     )
     rep.table("first pass: per-layer activation mean and variance", act_rows)
     rep.table("first pass: per-layer weight-gradient norm", grad_rows)
+    sig_var = profiles["sigmoid + N(0, 0.01²)"][-1]["act_var"]
+    tanh_var = profiles["tanh + N(0, 0.01²)"][-1]["act_var"]
+    floor = sigmoid_floor(width)
+    rep.table(
+        f"last hidden layer (layer {hidden}): activation variance against theory",
+        [
+            {"network": "sigmoid + N(0, 0.01²)", "measured": sig_var, "theory": floor, "rule": "n·σ²/64 (levels off)"},
+            {
+                "network": "tanh + N(0, 0.01²)",
+                "measured": tanh_var,
+                "theory": profiles["tanh + N(0, 0.01²)"][0]["act_var"] * (width * 1e-4) ** (hidden - 1),
+                "rule": f"Var(L1)·(n·σ²)^{hidden - 1} (collapses)",
+            },
+        ],
+    )
     rep.figure(
         plots.layer_profile(
             profiles,
@@ -133,22 +162,24 @@ def run(
             title="first pass: activation mean and variance per layer",
         ),
         "activations_per_layer.png",
-        "Per-layer activation mean and variance of the hidden layers at the first pass: the sigmoid "
-        "network sits at 0.5 with a variance that collapses, ReLU + He keeps its scale.",
+        f"Per-layer activation mean and variance of the hidden layers at the first pass. Sigmoid + N(0, 0.01²) "
+        f"sits at mean 0.5 and its variance levels off at {sig_var:.1e} (theory n·σ²/64 = {floor:.1e}): it does "
+        f"not collapse. tanh + N(0, 0.01²) is centred at 0 and its variance collapses, to {tanh_var:.1e} at "
+        f"layer {hidden}. ReLU + He keeps its scale.",
     )
     rep.figure(
         plots.layer_profile(grads, ("grad_norm",), title="first pass: weight-gradient norm per layer"),
         "gradient_norms.png",
         "Weight-gradient norm per layer (log scale): the sigmoid network's gradient "
-        "shrinks by about r = σ_w·√n/4 per layer towards the input.",
+        "shrinks by about r = σ_w·√n/4 per layer towards the input, tanh's by σ_w·√n.",
     )
     rep.figure(
         plots.training_curves(curves, metrics=("loss", "val_accuracy"), title="training (SGD, momentum 0.9)"),
         "training.png",
-        "Training of both networks: the sigmoid network does not learn.",
+        "Training of the three networks: the networks with N(0, 0.01²) weights barely learn.",
     )
     for label, log in watches.items():
-        slug = "sigmoid" if label.startswith("sigmoid") else "relu"
+        slug = label.split(" ")[0].lower()
         rep.figure(
             plots.watch_heatmap(
                 log,
@@ -171,5 +202,6 @@ def run(
             "histories": curves,
             "watch": watches,
             "warnings": warns,
+            "width": width,
         }
     )
