@@ -134,7 +134,7 @@ def run(
             "step_size": step_size,
             "gamma": gamma,
             "patience": patience,
-            "summary": table,
+            "arms": table,
             "best_constant": best_const,
             "schedule_margin": margin,
             "verdict": verdict,

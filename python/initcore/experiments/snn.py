@@ -10,10 +10,10 @@ Four networks of 20 hidden layers of 100 units — SELU + lecun_normal and ReLU 
 and without BatchNorm (before the activation) — trained with Nadam on the MNIST subset
 (classification, batch 128) and on Boston housing (regression, mse on the standardized target,
 batch 32, lr 7e-4). On MNIST every network first gets a small learning-rate sweep (``--lrs``,
-over ``--seeds``) and the networks are compared each at its own best rate: at a single rate
-the ranking depends on the rate (ReLU + BatchNorm loses at 7e-4 and trains well at 1e-2,
-where ReLU and SELU without BatchNorm fail). The tables give each network's per-layer activation statistics at the first pass and the
-epoch of its best validation score.
+over ``--seeds``) and the networks are compared each at its own best rate: the ranking depends
+on the rate (ReLU + BatchNorm loses at 7e-4 and trains well at 1e-2, where ReLU and SELU
+without BatchNorm fail). The tables give each network's per-layer activation statistics at
+the first pass and the epoch of its best validation score.
 
 Gradients at the first pass tell the other half of the story: ``grad growth/layer`` is the
 geometric mean of ``‖dW_l‖/‖dW_(l+1)‖`` over the hidden layers (above 1: gradients grow towards

@@ -187,4 +187,4 @@ def run(
         "curves.png",
         "Training loss and validation accuracy per epoch for tanh and ReLU under each input scaling.",
     )
-    return rep.finish({"first_layer": fl, "rows": rows, "summary": [r for r, _ in summary.values()], "units": units})
+    return rep.finish({"first_layer": fl, "rows": rows, "arms": [r for r, _ in summary.values()], "units": units})

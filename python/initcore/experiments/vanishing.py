@@ -11,8 +11,10 @@ and the first layer of an 8-hidden-layer network gets a gradient ``0.04⁷ ≈ 1
 last one's. The forward pass is different for the two bounded activations: every sigmoid unit
 sits at 0.5, and that mean keeps feeding the next layer, so the variance levels off at
 ``n·σ_w²/64`` (4e-4 for 256 units) instead of collapsing; tanh is centred at 0, so its variance
-is multiplied by ``n·σ_w²`` (0.026) at every layer and does collapse (and its gradient shrinks by
-``r = σ_w·√n`` = 0.16 per layer). ReLU with He weights
+is multiplied by ``n·σ_w²`` (0.026) at every layer and does collapse. Its error signal ``δ``
+shrinks by ``σ_w·√n`` per layer down, but the layer inputs grow by the same factor in that
+direction, so tanh's weight-gradient norms ``‖dW_l‖ = ‖a_(l−1)ᵀ·δ_l‖`` stay of one size (ratio
+``r = 1``), all tiny. ReLU with He weights
 (``σ_w = √(2/n)``, derivative 1 on the half of the units that are active) has ``r = 1``: gradient
 norms stay of the same order at every depth (Glorot & Bengio 2010; He et al. 2015).
 
@@ -35,7 +37,9 @@ def _configs(width: int):
 
     return {
         "sigmoid + N(0, 0.01²)": ("sigmoid", I.RandomNormal(0.0, 0.01), 0.01 * math.sqrt(width) / 4.0),
-        "tanh + N(0, 0.01²)": ("tanh", I.RandomNormal(0.0, 0.01), 0.01 * math.sqrt(width)),
+        # tanh: δ shrinks by σ_w·√n per layer down, but each layer's input grows by 1/(σ_w·√n)
+        # going down (the forward collapse), so ‖dW_l‖ = ‖a_(l−1)ᵀ·δ_l‖ keeps its size: ratio 1
+        "tanh + N(0, 0.01²)": ("tanh", I.RandomNormal(0.0, 0.01), 1.0),
         "ReLU + He": ("relu", I.HeNormal(), 1.0),
     }
 
@@ -134,23 +138,33 @@ def run(
         )
     rep.table(
         f"per-layer ratio of weight-gradient norms ‖dW_l‖/‖dW_(l+1)‖ (geometric mean over hidden layers "
-        f"2..{hidden}) vs r = σ_w·√n·max f'",
+        f"2..{hidden}) vs r (σ_w·√n/4 for sigmoid; 1 for tanh, whose inputs grow as δ shrinks, and for ReLU + He)",
         ratio_rows,
     )
     rep.table("first pass: per-layer activation mean and variance", act_rows)
     rep.table("first pass: per-layer weight-gradient norm", grad_rows)
     sig_var = profiles["sigmoid + N(0, 0.01²)"][-1]["act_var"]
+    # layers 2..hidden all see inputs near 0.5: each levels off at the same floor; their mean has
+    # a relative standard error of about √(2/(width·(hidden − 1))) (independent weight draws)
+    sig_floor_measured = float(np.mean([r["act_var"] for r in profiles["sigmoid + N(0, 0.01²)"][1:]]))
     tanh_var = profiles["tanh + N(0, 0.01²)"][-1]["act_var"]
     floor = sigmoid_floor(width)
     rep.table(
-        f"last hidden layer (layer {hidden}): activation variance against theory",
+        f"activation variance of the deep layers against theory (layers 2..{hidden})",
         [
-            {"network": "sigmoid + N(0, 0.01²)", "measured": sig_var, "theory": floor, "rule": "n·σ²/64 (levels off)"},
+            {
+                "network": "sigmoid + N(0, 0.01²)",
+                "measured": sig_floor_measured,
+                "theory": floor,
+                "rel. std error": math.sqrt(2.0 / (width * (hidden - 1))),
+                "rule": f"n·σ²/64, every layer (levels off; layer {hidden}: {sig_var:.2e})",
+            },
             {
                 "network": "tanh + N(0, 0.01²)",
                 "measured": tanh_var,
                 "theory": profiles["tanh + N(0, 0.01²)"][0]["act_var"] * (width * 1e-4) ** (hidden - 1),
-                "rule": f"Var(L1)·(n·σ²)^{hidden - 1} (collapses)",
+                "rel. std error": None,
+                "rule": f"Var(L1)·(n·σ²)^{hidden - 1} at layer {hidden} (collapses)",
             },
         ],
     )
@@ -171,7 +185,8 @@ def run(
         plots.layer_profile(grads, ("grad_norm",), title="first pass: weight-gradient norm per layer"),
         "gradient_norms.png",
         "Weight-gradient norm per layer (log scale): the sigmoid network's gradient "
-        "shrinks by about r = σ_w·√n/4 per layer towards the input, tanh's by σ_w·√n.",
+        "shrinks by about r = σ_w·√n/4 per layer towards the input; tanh's stays level (its δ shrinks as "
+        "fast as its inputs grow towards the input) but tiny.",
     )
     rep.figure(
         plots.training_curves(curves, metrics=("loss", "val_accuracy"), title="training (SGD, momentum 0.9)"),
@@ -203,5 +218,6 @@ def run(
             "watch": watches,
             "warnings": warns,
             "width": width,
+            "sigmoid_floor": sig_floor_measured,
         }
     )
