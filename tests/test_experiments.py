@@ -420,3 +420,18 @@ def html_escape(s):
     import html
 
     return html.escape(s)
+
+
+def test_depth_and_batchnorm_take_seeds_and_their_swept_lists(tmp_path):
+    with contextlib.redirect_stdout(io.StringIO()):
+        res = E.run("depth", str(tmp_path / "d"), quick=True, seeds=2, inits=("Glorot", "He"))
+        bn = E.run("batchnorm", str(tmp_path / "b"), quick=True, seeds=2, lrs=(3.0,))
+    rows = {(r["activation"], r["init"]): r for r in res["rows"]}
+    assert {i for _, i in rows} == {"Glorot", "He"} and all(r["± std"] is not None for r in rows.values())
+    assert rows[("relu", "He")]["gain measured"] == pytest.approx(1.0, abs=0.03)  # mean over two weight draws
+    assert rows[("identity", "Glorot")]["gain measured"] == pytest.approx(1.0, abs=0.03)
+    with pytest.raises(ValueError, match="depth: --inits takes"):
+        E.run("depth", str(tmp_path / "x"), quick=True, inits=("bogus",), verbose=False)
+    assert len(bn["trials"]) == 3 * 2 and {t["seed"] for t in bn["trials"]} == {0, 1}
+    last = {r["batchnorm"]: r for r in bn["rows"]}
+    assert last["none"]["diverged"] and not last["before"]["diverged"]  # BatchNorm trains at lr 3, none does not

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from ._common import Report, get_plots
+from ._common import Report, get_plots, seed_list
 
 ACTIVATIONS = ("identity", "tanh", "relu")
 INITS = ("N(0,1)", "N(0,1)·0.01", "Glorot", "He")
@@ -101,6 +101,8 @@ def run(
     depth: int = 100,
     width: int = None,
     samples: int = None,
+    seeds: int = 1,
+    inits=None,
 ) -> dict:
     from .. import layers as L
     from ..diagnostics import activation_stats
@@ -110,6 +112,11 @@ def run(
 
     width = width or (128 if quick else 512)
     samples = samples or (128 if quick else 256)
+    inits = tuple(inits or INITS)
+    bad = [i for i in inits if i not in INITS]
+    if bad:
+        raise ValueError(f"depth: --inits takes {', '.join(INITS)}; got {', '.join(bad)}")
+    extra_seeds = seed_list(seed, seeds)[1:]
     rep = Report(
         "depth",
         f"Signal through {depth} layers of {width} units",
@@ -122,7 +129,7 @@ def run(
     stats, rows, runs = {}, [], {}
     with np.errstate(all="ignore"):
         for act in ACTIVATIONS:
-            for init in INITS:
+            for init in inits:
                 model = Sequential(
                     [L.Dense(width, activation=act, kernel_initializer=_initializer(init)) for _ in range(depth)],
                     input_dim=width,
@@ -146,12 +153,22 @@ def run(
                 decay = "1/√(2L)" if (act, init) == ("tanh", "Glorot") else None
                 if decay and not abs(stds[-1] / last_theory - 1) < 0.25:
                     decay = None
+                gains = [measured_gain(stds)]
+                for s_ in extra_seeds:  # the same network with other weight draws (--seeds)
+                    other = Sequential(
+                        [L.Dense(width, activation=act, kernel_initializer=_initializer(init)) for _ in range(depth)],
+                        input_dim=width,
+                        seed=s_,
+                        backend=backend,
+                    )
+                    gains.append(measured_gain(np.array(activation_stats(other, x, bins=4).column("act_std"), float)))
                 rows.append(
                     {
                         "activation": act,
                         "init": init,
                         "gain theory": theory_gain(act, init, width),
-                        "gain measured": measured_gain(stds),
+                        "gain measured": float(np.mean(gains)),
+                        "± std": float(np.std(gains)) if extra_seeds else None,
                         **{f"std L{k}": stds[k - 1] for k in pick},
                         f"theory L{depth}": last_theory,
                         f"saturated L{depth}": t[-1]["saturated"],
@@ -160,10 +177,16 @@ def run(
                     }
                 )
     rep.table(f"activation std per layer (input std {float(x.std()):.3f}); gain = std ratio per layer", rows)
-    groups = {a: {i: runs[(a, i)] for i in INITS} for a in ACTIVATIONS}
+    groups = {a: {i: runs[(a, i)] for i in inits} for a in ACTIVATIONS}
     theory = "1/√(2L) (theory, Glorot)"
     groups["tanh"][theory] = [{"layer": k, "act_std": tanh_glorot_std(k)} for k in range(1, depth + 1)]
-    tg = {r["init"]: r for r in rows if r["activation"] == "tanh"}["Glorot"]
+    tg = {r["init"]: r for r in rows if r["activation"] == "tanh"}.get("Glorot")
+    tanh_note = (
+        f"tanh + Glorot is not preserved: it decays from {tg['std L1']:.2f} to {tg[f'std L{depth}']:.3f}, "
+        f"the predicted 1/√(2L) decay (dashed; {tanh_glorot_std(depth):.3f} at layer {depth})."
+        if tg
+        else "The dashed line is tanh + Glorot's predicted 1/√(2L) decay."
+    )
     rep.figure(
         plots.profile_grid(
             groups,
@@ -176,17 +199,19 @@ def run(
         "std_vs_depth.png",
         "Activation standard deviation layer by layer, one panel per activation with its own (log) scale, "
         "one line per initialization (✕ marks float32 overflow, ▼ a collapse to exactly 0; the tanh panel is cut "
-        "at 1e-3, below which N(0,1)·0.01 falls within a few layers). "
-        f"tanh + Glorot is not preserved: it decays from {tg['std L1']:.2f} to {tg[f'std L{depth}']:.3f}, "
-        f"the predicted 1/√(2L) decay (dashed; {tanh_glorot_std(depth):.3f} at layer {depth}).",
+        "at 1e-3, below which N(0,1)·0.01 falls within a few layers). " + tanh_note,
     )
     show = sorted({1, 2, 5, 10, 25, 50, depth})
-    picks = (("tanh", "N(0,1)"), ("tanh", "Glorot"), ("tanh", "He"), ("relu", "Glorot"), ("relu", "He"))
-    dead_rows = [
-        {"layer": k, **{f"relu + {i}": runs[("relu", i)][k - 1]["dead"] for i in ("Glorot", "He")}} for k in show
+    picks = [
+        p
+        for p in (("tanh", "N(0,1)"), ("tanh", "Glorot"), ("tanh", "He"), ("relu", "Glorot"), ("relu", "He"))
+        if p[1] in inits
     ]
+    if not picks:
+        picks = [(a, i) for a in ACTIVATIONS for i in inits][:5]
+    dead_rows = [{"layer": k, **{f"relu + {i}": runs[("relu", i)][k - 1]["dead"] for i in inits}} for k in show]
     rep.table("ReLU: share of dead units (zero on every sample of the batch) per layer", dead_rows)
-    he_dead, gl_dead = dead_rows[-1]["relu + He"], dead_rows[-1]["relu + Glorot"]
+    dead_note = ", ".join(f"{100 * v:.0f}% with {k.split(' + ')[1]}" for k, v in dead_rows[-1].items() if k != "layer")
     rep.figure(
         plots.activation_histograms(
             {f"{a} + {i}": runs[(a, i)] for a, i in picks}, layers=show, title="activation histograms at a few depths"
@@ -194,9 +219,8 @@ def run(
         "histograms.png",
         "Activation histograms at a few depths (counts; ReLU's exact zeros left out of the bars, their share "
         "in each title): tanh with N(0,1) saturates at ±1 from the first layer, with Glorot it narrows as "
-        "1/√(2L); ReLU with Glorot shrinks by 1/√2 per layer, with He it keeps its scale, but "
-        f"{100 * he_dead:.0f}% of its units are dead at layer {depth} ({100 * gl_dead:.0f}% with Glorot): "
-        "depth alone kills ReLU units whatever the scale.",
+        "1/√(2L); ReLU with Glorot shrinks by 1/√2 per layer, with He it keeps its scale, but ReLU units die "
+        f"with depth whatever the scale: dead at layer {depth}: {dead_note}.",
     )
     rep.note(
         "Reading: without activation and with ReLU the measured per-layer gain matches "
@@ -204,7 +228,7 @@ def run(
         "He keeps ReLU's scale over the whole depth, Glorot keeps the linear network's, and tanh "
         "with N(0,1) pins every unit at ±1 (std ≈ 1, saturated)."
     )
-    he1 = runs[("relu", "He")][0]
+    he1 = runs[("relu", "He")][0] if "He" in inits else {"act_mean": math.nan, "act_std": math.nan}
     return rep.finish(
         {
             "rows": rows,

@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from ._common import Report, best_epoch, fit, get_plots, mlp, mnist
+from ._common import Report, get_plots, mnist, run_trials, seed_list
 
 NAMES = ("SGD", "Momentum", "Nesterov", "Adagrad", "RMSprop", "Adam", "Nadam")
 
@@ -126,7 +126,13 @@ def sgd_escape_theory(lr: float, y0: float, threshold: float) -> float:
 
 
 def run(
-    out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verbose: bool = True, epochs: int = None
+    out_dir,
+    quick: bool = False,
+    seed: int = 0,
+    backend: str = "rust",
+    verbose: bool = True,
+    epochs: int = None,
+    seeds: int = 1,
 ) -> dict:
     plots = get_plots()
 
@@ -231,23 +237,38 @@ def run(
     escape = {r["optimizer"]: r[f"steps to |w2| > {thr}"] for r in s_rows}
     # --- MNIST ----------------------------------------------------------------------------------
     train, test = mnist(quick, seed)
+    arms = {
+        name: {
+            "sizes": (784, 256, 128, 10),
+            "activation": "relu",
+            "init": "he_normal",
+            "optimizer": name,
+            "lr": MNIST_LR[name],
+            "epochs": epochs,
+            "backend": backend,
+        }
+        for name in NAMES
+    }
+    seeds_ = seed_list(seed, seeds)
+    trials = run_trials(arms, (train, test), seeds=seeds_)
     curves, m_rows = {}, []
-    for name in NAMES:
-        model = mlp((784, 256, 128, 10), "relu", "he_normal", seed=seed, backend=backend)
-        h = fit(model, train, test, make(name, model.parameters(), MNIST_LR[name]), epochs)
-        curves[name] = h
-        ep, best = best_epoch(h["val_accuracy"])
+    for r in trials.summary():
+        name = r["arm"]
+        curves[name] = trials.mean_history(name)
         m_rows.append(
             {
                 "optimizer": name,
                 "lr": MNIST_LR[name],
-                "final loss": h["loss"][-1],
-                "final val acc": h["val_accuracy"][-1],
-                "best val acc": best,
-                "best epoch": ep,
+                "final loss": curves[name]["loss"][-1],
+                "final val acc": r["final val_accuracy"],
+                "± std": r["± std"],
+                "best val acc": r["best val_accuracy"],
+                "best epoch": r["best epoch"],
             }
         )
-    rep.table(f"MNIST subset, 784-256-128-10 ReLU + He, batch 128, {epochs} epochs", m_rows)
+    rep.table(
+        f"MNIST subset, 784-256-128-10 ReLU + He, batch 128, {epochs} epochs (mean over {len(seeds_)} seed(s))", m_rows
+    )
     rep.figure(
         plots.training_curves(curves, metrics=("loss", "val_accuracy"), title="MNIST subset"),
         "mnist_curves.png",

@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from ._common import Report, fit, get_plots, mlp, mnist, quiet_check
+from ._common import Report, fit, get_plots, mlp, mnist, quiet_check, run_trials, seed_list
 
 
 def _configs(width: int):
@@ -76,6 +76,7 @@ def run(
     hidden: int = 8,
     width: int = None,
     epochs: int = None,
+    seeds: int = 1,
 ) -> dict:
     from .. import optim
 
@@ -122,6 +123,20 @@ def run(
             grad_rows.append({"network": label, "layer": r["layer"], "‖dW‖": r["grad_norm"]})
         watch = Watch(every=2 if quick else 5, x=xb[:256])
         h = fit(model, train, test, optim.SGD(model.parameters(), lr=0.05, momentum=0.9), epochs, callbacks=[watch])
+        # --seeds: the other seeds' training (the same network and optimizer) through the seam
+        finals = [h["val_accuracy"][-1]]
+        more = seed_list(seed, seeds)[1:]
+        if more:
+            cfg = {
+                "sizes": sizes,
+                "activation": act,
+                "init": init,
+                "optimizer": "momentum",
+                "lr": 0.05,
+                "epochs": epochs,
+                "backend": backend,
+            }
+            finals += [t["final"] for t in run_trials({label: cfg}, (train, test), seeds=more)]
         curves[label] = h
         watches[label] = watch.log
         ratio_rows.append(
@@ -133,7 +148,8 @@ def run(
                 f"‖dW1‖/‖dW{hidden}‖": norms[0] / norms[hidden - 1],
                 f"r^{hidden - 1}": r_theory ** (hidden - 1),
                 "last hidden act var": stats[-2]["act_std"] ** 2,
-                "final val acc": h["val_accuracy"][-1],
+                "final val acc": float(np.nanmean(finals)),
+                "± std": float(np.nanstd(finals)) if len(finals) > 1 else None,
             }
         )
     rep.table(
