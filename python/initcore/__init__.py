@@ -29,6 +29,7 @@ _SUBMODULES = (
     "diagnostics",
     "experiments",
     "plots",
+    "sweep",
     "bench",
     "cli",
 )

@@ -1,5 +1,5 @@
 """The ``initcore`` command line: ``initcore train`` (the main job), ``initcore bench``,
-``initcore experiment``.
+``initcore experiment``, ``initcore sweep``.
 
 ``initcore train`` with no arguments trains a 784-256-128-10 ReLU network (He-normal weights,
 dropout 0.2 after each hidden layer, Adam from learning rate 1e-3 with a cosine decay over the
@@ -40,6 +40,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("initcore.cli", "train an MLP on MNIST (the embedded subset or IDX files) and report test accuracy"),
     "bench": ("initcore.bench", "time training steps against the NumPy reference, PyTorch and JAX"),
     "experiment": ("initcore.experiments", "run the initialization / normalization experiments"),
+    "sweep": ("initcore.sweep", "run a hyper-parameter sweep over train options and seeds (local processes or Ray)"),
 }
 
 
