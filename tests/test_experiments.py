@@ -312,13 +312,28 @@ def test_activations_dead_fractions_and_parameters(runs):
     assert all(r["s/epoch"] > 0 for r in rows) and by["relu"]["best val acc"] > 0.5
 
 
-def test_seeds_go_through_one_seam_with_mean_and_std():
+def fake_trial(config, seed, data):
+    (x, y), (xv, yv) = data  # the seam hands the trial (train, test)
+    assert x.shape == (8, 3) and xv.shape == (4, 3)
+    return {"val_accuracy": [0.1 * seed, 0.2 * seed + config["k"]], "seconds": [1.0, 1.0]}
+
+
+def failing_trial(config, seed, data):
+    raise RuntimeError("nope")
+
+
+TINY = ((np.zeros((8, 3), np.float32), np.arange(8) % 2), (np.zeros((4, 3), np.float32), np.arange(4) % 2))
+
+
+def test_seeds_go_through_one_seam_with_mean_and_std(monkeypatch):
+    from initcore import sweep
     from initcore.experiments import _common as C
 
-    def fake(config, seed, data):
-        return {"val_accuracy": [0.1 * seed, 0.2 * seed + config["k"]], "seconds": [1.0, 1.0]}
-
-    t = C.run_trials({"a": {"k": 0.0}, "b": {"k": 1.0}}, None, seeds=C.seed_list(3, 3), trial=fake)
+    calls = []
+    real = sweep.run
+    monkeypatch.setattr(sweep, "run", lambda *a, **k: calls.append(k) or real(*a, **k))
+    t = C.run_trials({"a": {"k": 0.0}, "b": {"k": 1.0}}, TINY, seeds=C.seed_list(3, 3), trial=fake_trial)
+    assert len(calls) == 1 and calls[0]["seeds"] == [3, 4, 5]  # through initcore.sweep
     assert [(r["arm"], r["seed"]) for r in t] == [(a, s) for a in "ab" for s in (3, 4, 5)]
     rows = {r["arm"]: r for r in t.summary()}
     finals = np.array([0.6, 0.8, 1.0])
@@ -328,10 +343,7 @@ def test_seeds_go_through_one_seam_with_mean_and_std():
     with pytest.raises(ValueError, match="--seeds must be a positive int"):
         C.seed_list(0, 0)
 
-    def boom(config, seed, data):
-        raise RuntimeError("nope")
-
-    t = C.run_trials({"x": {}}, None, seeds=[0], trial=boom)
+    t = C.run_trials({"x": {}}, TINY, seeds=[0], trial=failing_trial)
     assert t[0]["error"] == "RuntimeError: nope" and math.isnan(t[0]["final"])
 
 

@@ -494,6 +494,14 @@ def seed_list(seed: int, seeds: int) -> list[int]:
     return [int(seed) + i for i in range(int(seeds))]
 
 
+def _arm_trial(config: dict, seed: int, data, *, arms: dict, fn) -> dict:
+    """The trial ``sweep.run`` runs: arm ``config["arm"]`` of ``arms`` through ``fn`` on
+    ``data`` (a ``sweep.Data``) as ``((x, y), (x_val, y_val))``. Module level (with
+    ``functools.partial``), so it pickles to the worker processes."""
+    x, y, xv, yv = data[:4]
+    return fn(arms[config["arm"]], seed, ((x, y), (xv, yv)))
+
+
 def run_trials(
     arms: dict[str, dict],
     data,
@@ -504,30 +512,47 @@ def run_trials(
     mode: str = "max",
 ) -> Trials:
     """Runs every arm (label → config) for every seed through ``trial(config, seed, data)``
-    and returns the :class:`Trials`. The one place experiments run arms over seeds."""
+    (``data = (train, test)``) and returns the :class:`Trials`: the one place experiments run
+    arms over seeds. It goes through ``initcore.sweep.run`` (the local engine: one process per
+    CPU, one initcore thread each; a trial's result depends only on its config and seed), with
+    the space a grid over the arm labels; ``trial`` must be a module-level function."""
+    import functools
+
+    from .. import sweep
+
+    (x, y), (xv, yv) = data
+    epochs = max(int(c.get("epochs", 1)) for c in arms.values()) if arms else 1
+    fn = functools.partial(_arm_trial, arms=dict(arms), fn=trial)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = sweep.run(
+            {"arm": list(arms)},
+            (x, y, xv, yv),
+            seeds=list(seeds),
+            epochs=epochs,
+            trial=fn,
+            metric=metric,
+            mode=mode,
+            progress=False,
+        )
     out = Trials()
     out.metric, out.mode = metric, mode
-    for label, config in arms.items():
-        for s in seeds:
-            t0 = time.perf_counter()
-            err, hist = None, {}
-            try:
-                hist = trial(config, s, data)
-            except Exception as e:  # an arm that fails is reported, not fatal to the others
-                err = f"{type(e).__name__}: {e}"
-            values = hist.get(metric, [])
-            ep, best = best_epoch(values, mode) if values else (None, math.nan)
-            out.append(
-                {
-                    "arm": label,
-                    "config": config,
-                    "seed": s,
-                    "metrics": hist,
-                    "final": float(values[-1]) if values else math.nan,
-                    "best": best,
-                    "best_epoch": ep,
-                    "seconds": time.perf_counter() - t0,
-                    "error": err,
-                }
-            )
+    for rec in sorted(res.trials, key=lambda r: r.index):
+        hist = {k: list(v) for k, v in rec.metrics.items()}
+        values = hist.get(metric, [])
+        ep, best = best_epoch(values, mode) if values else (None, math.nan)
+        err = rec.error.strip().splitlines()[-1] if rec.error else None
+        out.append(
+            {
+                "arm": rec.config["arm"],
+                "config": arms[rec.config["arm"]],
+                "seed": rec.seed,
+                "metrics": hist,
+                "final": float(values[-1]) if values else math.nan,
+                "best": best,
+                "best_epoch": ep,
+                "seconds": rec.seconds,
+                "error": err,
+            }
+        )
     return out
