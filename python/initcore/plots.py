@@ -32,6 +32,7 @@ LABELS = {
     "act_var": "activation variance",
     "pre_mean": "pre-activation mean",
     "pre_std": "pre-activation std",
+    "pre_var": "pre-activation variance",
     "grad_norm": "weight-gradient norm ‖∂L/∂W‖",
     "grad_rms": "weight-gradient RMS",
     "update_ratio": "update/weight ratio ‖Δw‖/‖w‖",
@@ -224,10 +225,12 @@ def _profile_axis(ax, runs: Mapping[str, Sequence[dict]], key: str, log, xkey: s
         if log:
             zero = np.flatnonzero(ys == 0)
             if zero.size:
-                ax.plot(xs[zero[0]], lo, marker="v", color=color, ms=8, clip_on=False, ls="none")
+                (m,) = ax.plot(xs[zero[0]], lo, marker="v", color=color, ms=8, clip_on=False, ls="none")
+                m.set_in_layout(False)  # a marker outside a cut axis must not squeeze the layout
         bad = np.flatnonzero(~np.isfinite(ys))
         if bad.size:
-            ax.plot(xs[bad[0]], hi, marker="X", color=color, ms=9, clip_on=False, ls="none")
+            (m,) = ax.plot(xs[bad[0]], hi, marker="X", color=color, ms=9, clip_on=False, ls="none")
+            m.set_in_layout(False)
     if log:
         ax.set_yscale("log")
         ax.set_ylim(lo / 3, hi * 3)

@@ -138,12 +138,18 @@ def _c6(res):
     a, d = _get(res, "activations"), _get(res, "depth")
     if a is None:
         return _missing("activations")
-    hi = max(a["lrs"])
-    dead = a["dead_at_high_lr"]
+
+    def dead(act):
+        cells = []
+        for r in a["rows"]:
+            if r["activation"] == act:
+                v = "diverged" if r.get("diverged") else format_value(r["dead at end"])
+                cells.append(f"{v} at lr {r['lr']:g}")
+        return ", ".join(cells)
+
     num = (
-        f"dead units after training at lr {hi:g} (He init): ReLU {format_value(dead.get('relu'))}, Leaky ReLU "
-        f"{format_value(dead.get('leaky_relu'))}, PReLU {format_value(dead.get('prelu'))}; Maxout parameters "
-        f"{a['params']['maxout']} vs ReLU {a['params']['relu']}"
+        f"dead units after training (He init): ReLU {dead('relu')}; Leaky ReLU {dead('leaky_relu')}; "
+        f"PReLU {dead('prelu')}; Maxout parameters {a['params']['maxout']} vs ReLU {a['params']['relu']}"
     )
     reason = "Leaky ReLU/PReLU have no dead units and Maxout doubles the parameters, as claimed; "
     if d is not None:
@@ -151,8 +157,8 @@ def _c6(res):
         num += f"; with He at layer {last['layer']} of the 100-layer net: {100 * last['relu + He']:.0f}% dead"
         reason += "but dead ReLUs do not come from bad initialization only: He-initialized units die with depth "
     reason += "and with too high a learning rate"
-    relu_dead = dead.get("relu")
-    if relu_dead is not None and relu_dead > 0.05 or (d is not None and d["dead"][-1]["relu + He"] > 0.05):
+    relu_dead = [r["dead at end"] for r in a["rows"] if r["activation"] == "relu" and r["dead at end"] is not None]
+    if any(v > 0.05 for v in relu_dead) or (d is not None and d["dead"][-1]["relu + He"] > 0.05):
         return (num, "contradicted", reason)
     return (num, "reproduced", "")
 
