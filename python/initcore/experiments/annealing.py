@@ -73,14 +73,19 @@ def run(
     constants = [k for k in arms if k.startswith("constant")]
     best_const = max(constants, key=lambda k: summary[k]["best val_accuracy"])
     first = {t["arm"]: t["metrics"] for t in trials if t["seed"] == seed}
-    curves = {"constant": first[f"constant {lr:g}"], step_label: first[step_label], plateau_label: first[plateau_label]}
+    const_label = f"constant (η₀ = {lr:g})"
+    curves = {
+        const_label: first[f"constant {lr:g}"],
+        step_label: first[step_label],
+        plateau_label: first[plateau_label],
+    }
     rows = []
     for label, h in curves.items():
         lrs_e = np.asarray(h["lr"])
-        s = summary[f"constant {lr:g}" if label == "constant" else label]
+        s = summary[f"constant {lr:g}" if label == const_label else label]
         rows.append(
             {
-                "schedule": label if label != "constant" else f"constant (η₀ = {lr:g})",
+                "schedule": label,
                 "final lr": float(lrs_e[-1]),
                 "lr changes": int(np.sum(lrs_e[1:] != lrs_e[:-1])),
                 "final train loss": h["loss"][-1],

@@ -120,6 +120,36 @@ def sign_changes(values: np.ndarray) -> int:
     return int(np.sum(s[1:] != s[:-1]))
 
 
+def effective_steps(name: str, lr: float, steps: int, backend: str = "rust") -> np.ndarray:
+    """``|Δw_t|`` for ``t = 1..steps`` of optimizer ``name`` (its defaults) under a constant
+    gradient ``g = 1``: its effective learning rate, since plain SGD would step ``lr·g``."""
+    from ..parameter import Parameter
+
+    p = Parameter(np.zeros(1), "w", backend=backend)
+    opt = make(name, [p], lr)
+    out = np.empty(steps)
+    for t in range(steps):
+        before = float(p.value[0])
+        p.grad[...] = 1.0
+        opt.step()
+        out[t] = abs(float(p.value[0]) - before)
+    return out
+
+
+def effective_theory(name: str, lr: float, t: np.ndarray) -> np.ndarray:
+    """The same in closed form: Adagrad ``s_t = t`` so ``η/(√t + 1e-10)`` (decays to zero);
+    RMSprop ``v_t = 1 − 0.99^t`` so ``η/(√v_t + 1e-8)`` (tends to η); Adam ``m̂_t = v̂_t = 1``
+    (bias-corrected) so ``η/(1 + 1e-8)`` at every step."""
+    t = np.asarray(t, dtype=np.float64)
+    if name == "Adagrad":
+        return lr / (np.sqrt(t) + 1e-10)
+    if name == "RMSprop":
+        return lr / (np.sqrt(1.0 - 0.99**t) + 1e-8)
+    if name == "Adam":
+        return np.full_like(t, lr / (1.0 + 1e-8))
+    raise ValueError(name)
+
+
 def sgd_escape_theory(lr: float, y0: float, threshold: float) -> float:
     """Steps for linearized gradient descent ``y ← (1 + η)·y`` to pass ``threshold``."""
     return math.log(threshold / y0) / math.log1p(lr)
@@ -235,6 +265,26 @@ def run(
         "once, SGD and momentum only once the tiny w2 has grown geometrically.",
     )
     escape = {r["optimizer"]: r[f"steps to |w2| > {thr}"] for r in s_rows}
+    # --- the effective learning rate under a constant gradient ---------------------------------
+    eff_lr, n_eff = 0.01, 10000
+    picks = np.array([1, 10, 100, 1000, 10000])
+    eff_rows, eff_err = [], {}
+    for name in ("Adagrad", "RMSprop", "Adam"):
+        steps_ = effective_steps(name, eff_lr, n_eff, backend)
+        theory = effective_theory(name, eff_lr, np.arange(1, n_eff + 1))
+        eff_err[name] = float(np.max(np.abs(steps_ / theory - 1.0)))
+        eff_rows.append(
+            {
+                "optimizer": name,
+                **{f"step {k}": float(steps_[k - 1]) for k in picks},
+                "max |measured/theory − 1|": eff_err[name],
+            }
+        )
+    rep.table(
+        f"effective learning rate |Δw_t| under a constant gradient g = 1 (lr {eff_lr}, defaults): Adagrad's "
+        "decays as lr/√t, RMSprop's tends to lr, Adam's is lr at every step",
+        eff_rows,
+    )
     # --- MNIST ----------------------------------------------------------------------------------
     train, test = mnist(quick, seed)
     arms = {
@@ -283,6 +333,8 @@ def run(
             "momentum_rate": momentum_rate,
             "momentum_rate_theory": math.sqrt(rho),
             "escape": escape,
+            "effective": eff_rows,
+            "effective_error": eff_err,
             "valley_paths": v_paths,
             "saddle_paths": s_paths,
             "histories": curves,

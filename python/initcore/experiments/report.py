@@ -268,8 +268,26 @@ def _c11(res):
 
     sig = inspect.signature(optim.Adam.__init__).parameters
     b1, b2 = sig["betas"].default
-    num = f"initcore Adam defaults: β₁ {b1}, β₂ {b2}, ε {sig['eps'].default:g}"
-    return (num, "not covered", "no experiment measures the effective learning rate of Adagrad or RMSprop over time")
+    defaults = f"initcore Adam defaults: β₁ {b1}, β₂ {b2}, ε {sig['eps'].default:g}"
+    o = _get(res, "optimizers")
+    if o is None or "effective" not in o:
+        return (defaults, "not covered", "the optimizers experiment did not run")
+    e = {r["optimizer"]: r for r in o["effective"]}
+    num = (
+        f"|Δw| under g = 1 (lr 0.01) at steps 1 / 100 / 10000: Adagrad {e['Adagrad']['step 1']:.3g} / "
+        f"{e['Adagrad']['step 100']:.3g} / {e['Adagrad']['step 10000']:.3g}; RMSprop {e['RMSprop']['step 1']:.3g} / "
+        f"{e['RMSprop']['step 100']:.3g} / {e['RMSprop']['step 10000']:.3g}; {defaults}"
+    )
+    decays = e["Adagrad"]["step 10000"] < 0.02 * e["Adagrad"]["step 1"]
+    keeps = e["RMSprop"]["step 10000"] > 0.9 * 0.01
+    ok = decays and keeps and (b1, b2, sig["eps"].default) == (0.9, 0.999, 1e-8)
+    return (
+        num,
+        "reproduced" if ok else "contradicted",
+        "Adagrad's step decays as lr/√t, RMSprop's tends to lr, matching their closed forms"
+        if ok
+        else "the effective rates or Adam's defaults differ from the claim",
+    )
 
 
 def _c12(res):
