@@ -331,24 +331,105 @@ def _messages(model, x):
     return msgs
 
 
+@pytest.fixture(scope="module")
+def mnist_batch():
+    """512 standardized images of the embedded MNIST subset and their labels."""
+    from initcore import data as dmod
+
+    x, y = dmod.load_mnist_subset()
+    idx = np.random.default_rng(0).permutation(len(y))[:512]
+    xs = dmod.Standardizer().fit(x).transform(x[idx])
+    return np.ascontiguousarray(xs, np.float32), y[idx]
+
+
+def _net(sizes, activation, init, bias=None, backend="numpy"):
+    kw = {} if bias is None else {"bias_initializer": bias}
+    stack = [L.Dense(u, activation=activation, kernel_initializer=init, **kw) for u in sizes[1:-1]]
+    return ic.Sequential(stack + [L.Dense(sizes[-1])], input_dim=sizes[0], backend=backend)
+
+
+# the issue's cases: each warns, naming the layer, the measured number and a fix
 @pytest.mark.parametrize(
-    "activation,init,pattern",
+    "name,sizes,activation,init,bias,pattern",
     [
-        ("sigmoid", "he_normal", "layer 1 \\(dense_0, sigmoid\\) uses He"),
-        ("tanh", I.KaimingNormal(), "uses He"),
-        ("tanh", I.RandomNormal(0, 1), "N\\(0,1\\)-like"),
-        ("relu", I.RandomNormal(0, 0.01), "like N\\(0, 0.01\\)"),
-        ("relu", I.RandomNormal(0, 1), "N\\(0,1\\)-like.*he_normal"),
-        ("selu", "glorot_uniform", "SELU self-normalizes only with lecun_normal"),
-        ("selu", "lecun_uniform", "lecun_normal"),
+        (
+            "sigmoid + N(0, 0.01²), 8×256",
+            (784,) + (256,) * 8 + (10,),
+            "sigmoid",
+            I.RandomNormal(0, 0.01),
+            None,
+            r"layer 1 \(dense_0, sigmoid\): gradients vanish towards the input: .* ([0-9.]+e-\d+)× the one at layer 9"
+            r".*use glorot",
+        ),
+        (
+            "tanh + N(0, 0.01²), 10×500",
+            (784,) + (500,) * 10 + (10,),
+            "tanh",
+            I.RandomNormal(0, 0.01),
+            None,
+            r"layer \d+ \(dense_\d+, tanh\): the activations have vanished: .*× the input's "
+            r"\(0\.2\d+× per layer\); use glorot",
+        ),
+        (
+            "ReLU + Glorot, 50 layers",
+            (784,) + (100,) * 50 + (10,),
+            "relu",
+            "glorot_uniform",
+            None,
+            r"layer \d+ \(dense_\d+, relu\): the activations have vanished: .*\(0\.7\d+× per layer\); use he_normal",
+        ),
+        (
+            "zeros",
+            (784, 64, 64, 10),
+            "relu",
+            "zeros",
+            None,
+            r"layer 1 \(dense_0, relu\): all 50176 weights are equal \(0\)",
+        ),
+        ("constant 0.01", (784, 64, 64, 10), "tanh", I.Constant(0.01), None, r"weights are equal \(0\.01\).*symmetry"),
+        (
+            "ReLU + bias -3",
+            (784, 256, 256, 10),
+            "relu",
+            "he_normal",
+            I.Constant(-3.0),
+            r"layer 2 \(dense_1, relu\): at the first pass .* 99\.\d% of the activations are zero",
+        ),
+        (
+            "sigmoid + N(0, 1)",
+            (784, 256, 10),
+            "sigmoid",
+            I.RandomNormal(0, 1),
+            None,
+            r"\d\d% of the activations are saturated",
+        ),
     ],
 )
-def test_check_flags_bad_inits(activation, init, pattern):
-    model = ic.Sequential(
-        [L.Dense(64, activation=activation, kernel_initializer=init), L.Dense(3)], input_dim=100, backend="numpy"
-    )
-    msgs = _messages(model, data(d=100))
-    assert any(__import__("re").search(pattern, m) for m in msgs), msgs
+def test_check_warns_on_every_classic_failure(mnist_batch, name, sizes, activation, init, bias, pattern):
+    import re
+
+    x, y = mnist_batch
+    model = _net(sizes, activation, init, bias)
+    msgs = _messages(model, x)
+    assert any(re.search(pattern, m) for m in msgs), (name, msgs)
+    if name.startswith("sigmoid + N(0, 0.01"):  # the vanishing experiment's network: gradient ratio ~1e-10
+        rows = D.measure(model, x)
+        assert 1e-13 < rows[0]["grad_gain"] < 1e-8
+    if name == "ReLU + bias -3":  # fewer than half the units are dead: the old rule was silent
+        r = D.measure(model, x)[1]
+        assert r["zero"] > 0.99 and r["dead_units"] < 0.5 + 0.2
+
+
+@pytest.mark.parametrize(
+    "activation,init",
+    [("sigmoid", "he_normal"), ("sigmoid", "glorot_uniform"), ("tanh", "glorot_normal"), ("relu", "he_normal")],
+)
+def test_check_is_quiet_for_good_starts_on_mnist(mnist_batch, activation, init):
+    x, y = mnist_batch
+    # sigmoid + He: under 1% saturated, trains as well as Glorot: no false positive
+    model = _net((784, 256, 128, 10), activation, init)
+    assert _messages(model, x) == []
+    assert D.check(model, x, warn=False, y=y) == []
 
 
 @pytest.mark.parametrize(
@@ -374,17 +455,36 @@ def test_check_is_quiet_for_good_starts(activation, init):
     assert _messages(model, data(n=256, d=100)) == []
 
 
-def test_check_input_scaling_saturation_and_batchnorm():
+def test_check_leaves_the_model_unchanged(backend):
+    model = ic.Sequential(
+        [L.Dense(32, activation="relu"), L.BatchNorm(), L.Dropout(0.3), L.Dense(3)], input_dim=12, backend=backend
+    )
+    x = data()
+    for p in model.parameters():
+        p.grad[...] = 7.0
+    before = {k: v.copy() for k, v in model.buffers().items()}
+    rng = model.rng.bit_generator.state
+    D.check(model, x, warn=False, y=np.arange(64) % 3)
+    assert all(np.all(p.grad == 7.0) for p in model.parameters())
+    assert all(np.array_equal(before[k], v) for k, v in model.buffers().items())
+    assert model.rng.bit_generator.state == rng
+
+
+def test_check_input_scaling_saturation_selu_and_batchnorm():
     model = ic.Sequential([L.Dense(32, activation="sigmoid"), L.Dense(3)], input_dim=12, backend="numpy")
     msgs = _messages(model, data(scale=0.2, shift=0.3))  # like raw pixels in [0, 1]
     assert len(msgs) == 1 and "not standardized" in msgs[0] and "variance 0.0399" in msgs[0]
     msgs = _messages(model, data(scale=30.0))
-    assert any("saturated at the first pass" in m for m in msgs)
+    assert any("saturated (f' < 0.01) at the first pass" in m for m in msgs)
     selu = ic.Sequential(
         [L.Dense(32, activation="selu", kernel_initializer="lecun_normal"), L.Dense(3)], input_dim=12, backend="numpy"
     )
     msgs = _messages(selu, data(scale=0.8, shift=0.3))  # passes the general rule, not SELU's
     assert len(msgs) == 1 and "SELU needs standardized input" in msgs[0]
+    # SELU with He weights drifts away from its fixed point over a few layers: measured, named
+    drift = _net((100, 64, 64, 64, 64, 3), "selu", "he_normal")
+    msgs = _messages(drift, data(n=256, d=100))
+    assert any("away from the self-normalizing fixed point" in m and "lecun_normal" in m for m in msgs), msgs
     # BatchNorm before the activation rescales whatever the weights: no weight warning
     bn = ic.Sequential(
         [L.Dense(32, kernel_initializer=I.RandomNormal(0, 1)), L.BatchNorm(), L.Activation("tanh"), L.Dense(3)],
@@ -397,6 +497,65 @@ def test_check_input_scaling_saturation_and_batchnorm():
     )
     assert any("100% of the units are dead" in m for m in _messages(dead, data()))
     assert D.check(dead, data(), warn=False)
+
+
+def test_gradient_stats_flags_update_ratios_far_from_1e3():
+    model = ic.Sequential([L.Dense(8, activation="relu"), L.Dense(3)], input_dim=5, backend="numpy")
+    x, y = data(n=32, d=5), np.arange(32) % 3
+    for lr, flag in ((1e-7, "low"), (50.0, "high")):
+        before = D.snapshot(model)
+        opt = ic.optim.SGD(model.parameters(), lr=lr)
+        model.train_step(x, y, opt)
+        rows = D.gradient_stats(model, opt, before)
+        assert any(r["flag"] == flag for r in rows), (lr, [r["update_ratio"] for r in rows])
+    from initcore.diagnostics.gradients import ratio_flag
+
+    assert ratio_flag(1e-3) == "" and ratio_flag(2e-2) == "high" and ratio_flag(5e-5) == "low"
+
+
+def test_fit_check_runs_check_on_the_first_batch(mnist_batch):
+    x, y = mnist_batch
+    bad = _net((784,) + (256,) * 8 + (10,), "sigmoid", I.RandomNormal(0, 0.01))
+    with pytest.warns(D.InitWarning, match="gradients vanish towards the input"):
+        bad.fit(x, y, epochs=1, batch_size=128, verbose=0, check=True)
+    good = _net((784, 64, 10), "relu", "he_normal")
+    ref = _net((784, 64, 10), "relu", "he_normal")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", D.InitWarning)
+        h1 = good.fit(x, y, epochs=1, batch_size=128, verbose=0, check=True)
+    h2 = ref.fit(x, y, epochs=1, batch_size=128, verbose=0)
+    assert h1.history["loss"] == h2.history["loss"]  # the check changes nothing in training
+
+
+def test_watch_warns_when_units_die_during_training(mnist_batch):
+    x, y = mnist_batch
+    model = _net((784, 64, 64, 10), "relu", "he_normal")
+    watch = D.Watch(every=1, x=x[:128], warn=True)
+    with pytest.warns(D.InitWarning, match=r"layer \d \(dense_\d, relu\): at step \d+ .*% of the units are dead"):
+        model.fit(
+            x,
+            y,
+            optimizer=ic.optim.SGD(model.parameters(), lr=20.0),
+            epochs=1,
+            batch_size=64,
+            verbose=0,
+            callbacks=[watch],
+        )
+    assert watch.warnings
+    quiet = D.Watch(every=1, x=x[:128], warn=True)
+    model = _net((784, 64, 64, 10), "relu", "he_normal")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", D.InitWarning)
+        model.fit(
+            x,
+            y,
+            optimizer=ic.optim.SGD(model.parameters(), lr=0.01),
+            epochs=1,
+            batch_size=64,
+            verbose=0,
+            callbacks=[quiet],
+        )
+    assert quiet.warnings == []
 
 
 # --- plots --------------------------------------------------------------------------------------------

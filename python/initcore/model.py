@@ -405,6 +405,7 @@ class Sequential:
         shuffle=True,
         verbose=1,
         initial_epoch=None,
+        check=False,
     ):
         """Trains for ``epochs`` epochs of minibatches; returns the ``History``.
 
@@ -421,6 +422,8 @@ class Sequential:
         with BatchNorm refuses one-row batches (``ValueError``) and skips a one-row trailing
         batch, noted in ``history.notes``. The first non-finite batch loss is warned about
         (``RuntimeWarning`` naming the epoch and step); ``TerminateOnNaN`` stops there.
+        ``check=True`` runs ``diagnostics.check`` on the first batch before training on it (its
+        ``InitWarning``s; the model's state is left unchanged).
         """
         from . import callbacks as cb_mod
 
@@ -482,6 +485,8 @@ class Sequential:
             for b, idx in enumerate(self._batches(n, batch_size, order)):
                 cbs.on_batch_begin(b, {"size": len(idx)})
                 xb, yb = x[idx], y[idx]
+                if check and epoch == start and b == 0:
+                    self._check_first_batch(xb, yb, loss)
                 value = self.train_step(xb, yb, optimizer, loss)
                 if not warned and not math.isfinite(value):
                     warned = True
@@ -516,6 +521,13 @@ class Sequential:
                 break
         cbs.on_train_end(logs)
         return self.history
+
+    def _check_first_batch(self, xb, yb, loss):
+        """``fit(check=True)``: the measured start-up checks on the first batch (diagnostics)."""
+        from .diagnostics import check as check_start
+
+        if xb.shape[0] >= 2:  # BatchNorm's batch statistics need two rows
+            check_start(self, xb, y=yb, loss=loss)
 
     # --- inference -------------------------------------------------------------------------------
     def _batch_size(self, batch_size):

@@ -24,6 +24,43 @@ from typing import Callable
 
 import numpy as np
 
+#: axis labels for the record keys (a raw key such as ``act_std`` is not a label)
+LABELS = {
+    "layer": "layer (depth)",
+    "act_mean": "activation mean",
+    "act_std": "activation std",
+    "act_var": "activation variance",
+    "pre_mean": "pre-activation mean",
+    "pre_std": "pre-activation std",
+    "pre_var": "pre-activation variance",
+    "grad_norm": "weight-gradient norm ‖∂L/∂W‖",
+    "grad_rms": "weight-gradient RMS",
+    "update_ratio": "update/weight ratio ‖Δw‖/‖w‖",
+    "dead": "dead units (share)",
+    "saturated": "saturated activations (share)",
+    "zero": "zero activations (share)",
+    "lr": "learning rate",
+    "loss": "training loss",
+    "val_loss": "validation loss",
+    "accuracy": "training accuracy",
+    "val_accuracy": "validation accuracy",
+    "seconds": "seconds per epoch",
+    "step": "training step",
+    "epoch": "epoch",
+}
+
+
+def label(key: str) -> str:
+    """The axis label of a record key (``LABELS``, else the key with ``_`` as spaces)."""
+    return LABELS.get(key, key.replace("_", " "))
+
+
+def _integer_ticks(axis) -> None:
+    """Whole-number ticks (layers, epochs, steps: there is no layer 2.5)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
 
 def _mpl():
     try:
@@ -70,9 +107,11 @@ def activation_histograms(
     title: str | None = None,
     max_cols: int = 5,
 ):
-    """Histograms of the activations (``stage="act"``), pre-activations (``"pre"``) or both
-    overlaid (``"both"``) of every layer of an ``activation_stats`` table, one panel per layer,
-    with the layer's mean, std and saturated/dead share in the panel title. ``stats`` may also
+    """Histograms (counts) of the activations (``stage="act"``), pre-activations (``"pre"``) or
+    both overlaid (``"both"``) of every layer of an ``activation_stats`` table, one panel per
+    layer, with the layer's mean, std and saturated/dead share in the panel title. The exact
+    zeros of ReLU-like activations are left out of the bars (their share is in the title); a
+    linear last layer is titled "logits (linear)". ``stats`` may also
     be a mapping label → table: one row of panels per table, one column per layer. ``layers``:
     depths to show (default all)."""
     if stage not in ("act", "pre", "both"):
@@ -92,15 +131,24 @@ def activation_histograms(
     fig, axes = _figure(cols, rows, (2.6 if grid else 3.2, 2.2 if grid else 2.4))
     stages = ("pre", "act") if stage == "both" else (stage,)
     colors = {"pre": "tab:gray", "act": "tab:blue"}
-    for row, (label, recs) in enumerate(tables.items()):
+    from .diagnostics.activations import RELU_LIKE
+
+    for row, (run, recs) in enumerate(tables.items()):
         panel = axes[row] if grid else list(axes.flat)
         for k, (ax, r) in enumerate(zip(panel, recs)):
+            zero_note = None
             for s in stages:
-                hist, edges = np.asarray(r[f"{s}_hist"]), np.asarray(r[f"{s}_edges"])
-                total = hist.sum()
-                dens = hist / (total * np.diff(edges)) if total else hist.astype(float)
+                hist, edges = np.asarray(r[f"{s}_hist"]).astype(float), np.asarray(r[f"{s}_edges"])
+                if s == "act" and r["activation"] in RELU_LIKE and r.get("act_zero"):
+                    # the exact zeros of a ReLU would be one spike swallowing the bulk: leave them
+                    # out of the bars and state their share instead
+                    j = int(np.searchsorted(edges, 0.0, side="right")) - 1
+                    if 0 <= j < hist.size:
+                        n_total = hist.sum()
+                        hist[j] = max(hist[j] - round(r["act_zero"] * n_total), 0.0)
+                        zero_note = f"zeros {100 * r['act_zero']:.0f}% (not drawn)"
                 ax.stairs(
-                    dens,
+                    hist,
                     edges,
                     fill=(s == "act" or stage != "both"),
                     alpha=0.6 if stage == "both" else 0.85,
@@ -112,17 +160,24 @@ def activation_histograms(
             if r.get("saturated") is not None and s0 == "act":
                 extra.append(f"sat {100 * r['saturated']:.0f}%")
             if r.get("dead") is not None and s0 == "act":
-                extra.append(f"dead {100 * r['dead']:.0f}%")
-            head = f"L{r['layer']} {r['activation']}" if not grid else f"layer {r['layer']}"
+                extra.append(f"dead units {100 * r['dead']:.0f}%")
+            if zero_note and s0 == "act":
+                extra.append(zero_note)
+            name = "logits (linear)" if r["activation"] == "identity" else r["activation"]
+            head = (
+                f"L{r['layer']} {name}"
+                if not grid
+                else (f"layer {r['layer']}" + (": logits (linear)" if r["activation"] == "identity" else ""))
+            )
             ax.set_title(
                 f"{head}: μ {_fmt(r[f'{s0}_mean'])}, σ {_fmt(r[f'{s0}_std'])}"
                 + (f"\n{', '.join(extra)}" if extra else ""),
                 fontsize=8,
             )
             ax.tick_params(labelsize=7)
-            ax.set_yticks([])
-            if grid and k == 0:
-                ax.set_ylabel(label, fontsize=8)
+            if k == 0 or not grid:
+                ax.set_ylabel(f"{run}\ncount" if grid and run else "count", fontsize=8)
+            ax.set_xlabel("pre-activation" if s0 == "pre" else "activation", fontsize=7)
         for ax in list(panel)[len(recs) :]:
             ax.set_visible(False)
     if stage == "both":
@@ -144,7 +199,7 @@ def _fmt(v) -> str:
 
 
 # --- per-layer profiles -----------------------------------------------------------------------------
-def _profile_axis(ax, runs: Mapping[str, Sequence[dict]], key: str, log, xkey: str = "layer"):
+def _profile_axis(ax, runs: Mapping[str, Sequence[dict]], key: str, log, xkey: str = "layer", styles=None):
     """Plots ``key`` against ``xkey`` for every run on ``ax``; on a log axis, a run that hits 0
     is marked ▼ at the bottom and one that overflows (inf/NaN) ✕ at the top. ``log``: True,
     False, or ``"symlog"`` (signed values spanning decades, such as means of an exploding net)."""
@@ -158,19 +213,24 @@ def _profile_axis(ax, runs: Mapping[str, Sequence[dict]], key: str, log, xkey: s
                 finite_all.append(abs(v) if log else v)
     lo = min(finite_all) if finite_all else 1e-3
     hi = max(finite_all) if finite_all else 1.0
-    for i, (label, recs) in enumerate(runs.items()):
+    for i, (run, recs) in enumerate(runs.items()):
         xs = np.array([r[xkey] for r in recs], dtype=float)
         ys = np.array([np.nan if r.get(key) is None else r.get(key) for r in recs], dtype=float)
         color = f"C{i % 10}"
         good = np.isfinite(ys) & ((ys > 0) if log else True)
-        ax.plot(np.where(good, xs, np.nan), np.where(good, ys, np.nan), color=color, label=label, lw=1.5)
+        style = dict(color=color, lw=1.5)
+        style.update((styles or {}).get(run, {}))
+        color = style["color"]
+        ax.plot(np.where(good, xs, np.nan), np.where(good, ys, np.nan), label=run, **style)
         if log:
             zero = np.flatnonzero(ys == 0)
             if zero.size:
-                ax.plot(xs[zero[0]], lo, marker="v", color=color, ms=8, clip_on=False, ls="none")
+                (m,) = ax.plot(xs[zero[0]], lo, marker="v", color=color, ms=8, clip_on=False, ls="none")
+                m.set_in_layout(False)  # a marker outside a cut axis must not squeeze the layout
         bad = np.flatnonzero(~np.isfinite(ys))
         if bad.size:
-            ax.plot(xs[bad[0]], hi, marker="X", color=color, ms=9, clip_on=False, ls="none")
+            (m,) = ax.plot(xs[bad[0]], hi, marker="X", color=color, ms=9, clip_on=False, ls="none")
+            m.set_in_layout(False)
     if log:
         ax.set_yscale("log")
         ax.set_ylim(lo / 3, hi * 3)
@@ -178,8 +238,10 @@ def _profile_axis(ax, runs: Mapping[str, Sequence[dict]], key: str, log, xkey: s
         big = max((abs(v) for v in finite_all), default=1.0)
         if big > 10:
             ax.set_yscale("symlog", linthresh=1e-2)
-    ax.set_xlabel(xkey)
-    ax.set_ylabel(key)
+    ax.set_xlabel(label(xkey))
+    ax.set_ylabel(label(key))
+    if xkey in ("layer", "epoch", "step"):
+        _integer_ticks(ax.xaxis)
     ax.grid(alpha=0.3)
 
 
@@ -218,12 +280,16 @@ def profile_grid(
     xkey: str = "layer",
     size=(4.4, 3.4),
     sharey: bool = True,
+    styles: Mapping[str, dict] | None = None,
+    ylims: Mapping[str, tuple[float, float]] | None = None,
 ):
     """One panel per group (``groups``: panel title → runs, runs: label → records), each
-    plotting ``key`` against ``xkey`` for its runs (see :func:`layer_profile`)."""
+    plotting ``key`` against ``xkey`` for its runs (see :func:`layer_profile`); ``sharey=False``
+    gives each panel its own scale; ``styles``: run label → line keywords (a theory curve);
+    ``ylims``: group → y range of that panel (a line leaving it is noted in the panel)."""
     fig, axes = _figure(len(groups), 1, size)
     for ax, (name, runs) in zip(axes.flat, groups.items()):
-        _profile_axis(ax, {k: _records(v) for k, v in runs.items()}, key, log, xkey)
+        _profile_axis(ax, {k: _records(v) for k, v in runs.items()}, key, log, xkey, styles)
         ax.set_title(name, fontsize=9)
         ax.legend(fontsize=7, loc="best")
     if sharey and log is True:
@@ -231,6 +297,19 @@ def profile_grid(
         lo, hi = min(a for a, _ in lims), max(b for _, b in lims)
         for ax in axes.flat:
             ax.set_ylim(lo, hi)
+    for ax, name in zip(axes.flat, groups):
+        if ylims and name in ylims:
+            ax.set_ylim(*ylims[name])
+            ax.text(
+                0.98,
+                0.02,
+                f"y axis cut at {ylims[name][0]:g}",
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=7,
+                color="0.35",
+            )
     if title:
         fig.suptitle(title, fontsize=10)
     return save(fig, path)
@@ -274,7 +353,9 @@ def watch_heatmap(
         ax.plot(steps + (x[1] - x[0]) / 2, log.series(f"{stage}_mean", layer=layer), color="white", lw=1)
         rec = log[0]["layers"][layer - 1]
         ax.set_title(f"L{layer} {rec['name']} ({rec['activation']})", fontsize=8)
-        ax.set_xlabel("step", fontsize=8)
+        ax.set_xlabel("training step", fontsize=8)
+        ax.set_ylabel("activation value" if stage == "act" else "pre-activation value", fontsize=8)
+        _integer_ticks(ax.xaxis)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(layers) :]:
         ax.set_visible(False)
@@ -301,7 +382,8 @@ def training_curves(
 ):
     """One panel per metric, one line per run (``runs``: label → ``History`` or a dict of
     per-epoch lists); epochs from 1; losses (and ``lr``) on a log scale. Metrics absent from
-    every run are skipped; non-finite values (a diverged run) end the line with ✕."""
+    every run are skipped; non-finite values (a diverged run) end the line with ✕, and only then
+    does the title say what ✕ means."""
     hs = {k: _history_dict(v) for k, v in runs.items()}
     metrics = [m for m in metrics if any(m in h for h in hs.values())]
     if not metrics:
@@ -311,29 +393,30 @@ def training_curves(
     for ax in list(axes.flat)[len(metrics) :]:
         ax.set_visible(False)
     for ax, m in zip(axes.flat, metrics):
-        for i, (label, h) in enumerate(hs.items()):
+        for i, (run, h) in enumerate(hs.items()):
             if m not in h:
                 continue
             ys = np.asarray(h[m], dtype=float)
             xs = np.arange(1, len(ys) + 1)
             color = f"C{i % 10}"
             ok = np.isfinite(ys)
-            ax.plot(xs[ok], ys[ok], color=color, label=label, lw=1.5, marker="." if len(ys) < 30 else None)
+            ax.plot(xs[ok], ys[ok], color=color, label=run, lw=1.5, marker="." if len(ys) < 30 else None)
             if not ok.all():
                 j = int(np.flatnonzero(~ok)[0])
                 y_mark = ys[ok][-1] if ok[:j].any() else 1.0
                 ax.plot(xs[j], y_mark, marker="X", color=color, ms=9, ls="none")
         if m in logy:
             ax.set_yscale("log")
-        from matplotlib.ticker import MaxNLocator
-
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _integer_ticks(ax.xaxis)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(m)
+        ax.set_ylabel(label(m))
         ax.grid(alpha=0.3)
     axes.flat[len(metrics) - 1].legend(fontsize=7, ncols=legend_cols)
-    if title:
-        fig.suptitle(title, fontsize=10)
+    diverged = any(
+        not np.all(np.isfinite(np.asarray(h[m], dtype=float))) for h in hs.values() for m in metrics if m in h
+    )
+    if title or diverged:
+        fig.suptitle((title or "") + (" (✕: diverged)" if diverged else ""), fontsize=10)
     return save(fig, path)
 
 
@@ -347,18 +430,36 @@ def lines(
     logx: bool = False,
     logy: bool = False,
     size=(5.0, 3.6),
+    diverged: str = "diverged",
+    xticklabels: Sequence[str] | None = None,
 ):
-    """One line per entry of ``series`` (label → values at ``xs``); non-finite values are
-    marked ✕ at the bottom of the axis (a diverged run)."""
+    """One line per entry of ``series`` (label → values at ``xs``). The y axis spans the finite
+    values (not 0 to 1); non-finite values (a diverged run) are marked ✕ on the bottom edge,
+    and ``diverged`` (e.g. "diverged: accuracy at chance, 0.10") says so in the legend."""
     fig, axes = _figure(1, 1, size)
     ax = axes[0, 0]
     xs = np.asarray(xs, dtype=float)
-    for i, (label, ys) in enumerate(series.items()):
+    finite = np.concatenate([np.asarray(v, dtype=float) for v in series.values()])
+    finite = finite[np.isfinite(finite)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    pad = 0.08 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1.0)
+    bottom = lo - pad
+    any_bad = False
+    for i, (run, ys) in enumerate(series.items()):
         ys = np.asarray(ys, dtype=float)
         ok = np.isfinite(ys)
-        ax.plot(xs[ok], ys[ok], marker="o", color=f"C{i % 10}", label=label)
+        ax.plot(xs[ok], ys[ok], marker="o", color=f"C{i % 10}", label=run)
         if not ok.all():
-            ax.plot(xs[~ok], np.zeros((~ok).sum()), marker="X", color=f"C{i % 10}", ms=10, ls="none", clip_on=False)
+            any_bad = True
+            ax.plot(
+                xs[~ok], np.full((~ok).sum(), bottom), marker="X", color=f"C{i % 10}", ms=10, ls="none", clip_on=False
+            )
+    if any_bad:
+        ax.plot([], [], marker="X", color="0.3", ls="none", ms=8, label=f"✕ {diverged}")
+    if not logy:
+        ax.set_ylim(bottom, hi + pad)
+    if xticklabels is not None:
+        ax.set_xticks(xs, list(xticklabels), fontsize=8)
     if logx:
         ax.set_xscale("log")
     if logy:
@@ -385,38 +486,63 @@ def trajectories(
     marks: Sequence[tuple[float, float]] = (),
     saddles: Sequence[tuple[float, float]] = (),
     size=(7.2, 4.8),
+    facet: bool = False,
+    max_cols: int = 4,
 ):
     """Contours of ``f(X, Y)`` (vectorized over grids) with one trajectory per optimizer
     (``paths``: label → array ``(steps + 1, 2)`` of the iterates); ``marks``: minima to star,
-    ``saddles``: saddle points to cross."""
-    fig, axes = _figure(1, 1, size)
-    ax = axes[0, 0]
+    ``saddles``: saddle points (a red diamond: ✕ means "diverged" in the other figures).
+    ``facet=True``: one panel per optimizer on the same contours (paths that would lie on top of
+    each other stay readable)."""
     gx = np.linspace(*xlim, 300)
     gy = np.linspace(*ylim, 300)
     X, Y = np.meshgrid(gx, gy)
     Z = f(X, Y)
-    if log_levels:
-        zmin = Z.min()
-        lv = zmin + np.geomspace(1e-3, Z.max() - zmin + 1e-3, levels)
-        ax.contour(X, Y, Z, levels=lv, cmap="Greys", linewidths=0.6)
+    items = list(paths.items())
+    if facet:
+        cols, rows = _grid(len(items), max_cols)
+        fig, axes = _figure(cols, rows, (3.3, 2.6))
+        panels = [(ax, [(i, it)]) for i, (ax, it) in enumerate(zip(axes.flat, items))]
+        for ax in list(axes.flat)[len(items) :]:
+            ax.set_visible(False)
     else:
-        ax.contour(X, Y, Z, levels=levels, cmap="Greys", linewidths=0.6)
-    for i, (label, p) in enumerate(paths.items()):
-        p = np.asarray(p, dtype=float)
-        ok = np.all(np.isfinite(p), axis=1)
-        p = p[ok]
-        ax.plot(p[:, 0], p[:, 1], color=f"C{i % 10}", lw=1.4, label=label, marker=".", ms=2.5)
-        ax.plot(p[-1, 0], p[-1, 1], color=f"C{i % 10}", marker="o", ms=5)
-    ax.plot(*np.asarray(list(paths.values())[0], dtype=float)[0], marker="s", color="k", ms=6, ls="none", label="start")
-    for m in marks:
-        ax.plot(m[0], m[1], marker="*", color="gold", mec="k", ms=13, ls="none")
-    for m in saddles:
-        ax.plot(m[0], m[1], marker="X", color="red", mec="k", ms=10, ls="none")
-    ax.set_xlim(*xlim)
-    ax.set_ylim(*ylim)
-    ax.set_xlabel("w₁")
-    ax.set_ylabel("w₂")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        fig, axes = _figure(1, 1, size)
+        panels = [(axes[0, 0], list(enumerate(items)))]
+    start = np.asarray(items[0][1], dtype=float)[0]
+    for ax, group in panels:
+        if log_levels:
+            zmin = Z.min()
+            lv = zmin + np.geomspace(1e-3, Z.max() - zmin + 1e-3, levels)
+            ax.contour(X, Y, Z, levels=lv, cmap="Greys", linewidths=0.6)
+        else:
+            ax.contour(X, Y, Z, levels=levels, cmap="Greys", linewidths=0.6)
+        for i, (run, p) in group:
+            p = np.asarray(p, dtype=float)
+            p = p[np.all(np.isfinite(p), axis=1)]
+            ax.plot(p[:, 0], p[:, 1], color=f"C{i % 10}", lw=1.4, label=run, marker=".", ms=2.5)
+            ax.plot(p[-1, 0], p[-1, 1], color=f"C{i % 10}", marker="o", ms=5)
+        ax.plot(*start, marker="s", color="k", ms=6, ls="none", label="start")
+        for m in marks:
+            ax.plot(m[0], m[1], marker="*", color="gold", mec="k", ms=13, ls="none", label="minimum")
+        for m in saddles:
+            ax.plot(m[0], m[1], marker="D", color="red", mec="k", ms=7, ls="none", label="saddle")
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
+        ax.set_xlabel("w₁")
+        ax.set_ylabel("w₂")
+        if facet:
+            ax.set_title(group[0][1][0], fontsize=9)
+            ax.tick_params(labelsize=7)
+        else:
+            # one legend entry per marker kind
+            h, lab = ax.get_legend_handles_labels()
+            seen = dict(zip(lab, h))
+            ax.legend(seen.values(), seen.keys(), fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if facet:
+        h, lab = panels[0][0].get_legend_handles_labels()
+        seen = {k: v for k, v in zip(lab, h) if k in ("start", "minimum", "saddle")}
+        if seen:
+            fig.legend(seen.values(), seen.keys(), fontsize=7, loc="outside lower center", ncols=len(seen))
     if title:
-        ax.set_title(title, fontsize=10)
+        (fig.suptitle if facet else panels[0][0].set_title)(title, fontsize=10)
     return save(fig, path)

@@ -6,14 +6,16 @@
   (:func:`snapshot` the weights before ``optimizer.step()``);
 - :class:`Watch` — a ``fit`` callback recording both every N steps with the Rust
   ``column_stats`` kernel (``history.watch``);
-- :func:`check` — :class:`InitWarning` for known-bad combinations of initialization,
-  activation and input scaling, and for saturated or dead layers at the first pass.
+- :func:`check` — :class:`InitWarning` for problems measured on a batch at the first pass
+  (saturation, zeros per sample and per unit, forward and backward gain per layer, symmetric
+  weights, unscaled input), each naming the layer, the number and a fix; :func:`measure` returns
+  those numbers.
 
 Pictures of these records are in :mod:`initcore.plots`.
 """
 
 from .activations import Block, activation_stats, blocks, trace
-from .checks import InitWarning, check
+from .checks import InitWarning, check, measure
 from .gradients import gradient_stats, snapshot
 from .tables import StatsTable
 from .watch import Watch, WatchLog
@@ -25,6 +27,7 @@ __all__ = [
     "Watch",
     "WatchLog",
     "check",
+    "measure",
     "InitWarning",
     "StatsTable",
     "Block",

@@ -216,6 +216,7 @@ def stage_records(model, bl, stages, bins=50, edges=None, margin=0.0) -> list[di
             for key in ("mean", "std", "min", "max", "hist", "edges", "outside"):
                 rec[f"{stage}_{key}"] = s[key]
             if stage == "act":
+                rec["act_zero"] = float(np.count_nonzero(arr == 0)) / arr.size if arr.size else math.nan
                 rec["saturated"] = s["saturated"]
                 rec["dead"] = s["dead"] if blk.activation in RELU_LIKE else None
                 rec["dead_any"] = s["dead"]
@@ -242,14 +243,15 @@ PRINTED = [
 def activation_stats(model, x, bins: int = 50, batch_stats: bool = True) -> StatsTable:
     """Per-layer statistics of ``model`` on the batch ``x`` (see the module docstring).
 
-    Returns a :class:`StatsTable` with one record per layer: ``layer`` (depth, from 1), ``name``,
-    ``activation``, ``units``, ``batchnorm`` (``"before"``/``"after"`` the activation or None),
-    ``pre_mean``, ``pre_std``, ``pre_min``, ``pre_max``, ``pre_hist``, ``pre_edges`` and the same
-    ``act_*`` for the activation, ``saturated`` (share of activation entries in the saturated
-    zone, None when the activation does not saturate), ``dead`` (share of units zero on every row,
-    for ReLU-like activations; None otherwise). Histograms have ``bins`` equal bins spanning each
-    array's range (``np.histogram(a, edges)``). The forward pass has no side effects: dropout
-    off, BatchNorm on the batch's own statistics when ``batch_stats`` (else its running ones).
+        Returns a :class:`StatsTable` with one record per layer: ``layer`` (depth, from 1), ``name``,
+        ``activation``, ``units``, ``batchnorm`` (``"before"``/``"after"`` the activation or None),
+        ``pre_mean``, ``pre_std``, ``pre_min``, ``pre_max``, ``pre_hist``, ``pre_edges`` and the same
+        ``act_*`` for the activation, ``saturated`` (share of activation entries in the saturated
+        zone, None when the activation does not saturate), ``dead`` (share of units zero on every row,
+        for ReLU-like activations; None otherwise), ``act_zero`` (share of activation entries exactly
+    0, per entry rather than per unit). Histograms have ``bins`` equal bins spanning each
+        array's range (``np.histogram(a, edges)``). The forward pass has no side effects: dropout
+        off, BatchNorm on the batch's own statistics when ``batch_stats`` (else its running ones).
     """
     bl, stages = trace(model, x, batch_stats=batch_stats)
     return StatsTable(

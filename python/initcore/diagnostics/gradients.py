@@ -6,7 +6,8 @@ optimizer's state: it is then exact for every optimizer, schedule, weight decay 
 Take the copy with :func:`snapshot` just before ``optimizer.step()`` (``Watch`` does this itself
 on the steps it records) and pass it as ``before=``. A common rule of thumb (Karpathy, CS231n) is
 a ratio around 1e-3 for a healthy learning rate: much larger and training is unstable, much
-smaller and it crawls.
+smaller and it crawls. ``gradient_stats`` flags a ratio more than 10× away from it (``flag``:
+``"high"`` above 1e-2, ``"low"`` below 1e-4, ``""`` in between).
 """
 
 from __future__ import annotations
@@ -16,6 +17,19 @@ import math
 import numpy as np
 
 from .tables import StatsTable
+
+#: the rule-of-thumb update/weight ratio and the band around it that is not flagged
+UPDATE_RATIO = 1e-3
+UPDATE_BAND = (1e-4, 1e-2)
+
+
+def ratio_flag(ratio: float) -> str:
+    """``"high"``, ``"low"`` or ``""`` for an update/weight ratio (see the module docstring)."""
+    if not math.isfinite(ratio) or ratio > UPDATE_BAND[1]:
+        return "high"
+    if ratio < UPDATE_BAND[0]:
+        return "low"
+    return ""
 
 
 def _norm(a: np.ndarray) -> float:
@@ -35,12 +49,13 @@ def snapshot(model) -> dict[str, np.ndarray]:
 
 def gradient_stats(model, optimizer=None, before: dict[str, np.ndarray] | None = None) -> StatsTable:
     """One record per parameter: ``layer`` (the layer name), ``param`` (its full name),
-    ``shape``, ``grad_norm`` (‖p.grad‖ of the last backward), ``grad_rms`` (‖g‖/√size),
-    ``weight_norm`` (‖w‖ now), and with ``before`` (a :func:`snapshot` taken before the last
-    ``optimizer.step()``) ``update_norm`` ‖w − w_before‖ and ``update_ratio`` ‖w − w_before‖ /
-    ‖w_before‖. With ``optimizer``: ``step`` (its ``step_count``) and ``lr`` columns, and
-    ``lr_grad_ratio = lr·‖g‖/‖w‖``, the ratio plain SGD would take (an upper-level sanity number;
-    adaptive optimizers rescale each coordinate, so only ``update_ratio`` is their true step)."""
+        ``shape``, ``grad_norm`` (‖p.grad‖ of the last backward), ``grad_rms`` (‖g‖/√size),
+        ``weight_norm`` (‖w‖ now), and with ``before`` (a :func:`snapshot` taken before the last
+        ``optimizer.step()``) ``update_norm`` ‖w − w_before‖ and ``update_ratio`` ‖w − w_before‖ /
+        ‖w_before‖, and ``flag`` (``"high"``/``"low"`` when the ratio is more than 10× away from the
+    1e-3 rule of thumb, else ``""``). With ``optimizer``: ``step`` (its ``step_count``) and ``lr`` columns, and
+        ``lr_grad_ratio = lr·‖g‖/‖w‖``, the ratio plain SGD would take (an upper-level sanity number;
+        adaptive optimizers rescale each coordinate, so only ``update_ratio`` is their true step)."""
     rows = []
     for p in model.parameters():
         g = _norm(p.grad)
@@ -65,6 +80,7 @@ def gradient_stats(model, optimizer=None, before: dict[str, np.ndarray] | None =
             n0 = _norm(w0)
             rec["update_norm"] = d
             rec["update_ratio"] = d / n0 if n0 > 0 else (math.inf if d > 0 else 0.0)
+            rec["flag"] = ratio_flag(rec["update_ratio"]) if (n0 > 0 or d > 0) else ""
         if optimizer is not None:
             lr = float(optimizer.lr)
             rec["step"] = int(getattr(optimizer, "step_count", 0))

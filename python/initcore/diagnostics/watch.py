@@ -29,15 +29,24 @@ batch), a side-effect-free forward pass on ``x`` (BatchNorm on the probe's own s
 dropout off), so every record sees the same inputs. Gradients are those of the step
 (``p.grad``); ``update_ratio`` uses a copy of the weights taken in ``on_batch_begin`` of a
 recorded step (see :mod:`initcore.diagnostics.gradients`).
+
+``warn=True`` issues an :class:`~initcore.diagnostics.InitWarning` (once per layer and kind)
+when, compared with the first record, a ReLU-like layer's dead fraction has risen by 0.1 or more
+to above one half, a sigmoid/tanh layer's saturated fraction has risen by 0.1 or more to above
+0.2, or a kernel's gradient norm has fallen below 1e-3 of its first value (or is not finite).
 """
 
 from __future__ import annotations
+
+import math
+import warnings
 
 import numpy as np
 
 from ..backend import get_ops
 from ..callbacks import Callback
 from .activations import RELU_LIKE, SATURATION, auto_edges, blocks, summarize, trace
+from .checks import DEAD_UNITS_MAX, SATURATED_MAX, InitWarning
 from .gradients import gradient_stats, snapshot
 from .tables import StatsTable
 
@@ -92,13 +101,17 @@ class WatchLog(list):
 class Watch(Callback):
     """Records activation and gradient statistics every ``every`` training steps (see the module
     docstring). ``x``: an optional probe batch; ``bins``: histogram bins; ``gradients``: also
-    record gradient norms and update ratios; ``margin``: widening of the automatic edges.
+    record gradient norms and update ratios; ``margin``: widening of the automatic edges;
+    ``warn``: warn when dead or saturated fractions rise or a gradient collapses (module docstring);
+    the warnings are also kept in ``watch.warnings``.
 
     Cost: one record of the ``mlp`` workload (784-256-128-10, batch 128) takes about 1-2 ms, most
     of it in ``column_stats``' histograms; with the default ``every=20`` that is a few percent of
     the training time (``benches/bench_diagnostics.py`` measures it)."""
 
-    def __init__(self, every: int = 20, x=None, bins: int = 40, gradients: bool = True, margin: float = 0.5):
+    def __init__(
+        self, every: int = 20, x=None, bins: int = 40, gradients: bool = True, margin: float = 0.5, warn: bool = False
+    ):
         super().__init__()
         if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
             raise ValueError(f"Watch: every must be a positive int, got {every!r}")
@@ -111,6 +124,9 @@ class Watch(Callback):
         self.bins = int(bins)
         self.gradients = bool(gradients)
         self.margin = float(margin)
+        self.warn = bool(warn)
+        self.warnings: list[str] = []
+        self._warned: set = set()
         self.log = WatchLog()
         self.step = 0  # training steps seen so far
         self.epoch = 0
@@ -235,4 +251,47 @@ class Watch(Callback):
             "params": params,
         }
         self.log.append(entry)
+        if self.warn:
+            self._check(entry)
         return entry
+
+    def _say(self, key, msg):
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        self.warnings.append(msg)
+        warnings.warn(msg, InitWarning, stacklevel=3)
+
+    def _check(self, entry):
+        """The ``warn=True`` rules (module docstring), against the first record."""
+        first = self.log[0]
+        at = f"step {entry['step']} (epoch {entry['epoch'] + 1})"
+        for r0, r in zip(first["layers"], entry["layers"]):
+            where = f"layer {r['layer']} ({r['name']}, {r['activation']})"
+            d0, d = r0.get("dead"), r.get("dead")
+            if d is not None and d > DEAD_UNITS_MAX and d - (d0 or 0.0) >= 0.1:
+                self._say(
+                    ("dead", r["layer"]),
+                    f"{where}: at {at} {100 * d:.0f}% of the units are dead (zero on every sample), up from "
+                    f"{100 * (d0 or 0):.0f}% at the first record; lower the learning rate, use Leaky ReLU/PReLU, "
+                    "or BatchNorm before the activation",
+                )
+            s0, s = r0.get("saturated"), r.get("saturated")
+            if s is not None and s > SATURATED_MAX and s - (s0 or 0.0) >= 0.1:
+                self._say(
+                    ("saturated", r["layer"]),
+                    f"{where}: at {at} {100 * s:.0f}% of the activations are saturated, up from "
+                    f"{100 * (s0 or 0):.0f}% at the first record; lower the learning rate or add BatchNorm "
+                    "before the activation",
+                )
+        for p0, p in zip(first["params"], entry["params"]):
+            if not p["param"].endswith("/kernel"):
+                continue
+            g0, g = p0["grad_norm"], p["grad_norm"]
+            if not math.isfinite(g) or (g0 > 0 and g < 1e-3 * g0):
+                self._say(
+                    ("grad", p["param"]),
+                    f"{p['param']}: at {at} the gradient norm is {g:.3g}, {g / g0 if g0 > 0 else math.nan:.3g}× "
+                    f"its first value ({g0:.3g}): the layer's gradient has collapsed; check the learning rate "
+                    "and for dead or saturated units below it",
+                )

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ._common import Report, best_epoch, fit, mlp, mnist
+from ._common import Report, get_plots, mnist, run_trials, seed_list
 
 PLACEMENTS = ("none", "before", "after")
 LRS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
@@ -33,8 +33,9 @@ def run(
     verbose: bool = True,
     epochs: int = None,
     lrs=None,
+    seeds: int = 1,
 ) -> dict:
-    from .. import optim, plots
+    plots = get_plots()
 
     epochs = epochs or (2 if quick else 5)
     lrs = tuple(lrs or (QUICK_LRS if quick else LRS))
@@ -48,28 +49,50 @@ def run(
         verbose=verbose,
     )
     train, test = mnist(quick, seed)
+    arms = {
+        f"{place}, lr {lr:g}": {
+            "sizes": sizes,
+            "activation": "relu",
+            "init": "he_normal",
+            "batchnorm": place,
+            "optimizer": "sgd",
+            "lr": lr,
+            "epochs": epochs,
+            "backend": backend,
+        }
+        for place in PLACEMENTS
+        for lr in lrs
+    }
+    seeds_ = seed_list(seed, seeds)
+    trials = run_trials(arms, (train, test), seeds=seeds_)
+    summ = {r["arm"]: r for r in trials.summary()}
     rows, acc, curves = [], {p: [] for p in PLACEMENTS}, {}
     for place in PLACEMENTS:
         for lr in lrs:
-            model = mlp(sizes, "relu", "he_normal", batchnorm=place, seed=seed, backend=backend)
-            h = fit(model, train, test, optim.SGD(model.parameters(), lr=lr), epochs)
-            final = h["val_accuracy"][-1]
-            diverged = not all(math.isfinite(v) for v in h["loss"])
+            label = f"{place}, lr {lr:g}"
+            s_ = summ[label]
+            diverged = s_["diverged"] == len(seeds_)  # every seed diverged
+            final = s_["final val_accuracy"]
             acc[place].append(math.nan if diverged else final)
+            h = trials.mean_history(label)
             if lr == lrs[-1] or lr == lrs[len(lrs) // 2]:
-                curves[f"{place}, lr {lr:g}"] = h
-            ep, best = best_epoch(h["val_accuracy"])
+                curves[label] = h
             rows.append(
                 {
                     "batchnorm": place,
                     "lr": lr,
                     "final train loss": h["loss"][-1],
                     "final val acc": final,
-                    "best val acc": best,
+                    "± std": s_["± std"],
+                    "best val acc": s_["best val_accuracy"],
                     "diverged": diverged,
+                    "seeds diverged": s_["diverged"],
                 }
             )
-    rep.table(f"SGD (no momentum), batch 128, {epochs} epochs: final validation accuracy", rows)
+    rep.table(
+        f"SGD (no momentum), batch 128, {epochs} epochs: final validation accuracy (mean over {len(seeds_)} seed(s))",
+        rows,
+    )
     best = {p: lrs[int(np.nanargmax(np.where(np.isfinite(acc[p]), acc[p], -1.0)))] for p in PLACEMENTS}
     rep.table(
         "best learning rate and largest learning rate that trains (no divergence)",
@@ -90,14 +113,16 @@ def run(
             logx=True,
             xlabel="learning rate (SGD)",
             ylabel=f"validation accuracy after {epochs} epochs",
-            title="accuracy vs learning rate (✕ at 0: diverged)",
+            title="accuracy vs learning rate",
+            diverged="diverged (loss not finite; a diverged net is at chance, 0.10)",
         ),
         "accuracy_vs_lr.png",
-        "Validation accuracy after training, against the learning rate.",
+        "Validation accuracy after training, against the learning rate; the y axis spans the runs that "
+        "trained, and diverged runs (at chance, 0.10, not 0) are marked ✕ on its bottom edge.",
     )
     rep.figure(
         plots.training_curves(curves, metrics=("loss", "val_accuracy"), title="training curves"),
         "curves.png",
         f"Training at a middle and at the largest learning rate ({lrs[len(lrs) // 2]:g}, {lrs[-1]:g}).",
     )
-    return rep.finish({"rows": rows, "accuracy": acc, "lrs": lrs, "histories": curves})
+    return rep.finish({"rows": rows, "accuracy": acc, "lrs": lrs, "histories": curves, "trials": trials})

@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from ._common import Report, best_epoch, fit, mlp, mnist
+from ._common import Report, get_plots, mnist, run_trials, seed_list
 
 NAMES = ("SGD", "Momentum", "Nesterov", "Adagrad", "RMSprop", "Adam", "Nadam")
 
@@ -102,10 +102,52 @@ def trajectory(name: str, lr: float, grad, start, steps: int, backend: str = "ru
     return out
 
 
-def first_step(values: np.ndarray, cond) -> int:
-    """First index ``t`` with ``cond(values[t])`` true (``-1`` if never)."""
+def first_step(values: np.ndarray, cond) -> int | None:
+    """First index ``t`` with ``cond(values[t])`` true (``None`` if never)."""
     hit = np.flatnonzero(cond(values))
-    return int(hit[0]) if hit.size else -1
+    return int(hit[0]) if hit.size else None
+
+
+def never(v):
+    """A table cell for a step count: ``"never"`` rather than a sentinel number."""
+    return "never" if v is None else v
+
+
+def sign_changes(values: np.ndarray) -> int:
+    """How often ``values`` changes sign (crossings of the valley floor: oscillation)."""
+    s = np.sign(values[np.isfinite(values)])
+    s = s[s != 0]
+    return int(np.sum(s[1:] != s[:-1]))
+
+
+def effective_steps(name: str, lr: float, steps: int, backend: str = "rust") -> np.ndarray:
+    """``|Δw_t|`` for ``t = 1..steps`` of optimizer ``name`` (its defaults) under a constant
+    gradient ``g = 1``: its effective learning rate, since plain SGD would step ``lr·g``."""
+    from ..parameter import Parameter
+
+    p = Parameter(np.zeros(1), "w", backend=backend)
+    opt = make(name, [p], lr)
+    out = np.empty(steps)
+    for t in range(steps):
+        before = float(p.value[0])
+        p.grad[...] = 1.0
+        opt.step()
+        out[t] = abs(float(p.value[0]) - before)
+    return out
+
+
+def effective_theory(name: str, lr: float, t: np.ndarray) -> np.ndarray:
+    """The same in closed form: Adagrad ``s_t = t`` so ``η/(√t + 1e-10)`` (decays to zero);
+    RMSprop ``v_t = 1 − 0.99^t`` so ``η/(√v_t + 1e-8)`` (tends to η); Adam ``m̂_t = v̂_t = 1``
+    (bias-corrected) so ``η/(1 + 1e-8)`` at every step."""
+    t = np.asarray(t, dtype=np.float64)
+    if name == "Adagrad":
+        return lr / (np.sqrt(t) + 1e-10)
+    if name == "RMSprop":
+        return lr / (np.sqrt(1.0 - 0.99**t) + 1e-8)
+    if name == "Adam":
+        return np.full_like(t, lr / (1.0 + 1e-8))
+    raise ValueError(name)
 
 
 def sgd_escape_theory(lr: float, y0: float, threshold: float) -> float:
@@ -114,9 +156,15 @@ def sgd_escape_theory(lr: float, y0: float, threshold: float) -> float:
 
 
 def run(
-    out_dir, quick: bool = False, seed: int = 0, backend: str = "rust", verbose: bool = True, epochs: int = None
+    out_dir,
+    quick: bool = False,
+    seed: int = 0,
+    backend: str = "rust",
+    verbose: bool = True,
+    epochs: int = None,
+    seeds: int = 1,
 ) -> dict:
-    from .. import plots
+    plots = get_plots()
 
     epochs = epochs or (2 if quick else 10)
     rep = Report(
@@ -142,8 +190,9 @@ def run(
                 "f start": f[0],
                 "f after 50": f[min(50, len(f) - 1)],
                 f"f after {VALLEY['steps']}": f[-1],
-                "steps to f < 1e-3": first_step(f, lambda z: z < 1e-3),
-                "max |w2|": float(np.nanmax(np.abs(path[:, 1]))),
+                "steps to f < 1e-3": never(first_step(f, lambda z: z < 1e-3)),
+                "w2 sign changes": sign_changes(path[:, 1]),
+                "max |w2| after step 10": float(np.nanmax(np.abs(path[10:, 1]))),
             }
         )
     lr = VALLEY["lr"]["SGD"]
@@ -174,9 +223,12 @@ def run(
             levels=25,
             marks=[(0, 0)],
             title=f"narrow valley (κ = {b / a:.0f}), {VALLEY['steps']} steps",
+            facet=True,
         ),
         "valley.png",
-        "Trajectories over the contours of the narrow steep valley.",
+        "Trajectories over the contours of the narrow steep valley, one panel per optimizer (Adagrad, "
+        "RMSprop and Nadam would lie on top of each other in one). 'w2 sign changes' in the table counts "
+        "the crossings of the valley floor: the oscillation across it.",
     )
     # --- the saddle --------------------------------------------------------------------------
     s_paths, s_rows = {}, []
@@ -190,7 +242,7 @@ def run(
         row = {
             "optimizer": name,
             "lr": lr,
-            f"steps to |w2| > {thr}": esc,
+            f"steps to |w2| > {thr}": never(esc),
             "theory (SGD)": sgd_escape_theory(lr, y0, thr) if name == "SGD" else None,
             f"f after {SADDLE['steps']}": f[-1],
             "final w2": path[-1, 1],
@@ -209,29 +261,64 @@ def run(
             title="saddle at (0, 0), minima at (0, ±1)",
         ),
         "saddle.png",
-        "Trajectories near the saddle: adaptive methods leave it at once, SGD and "
-        "momentum only once the tiny w2 has grown geometrically.",
+        "Trajectories near the saddle (red diamond; gold stars: the minima): adaptive methods leave it at "
+        "once, SGD and momentum only once the tiny w2 has grown geometrically.",
     )
     escape = {r["optimizer"]: r[f"steps to |w2| > {thr}"] for r in s_rows}
+    # --- the effective learning rate under a constant gradient ---------------------------------
+    eff_lr, n_eff = 0.01, 10000
+    picks = np.array([1, 10, 100, 1000, 10000])
+    eff_rows, eff_err = [], {}
+    for name in ("Adagrad", "RMSprop", "Adam"):
+        steps_ = effective_steps(name, eff_lr, n_eff, backend)
+        theory = effective_theory(name, eff_lr, np.arange(1, n_eff + 1))
+        eff_err[name] = float(np.max(np.abs(steps_ / theory - 1.0)))
+        eff_rows.append(
+            {
+                "optimizer": name,
+                **{f"step {k}": float(steps_[k - 1]) for k in picks},
+                "max |measured/theory − 1|": eff_err[name],
+            }
+        )
+    rep.table(
+        f"effective learning rate |Δw_t| under a constant gradient g = 1 (lr {eff_lr}, defaults): Adagrad's "
+        "decays as lr/√t, RMSprop's tends to lr, Adam's is lr at every step",
+        eff_rows,
+    )
     # --- MNIST ----------------------------------------------------------------------------------
     train, test = mnist(quick, seed)
+    arms = {
+        name: {
+            "sizes": (784, 256, 128, 10),
+            "activation": "relu",
+            "init": "he_normal",
+            "optimizer": name,
+            "lr": MNIST_LR[name],
+            "epochs": epochs,
+            "backend": backend,
+        }
+        for name in NAMES
+    }
+    seeds_ = seed_list(seed, seeds)
+    trials = run_trials(arms, (train, test), seeds=seeds_)
     curves, m_rows = {}, []
-    for name in NAMES:
-        model = mlp((784, 256, 128, 10), "relu", "he_normal", seed=seed, backend=backend)
-        h = fit(model, train, test, make(name, model.parameters(), MNIST_LR[name]), epochs)
-        curves[name] = h
-        ep, best = best_epoch(h["val_accuracy"])
+    for r in trials.summary():
+        name = r["arm"]
+        curves[name] = trials.mean_history(name)
         m_rows.append(
             {
                 "optimizer": name,
                 "lr": MNIST_LR[name],
-                "final loss": h["loss"][-1],
-                "final val acc": h["val_accuracy"][-1],
-                "best val acc": best,
-                "best epoch": ep,
+                "final loss": curves[name]["loss"][-1],
+                "final val acc": r["final val_accuracy"],
+                "± std": r["± std"],
+                "best val acc": r["best val_accuracy"],
+                "best epoch": r["best epoch"],
             }
         )
-    rep.table(f"MNIST subset, 784-256-128-10 ReLU + He, batch 128, {epochs} epochs", m_rows)
+    rep.table(
+        f"MNIST subset, 784-256-128-10 ReLU + He, batch 128, {epochs} epochs (mean over {len(seeds_)} seed(s))", m_rows
+    )
     rep.figure(
         plots.training_curves(curves, metrics=("loss", "val_accuracy"), title="MNIST subset"),
         "mnist_curves.png",
@@ -246,6 +333,8 @@ def run(
             "momentum_rate": momentum_rate,
             "momentum_rate_theory": math.sqrt(rho),
             "escape": escape,
+            "effective": eff_rows,
+            "effective_error": eff_err,
             "valley_paths": v_paths,
             "saddle_paths": s_paths,
             "histories": curves,
