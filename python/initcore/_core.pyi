@@ -96,14 +96,35 @@ def batchnorm_backward(
     """Returns ``(dx, dgamma, dbeta)``."""
 
 # --- loss.rs (reduction "mean" or "sum"; the loss is a Python float) ---------------------------
-def cross_entropy(logits: Array, labels: IntArray, reduction: str = "mean") -> tuple[float, Array]:
-    """Softmax cross-entropy on logits ``(n, C)`` with integer labels ``(n,)`` in ``[0, C)``;
-    returns ``(loss, dlogits)``."""
+def cross_entropy(
+    logits: Array,
+    labels: IntArray | Array,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    sample_weight: Array | None = None,
+) -> tuple[float, Array]:
+    """Softmax cross-entropy on logits ``(n, C)`` with integer labels ``(n,)`` in ``[0, C)`` or
+    soft targets ``(n, C)``; label smoothing ``ε``; per-row weights; returns ``(loss, dlogits)``."""
 
-def binary_cross_entropy(logits: Array, targets: Array, reduction: str = "mean") -> tuple[float, Array]:
+def binary_cross_entropy(
+    logits: Array, targets: Array, reduction: str = "mean", sample_weight: Array | None = None
+) -> tuple[float, Array]:
     """Sigmoid BCE on logits (numerically stable form); targets in [0, 1], same shape."""
 
-def mse(pred: Array, target: Array, reduction: str = "mean") -> tuple[float, Array]: ...
+def mse(
+    pred: Array, target: Array, reduction: str = "mean", sample_weight: Array | None = None
+) -> tuple[float, Array]: ...
+def mae(
+    pred: Array, target: Array, reduction: str = "mean", sample_weight: Array | None = None
+) -> tuple[float, Array]: ...
+def huber(
+    pred: Array, target: Array, reduction: str = "mean", delta: float = 1.0, sample_weight: Array | None = None
+) -> tuple[float, Array]: ...
+
+# --- clip.rs: gradient clipping in place ---------------------------------------------------------
+def clip_gradients(grads: tuple[Array, ...], mode: str, threshold: float) -> float:
+    """``mode``: ``"norm"`` (per array), ``"global_norm"``, ``"value"``, ``"torch_norm"``; returns
+    the norm before clipping."""
 
 # --- optim.rs: in-place updates, rules and defaults of torch.optim (step counts from 1) -------
 def sgd_step(

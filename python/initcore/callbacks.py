@@ -45,6 +45,7 @@ __all__ = [
     "CSVLogger",
     "LambdaCallback",
     "format_logs",
+    "wrap_entries",
 ]
 
 
@@ -168,6 +169,17 @@ class History(Callback):
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
 
+    def plot(self, path: str | None = None, metrics=None, title: str | None = None):
+        """Draws the loss and metric curves, training and validation in one panel per metric
+        (``initcore.plots.training_curves``; needs matplotlib, the ``plot`` extra). ``metrics``:
+        default every recorded metric except ``lr`` and ``seconds``. Saves to ``path`` if given;
+        returns the figure."""
+        from .plots import training_curves
+
+        if metrics is None:
+            metrics = [k for k in self.history if k not in ("lr", "seconds") and not k.startswith("val_")]
+        return training_curves(self, path=path, metrics=list(metrics), title=title)
+
     def __repr__(self) -> str:
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
 
@@ -188,6 +200,38 @@ def format_logs(logs: dict[str, Any], skip=("seconds", "size")) -> str:
         for k, v in logs.items()
         if k not in skip
     )
+
+
+def wrap_entries(entries: list[str], width: int, sep: str = "  ") -> list[str]:
+    """Greedy lines of ``entries`` joined by ``sep``, each at most ``width`` characters. An
+    entry longer than a line is broken at its spaces, and a single word longer than a line
+    continues on the next one: nothing is dropped."""
+    lines: list[str] = []
+    cur = ""
+
+    def add(piece: str, joiner: str) -> None:
+        nonlocal cur
+        if cur and len(cur) + len(joiner) + len(piece) <= width:
+            cur += joiner + piece
+            return
+        if cur:
+            lines.append(cur)
+        while len(piece) > width:
+            lines.append(piece[:width])
+            piece = piece[width:]
+        cur = piece
+
+    for e in entries:
+        if not e:
+            continue
+        if len(e) <= width:
+            add(e, sep)
+        else:
+            for i, word in enumerate(e.split(" ")):
+                add(word, sep if i == 0 else " ")
+    if cur:
+        lines.append(cur)
+    return lines
 
 
 class ProgressBar(Callback):
@@ -235,14 +279,18 @@ class ProgressBar(Callback):
             # An explicit size: a pseudo-terminal without one reports 0 × 0, and tqdm hides
             # every bar below row 0.
             size = shutil.get_terminal_size((100, 20))
+            self.columns = max(int(size.columns), 40)
+            # A compact format without the rate, so that the running loss and accuracy fit in
+            # 80 columns next to the bar (tqdm cuts whatever does not fit in ncols).
             self.bar = tqdm(
                 total=self.steps,
                 desc=self._label(epoch),
                 unit="step",
                 file=self.stream,
                 leave=True,
-                ncols=size.columns,
+                ncols=self.columns,
                 nrows=size.lines,
+                bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}",
             )
 
     def on_batch_end(self, batch, logs=None):
@@ -255,13 +303,14 @@ class ProgressBar(Callback):
             self.acc_sum += float(logs["accuracy"]) * size
             self.acc_n += size
         if self.bar is not None:
-            post = {"loss": f"{self.loss_sum / max(self.samples, 1):.4f}"}
+            post = f"loss {self.loss_sum / max(self.samples, 1):.4f}"
             if self.acc_n:
-                post["acc"] = f"{self.acc_sum / self.acc_n:.4f}"
+                post += f" acc {self.acc_sum / self.acc_n:.4f}"
             dt = time.perf_counter() - self.t0
-            if dt > 0:
-                post["samples/s"] = f"{self.samples / dt:.0f}"
-            self.bar.set_postfix(post, refresh=False)
+            # The speed only where it fits: the bar keeps at least 10 columns.
+            speed = f" {self.samples / dt:.0f}/s" if dt > 0 else ""
+            fixed = len(self._label(0)) + 40 + len(post)
+            self.bar.postfix = post + (speed if fixed + len(speed) <= self.columns else "")
             self.bar.update(1)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -269,9 +318,13 @@ class ProgressBar(Callback):
         seconds = float(logs.get("seconds", time.perf_counter() - self.t0))
         speed = f"  ({self.samples / seconds:.0f} samples/s)" if seconds > 0 and self.samples else ""
         if self.bar is not None:
-            self.bar.set_postfix_str(format_logs(logs), refresh=False)
             self.bar.close()
             self.bar = None
+            # The epoch's logs (validation metrics included) below the bar, wrapped at the
+            # terminal width between entries: shortened or wrapped, never cut.
+            text = f"{format_logs(logs)}  {seconds:.2f} s{speed}".strip()
+            for line in wrap_entries(text.split("  "), self.columns - 2):
+                print("  " + line, file=self.stream, flush=True)
         else:
             print(f"{self._label(epoch)}  {format_logs(logs)}  {seconds:.2f} s{speed}", file=self.stream, flush=True)
 

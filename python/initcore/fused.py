@@ -40,6 +40,7 @@ from . import optim as O
 _OPTIMIZERS = (O.SGD, O.Adagrad, O.RMSprop, O.Adam, O.AdamW, O.Nadam)
 _ACTIVATIONS = (L.Activation, L.LeakyReLU, L.ELU, L.SELU)
 _VALUE, _GRAD = attrgetter("value"), attrgetter("grad")
+_FUSED_LOSSES = ("cross_entropy", "binary_cross_entropy", "mse")
 
 # Per layer class: the kind and the attributes that make up its description (read at every
 # step, so a changed attribute — a dropout rate, a BatchNorm momentum — rebuilds the plan).
@@ -147,6 +148,8 @@ def _plan(model, optimizer, loss):
         return None
     if optimizer is not None and (type(optimizer) not in _OPTIMIZERS or optimizer.params != model.parameters()):
         return None
+    if optimizer is not None and (optimizer.clip is not None or not optimizer.uniform_hyper()):
+        return None  # clipping and per-group hyper-parameters: the layer-by-layer step (trainapi)
     plan = Plan(model, desc, optimizer, loss)
     model.__dict__["fused_builds"] = model.__dict__.get("fused_builds", 0) + 1
     model.__dict__[key] = plan
@@ -169,10 +172,12 @@ def train_step(model, x, y, optimizer, loss):
     """One fused training step on a checked ``x`` (C-contiguous, the model dtype); ``y`` and the
     optimizer are checked here as ``Sequential.train_step`` checks them. Returns the loss, or
     ``None`` when the step cannot be fused (the caller then runs the layer-by-layer path)."""
-    if not _usable(model):
+    if not _usable(model) or loss not in _FUSED_LOSSES:
         return None
     n = x.shape[0]
     y = _ready_target(model, y, loss, n)
+    if loss == "cross_entropy" and y.ndim != 1:
+        return None  # soft targets: the layer-by-layer step (trainapi)
     model._check_optimizer(optimizer)
     plan = _plan(model, optimizer, loss)
     if plan is None:
@@ -220,7 +225,7 @@ def predict(model, x, batch_size):
 
 def evaluate(model, x, y, loss, batch_size):
     """``(summed loss, correct, count)`` in evaluation mode (``y`` checked), or ``None``."""
-    if not _usable(model):
+    if not _usable(model) or loss not in _FUSED_LOSSES:
         return None
     plan = _plan(model, None, None)
     if plan is None:

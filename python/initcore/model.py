@@ -27,7 +27,7 @@ import numpy as np
 
 from . import fused as fused_mod
 from . import layers as layers_mod
-from . import losses
+from . import losses, training
 from .backend import BACKENDS, check_dtype, get_ops
 
 FILE_FORMAT = "initcore.Sequential/1"
@@ -76,6 +76,8 @@ class Sequential:
         self.history = None
         self.last_output = None
         self.fused = True
+        self.loss_fn = None  # the Loss (with options) or callable of the last fit
+        self.compiled = None  # compile()'s choices, bound at build
         self._fit_callbacks = []
         self.callback_states = []
         for layer in layers:
@@ -115,6 +117,8 @@ class Sequential:
             dim = layer.build(dim, rng=self.rng, dtype=self.dtype, backend=self.backend)
         self.output_dim = dim
         self.built = True
+        if self.compiled is not None and self.optimizer is None:
+            self._bind_compiled()
         return self
 
     def _require_built(self, what):
@@ -213,6 +217,14 @@ class Sequential:
         if y.ndim == 0 or y.shape[0] != n:
             raise ValueError(f"Sequential: {arg} has shape {y.shape} but x has {n} rows; they must match")
         c = self.output_dim
+        if loss not in losses.NAMES:  # a Python loss takes the targets as given
+            return np.ascontiguousarray(y)
+        if loss == "cross_entropy" and y.ndim == 2 and y.shape == (n, c) and c > 1 and y.dtype.kind == "f":
+            if not (np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()):
+                # Soft targets (rows of class probabilities), as torch.nn.CrossEntropyLoss takes them.
+                if not np.all(np.isfinite(y)) or y.min() < 0:
+                    raise ValueError(f"Sequential: {arg} holds soft targets with negative or non-finite values")
+                return np.ascontiguousarray(y, dtype=self.dtype)
         if loss != "cross_entropy":
             if y.ndim == 1 and c == 1:
                 y = y.reshape(n, 1)
@@ -248,9 +260,16 @@ class Sequential:
 
     @staticmethod
     def _loss_name(loss):
-        if not isinstance(loss, str):
-            raise TypeError(f"Sequential: loss must be a str, got {type(loss).__name__}")
-        return losses.canonical(loss)
+        """The canonical name of a loss given by name or ``Loss``; ``"custom"`` for a callable."""
+        if isinstance(loss, str):
+            return losses.canonical(loss)
+        if isinstance(loss, losses.Loss):
+            return loss.name
+        if callable(loss):
+            return "custom"
+        raise TypeError(
+            f"Sequential: loss must be a str, an initcore.losses.Loss or a callable, got {type(loss).__name__}"
+        )
 
     def _check_optimizer(self, optimizer):
         if optimizer is getattr(self, "_checked_optimizer", None):
@@ -294,23 +313,36 @@ class Sequential:
             grad = self.layers[i].backward(grad, need_dx=need_dx or i > stop)
         return grad if need_dx else None
 
-    def train_step(self, x, y, optimizer, loss="cross_entropy"):
+    def train_step(self, x, y, optimizer, loss="cross_entropy", sample_weight=None):
         """One step of minibatch training: forward (training mode), loss and its gradient,
         backward, ``optimizer.step()``; returns the loss as a float.
 
         A fused implementation replacing this body must leave the same state behind: every
         ``p.value`` updated and ``p.grad`` holding this batch's gradient, BatchNorm running
         statistics updated, the optimizer's ``state``/``step_count`` advanced, dropout masks drawn
-        from ``self.rng`` in layer order, and ``self.last_output`` set to the network output."""
-        loss = self._loss_name(loss)
-        x = self._input(x)
-        value = fused_mod.train_step(self, x, y, optimizer, loss)  # one Rust call (fused.py), or None
-        if value is not None:
-            return value
-        y = self._target(y, loss, x.shape[0])
+        from ``self.rng`` in layer order, and ``self.last_output`` set to the network output.
+
+        ``loss``: a name, an ``initcore.losses.Loss`` or a callable ``loss(output, y) -> (value,
+        grad)`` (layer-by-layer path). ``sample_weight (n,)``: per-sample weights of the loss."""
+        if isinstance(loss, str) and sample_weight is None:
+            loss = self._loss_name(loss)
+            x = self._input(x)
+            if self.__dict__.get("_output_checked") != loss:  # once per loss: the layers are fixed
+                training.check_output_layer(self, loss)
+                self._output_checked = loss
+            value = fused_mod.train_step(self, x, y, optimizer, loss)  # one Rust call (fused.py), or None
+            if value is not None:
+                return value
+        else:
+            x = self._input(x)
+        spec = losses.get(loss)
+        name = self._loss_name(spec)
+        training.check_output_layer(self, name)
+        y = self._target(y, name, x.shape[0])
+        w = training.weights_array(sample_weight, None, y, name, x.shape[0], self.dtype)
         self._check_optimizer(optimizer)
         out = self._forward(x, True)
-        value, grad = losses.compute(loss, out, y, self.backend)
+        value, grad = training.loss_and_grad(spec, out, y, w, self.backend, self.dtype)
         self.backward(grad, need_dx=False)
         optimizer.step()
         self.last_output = out
@@ -327,6 +359,8 @@ class Sequential:
     def _accuracy_counts(self, out, y, loss):
         """(correct, count) for classification losses, else None."""
         if loss == "cross_entropy":
+            if y.ndim == 2:  # soft targets: the arg-max class
+                return int(np.count_nonzero(out.argmax(axis=1) == y.argmax(axis=1))), y.shape[0]
             return int(np.count_nonzero(out.argmax(axis=1) == y)), y.shape[0]
         if loss == "binary_cross_entropy":
             return int(np.count_nonzero((out > 0) == (y >= 0.5))), y.size
@@ -341,14 +375,50 @@ class Sequential:
             return optim.Adam(self.parameters(), lr=1e-3)
         if isinstance(optimizer, str):
             return optim.get(optimizer, self.parameters())
+        if isinstance(optimizer, type) and issubclass(optimizer, optim.Optimizer):
+            return optimizer(self.parameters())
         return optimizer
+
+    # --- compile (Keras) ---------------------------------------------------------------------------
+    def compile(self, optimizer="adam", loss="cross_entropy", metrics=None, lr=None, **optimizer_kwargs):
+        """Records the training choices, as Keras's ``compile``; ``fit(x, y)`` then uses them.
+
+        ``optimizer``: a name (``"adam"``, ...), an ``initcore.optim`` class, an optimizer object
+        over this model's parameters, or a callable ``f(model) -> optimizer`` (for parameter
+        groups: ``lambda m: optim.AdamW(optim.decay_groups(m, 0.05), lr=3e-3)``). A name or
+        class is constructed with ``lr`` and ``optimizer_kwargs`` (``weight_decay``,
+        ``clipnorm``, ...) when the model is built (at once if it is built already), so it
+        can be chosen before the input width is known. ``loss``: a name, an
+        ``initcore.losses.Loss`` or a Python callable. ``metrics``: see ``initcore.metrics``.
+        Returns the model."""
+        from . import metrics as metrics_mod
+
+        spec = losses.get(loss)
+        chosen = [metrics_mod.get(m) for m in (metrics or [])]  # checked now, fresh per fit
+        self.compiled = {
+            "optimizer": optimizer,
+            "lr": lr,
+            "optimizer_kwargs": dict(optimizer_kwargs),
+            "loss": spec,
+            "metrics": list(metrics or []),
+        }
+        del chosen
+        self.optimizer = None
+        self._checked_optimizer = None
+        if self.built:
+            self._bind_compiled()
+        return self
+
+    def _bind_compiled(self):
+        c = self.compiled
+        self.optimizer = training.bind_optimizer(self, c["optimizer"], c["lr"], c["optimizer_kwargs"])
 
     def fit(
         self,
         x,
         y,
         optimizer=None,
-        loss="cross_entropy",
+        loss=None,
         epochs=1,
         batch_size=32,
         validation_data=None,
@@ -356,41 +426,72 @@ class Sequential:
         shuffle=True,
         verbose=1,
         initial_epoch=None,
+        *,
+        validation_split=0.0,
+        sample_weight=None,
+        class_weight=None,
+        metrics=None,
     ):
         """Trains for ``epochs`` epochs of minibatches; returns the ``History``.
 
-        ``optimizer``: an ``initcore.optim`` object over ``model.parameters()``, a name
-        (``optim.get`` defaults), or ``None`` for the model's current one (``Adam(lr=1e-3)`` if
-        there is none). Each epoch shuffles the rows with ``self.rng`` (``shuffle=True``) and
-        runs ``train_step`` on consecutive batches; epochs are numbered from
+        ``optimizer``: an ``initcore.optim`` object over ``model.parameters()``, a name or class
+        (defaults), or ``None`` for the model's current one (``compile``'s, else ``Adam(lr=1e-3)``).
+        ``loss``: a name, an ``initcore.losses.Loss`` or a callable (default: ``compile``'s, else
+        ``"cross_entropy"``). Each epoch shuffles the rows with ``self.rng`` (``shuffle=True``)
+        and runs ``train_step`` on consecutive batches; epochs are numbered from
         ``initial_epoch`` (default: ``epochs_completed``, so a loaded model's schedules resume).
+
+        ``sample_weight (n,)`` / ``class_weight {class: weight}``: per-sample weights of the loss
+        (Keras: the batch loss is ``Σ w_i·l_i / batch size``), in the gradient and the reported
+        loss. ``validation_split=f``: the last ``1 − ⌊n(1 − f)⌋/n`` of the rows, before
+        shuffling, are held out as the validation set (Keras; ``validation_data`` takes
+        precedence). ``metrics``: names, ``initcore.metrics`` objects or callables (default
+        ``compile``'s), logged per epoch for the training batches and the validation set.
+
         Epoch logs: ``loss`` (mean over the epoch's samples, weights changing meanwhile),
-        ``accuracy`` (classification losses), ``val_loss``/``val_accuracy`` (``evaluate`` on
-        ``validation_data=(x_val, y_val)`` at the epoch end), ``lr`` (the learning rate used in
-        the epoch), ``seconds``. ``verbose=1`` adds a ``ProgressBar``; callbacks stop training by
-        setting ``model.stop_training``.
+        ``accuracy`` (classification losses), the metrics, ``val_loss``/``val_accuracy``/
+        ``val_<metric>`` (``evaluate`` on the validation set at the epoch end), ``lr`` (the
+        learning rate at the epoch's start), ``seconds``. ``verbose=1`` adds a ``ProgressBar``;
+        callbacks stop training by setting ``model.stop_training``.
         """
         from . import callbacks as cb_mod
+        from . import metrics as metrics_mod
 
-        loss = self._loss_name(loss)
+        compiled = self.compiled or {}
+        spec = losses.get(loss if loss is not None else compiled.get("loss", "cross_entropy"))
+        loss = self._loss_name(spec)
+        metric_specs = metrics if metrics is not None else compiled.get("metrics", [])
         x = self._input(x)
         y = self._target(y, loss, x.shape[0])
+        training.check_output_layer(self, loss)
         n = x.shape[0]
         if n == 0:
             raise ValueError("Sequential.fit: x has no rows")
+        w = training.weights_array(sample_weight, class_weight, y, loss, n, self.dtype)
         epochs = int(epochs)
         if epochs < 0:
             raise ValueError(f"Sequential.fit: epochs must be >= 0, got {epochs}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"Sequential.fit: batch_size must be a positive int, got {batch_size!r}")
+        wv = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("Sequential.fit: validation_data must be a pair (x_val, y_val)")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError(
+                    "Sequential.fit: validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight)"
+                )
             xv = self._input(validation_data[0], "validation_data[0]")
             yv = self._target(validation_data[1], loss, xv.shape[0], "validation_data[1]")
+            if len(validation_data) == 3:
+                wv = training.weights_array(validation_data[2], None, yv, loss, xv.shape[0], self.dtype)
+        elif validation_split:
+            (x, y, w), (xv, yv, wv) = training.split_validation(validation_split, [x, y, w], n)
+            n = x.shape[0]
+        has_val = validation_data is not None or bool(validation_split)
         optimizer = self._make_optimizer(optimizer)
         self._check_optimizer(optimizer)
-        self.optimizer, self.loss, self.stop_training = optimizer, loss, False
+        self.optimizer, self.loss, self.loss_fn, self.stop_training = optimizer, loss, spec, False
+        # The plain case (a loss by name without options, no weights) keeps the fused step's call.
+        step_loss = loss if isinstance(spec, losses.Loss) and spec == losses.Loss(loss) else spec
         user = list(callbacks or [])
         self._fit_callbacks = user
         self.history = cb_mod.History()
@@ -416,10 +517,11 @@ class Sequential:
             t0 = time.perf_counter()
             order = self.rng.permutation(n) if shuffle else np.arange(n)
             total, seen, acc = 0.0, 0, [0, 0]
+            tracked = [metrics_mod.get(m) for m in metric_specs]
             for b, idx in enumerate(self._batches(n, batch_size, order)):
                 cbs.on_batch_begin(b, {"size": len(idx)})
                 xb, yb = x[idx], y[idx]
-                value = self.train_step(xb, yb, optimizer, loss)
+                value = self.train_step(xb, yb, optimizer, step_loss, sample_weight=None if w is None else w[idx])
                 total += value * len(idx)
                 seen += len(idx)
                 blogs = {"loss": value, "size": len(idx)}
@@ -428,14 +530,19 @@ class Sequential:
                     acc[0] += counts[0]
                     acc[1] += counts[1]
                     blogs["accuracy"] = counts[0] / counts[1]
+                for m in tracked:
+                    m.update(self.last_output, yb)
                 cbs.on_batch_end(b, blogs)
                 if self.stop_training:
                     break
             logs = {"loss": total / seen if seen else math.nan}
             if acc[1]:
                 logs["accuracy"] = acc[0] / acc[1]
-            if validation_data is not None:
-                val = self.evaluate(xv, yv, loss=loss)
+            for m in tracked:
+                if m.name != "accuracy" or "accuracy" not in logs:
+                    logs[m.name] = m.result()
+            if has_val:
+                val = self.evaluate(xv, yv, loss=spec, sample_weight=wv, metrics=metric_specs)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             logs["lr"] = lr
             logs["seconds"] = time.perf_counter() - t0
@@ -480,27 +587,48 @@ class Sequential:
             return ops.activation_forward(out, "sigmoid")
         return ops.softmax(out)
 
-    def evaluate(self, x, y, loss=None, batch_size=256):
-        """``{"loss": ..., "accuracy": ...}`` over ``x``, ``y`` in evaluation mode (the loss of
-        the last ``fit`` by default, else cross-entropy; accuracy for classification losses)."""
-        loss = self._loss_name(loss or self.loss or "cross_entropy")
+    def evaluate(self, x, y, loss=None, batch_size=256, sample_weight=None, metrics=None):
+        """``{"loss": ..., "accuracy": ..., <metric>: ...}`` over ``x``, ``y`` in evaluation mode.
+
+        ``loss``: default the loss of the last ``fit`` (with its options), else ``compile``'s,
+        else cross-entropy; accuracy for classification losses. ``sample_weight (n,)``: the
+        loss is ``Σ w_i·l_i / n`` (Keras). ``metrics``: default ``compile``'s."""
+        from . import metrics as metrics_mod
+
+        compiled = self.compiled or {}
+        if loss is None:
+            loss = self.loss_fn if self.loss_fn is not None else (self.loss or compiled.get("loss", "cross_entropy"))
+        spec = losses.get(loss)
+        loss = self._loss_name(spec)
+        metric_specs = metrics if metrics is not None else compiled.get("metrics", [])
         x = self._input(x)
         y = self._target(y, loss, x.shape[0])
         if x.shape[0] == 0:
             raise ValueError("Sequential.evaluate: x has no rows")
-        fast = fused_mod.evaluate(self, x, y, loss, self._batch_size(batch_size))
+        w = training.weights_array(sample_weight, None, y, loss, x.shape[0], self.dtype)
+        tracked = [m for m in (metrics_mod.get(s) for s in metric_specs) if m.name != "accuracy"]
+        plain = w is None and not tracked and isinstance(spec, losses.Loss) and spec == losses.Loss(loss)
+        plain = plain and not (loss == "cross_entropy" and y.ndim != 1)
+        fast = fused_mod.evaluate(self, x, y, loss, self._batch_size(batch_size)) if plain else None
         total, correct, count = fast or (0.0, 0, 0)
         for s in self._batched(x, batch_size) if fast is None else ():
             out = self._forward(x[s], False)
-            value, _ = losses.compute(loss, out, y[s], self.backend, reduction="sum")
+            value, _ = training.loss_and_grad(
+                spec, out, y[s], None if w is None else w[s], self.backend, self.dtype, reduction="sum"
+            )
             total += value
             counts = self._accuracy_counts(out, y[s], loss)
             if counts is not None:
                 correct += counts[0]
                 count += counts[1]
-        result = {"loss": total / (y.shape[0] if loss == "cross_entropy" else y.size)}
+            for m in tracked:
+                m.update(out, y[s])
+        per_row = loss in ("cross_entropy", "custom")
+        result = {"loss": total / (y.shape[0] if per_row else y.size)}
         if count:
             result["accuracy"] = correct / count
+        for m in tracked:
+            result[m.name] = m.result()
         return result
 
     def population_statistics(self, x, batch_size=256):
@@ -651,11 +779,17 @@ def _restore_optimizer(model, spec):
     ``load_state_dict`` restores hyper-parameters (``lr`` included), step count and state."""
     from . import optim
 
+    sd = spec["state_dict"]
     cls = getattr(optim, spec["class"], None)
     if not (isinstance(cls, type) and issubclass(cls, optim.Optimizer)):
-        cls = optim.OPTIMIZERS[spec["state_dict"]["kind"]]
-    opt = cls(model.parameters())
-    opt.load_state_dict(spec["state_dict"])
+        kind = sd["param_groups"][0]["kind"] if "param_groups" in sd else sd["kind"]
+        cls = optim.OPTIMIZERS[kind]
+    params = model.parameters()
+    if "param_groups" in sd:  # the saved parameter groups, by name
+        by_name = {p.name: p for p in params}
+        params = [{"params": [by_name[n] for n in g["param_names"]]} for g in sd["param_groups"]]
+    opt = cls(params)
+    opt.load_state_dict(sd)
     return opt
 
 

@@ -8,6 +8,7 @@
 
 pub mod activation;
 pub mod batch_norm;
+pub mod clip;
 pub mod dense;
 pub mod loss;
 pub mod matmul;

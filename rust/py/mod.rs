@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 mod activation;
 mod batch_norm;
+mod clip;
 pub mod common;
 mod dense;
 mod loss;
@@ -22,6 +23,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     activation::register(m)?;
     batch_norm::register(m)?;
     loss::register(m)?;
+    clip::register(m)?;
     optim::register(m)?;
     stats::register(m)?;
     train::register(m)?;
