@@ -7,6 +7,7 @@ or ``ValueError`` (shape, value, layout, aliasing) naming the argument, before a
 written.
 """
 
+from collections.abc import Sequence
 from typing import Literal, TypedDict
 
 import numpy as np
@@ -257,6 +258,30 @@ class TrainPlan:
     ) -> float:
         """Forward (training), mean loss and its gradient, backward, optimizer update; returns the
         loss and writes the network output into ``out``."""
+    def epoch(
+        self,
+        x: Array,
+        y: Array,
+        order: Array,
+        batch_size: int,
+        first: int,
+        count: int,
+        params: tuple,
+        grads: tuple,
+        states: tuple,
+        buffers: tuple,
+        uniforms: Array,
+        step: int,
+        lr: float,
+        out: Array,
+        progress: list,
+        mu_products: list | None = None,
+        lrs: Sequence[float] | None = None,
+        max_seconds: float = 0.0,
+        loss_sum: float = 0.0,
+    ) -> None:
+        """Steps over batches ``first .. first + count`` of ``order`` in one call, GIL released;
+        ``progress`` receives ``[steps, loss_sum, samples, correct, count, last_rows]``."""
     def predict(self, x: Array, out: Array, batch_size: int, params: tuple, buffers: tuple) -> None: ...
     def evaluate(
         self, x: Array, y: Array, loss: str, batch_size: int, params: tuple, buffers: tuple

@@ -227,3 +227,88 @@ def evaluate(model, x, y, loss, batch_size):
         return None
     params, buffers = plan.params_and_buffers()
     return plan.plan.evaluate(x, y, loss, batch_size, params, buffers)
+
+
+# Dropout uniforms are drawn ahead for at most this many values per native call (16 MiB of
+# float32), so an epoch with dropout is a few calls instead of one.
+UNIFORM_CHUNK = 1 << 22
+
+
+def train_batches(model, x, y, optimizer, loss, order, batch_size, first, count, lrs=None, max_seconds=0.0, total=0.0):
+    """Batches ``first .. first + count`` of an epoch (batch ``b`` = rows
+    ``order[b*batch_size:(b+1)*batch_size]`` of the checked ``x`` and ``y``) in one call into Rust
+    (``TrainPlan.epoch``), each step the fused ``train_step``. Returns ``(steps, total, samples,
+    correct, count)`` — steps done (fewer than ``count`` after ``max_seconds``, or when the
+    dropout uniforms of all the steps would exceed ``UNIFORM_CHUNK``), ``total`` plus the sum of
+    ``loss · rows`` over them (added in order, as ``fit`` adds them), and the accuracy counts —
+    or ``None`` when the model cannot be fused. ``lrs``: one learning rate per step (else
+    ``optimizer.lr``). A pending signal (Ctrl-C) raises after the step in progress, with the
+    model, optimizer and Generator as of the last completed step."""
+    if not _usable(model) or count <= 0:
+        return None
+    n_rows = len(order)
+    y = _ready_target(model, y, loss, x.shape[0])
+    model._check_optimizer(optimizer)
+    plan = _plan(model, optimizer, loss)
+    if plan is None:
+        return None
+    if type(order) is not np.ndarray or order.dtype != np.int64 or not order.flags.c_contiguous:
+        order = np.ascontiguousarray(order, dtype=np.int64)
+    rows_of = lambda k: min((first + k) * batch_size, n_rows) - first * batch_size  # noqa: E731
+    width = sum(layer.output_dim for layer in plan.dropouts)
+    if width:
+        per_batch = max(1, UNIFORM_CHUNK // (width * batch_size))
+        count = min(count, per_batch)
+    if lrs is not None:
+        lrs = [float(v) for v in lrs[:count]]
+    plan.reserve(min(batch_size, n_rows), model.output_dim)
+    draws = None
+    if width:
+        rng_state = model.rng.bit_generator.state
+        draws = model.rng.random(rows_of(count) * width, dtype=plan.dtype)
+    else:
+        draws = np.empty(0, plan.dtype)
+    params, buffers = plan.params_and_buffers()
+    grads = tuple(map(_GRAD, plan.params))
+    state = optimizer.state
+    states = tuple(map(getitem, map(state.__getitem__, plan.state_params), plan.state_keys))
+    mu = [state[name]["mu_product"] for name in plan.param_names] if plan.nadam else None
+    progress = [0.0] * 6
+    try:
+        plan.plan.epoch(
+            x,
+            y,
+            order,
+            batch_size,
+            first,
+            count,
+            params,
+            grads,
+            states,
+            buffers,
+            draws,
+            optimizer.step_count + 1,
+            optimizer.lr,
+            plan.out,
+            progress,
+            mu,
+            lrs,
+            max_seconds,
+            total,
+        )
+    finally:
+        # Whatever happened, the model is as of the last completed step: the optimizer's step
+        # count and NAdam products follow it, and the Generator is left just past the uniforms
+        # of the completed steps (as the step-by-step loop would have left it).
+        done = int(progress[0])
+        optimizer.step_count += done
+        if mu is not None:
+            for name, m in zip(plan.param_names, mu):
+                state[name]["mu_product"] = m
+        if width and done < count:
+            model.rng.bit_generator.state = rng_state
+            if done:
+                model.rng.random(rows_of(done) * width, dtype=plan.dtype)
+        if done:
+            model.last_output = plan.out[: int(progress[5])]
+    return done, progress[1], int(progress[2]), int(progress[3]), int(progress[4])

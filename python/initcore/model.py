@@ -369,6 +369,14 @@ class Sequential:
         ``validation_data=(x_val, y_val)`` at the epoch end), ``lr`` (the learning rate used in
         the epoch), ``seconds``. ``verbose=1`` adds a ``ProgressBar``; callbacks stop training by
         setting ``model.stop_training``.
+
+        A fused model runs the batches of an epoch in one native call (``fused.train_batches``;
+        the GIL released), returning to Python only for the batches some callback must see
+        (``Callback.next_batch_hook``: a ``Watch`` record, a callback with batch hooks), for a
+        progress report about every 0.1 s (``Callback.on_batches_end``), and for a pending
+        signal: Ctrl-C raises ``KeyboardInterrupt`` after the step in progress, leaving the
+        model, its optimizer and its Generator as of the last completed step. The result is the
+        same bits as one ``train_step`` per batch.
         """
         from . import callbacks as cb_mod
 
@@ -410,13 +418,41 @@ class Sequential:
         cbs.set_params(self.fit_params)
         logs = {}
         cbs.on_train_begin(logs)
+        native = True  # until a model that cannot be fused says otherwise
+        refresh = 0.1 if cbs.wants_batches_end() else 0.0  # seconds between progress reports
         for epoch in range(start, start + epochs):
             cbs.on_epoch_begin(epoch, {})
             lr = float(optimizer.lr)
             t0 = time.perf_counter()
             order = self.rng.permutation(n) if shuffle else np.arange(n)
             total, seen, acc = 0.0, 0, [0, 0]
-            for b, idx in enumerate(self._batches(n, batch_size, order)):
+            batches = self._batches(n, batch_size, order)
+            b = 0
+            while b < len(batches):
+                # Batches no callback must see one at a time run natively, many per call
+                # (fused.train_batches); the others, and every batch of a model that cannot be
+                # fused, run one train_step each with their hooks.
+                due = cbs.next_batch_hook(b) if native else b
+                due = len(batches) if due is None else min(due, len(batches))
+                if due > b:
+                    got = fused_mod.train_batches(
+                        self, x, y, optimizer, loss, order, batch_size, b, due - b, None, refresh, total
+                    )
+                    if got is None:
+                        native = False
+                    else:
+                        steps, new_total, size, correct, count = got
+                        seen += size
+                        acc[0] += correct
+                        acc[1] += count
+                        blogs = {"size": size, "loss_sum": new_total - total, "correct": correct, "count": count}
+                        total = new_total
+                        cbs.on_batches_end(b, b + steps, blogs)
+                        b += steps
+                        if self.stop_training:
+                            break
+                        continue
+                idx = batches[b]
                 cbs.on_batch_begin(b, {"size": len(idx)})
                 xb, yb = x[idx], y[idx]
                 value = self.train_step(xb, yb, optimizer, loss)
@@ -429,6 +465,7 @@ class Sequential:
                     acc[1] += counts[1]
                     blogs["accuracy"] = counts[0] / counts[1]
                 cbs.on_batch_end(b, blogs)
+                b += 1
                 if self.stop_training:
                     break
             logs = {"loss": total / seen if seen else math.nan}

@@ -193,7 +193,7 @@ pub struct State<'a, 'b, T> {
     pub mu_products: &'a mut [f64],
 }
 
-fn check_target<T>(loss: Loss, target: &Target<'_, T>, n: usize, c: usize) -> Result<(), ShapeError> {
+pub(crate) fn check_target<T>(loss: Loss, target: &Target<'_, T>, n: usize, c: usize) -> Result<(), ShapeError> {
     match (loss, target) {
         (Loss::CrossEntropy, Target::Labels(l)) => {
             ensure!(
@@ -313,21 +313,9 @@ pub fn train_step<T: VMath>(
 
     let pooled = net.wants_pool(n);
     let mut run = move || -> Result<f64, ShapeError> {
-        net.forward(x, n, st.params, st.buffers, uniforms, true)?;
-        let value = {
-            let (o, g) = net.output_and_grad(x, n);
-            out.copy_from_slice(o);
-            loss_and_grad(loss, o, n, c, &target, Reduction::Mean, g)?
-        };
+        let value = loss_phase(net, loss, x, n, &target, st.params, st.buffers, uniforms, out)?;
         net.backward(x, n, st.params, st.grads)?;
-        for i in 0..np {
-            let states = &mut st.states[i * ns..(i + 1) * ns];
-            let mu = st.mu_products.get(i).copied().unwrap_or(1.0);
-            let new_mu = opt.update(&mut *st.params[i], &*st.grads[i], states, step, mu)?;
-            if let Some(m) = st.mu_products.get_mut(i) {
-                *m = new_mu;
-            }
-        }
+        optimizer_phase(&opt, step, st.params, st.grads, st.states, st.mu_products)?;
         Ok(value)
     };
     // A network with parallel work runs inside the pool (see `Network::wants_pool`).
@@ -336,6 +324,50 @@ pub fn train_step<T: VMath>(
     } else {
         run()
     }
+}
+
+/// The loss phase of a step: the training forward, the loss, and `d loss / d output` left in
+/// the network's output gradient for `Network::backward`; `out` receives the output. Returns
+/// the mean loss. (A seam: a weighted or other loss replaces this phase alone.)
+#[allow(clippy::too_many_arguments)]
+pub fn loss_phase<T: VMath>(
+    net: &mut Network<T>,
+    loss: Loss,
+    x: &[T],
+    n: usize,
+    target: &Target<'_, T>,
+    params: &[&mut [T]],
+    buffers: &mut [&mut [T]],
+    uniforms: &[&[T]],
+    out: &mut [T],
+) -> Result<f64, ShapeError> {
+    let c = net.output_dim();
+    net.forward(x, n, params, buffers, uniforms, true)?;
+    let (o, g) = net.output_and_grad(x, n);
+    out.copy_from_slice(o);
+    loss_and_grad(loss, o, n, c, target, Reduction::Mean, g)
+}
+
+/// The optimizer phase of a step: every parameter updated from its gradient, in the model's
+/// order (`opt` carries this step's learning rate). (A seam: gradient clipping goes before it.)
+pub fn optimizer_phase<T: VMath>(
+    opt: &Optimizer,
+    step: u64,
+    params: &mut [&mut [T]],
+    grads: &[&mut [T]],
+    states: &mut [&mut [T]],
+    mu_products: &mut [f64],
+) -> Result<(), ShapeError> {
+    let ns = opt.n_states();
+    for i in 0..params.len() {
+        let states = &mut states[i * ns..(i + 1) * ns];
+        let mu = mu_products.get(i).copied().unwrap_or(1.0);
+        let new_mu = opt.update(&mut *params[i], &*grads[i], states, step, mu)?;
+        if let Some(m) = mu_products.get_mut(i) {
+            *m = new_mu;
+        }
+    }
+    Ok(())
 }
 
 /// The result of [`evaluate`]: the summed loss and, for the classification losses, the number

@@ -12,15 +12,17 @@ mod args;
 
 use super::common::{dt_str, Dt};
 use crate::kernels::activation::Act;
+use crate::kernels::epoch::{train_epoch, EpochArgs, EpochWs, Progress};
 use crate::kernels::network::{LayerKind, LayerSpec, Network};
 use crate::kernels::optim::{Adagrad, Adam, NAdam, RmsProp, Sgd};
 use crate::kernels::train::{evaluate, train_step, Loss, Optimizer, State};
 use crate::kernels::vmath::VMath;
-use args::{check_overlaps, slice, slice_mut, target_of, value_err, Guard, Meta, Slots, StepArgs};
+use args::{check_overlaps, slice, slice_mut, target_of, value_err, Arg, Guard, Meta, Slots, StepArgs};
 use numpy::Element;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
+use std::time::{Duration, Instant};
 
 /// One dtype's plan.
 struct Plan<T: 'static> {
@@ -29,7 +31,12 @@ struct Plan<T: 'static> {
     slots: Slots<T>,
     /// NAdam's `mu_product` per parameter, copied from and back to the caller's list.
     mu: Vec<f64>,
+    /// An epoch's gathered batch rows.
+    gathered: EpochWs<T>,
 }
+
+/// How often a running epoch looks for a pending signal (Ctrl-C), re-acquiring the GIL briefly.
+const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 
 impl<T: VMath + Element> Plan<T> {
     #[allow(clippy::too_many_arguments)]
@@ -50,6 +57,7 @@ impl<T: VMath + Element> Plan<T> {
             meta,
             slots,
             mu: mu_vals,
+            ..
         } = self;
         let loss = meta
             .loss
@@ -104,6 +112,141 @@ impl<T: VMath + Element> Plan<T> {
         Ok(value)
     }
 
+    /// Batches `first .. first + count` of an epoch in one call (`kernels::epoch`), the GIL
+    /// released; returns after `max_seconds` (a whole step done) when that is positive, and on a
+    /// pending signal, whose exception it raises. `progress` always receives how far it got.
+    #[allow(clippy::too_many_arguments)]
+    fn epoch(
+        &mut self,
+        py: Python<'_>,
+        e: &EpochCall<'_, '_>,
+        a: &StepArgs<'_, '_>,
+        mu: Option<&Bound<'_, PyList>>,
+        progress: &Bound<'_, PyList>,
+    ) -> PyResult<()> {
+        const F: &str = "TrainPlan.epoch";
+        let Plan {
+            net,
+            meta,
+            slots,
+            mu: mu_vals,
+            gathered,
+        } = self;
+        let loss = meta
+            .loss
+            .ok_or_else(|| PyValueError::new_err(format!("{F}: this plan was built without a loss")))?;
+        let opt = meta
+            .opt
+            .ok_or_else(|| PyValueError::new_err(format!("{F}: this plan was built without an optimizer")))?;
+        if e.step0 < 1 {
+            return Err(PyValueError::new_err(format!(
+                "{F}: argument 'step' must be >= 1 (steps count from 1), got {}",
+                e.step0
+            )));
+        }
+        let g = Guard(slots);
+        let s = &mut *g.0;
+        let (rx, rows) = meta.take_x(F, s, e.x)?;
+        let (ry, labels) = meta.take_target(F, s, loss, e.y, rows)?;
+        let rorder = meta.take_flat::<i64, T>(F, s, Arg::Order, e.order)?;
+        let runi = meta.take_flat::<T, T>(F, s, Arg::Uniforms, e.uniforms)?;
+        let ro = meta.take_out_rows(F, s, e.out)?;
+        meta.take_state(F, s, a, true, 0)?;
+        check_overlaps(F, s, meta)?;
+        mu_vals.clear();
+        if let Optimizer::NAdam(_) = opt {
+            let list =
+                mu.ok_or_else(|| PyValueError::new_err(format!("{F}: argument 'mu_products' is required for nadam")))?;
+            for v in list.iter() {
+                mu_vals.push(v.extract::<f64>()?);
+            }
+        }
+        // SAFETY: checked above (shapes, dtypes, contiguity, overlaps); see `train_args.rs`.
+        let (xs, outs, target, order, uniforms) = unsafe {
+            (
+                slice::<T>(rx),
+                slice_mut::<T>(ro),
+                target_of::<T>(ry, labels),
+                slice::<i64>(rorder),
+                slice::<T>(runi),
+            )
+        };
+        let args = EpochArgs {
+            x: xs,
+            rows,
+            target,
+            order,
+            batch: e.batch,
+            first: e.first,
+            count: e.count,
+            uniforms,
+            lrs: e.lrs.as_deref(),
+            lr: e.lr,
+            step0: e.step0,
+            loss_sum0: e.loss_sum,
+        };
+        let Slots {
+            params,
+            grads,
+            states,
+            buffers,
+            ..
+        } = s;
+        let mut prog = Progress::default();
+        let max_seconds = e.max_seconds;
+        let (result, pending) = py.detach(|| {
+            let st = State {
+                params,
+                grads,
+                states,
+                buffers,
+                mu_products: &mut mu_vals[..],
+            };
+            let start = Instant::now();
+            let mut last_check = start;
+            let mut pending: Option<PyErr> = None;
+            let mut poll = |_: &Progress| {
+                let now = Instant::now();
+                if now.duration_since(last_check) >= SIGNAL_CHECK {
+                    last_check = now;
+                    if let Err(err) = Python::attach(|py| py.check_signals()) {
+                        pending = Some(err);
+                        return true;
+                    }
+                }
+                max_seconds > 0.0 && now.duration_since(start).as_secs_f64() >= max_seconds
+            };
+            let r = train_epoch(net, &opt, loss, &args, st, gathered, outs, &mut prog, &mut poll);
+            (r, pending)
+        });
+        drop(g);
+        let vals: [f64; 6] = [
+            prog.steps as f64,
+            prog.loss_sum,
+            prog.samples as f64,
+            prog.correct as f64,
+            prog.count as f64,
+            prog.last_rows as f64,
+        ];
+        for (i, v) in vals.iter().enumerate() {
+            if i < progress.len() {
+                progress.set_item(i, v)?;
+            } else {
+                progress.append(v)?;
+            }
+        }
+        if let Some(list) = mu {
+            for (i, &v) in mu_vals.iter().enumerate() {
+                list.set_item(i, v)?;
+            }
+        }
+        result.map_err(|err| value_err(F, err))?;
+        match pending {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+
     fn predict(
         &mut self,
         py: Python<'_>,
@@ -155,6 +298,23 @@ impl<T: VMath + Element> Plan<T> {
             .map_err(|e| value_err(F, e))?;
         Ok((ev.loss_sum, ev.correct, ev.count))
     }
+}
+
+/// The epoch-specific arguments of `TrainPlan.epoch`.
+struct EpochCall<'a, 'py> {
+    x: &'a Bound<'py, PyAny>,
+    y: &'a Bound<'py, PyAny>,
+    order: &'a Bound<'py, PyAny>,
+    uniforms: &'a Bound<'py, PyAny>,
+    out: &'a Bound<'py, PyAny>,
+    batch: usize,
+    first: usize,
+    count: usize,
+    step0: u64,
+    lr: f64,
+    lrs: Option<Vec<f64>>,
+    max_seconds: f64,
+    loss_sum: f64,
 }
 
 enum Inner {
@@ -391,6 +551,7 @@ fn build<T: VMath + Element>(
         meta,
         slots: Slots::new(),
         mu: Vec::new(),
+        gathered: EpochWs::new(),
     })
 }
 
@@ -472,9 +633,69 @@ impl TrainPlan {
             grads,
             states,
             buffers,
-            uniforms,
+            uniforms: Some(uniforms),
         };
         dispatch!(self, p => p.step(py, x, y, &a, step, lr, out, mu_products))
+    }
+
+    /// Training steps over batches ``first .. first + count`` of an epoch, in one call (the GIL
+    /// released): batch ``b`` is rows ``order[b*batch_size:(b+1)*batch_size]`` of ``x``, ``y``
+    /// (all samples), gathered here. ``uniforms``: a flat array of the steps' dropout draws back
+    /// to back (empty without dropout); ``step``: the optimizer step count of the first step;
+    /// ``lrs``: one learning rate per step (else ``lr`` for all); ``loss_sum``: the epoch's running
+    /// loss sum, continued; ``out (rows, output_dim)``
+    /// with rows for a batch receives each step's output. Returns after ``max_seconds`` (if
+    /// positive) at a step's end; a pending signal raises its exception (Ctrl-C:
+    /// ``KeyboardInterrupt``) after the step in progress. ``progress`` (a list) always receives
+    /// ``[steps, loss_sum, samples, correct, count, last_rows]``.
+    #[pyo3(signature = (x, y, order, batch_size, first, count, params, grads, states, buffers, uniforms, step, lr, out, progress, mu_products=None, lrs=None, max_seconds=0.0, loss_sum=0.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn epoch(
+        &mut self,
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        y: &Bound<'_, PyAny>,
+        order: &Bound<'_, PyAny>,
+        batch_size: usize,
+        first: usize,
+        count: usize,
+        params: &Bound<'_, PyTuple>,
+        grads: &Bound<'_, PyTuple>,
+        states: &Bound<'_, PyTuple>,
+        buffers: &Bound<'_, PyTuple>,
+        uniforms: &Bound<'_, PyAny>,
+        step: u64,
+        lr: f64,
+        out: &Bound<'_, PyAny>,
+        progress: &Bound<'_, PyList>,
+        mu_products: Option<&Bound<'_, PyList>>,
+        lrs: Option<Vec<f64>>,
+        max_seconds: f64,
+        loss_sum: f64,
+    ) -> PyResult<()> {
+        let a = StepArgs {
+            params,
+            grads,
+            states,
+            buffers,
+            uniforms: None,
+        };
+        let e = EpochCall {
+            x,
+            y,
+            order,
+            uniforms,
+            out,
+            batch: batch_size,
+            first,
+            count,
+            step0: step,
+            lr,
+            lrs,
+            max_seconds,
+            loss_sum,
+        };
+        dispatch!(self, p => p.epoch(py, &e, &a, mu_products, progress))
     }
 
     /// Evaluation-mode output of ``x`` into ``out (n, output_dim)``, in batches of
@@ -494,7 +715,7 @@ impl TrainPlan {
             grads: &empty,
             states: &empty,
             buffers,
-            uniforms: &empty,
+            uniforms: None,
         };
         dispatch!(self, p => p.predict(py, x, out, batch_size.max(1), &a))
     }
@@ -519,7 +740,7 @@ impl TrainPlan {
             grads: &empty,
             states: &empty,
             buffers,
-            uniforms: &empty,
+            uniforms: None,
         };
         dispatch!(self, p => p.evaluate(py, x, y, l, batch_size.max(1), &a))
     }
