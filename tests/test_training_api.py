@@ -384,3 +384,81 @@ def test_history_plot_and_single_history_curves(tmp_path):
     assert [line.get_label() for line in axes[0].get_lines()] == ["training", "validation"]
     fig2 = ic.plots.training_curves(h, metrics=("loss",))
     assert len([a for a in fig2.axes if a.get_visible()]) == 1
+
+
+# --- the fused path: every option gives the layer-by-layer bits -----------------------------------------
+OPTIONS = {
+    "mae": dict(loss="mae", target="values"),
+    "huber": dict(loss=ic.losses.Loss("huber", delta=0.5), target="values"),
+    "smoothing": dict(loss=ic.losses.Loss("cross_entropy", label_smoothing=0.1)),
+    "weights": dict(weights=True),
+    "weighted mse": dict(weights=True, loss="mse", target="values"),
+    "weighted bce": dict(weights=True, loss="binary_cross_entropy", target="probs"),
+    "clipnorm": dict(opt={"clipnorm": 0.05}),
+    "global_clipnorm": dict(opt={"global_clipnorm": 0.05}),
+    "clipvalue": dict(opt={"clipvalue": 0.01}, weights=True),
+    "schedule": dict(schedule=True, opt={"global_clipnorm": 0.5}),
+    "groups": dict(groups=True),
+    "groups+schedule": dict(groups=True, schedule=True, opt={"clipnorm": 0.5}),
+}
+
+
+def run_fit(fused, option, kind):
+    x, y = data(70)
+    r = np.random.default_rng(9)
+    if option.get("target") == "values":
+        y = (r.standard_normal((70, 3)) * 2).astype(np.float32)
+    elif option.get("target") == "probs":
+        y = r.random((70, 3)).astype(np.float32)
+    m = ic.Sequential([L.Dense(8, activation="relu"), L.BatchNorm(), L.Dropout(0.2), L.Dense(3)], input_dim=5, seed=3)
+    m.fused = fused
+    params = m.parameters()
+    if option.get("groups"):  # decay on the kernels only, and a rate of their own for the rest
+        params = optim.decay_groups(m, weight_decay=0.05)
+        params[1]["lr"] = 0.02
+    opt = optim.get(kind, params, **({"lr": 0.05} if kind == "sgd" else {}), **option.get("opt", {}))
+    w = r.random(70).astype(np.float32) * 2 if option.get("weights") else None
+    cbs = [ic.schedules.WarmupCosine(3, 12)] if option.get("schedule") else []
+    h = m.fit(
+        x,
+        y,
+        optimizer=opt,
+        loss=option.get("loss", "cross_entropy"),
+        epochs=2,
+        batch_size=16,
+        sample_weight=w,
+        callbacks=cbs,
+        verbose=0,
+    )
+    return m, h
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONS))
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_fused_fit_is_bit_exact_with_every_option(name, kind):
+    fast, hf = run_fit(True, OPTIONS[name], kind)
+    slow, hs = run_fit(False, OPTIONS[name], kind)
+    assert fast.__dict__.get("_fused_train") is not None, "the fused step was not used"
+    assert slow.__dict__.get("_fused_train") is None
+    same(values(fast), values(slow))
+    for k in fast.buffers():
+        np.testing.assert_array_equal(fast.buffers()[k], slow.buffers()[k])
+    assert hf.history["loss"] == hs.history["loss"]
+    assert fast.optimizer.step_count == slow.optimizer.step_count == 10
+
+
+def test_fused_train_step_with_weights_and_options_is_bit_exact():
+    x, y = data(20)
+    w = np.linspace(0, 1, 20).astype(np.float32)
+    for loss in ["cross_entropy", ic.losses.Loss("cross_entropy", label_smoothing=0.2)]:
+        a, b = net(), net(fused=False)
+        oa = optim.Adam(a.parameters(), clipnorm=0.1)
+        ob = optim.Adam(b.parameters(), clipnorm=0.1)
+        for _ in range(3):
+            va = a.train_step(x, y, oa, loss=loss, sample_weight=w)
+            vb = b.train_step(x, y, ob, loss=loss, sample_weight=w)
+            assert va == vb
+        assert a.__dict__.get("_fused_train") is not None
+        same(values(a), values(b))
+        for p, q in zip(a.parameters(), b.parameters()):
+            np.testing.assert_array_equal(p.grad, q.grad)

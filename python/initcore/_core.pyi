@@ -7,6 +7,7 @@ or ``ValueError`` (shape, value, layout, aliasing) naming the argument, before a
 written.
 """
 
+from collections.abc import Sequence
 from typing import Literal, TypedDict
 
 import numpy as np
@@ -261,6 +262,10 @@ class TrainPlan:
         optimizer: tuple[str, dict] | None = None,
         loss: str | None = None,
         param_names: list = ...,
+        label_smoothing: float = 0.0,
+        delta: float = 1.0,
+        clip: tuple[str, float] | None = None,
+        param_optimizers: list[tuple[dict, float]] | None = None,
     ) -> None: ...
     def step(
         self,
@@ -275,9 +280,37 @@ class TrainPlan:
         lr: float,
         out: Array,
         mu_products: list | None = None,
+        sample_weight: Array | None = None,
+        param_lrs: list[float] | None = None,
     ) -> float:
         """Forward (training), mean loss and its gradient, backward, optimizer update; returns the
         loss and writes the network output into ``out``."""
+    def epoch(
+        self,
+        x: Array,
+        y: Array,
+        order: Array,
+        batch_size: int,
+        first: int,
+        count: int,
+        params: tuple,
+        grads: tuple,
+        states: tuple,
+        buffers: tuple,
+        uniforms: Array,
+        step: int,
+        lr: float,
+        out: Array,
+        progress: list,
+        mu_products: list | None = None,
+        lrs: Sequence[float] | None = None,
+        max_seconds: float = 0.0,
+        loss_sum: float = 0.0,
+        sample_weight: Array | None = None,
+        param_lrs: list[float] | None = None,
+    ) -> None:
+        """Steps over batches ``first .. first + count`` of ``order`` in one call, GIL released;
+        ``progress`` receives ``[steps, loss_sum, samples, correct, count, last_rows]``."""
     def predict(self, x: Array, out: Array, batch_size: int, params: tuple, buffers: tuple) -> None: ...
     def evaluate(
         self, x: Array, y: Array, loss: str, batch_size: int, params: tuple, buffers: tuple

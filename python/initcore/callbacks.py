@@ -83,6 +83,29 @@ class Callback:
     def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         pass
 
+    def next_batch_hook(self, batch: int) -> int | None:
+        """The first batch, from ``batch`` on, whose ``on_batch_begin``/``on_batch_end`` this
+        callback must see; ``None``: no batch of this epoch. ``fit`` runs the batches before it
+        in one native call and reports them through :meth:`on_batches_end` instead. Default:
+        every batch if the callback overrides a batch hook (a class or an instance attribute),
+        none otherwise."""
+        return batch if _has_batch_hooks(self) else None
+
+    def on_batches_end(self, first: int, last: int, logs: dict[str, Any] | None = None) -> None:
+        """Batches ``first .. last`` ran without per-batch hooks (one native call); ``logs``:
+        ``size`` (samples), ``loss_sum`` (Σ batch loss · batch size), and for classification
+        losses ``correct`` and ``count``. Called about every 0.1 s during an epoch."""
+
+
+def _has_batch_hooks(cb) -> bool:
+    """Whether ``cb`` overrides ``on_batch_begin`` or ``on_batch_end`` (in its class or, as
+    ``LambdaCallback`` does, on the instance)."""
+    for name in ("on_batch_begin", "on_batch_end"):
+        fn = getattr(cb, name, None)
+        if getattr(fn, "__func__", None) is not getattr(Callback, name):
+            return True
+    return False
+
 
 class CallbackList:
     """Dispatches every hook to its callbacks, in order."""
@@ -140,6 +163,34 @@ class CallbackList:
     def on_batch_end(self, batch, logs=None):
         for cb in self.callbacks:
             cb.on_batch_end(batch, logs)
+
+    def next_batch_hook(self, batch):
+        """The first batch from ``batch`` on that some callback must see one at a time (objects
+        without ``next_batch_hook`` see every batch when they override a batch hook); ``None``
+        if none does."""
+        due = None
+        for cb in self.callbacks:
+            own = getattr(cb, "next_batch_hook", None)
+            b = own(batch) if own is not None else (batch if _has_batch_hooks(cb) else None)
+            if b is not None:
+                if b <= batch:
+                    return batch
+                due = b if due is None else min(due, b)
+        return due
+
+    def wants_batches_end(self):
+        """Whether a callback reports progress within an epoch (then a native epoch returns
+        about every 0.1 s to call :meth:`on_batches_end`)."""
+        return any(
+            getattr(getattr(cb, "on_batches_end", None), "__func__", None) not in (None, Callback.on_batches_end)
+            for cb in self.callbacks
+        )
+
+    def on_batches_end(self, first, last, logs=None):
+        for cb in self.callbacks:
+            fn = getattr(cb, "on_batches_end", None)
+            if fn is not None:
+                fn(first, last, logs)
 
 
 _HOOKS = (
@@ -303,15 +354,35 @@ class ProgressBar(Callback):
             self.acc_sum += float(logs["accuracy"]) * size
             self.acc_n += size
         if self.bar is not None:
-            post = f"loss {self.loss_sum / max(self.samples, 1):.4f}"
-            if self.acc_n:
-                post += f" acc {self.acc_sum / self.acc_n:.4f}"
-            dt = time.perf_counter() - self.t0
-            # The speed only where it fits: the bar keeps at least 10 columns.
-            speed = f" {self.samples / dt:.0f}/s" if dt > 0 else ""
-            fixed = len(self._label(0)) + 40 + len(post)
-            self.bar.postfix = post + (speed if fixed + len(speed) <= self.columns else "")
+            self._postfix()
             self.bar.update(1)
+
+    def _postfix(self) -> None:
+        """The running loss and accuracy after the bar, and the speed where it fits (the bar
+        keeps at least 10 columns): nothing tqdm would have to cut at the terminal width."""
+        post = f"loss {self.loss_sum / max(self.samples, 1):.4f}"
+        if self.acc_n:
+            post += f" acc {self.acc_sum / self.acc_n:.4f}"
+        dt = time.perf_counter() - self.t0
+        speed = f" {self.samples / dt:.0f}/s" if dt > 0 else ""
+        fixed = len(self._label(0)) + 40 + len(post)
+        self.bar.postfix = post + (speed if fixed + len(speed) <= self.columns else "")
+
+    def next_batch_hook(self, batch):
+        return None  # on_batches_end keeps it up to date
+
+    def on_batches_end(self, first, last, logs=None):
+        logs = logs or {}
+        size = int(logs.get("size", 0))
+        self.samples += size
+        self.loss_sum += float(logs.get("loss_sum", 0.0))
+        if logs.get("count"):
+            # Σ batch accuracy · batch size, as on_batch_end sums it (count = size·outputs).
+            self.acc_sum += logs["correct"] * size / logs["count"]
+            self.acc_n += size
+        if self.bar is not None:
+            self._postfix()
+            self.bar.update(last - first)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})

@@ -333,13 +333,18 @@ class Sequential:
             value = fused_mod.train_step(self, x, y, optimizer, loss)  # one Rust call (fused.py), or None
             if value is not None:
                 return value
+            spec, name, w = losses.get(loss), loss, None
         else:
             x = self._input(x)
-        spec = losses.get(loss)
-        name = self._loss_name(spec)
-        training.check_output_layer(self, name)
+            spec = losses.get(loss)
+            name = self._loss_name(spec)
+            training.check_output_layer(self, name)
+            w = training.weights_array(sample_weight, None, None, name, x.shape[0], self.dtype)
+            if isinstance(spec, losses.Loss):  # options and weights run fused too
+                value = fused_mod.train_step(self, x, y, optimizer, spec, w)
+                if value is not None:
+                    return value
         y = self._target(y, name, x.shape[0])
-        w = training.weights_array(sample_weight, None, y, name, x.shape[0], self.dtype)
         self._check_optimizer(optimizer)
         out = self._forward(x, True)
         value, grad = training.loss_and_grad(spec, out, y, w, self.backend, self.dtype)
@@ -453,6 +458,16 @@ class Sequential:
         ``val_<metric>`` (``evaluate`` on the validation set at the epoch end), ``lr`` (the
         learning rate at the epoch's start), ``seconds``. ``verbose=1`` adds a ``ProgressBar``;
         callbacks stop training by setting ``model.stop_training``.
+
+        A fused model runs the batches of an epoch in one native call (``fused.train_batches``;
+        the GIL released), returning to Python only for the batches some callback must see
+        (``Callback.next_batch_hook``: a ``Watch`` record, a callback with batch hooks), for a
+        progress report about every 0.1 s (``Callback.on_batches_end``), and for a pending
+        signal: Ctrl-C raises ``KeyboardInterrupt`` after the step in progress, leaving the
+        model, its optimizer and its Generator as of the last completed step. The result is the
+        same bits as one ``train_step`` per batch. A per-step schedule
+        (``initcore.schedules.StepSchedule``) passes its rates for those batches to the native
+        call; a Python loss or metric computed from the training outputs runs batch by batch.
         """
         from . import callbacks as cb_mod
         from . import metrics as metrics_mod
@@ -511,6 +526,11 @@ class Sequential:
         cbs.set_params(self.fit_params)
         logs = {}
         cbs.on_train_begin(logs)
+        # Until a model that cannot be fused says otherwise; the options the native epoch does
+        # not take (weights, a Python loss, metrics on the outputs) run batch by batch.
+        native = isinstance(spec, losses.Loss) and all(m in ("accuracy", "acc") for m in metric_specs)
+        step_schedule = next((cb for cb in reversed(user) if getattr(cb, "per_step", False)), None)
+        refresh = 0.1 if cbs.wants_batches_end() else 0.0  # seconds between progress reports
         for epoch in range(start, start + epochs):
             cbs.on_epoch_begin(epoch, {})
             lr = float(optimizer.lr)
@@ -518,7 +538,36 @@ class Sequential:
             order = self.rng.permutation(n) if shuffle else np.arange(n)
             total, seen, acc = 0.0, 0, [0, 0]
             tracked = [metrics_mod.get(m) for m in metric_specs]
-            for b, idx in enumerate(self._batches(n, batch_size, order)):
+            batches = self._batches(n, batch_size, order)
+            b = 0
+            while b < len(batches):
+                # Batches no callback must see one at a time run natively, many per call
+                # (fused.train_batches); the others, and every batch of a model that cannot be
+                # fused, run one train_step each with their hooks.
+                due = cbs.next_batch_hook(b) if native else b
+                due = len(batches) if due is None else min(due, len(batches))
+                if due > b:
+                    lrs = None if step_schedule is None else step_schedule.lrs(optimizer.step_count, due - b)
+                    got = fused_mod.train_batches(
+                        self, x, y, optimizer, step_loss, order, batch_size, b, due - b, lrs, refresh, total, w
+                    )
+                    if got is None:
+                        native = False
+                    else:
+                        steps, new_total, size, correct, count = got
+                        if lrs is not None and steps:
+                            optimizer.lr = float(lrs[steps - 1])  # as the schedule's batch hook leaves it
+                        seen += size
+                        acc[0] += correct
+                        acc[1] += count
+                        blogs = {"size": size, "loss_sum": new_total - total, "correct": correct, "count": count}
+                        total = new_total
+                        cbs.on_batches_end(b, b + steps, blogs)
+                        b += steps
+                        if self.stop_training:
+                            break
+                        continue
+                idx = batches[b]
                 cbs.on_batch_begin(b, {"size": len(idx)})
                 xb, yb = x[idx], y[idx]
                 value = self.train_step(xb, yb, optimizer, step_loss, sample_weight=None if w is None else w[idx])
@@ -533,6 +582,7 @@ class Sequential:
                 for m in tracked:
                     m.update(self.last_output, yb)
                 cbs.on_batch_end(b, blogs)
+                b += 1
                 if self.stop_training:
                     break
             logs = {"loss": total / seen if seen else math.nan}
@@ -611,8 +661,11 @@ class Sequential:
         plain = plain and not (loss == "cross_entropy" and y.ndim != 1)
         fast = fused_mod.evaluate(self, x, y, loss, self._batch_size(batch_size)) if plain else None
         total, correct, count = fast or (0.0, 0, 0)
+        # Otherwise the outputs of one native prediction (when the model is fused), then the
+        # loss and metrics batch by batch on them.
+        outputs = fused_mod.predict(self, x, self._batch_size(batch_size)) if fast is None else None
         for s in self._batched(x, batch_size) if fast is None else ():
-            out = self._forward(x[s], False)
+            out = outputs[s] if outputs is not None else self._forward(x[s], False)
             value, _ = training.loss_and_grad(
                 spec, out, y[s], None if w is None else w[s], self.backend, self.dtype, reduction="sum"
             )

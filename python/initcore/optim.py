@@ -331,6 +331,14 @@ class Optimizer:
         grads = tuple(p.grad for p in self.params)
         return float(get_ops(self.params[0].backend).clip_gradients(grads, self.clip[0], self.clip[1]))
 
+    def group_signature(self) -> tuple:
+        """What the groups override apart from their learning rates' values (their ratios to
+        the default rate count): a fused plan is rebuilt when it changes."""
+        return tuple(
+            (tuple(sorted((k, v) for k, v in over.items() if k != "lr")), "lr" in over, factor)
+            for over, factor in zip(self._overrides, self._lr_factors)
+        )
+
     def uniform_hyper(self) -> bool:
         """Whether every parameter is updated with ``self.hyper`` (no group overrides a value),
         the case the fused step handles with one set of hyper-parameters."""

@@ -376,6 +376,10 @@ class StepSchedule(Callback):
         opt = _optimizer(self)
         opt.lr = self.lr_at(opt.step_count)
 
+    def next_batch_hook(self, batch):
+        # fit passes the rates of natively run batches (``lrs``) instead of calling the hook.
+        return None
+
     def get_state(self) -> dict[str, Any]:
         return {"base_lr": self.base_lr}
 

@@ -18,7 +18,10 @@
 //! before anything is written, so an error leaves parameters, running statistics and optimizer
 //! states as they were.
 
-use super::loss::{binary_cross_entropy, cross_entropy, mse, Reduction};
+use super::clip::{clip_gradients, Clip};
+use super::loss::{
+    binary_cross_entropy, check_weighted_loss, cross_entropy, mse, weighted_loss, LossFn, Reduction, Targets,
+};
 use super::network::Network;
 use super::optim::{adagrad_step, adam_step, nadam_step, rmsprop_step, sgd_step, Adagrad, Adam, NAdam, RmsProp, Sgd};
 use super::parallel;
@@ -45,6 +48,62 @@ impl Loss {
             "mse" => Some(Self::Mse),
             _ => None,
         }
+    }
+}
+
+/// What a step computes beyond the plain one, chosen per call: the loss's options (label
+/// smoothing, `mae`, `huber`: `loss_fn`), per-sample `weights` of the batch (both through
+/// `loss::weighted_loss`, as the layer-by-layer path calls it), and the gradient clipping run
+/// between the backward pass and the update (`clip::clip_gradients`). [`Extras::plain`] is
+/// the plain step, whose code path is untouched.
+///
+/// Parameter groups (`torch.optim`'s `param_groups`): `per_param[i]` is parameter `i`'s
+/// optimizer (its group's hyper-parameters) and the ratio of its learning rate to the step's;
+/// its rate is `param_lrs[i]` when given (the groups' current rates), else `lr·ratio` (what a
+/// schedule setting the default rate gives every group). Empty: one optimizer for all.
+#[derive(Clone, Copy, Debug)]
+pub struct Extras<'a, T> {
+    pub loss_fn: Option<LossFn>,
+    pub weights: Option<&'a [T]>,
+    pub clip: Clip,
+    pub per_param: &'a [(Optimizer, f64)],
+    pub param_lrs: Option<&'a [f64]>,
+}
+
+impl<T> Extras<'_, T> {
+    pub fn plain() -> Self {
+        Self {
+            loss_fn: None,
+            weights: None,
+            clip: Clip::None,
+            per_param: &[],
+            param_lrs: None,
+        }
+    }
+
+    /// Parameter `i`'s optimizer with its learning rate at a step of rate `lr`.
+    fn param_opt(&self, i: usize, lr: f64) -> Optimizer {
+        let (o, ratio) = self.per_param[i];
+        o.with_lr(self.param_lrs.map_or(lr * ratio, |l| l[i]))
+    }
+
+    /// The weighted kernel's loss for `loss`, when the options or weights call for it.
+    fn weighted(&self, loss: Loss) -> Option<LossFn> {
+        if self.loss_fn.is_none() && self.weights.is_none() {
+            return None;
+        }
+        Some(self.loss_fn.unwrap_or(match loss {
+            Loss::CrossEntropy => LossFn::CrossEntropy { label_smoothing: 0.0 },
+            Loss::BinaryCrossEntropy => LossFn::BinaryCrossEntropy,
+            Loss::Mse => LossFn::Mse,
+        }))
+    }
+}
+
+fn targets_of<'a, T>(target: &Target<'a, T>) -> Targets<'a, T, i64> {
+    match *target {
+        Target::Labels(l) => Targets::Labels(l),
+        Target::Values(v) => Targets::Values(v),
     }
 }
 
@@ -193,7 +252,7 @@ pub struct State<'a, 'b, T> {
     pub mu_products: &'a mut [f64],
 }
 
-fn check_target<T>(loss: Loss, target: &Target<'_, T>, n: usize, c: usize) -> Result<(), ShapeError> {
+pub(crate) fn check_target<T>(loss: Loss, target: &Target<'_, T>, n: usize, c: usize) -> Result<(), ShapeError> {
     match (loss, target) {
         (Loss::CrossEntropy, Target::Labels(l)) => {
             ensure!(
@@ -252,9 +311,30 @@ pub fn train_step<T: VMath>(
     uniforms: &[&[T]],
     st: State<'_, '_, T>,
     out: &mut [T],
+    extras: Extras<'_, T>,
 ) -> Result<f64, ShapeError> {
     // Everything is checked before anything is written.
     let c = net.output_dim();
+    if let Some(lf) = extras.weighted(loss) {
+        check_weighted_loss(&lf, n * c, n, c, &targets_of(&target), extras.weights, n * c)?;
+    }
+    extras.clip.validate()?;
+    if !extras.per_param.is_empty() {
+        let np = net.n_params();
+        ensure!(
+            extras.per_param.len() == np && extras.param_lrs.is_none_or(|l| l.len() == np),
+            "{} per-parameter optimizers given, the network has {np} parameters",
+            extras.per_param.len()
+        );
+        for i in 0..np {
+            let o = extras.param_opt(i, lr);
+            o.validate()?;
+            ensure!(
+                o.n_states() == opt.n_states() && o.uses_mu_product() == opt.uses_mu_product(),
+                "parameter {i}'s optimizer keeps other state arrays than the plan's"
+            );
+        }
+    }
     ensure!(
         step >= 1,
         "argument 'step' must be >= 1 (steps count from 1), got {step}"
@@ -313,19 +393,23 @@ pub fn train_step<T: VMath>(
 
     let pooled = net.wants_pool(n);
     let mut run = move || -> Result<f64, ShapeError> {
-        net.forward(x, n, st.params, st.buffers, uniforms, true)?;
-        let value = {
-            let (o, g) = net.output_and_grad(x, n);
-            out.copy_from_slice(o);
-            loss_and_grad(loss, o, n, c, &target, Reduction::Mean, g)?
-        };
+        let value = loss_phase(net, loss, x, n, &target, st.params, st.buffers, uniforms, out, &extras)?;
         net.backward(x, n, st.params, st.grads)?;
-        for i in 0..np {
-            let states = &mut st.states[i * ns..(i + 1) * ns];
-            let mu = st.mu_products.get(i).copied().unwrap_or(1.0);
-            let new_mu = opt.update(&mut *st.params[i], &*st.grads[i], states, step, mu)?;
-            if let Some(m) = st.mu_products.get_mut(i) {
-                *m = new_mu;
+        if extras.clip != Clip::None {
+            clip_gradients(st.grads, extras.clip)?;
+        }
+        if extras.per_param.is_empty() {
+            optimizer_phase(&opt, step, st.params, st.grads, st.states, st.mu_products)?;
+        } else {
+            let ns = opt.n_states();
+            for i in 0..np {
+                let o = extras.param_opt(i, lr);
+                let states = &mut st.states[i * ns..(i + 1) * ns];
+                let mu = st.mu_products.get(i).copied().unwrap_or(1.0);
+                let new_mu = o.update(&mut *st.params[i], &*st.grads[i], states, step, mu)?;
+                if let Some(m) = st.mu_products.get_mut(i) {
+                    *m = new_mu;
+                }
             }
         }
         Ok(value)
@@ -336,6 +420,54 @@ pub fn train_step<T: VMath>(
     } else {
         run()
     }
+}
+
+/// The loss phase of a step: the training forward, the loss, and `d loss / d output` left in
+/// the network's output gradient for `Network::backward`; `out` receives the output. Returns
+/// the mean loss. (A seam: a weighted or other loss replaces this phase alone.)
+#[allow(clippy::too_many_arguments)]
+pub fn loss_phase<T: VMath>(
+    net: &mut Network<T>,
+    loss: Loss,
+    x: &[T],
+    n: usize,
+    target: &Target<'_, T>,
+    params: &[&mut [T]],
+    buffers: &mut [&mut [T]],
+    uniforms: &[&[T]],
+    out: &mut [T],
+    extras: &Extras<'_, T>,
+) -> Result<f64, ShapeError> {
+    let c = net.output_dim();
+    net.forward(x, n, params, buffers, uniforms, true)?;
+    let (o, g) = net.output_and_grad(x, n);
+    out.copy_from_slice(o);
+    match extras.weighted(loss) {
+        None => loss_and_grad(loss, o, n, c, target, Reduction::Mean, g),
+        Some(lf) => weighted_loss(lf, o, n, c, targets_of(target), extras.weights, Reduction::Mean, g),
+    }
+}
+
+/// The optimizer phase of a step: every parameter updated from its gradient, in the model's
+/// order (`opt` carries this step's learning rate). (A seam: gradient clipping goes before it.)
+pub fn optimizer_phase<T: VMath>(
+    opt: &Optimizer,
+    step: u64,
+    params: &mut [&mut [T]],
+    grads: &[&mut [T]],
+    states: &mut [&mut [T]],
+    mu_products: &mut [f64],
+) -> Result<(), ShapeError> {
+    let ns = opt.n_states();
+    for i in 0..params.len() {
+        let states = &mut states[i * ns..(i + 1) * ns];
+        let mu = mu_products.get(i).copied().unwrap_or(1.0);
+        let new_mu = opt.update(&mut *params[i], &*grads[i], states, step, mu)?;
+        if let Some(m) = mu_products.get_mut(i) {
+            *m = new_mu;
+        }
+    }
+    Ok(())
 }
 
 /// The result of [`evaluate`]: the summed loss and, for the classification losses, the number
