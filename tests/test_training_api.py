@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import initcore as ic
+from initcore import fused as fused_mod
 from initcore import layers as L
 from initcore import optim
 from initcore.reference import ops as ref
@@ -338,7 +339,8 @@ class TTY(io.StringIO):
         return True
 
 
-def test_progress_bar_keeps_validation_metrics_visible_at_80_columns(monkeypatch):
+@pytest.mark.parametrize("metrics", [[], ["top_k_accuracy"]], ids=["native epoch", "batch by batch"])
+def test_progress_bar_keeps_validation_metrics_visible_at_80_columns(monkeypatch, metrics):
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.setenv("LINES", "24")
     x, y = data(200)
@@ -351,14 +353,14 @@ def test_progress_bar_keeps_validation_metrics_visible_at_80_columns(monkeypatch
         epochs=2,
         batch_size=16,
         validation_split=0.25,
-        metrics=["top_k_accuracy"],
+        metrics=metrics,
         callbacks=[bar],
         verbose=0,
     )
     text = stream.getvalue()
     shown = [seg for line in text.split("\n") for seg in line.split("\r")]
     assert max(len(s) for s in shown) <= 80, max(shown, key=len)
-    for key in ("val_loss", "val_accuracy", "val_top_k_accuracy", "lr"):
+    for key in ("val_loss", "val_accuracy", "lr") + (("val_top_k_accuracy",) if metrics else ()):
         assert key in text
     h = m.history.history
     assert f"val_loss {h['val_loss'][-1]:.4f}" in text
@@ -435,8 +437,18 @@ def run_fit(fused, option, kind):
 
 @pytest.mark.parametrize("name", sorted(OPTIONS))
 @pytest.mark.parametrize("kind", ["sgd", "adam"])
-def test_fused_fit_is_bit_exact_with_every_option(name, kind):
+def test_fused_fit_is_bit_exact_with_every_option(name, kind, monkeypatch):
+    native = []
+    real = fused_mod.train_batches
+
+    def counting(*args, **kw):
+        got = real(*args, **kw)
+        native.append(got is not None)
+        return got
+
+    monkeypatch.setattr(fused_mod, "train_batches", counting)
     fast, hf = run_fit(True, OPTIONS[name], kind)
+    assert native and all(native), "the native epoch loop was not used"
     slow, hs = run_fit(False, OPTIONS[name], kind)
     assert fast.__dict__.get("_fused_train") is not None, "the fused step was not used"
     assert slow.__dict__.get("_fused_train") is None

@@ -9,7 +9,9 @@ integer class labels ``(n,)`` in ``[0, C)`` (float arrays holding integers and o
 ``(n, C)`` are converted to int64 labels); for ``binary_cross_entropy`` and ``mse``, an array of
 the output's shape ``(n, C)`` (``(n,)`` when ``C = 1``), cast to the model's dtype. Anything else
 is a ``TypeError`` (non-numeric) or ``ValueError`` (shape, length, label range) naming the
-argument and the shapes.
+argument and the shapes. Cross-entropy also takes soft targets, a float ``(n, C)`` array of
+class probabilities that is not one-hot; ``mae`` and ``huber`` take targets as ``mse`` does; a
+Python loss (a callable) receives ``y`` as given.
 
 The forward and backward passes go layer by layer through ``get_ops(backend)``;
 ``train_step`` is kept small so that a fused Rust step can replace its body (see its docstring
@@ -51,7 +53,8 @@ class Sequential:
     Attributes: ``layers``, ``input_dim``, ``output_dim``, ``dtype``, ``backend``, ``rng``,
     ``optimizer`` (set by ``fit`` and ``load``), ``loss`` (the loss of the last ``fit``),
     ``stop_training`` (callbacks set it to end ``fit``), ``epochs_completed``, ``history``,
-    ``last_output`` (the network output of the last ``train_step``), ``fused`` (default True:
+    ``last_output`` (the network output of the last ``train_step``), ``compiled`` (``compile``'s
+    choices), ``loss_fn`` (the ``initcore.losses.Loss`` or callable of the last ``fit``), ``fused`` (default True:
     with ``backend="rust"``, ``train_step``/``fit``/``evaluate``/``predict`` run the whole network
     in one Rust call, see ``initcore.fused``; False runs it layer by layer).
     """
@@ -399,7 +402,8 @@ class Sequential:
         from . import metrics as metrics_mod
 
         spec = losses.get(loss)
-        chosen = [metrics_mod.get(m) for m in (metrics or [])]  # checked now, fresh per fit
+        for m in metrics or []:  # checked now; fit and evaluate make their own
+            metrics_mod.get(m)
         self.compiled = {
             "optimizer": optimizer,
             "lr": lr,
@@ -407,7 +411,6 @@ class Sequential:
             "loss": spec,
             "metrics": list(metrics or []),
         }
-        del chosen
         self.optimizer = None
         self._checked_optimizer = None
         if self.built:
@@ -538,6 +541,8 @@ class Sequential:
             order = self.rng.permutation(n) if shuffle else np.arange(n)
             total, seen, acc = 0.0, 0, [0, 0]
             tracked = [metrics_mod.get(m) for m in metric_specs]
+            for m in tracked:  # a Metric object given by the user is reused: start afresh
+                m.reset()
             batches = self._batches(n, batch_size, order)
             b = 0
             while b < len(batches):
@@ -657,6 +662,8 @@ class Sequential:
             raise ValueError("Sequential.evaluate: x has no rows")
         w = training.weights_array(sample_weight, None, y, loss, x.shape[0], self.dtype)
         tracked = [m for m in (metrics_mod.get(s) for s in metric_specs) if m.name != "accuracy"]
+        for m in tracked:
+            m.reset()
         plain = w is None and not tracked and isinstance(spec, losses.Loss) and spec == losses.Loss(loss)
         plain = plain and not (loss == "cross_entropy" and y.ndim != 1)
         fast = fused_mod.evaluate(self, x, y, loss, self._batch_size(batch_size)) if plain else None
@@ -785,6 +792,7 @@ def save_model(model, path, callbacks):
         "rng": model.rng.bit_generator.state,
         "epochs_completed": model.epochs_completed,
         "loss": model.loss,
+        "loss_config": model.loss_fn.get_config() if isinstance(model.loss_fn, losses.Loss) else None,
         "optimizer": None if opt is None else {"class": type(opt).__name__, "state_dict": opt.state_dict()},
         "callbacks": [
             {"class": type(cb).__name__, "state": cb.get_state()}
@@ -872,6 +880,8 @@ def load_model(cls, path, callbacks, backend):
     model.rng.bit_generator.state = doc["rng"]
     model.epochs_completed = int(doc["epochs_completed"])
     model.loss = doc["loss"]
+    if doc.get("loss_config") is not None:  # the loss's options (label smoothing, Huber's delta)
+        model.loss_fn = losses.Loss(**doc["loss_config"])
     if doc["optimizer"] is not None:
         model.optimizer = _restore_optimizer(model, doc["optimizer"])
     model.callback_states = doc["callbacks"]

@@ -135,7 +135,8 @@ mod tests {
             (a, b, n)
         };
         let (a, b, n) = run(Clip::Norm(1.0));
-        assert_eq!((a, b, n), (vec![0.6, 0.8], vec![0.0, 0.5], 5.0));
+        // The factor c/‖g‖ = 0.2, rounded once, then one product per entry.
+        assert_eq!((a, b, n), (vec![3.0 * 0.2, 4.0 * 0.2], vec![0.0, 0.5], 5.0));
         let (a, b, n) = run(Clip::GlobalNorm(1.0));
         let total = (25.25f64).sqrt();
         assert_eq!(n, total);

@@ -322,7 +322,7 @@ pub fn train_step<T: VMath>(
     if !extras.per_param.is_empty() {
         let np = net.n_params();
         ensure!(
-            extras.per_param.len() == np && extras.param_lrs.is_none_or(|l| l.len() == np),
+            extras.per_param.len() == np && !matches!(extras.param_lrs, Some(l) if l.len() != np),
             "{} per-parameter optimizers given, the network has {np} parameters",
             extras.per_param.len()
         );
