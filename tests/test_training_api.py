@@ -474,3 +474,29 @@ def test_fused_train_step_with_weights_and_options_is_bit_exact():
         same(values(a), values(b))
         for p, q in zip(a.parameters(), b.parameters()):
             np.testing.assert_array_equal(p.grad, q.grad)
+
+
+@pytest.mark.parametrize("targets", ["labels", "values"])
+def test_native_evaluation_metrics_match_numpy(targets, monkeypatch):
+    x, y = data(300)
+    metrics = [ic.metrics.TopKAccuracy(2), "top_k_accuracy"] if targets == "labels" else ["mae", "mse", "r2"]
+    loss = "cross_entropy"
+    if targets == "values":
+        y = np.random.default_rng(4).standard_normal((300, 3)).astype(np.float32)
+        loss = "mse"
+    fast, slow = net(), net(fused=False)
+    calls = []
+    real = fused_mod.evaluate
+
+    def counting(*args, **kw):
+        got = real(*args, **kw)
+        calls.append(got is not None and len(got) == 4)
+        return got
+
+    monkeypatch.setattr(fused_mod, "evaluate", counting)
+    a = fast.evaluate(x, y, loss=loss, batch_size=64, metrics=metrics)
+    assert calls == [True], "the metrics were not computed in the native evaluation"
+    b = slow.evaluate(x, y, loss=loss, batch_size=64, metrics=metrics)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k] == pytest.approx(b[k], rel=1e-9, abs=1e-12), k

@@ -306,15 +306,19 @@ def predict(model, x, batch_size):
     return out
 
 
-def evaluate(model, x, y, loss, batch_size):
-    """``(summed loss, correct, count)`` in evaluation mode (``y`` checked), or ``None``."""
+def evaluate(model, x, y, loss, batch_size, top_k=(), errors=False, r2=False):
+    """``(summed loss, correct, count)`` in evaluation mode (``y`` checked), or ``None``; with
+    ``top_k`` (the ``k``s), ``errors`` (mae, mse) or ``r2``, also the dict of their sums
+    (``TrainPlan.evaluate``)."""
     if not _usable(model) or loss not in _EVALUATED:
         return None
     plan = _plan(model, None, None)
     if plan is None:
         return None
     params, buffers = plan.params_and_buffers()
-    return plan.plan.evaluate(x, y, loss, batch_size, params, buffers)
+    if not (top_k or errors or r2):
+        return plan.plan.evaluate(x, y, loss, batch_size, params, buffers)
+    return plan.plan.evaluate(x, y, loss, batch_size, params, buffers, list(top_k), errors, r2)
 
 
 # Dropout uniforms are drawn ahead for at most this many values per native call (16 MiB of

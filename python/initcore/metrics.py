@@ -16,7 +16,11 @@ cross-entropy, else an array of the output's shape).
 a callable ``f(output, y)``   its value per batch, averaged weighted by the batch sizes
 ============================  ===============================================================
 
-Metrics are unweighted (Keras's ``metrics``, not ``weighted_metrics``).
+Metrics are unweighted (Keras's ``metrics``, not ``weighted_metrics``). ``evaluate`` on a fused
+model computes accuracy, top-k, mae, mse and r2 in its native pass over the data
+(``TrainPlan.evaluate``, sums in float64); the others, and every metric of the training batches
+but accuracy, are computed here in NumPy on each batch's output (``fit`` then runs batch by
+batch instead of one native call per epoch).
 """
 
 from __future__ import annotations
@@ -189,3 +193,34 @@ def get(spec) -> Metric:
     if callable(spec):
         return _Callable(spec)
     raise TypeError(f"metrics must be names, Metric objects or callables, got {type(spec).__name__}")
+
+
+def native_request(tracked, labels: bool):
+    """``(top_k, errors, r2)`` for ``TrainPlan.evaluate`` if every metric in ``tracked`` is one
+    it computes (top-k with labels; mae, mse, r2 with value targets), else ``None``."""
+    top_k, errors, r2 = [], False, False
+    for m in tracked:
+        if type(m) is TopKAccuracy and labels:
+            top_k.append(m.k)
+        elif type(m) in (MeanAbsoluteError, MeanSquaredError) and not labels:
+            errors = True
+        elif type(m) is R2Score and not labels:
+            r2 = True
+        else:
+            return None
+    return top_k, errors, r2
+
+
+def load_native(tracked, sums) -> None:
+    """Sets each metric's state from ``TrainPlan.evaluate``'s sums, so ``result()`` reports them."""
+    hits = dict(sums["top_k"])
+    for m in tracked:
+        if type(m) is TopKAccuracy:
+            m.total, m.count = hits[m.k], sums["rows"]
+        elif type(m) is MeanAbsoluteError:
+            m.total, m.count = sums["abs_sum"], sums["entries"]
+        elif type(m) is MeanSquaredError:
+            m.total, m.count = sums["sq_sum"], sums["entries"]
+        elif type(m) is R2Score:
+            m.n = sums["rows"]
+            m.sum_y, m.sum_y2, m.sum_res = (np.array(sums[k]) for k in ("col_sum", "col_sq", "col_res"))

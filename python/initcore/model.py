@@ -664,9 +664,14 @@ class Sequential:
         tracked = [m for m in (metrics_mod.get(s) for s in metric_specs) if m.name != "accuracy"]
         for m in tracked:
             m.reset()
-        plain = w is None and not tracked and isinstance(spec, losses.Loss) and spec == losses.Loss(loss)
+        plain = w is None and isinstance(spec, losses.Loss) and spec == losses.Loss(loss)
         plain = plain and not (loss == "cross_entropy" and y.ndim != 1)
-        fast = fused_mod.evaluate(self, x, y, loss, self._batch_size(batch_size)) if plain else None
+        # The metrics the native evaluation computes (top-k, mae, mse, r2) come with its sums.
+        native = metrics_mod.native_request(tracked, loss == "cross_entropy") if plain else None
+        fast = fused_mod.evaluate(self, x, y, loss, self._batch_size(batch_size), *native) if native else None
+        if fast is not None and len(fast) == 4:
+            metrics_mod.load_native(tracked, fast[3])
+            fast = fast[:3]
         total, correct, count = fast or (0.0, 0, 0)
         # Otherwise the outputs of one native prediction (when the model is fused), then the
         # loss and metrics batch by batch on them.

@@ -493,9 +493,103 @@ pub fn evaluate<T: VMath>(
     params: &[&mut [T]],
     buffers: &mut [&mut [T]],
     target: Option<(Loss, Target<'_, T>)>,
+    out: Option<&mut [T]>,
+) -> Result<Evaluation, ShapeError> {
+    let mut none = MetricSums::default();
+    evaluate_with_metrics(net, x, n, batch, params, buffers, target, out, &mut none)
+}
+
+/// The sums of the metrics [`evaluate_with_metrics`] computes on every batch's output, in
+/// `f64`, in row order (Keras's definitions, `python/initcore/metrics.py`):
+/// ```text
+/// top_k   [#{j : z_ij > z_i,y_i} < k] per row (labels)        hits out of the rows
+/// errors  Σ |p − t|, Σ (p − t)² over all entries (values)      mae, mse = sums / entries
+/// r2      per column Σ t, Σ t², Σ (t − p)² (values)            1 − SS_res / (Σt² − (Σt)²/n)
+/// ```
+/// Set `top_k` (the `k`s, hits 0), `errors` and `r2` to ask for them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricSums {
+    pub top_k: Vec<(usize, usize)>,
+    pub errors: bool,
+    pub abs_sum: f64,
+    pub sq_sum: f64,
+    pub entries: usize,
+    pub r2: bool,
+    pub col_sum: Vec<f64>,
+    pub col_sq: Vec<f64>,
+    pub col_res: Vec<f64>,
+    pub rows: usize,
+}
+
+impl MetricSums {
+    fn wanted(&self) -> bool {
+        !self.top_k.is_empty() || self.errors || self.r2
+    }
+
+    fn add<T: VMath>(&mut self, o: &[T], c: usize, target: &Target<'_, T>) {
+        match *target {
+            Target::Labels(l) => {
+                for (row, &y) in o.chunks_exact(c).zip(l) {
+                    let own = row[y as usize];
+                    let above = row.iter().filter(|&&v| v > own).count();
+                    for (k, hits) in self.top_k.iter_mut() {
+                        *hits += (above < *k) as usize;
+                    }
+                }
+            }
+            Target::Values(t) => {
+                if self.errors {
+                    for (&p, &tv) in o.iter().zip(t) {
+                        let d = p.f64() - tv.f64();
+                        self.abs_sum += d.abs();
+                        self.sq_sum += d * d;
+                    }
+                    self.entries += o.len();
+                }
+                if self.r2 {
+                    self.col_sum.resize(c, 0.0);
+                    self.col_sq.resize(c, 0.0);
+                    self.col_res.resize(c, 0.0);
+                    for (row, trow) in o.chunks_exact(c).zip(t.chunks_exact(c)) {
+                        for j in 0..c {
+                            let (p, tv) = (row[j].f64(), trow[j].f64());
+                            self.col_sum[j] += tv;
+                            self.col_sq[j] += tv * tv;
+                            self.col_res[j] += (tv - p) * (tv - p);
+                        }
+                    }
+                }
+            }
+        }
+        self.rows += o.len() / c.max(1);
+    }
+}
+
+/// [`evaluate`], also accumulating the metrics `metrics` asks for (see [`MetricSums`]).
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_with_metrics<T: VMath>(
+    net: &mut Network<T>,
+    x: &[T],
+    n: usize,
+    batch: usize,
+    params: &[&mut [T]],
+    buffers: &mut [&mut [T]],
+    target: Option<(Loss, Target<'_, T>)>,
     mut out: Option<&mut [T]>,
+    metrics: &mut MetricSums,
 ) -> Result<Evaluation, ShapeError> {
     let (d, c) = (net.input_dim(), net.output_dim());
+    ensure!(!metrics.wanted() || target.is_some(), "metrics need targets");
+    if let Some((_, t)) = &target {
+        ensure!(
+            metrics.top_k.is_empty() || matches!(t, Target::Labels(_)),
+            "top_k_accuracy needs class labels"
+        );
+        ensure!(
+            !(metrics.errors || metrics.r2) || matches!(t, Target::Values(_)),
+            "mae, mse and r2 need targets of the output's shape"
+        );
+    }
     ensure!(batch >= 1, "argument 'batch_size' must be >= 1");
     ensure!(
         x.len() == n * d,
@@ -557,6 +651,9 @@ pub fn evaluate<T: VMath>(
                         ev.count += nb * c;
                     }
                     _ => {}
+                }
+                if metrics.wanted() {
+                    metrics.add(o, c, &tb);
                 }
             }
             r0 = r1;

@@ -17,7 +17,7 @@ use crate::kernels::epoch::{train_epoch, EpochArgs, EpochWs, Progress};
 use crate::kernels::loss::LossFn;
 use crate::kernels::network::{LayerKind, LayerSpec, Network};
 use crate::kernels::optim::{Adagrad, Adam, NAdam, RmsProp, Sgd};
-use crate::kernels::train::{evaluate, train_step, Extras, Loss, Optimizer, State};
+use crate::kernels::train::{evaluate, evaluate_with_metrics, train_step, Extras, Loss, MetricSums, Optimizer, State};
 use crate::kernels::vmath::VMath;
 use args::{check_overlaps, slice, slice_mut, target_of, value_err, Arg, Guard, Meta, Slots, StepArgs};
 use numpy::{Element, PyReadonlyArrayDyn, PyUntypedArrayMethods};
@@ -312,6 +312,7 @@ impl<T: VMath + Element> Plan<T> {
         loss: Loss,
         batch: usize,
         a: &StepArgs<'_, '_>,
+        metrics: &mut MetricSums,
     ) -> PyResult<(f64, usize, usize)> {
         const F: &str = "TrainPlan.evaluate";
         let Plan { net, meta, slots, .. } = self;
@@ -326,7 +327,7 @@ impl<T: VMath + Element> Plan<T> {
         let (xs, target) = unsafe { (slice::<T>(rx), target_of::<T>(ry, labels)) };
         let Slots { params, buffers, .. } = s;
         let ev = py
-            .detach(|| evaluate(net, xs, n, batch, params, buffers, Some((loss, target)), None))
+            .detach(|| evaluate_with_metrics(net, xs, n, batch, params, buffers, Some((loss, target)), None, metrics))
             .map_err(|e| value_err(F, e))?;
         Ok((ev.loss_sum, ev.correct, ev.count))
     }
@@ -813,20 +814,32 @@ impl TrainPlan {
         dispatch!(self, p => p.predict(py, x, out, batch_size.max(1), &a))
     }
 
-    /// Evaluation-mode ``(summed loss, correct, count)`` over ``x``, ``y`` in batches.
+    /// Evaluation-mode ``(summed loss, correct, count)`` over ``x``, ``y`` in batches; with
+    /// ``top_k`` (a list of ``k``s), ``errors`` (mae/mse) or ``r2``, a fourth element: a dict of
+    /// the metric sums (``kernels::train::MetricSums``: ``top_k`` ``[(k, hits)]``, ``abs_sum``,
+    /// ``sq_sum``, ``entries``, ``col_sum``, ``col_sq``, ``col_res``, ``rows``).
+    #[pyo3(signature = (x, y, loss, batch_size, params, buffers, top_k=Vec::new(), errors=false, r2=false))]
     #[allow(clippy::too_many_arguments)]
-    fn evaluate(
+    fn evaluate<'py>(
         &mut self,
-        py: Python<'_>,
-        x: &Bound<'_, PyAny>,
-        y: &Bound<'_, PyAny>,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        y: &Bound<'py, PyAny>,
         loss: &str,
         batch_size: usize,
-        params: &Bound<'_, PyTuple>,
-        buffers: &Bound<'_, PyTuple>,
-    ) -> PyResult<(f64, usize, usize)> {
+        params: &Bound<'py, PyTuple>,
+        buffers: &Bound<'py, PyTuple>,
+        top_k: Vec<usize>,
+        errors: bool,
+        r2: bool,
+    ) -> PyResult<Bound<'py, PyTuple>> {
         let l = Loss::parse(loss)
             .ok_or_else(|| PyValueError::new_err(format!("TrainPlan.evaluate: unknown loss '{loss}'")))?;
+        if let Some(k) = top_k.iter().find(|&&k| k == 0) {
+            return Err(PyValueError::new_err(format!(
+                "TrainPlan.evaluate: top_k must hold positive ints, got {k}"
+            )));
+        }
         let empty = PyTuple::empty(py);
         let a = StepArgs {
             params,
@@ -835,7 +848,42 @@ impl TrainPlan {
             buffers,
             uniforms: None,
         };
-        dispatch!(self, p => p.evaluate(py, x, y, l, batch_size.max(1), &a))
+        let wanted = !top_k.is_empty() || errors || r2;
+        let mut m = MetricSums {
+            top_k: top_k.into_iter().map(|k| (k, 0)).collect(),
+            errors,
+            r2,
+            ..MetricSums::default()
+        };
+        let (loss_sum, correct, count) = dispatch!(self, p => p.evaluate(py, x, y, l, batch_size.max(1), &a, &mut m))?;
+        if !wanted {
+            return PyTuple::new(
+                py,
+                [
+                    loss_sum.into_pyobject(py)?.into_any(),
+                    correct.into_pyobject(py)?.into_any(),
+                    count.into_pyobject(py)?.into_any(),
+                ],
+            );
+        }
+        let d = PyDict::new(py);
+        d.set_item("top_k", m.top_k)?;
+        d.set_item("abs_sum", m.abs_sum)?;
+        d.set_item("sq_sum", m.sq_sum)?;
+        d.set_item("entries", m.entries)?;
+        d.set_item("col_sum", m.col_sum)?;
+        d.set_item("col_sq", m.col_sq)?;
+        d.set_item("col_res", m.col_res)?;
+        d.set_item("rows", m.rows)?;
+        PyTuple::new(
+            py,
+            [
+                loss_sum.into_pyobject(py)?.into_any(),
+                correct.into_pyobject(py)?.into_any(),
+                count.into_pyobject(py)?.into_any(),
+                d.into_any(),
+            ],
+        )
     }
 
     /// Grows the workspaces to ``rows`` rows (a no-op if they hold as many).
