@@ -304,6 +304,7 @@ impl<T: VMath + Element> Plan<T> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn evaluate(
         &mut self,
         py: Python<'_>,
