@@ -9,6 +9,7 @@
 pub mod activation;
 pub mod batch_norm;
 pub mod dense;
+pub mod dropout;
 pub mod epoch;
 pub mod loss;
 pub mod matmul;

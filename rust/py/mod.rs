@@ -7,6 +7,7 @@ mod activation;
 mod batch_norm;
 pub mod common;
 mod dense;
+mod dropout;
 mod loss;
 mod matmul;
 mod optim;
@@ -19,6 +20,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     threads::register(m)?;
     matmul::register(m)?;
     dense::register(m)?;
+    dropout::register(m)?;
     activation::register(m)?;
     batch_norm::register(m)?;
     loss::register(m)?;
