@@ -32,6 +32,17 @@ def test_train_step(benchmark, name, backend):
     assert np.isfinite(first) and model.train_step(x, y, opt) < first
 
 
+@pytest.mark.parametrize("system", ["numpy", "initcore"])
+def test_gemm_peak(benchmark, system):
+    """The machine's float32 GEMM peak, as ``initcore bench`` takes it: the better of NumPy's BLAS
+    and initcore's GEMM at 2048³ with all threads (GFLOP/s = 2·2048³ / time)."""
+    from initcore.bench import _matmul
+
+    n = 256 if benchmark.disabled else 2048
+    benchmark.group = f"GEMM peak: float32 {n}^3, all threads"
+    benchmark(_matmul(n, n, n, system))
+
+
 def test_tiny_inside_fit(benchmark):
     """The tiny network inside ``fit``: one epoch of 1,000 batches of 32 (one native call), so
     the time per step is the round's time / 1,000 (issue 8's target: <= 8 µs per step, checked by
