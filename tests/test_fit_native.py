@@ -265,3 +265,22 @@ def test_ctrl_c_mid_native_epoch_raises_and_keeps_the_last_step():
     # perf_counter is system-wide (CLOCK_MONOTONIC) on Linux, so the two clocks compare.
     if sys.platform.startswith("linux"):
         assert raised - sent < 1.0, f"KeyboardInterrupt came {raised - sent:.2f} s after SIGINT"
+
+
+def test_train_batches_takes_a_learning_rate_per_step():
+    x, y = data(96)
+    a, b = net(), net()
+    oa, ob = ic.optim.SGD(a.parameters(), lr=0.01), ic.optim.SGD(b.parameters(), lr=0.01)
+    lrs = [0.01 * (k + 1) for k in range(6)]
+    xa, ya = a._input(x), a._target(y, "cross_entropy", 96)
+    order = a.rng.permutation(96)
+    steps, total, size, correct, count = fused.train_batches(a, xa, ya, oa, "cross_entropy", order, 16, 0, 6, lrs)
+    assert (steps, size, count) == (6, 96, 96) and oa.lr == 0.01
+    xb, yb = b._input(x), b._target(y, "cross_entropy", 96)
+    order_b = b.rng.permutation(96)
+    want = 0.0
+    for k, idx in enumerate(b._batches(96, 16, order_b)):
+        ob.lr = lrs[k]
+        want += b.train_step(xb[idx], yb[idx], ob) * len(idx)
+    assert total == want
+    compare(snapshot(a, oa), snapshot(b, ob), "exact", "float32")
