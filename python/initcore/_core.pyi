@@ -27,6 +27,15 @@ def matmul(a: Array, b: Array, trans_a: bool = False, trans_b: bool = False, out
     """``op(a) @ op(b)``; 2-D or NumPy-broadcast 3-D; ``op`` transposes the last two axes."""
 
 # --- dense.rs: z = x·W + b, y = act(z) (Keras layout: x (n, in), W (in, out), b (out,)) -------
+def dropout_forward(x: Array, u: Array, rate: float) -> tuple[Array, Array]:
+    """``mask = (u >= rate) / (1 - rate)``, ``y = x * mask``; returns ``(y, mask)``."""
+
+def alpha_dropout_forward(x: Array, u: Array, rate: float, a: float, b: float, alpha_p: float) -> tuple[Array, Array]:
+    """``mask = keep * a``, ``y = x * mask + ((1 - keep) * (a * alpha_p) + b)``; ``(y, mask)``."""
+
+def dropout_backward(dy: Array, mask: Array) -> Array:
+    """``dx = dy * mask``."""
+
 def dense_forward(
     x: Array, w: Array, b: Array | None = None, activation: Activation = "identity", alpha: float | None = None
 ) -> tuple[Array, Array]:

@@ -8,6 +8,7 @@ mod batch_norm;
 mod clip;
 pub mod common;
 mod dense;
+mod dropout;
 mod loss;
 mod matmul;
 mod optim;
@@ -20,6 +21,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     threads::register(m)?;
     matmul::register(m)?;
     dense::register(m)?;
+    dropout::register(m)?;
     activation::register(m)?;
     batch_norm::register(m)?;
     loss::register(m)?;

@@ -14,6 +14,7 @@ from .activation import (
 )
 from .batch_norm import batchnorm_backward, batchnorm_forward
 from .dense import dense_backward, dense_forward
+from .dropout import alpha_dropout_forward, dropout_backward, dropout_forward
 from .loss import binary_cross_entropy, cross_entropy, huber, mae, mse
 from .matmul import matmul
 from .optim import adagrad_step, adam_step, adamw_step, clip_gradients, nadam_step, rmsprop_step, sgd_step
