@@ -287,7 +287,7 @@ def assert_same_state(a, b):
         np.testing.assert_array_equal(wa[k], wb[k], err_msg=k)
     for k in ba:
         np.testing.assert_array_equal(ba[k], bb[k], err_msg=k)
-    assert oa["step_count"] == ob["step_count"] and oa["hyper"] == ob["hyper"]
+    assert oa["param_groups"] == ob["param_groups"]
     for name, st in oa["state"].items():
         for k, v in st.items():
             np.testing.assert_array_equal(v, ob["state"][name][k], err_msg=f"{name} {k}")

@@ -7,6 +7,7 @@ or ``ValueError`` (shape, value, layout, aliasing) naming the argument, before a
 written.
 """
 
+from collections.abc import Sequence
 from typing import Literal, TypedDict
 
 import numpy as np
@@ -31,6 +32,15 @@ def matmul(a: Array, b: Array, trans_a: bool = False, trans_b: bool = False, out
     """``op(a) @ op(b)``; 2-D or NumPy-broadcast 3-D; ``op`` transposes the last two axes."""
 
 # --- dense.rs: z = x·W + b, y = act(z) (Keras layout: x (n, in), W (in, out), b (out,)) -------
+def dropout_forward(x: Array, u: Array, rate: float) -> tuple[Array, Array]:
+    """``mask = (u >= rate) / (1 - rate)``, ``y = x * mask``; returns ``(y, mask)``."""
+
+def alpha_dropout_forward(x: Array, u: Array, rate: float, a: float, b: float, alpha_p: float) -> tuple[Array, Array]:
+    """``mask = keep * a``, ``y = x * mask + ((1 - keep) * (a * alpha_p) + b)``; ``(y, mask)``."""
+
+def dropout_backward(dy: Array, mask: Array) -> Array:
+    """``dx = dy * mask``."""
+
 def dense_forward(
     x: Array, w: Array, b: Array | None = None, activation: Activation = "identity", alpha: float | None = None
 ) -> tuple[Array, Array]:
@@ -101,14 +111,35 @@ def batchnorm_backward(
     """Returns ``(dx, dgamma, dbeta)``."""
 
 # --- loss.rs (reduction "mean" or "sum"; the loss is a Python float) ---------------------------
-def cross_entropy(logits: Array, labels: IntArray, reduction: str = "mean") -> tuple[float, Array]:
-    """Softmax cross-entropy on logits ``(n, C)`` with integer labels ``(n,)`` in ``[0, C)``;
-    returns ``(loss, dlogits)``."""
+def cross_entropy(
+    logits: Array,
+    labels: IntArray | Array,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    sample_weight: Array | None = None,
+) -> tuple[float, Array]:
+    """Softmax cross-entropy on logits ``(n, C)`` with integer labels ``(n,)`` in ``[0, C)`` or
+    soft targets ``(n, C)``; label smoothing ``ε``; per-row weights; returns ``(loss, dlogits)``."""
 
-def binary_cross_entropy(logits: Array, targets: Array, reduction: str = "mean") -> tuple[float, Array]:
+def binary_cross_entropy(
+    logits: Array, targets: Array, reduction: str = "mean", sample_weight: Array | None = None
+) -> tuple[float, Array]:
     """Sigmoid BCE on logits (numerically stable form); targets in [0, 1], same shape."""
 
-def mse(pred: Array, target: Array, reduction: str = "mean") -> tuple[float, Array]: ...
+def mse(
+    pred: Array, target: Array, reduction: str = "mean", sample_weight: Array | None = None
+) -> tuple[float, Array]: ...
+def mae(
+    pred: Array, target: Array, reduction: str = "mean", sample_weight: Array | None = None
+) -> tuple[float, Array]: ...
+def huber(
+    pred: Array, target: Array, reduction: str = "mean", delta: float = 1.0, sample_weight: Array | None = None
+) -> tuple[float, Array]: ...
+
+# --- clip.rs: gradient clipping in place ---------------------------------------------------------
+def clip_gradients(grads: tuple[Array, ...], mode: str, threshold: float) -> float:
+    """``mode``: ``"norm"`` (per array), ``"global_norm"``, ``"value"``, ``"torch_norm"``; returns
+    the norm before clipping."""
 
 # --- optim.rs: in-place updates, rules and defaults of torch.optim (step counts from 1) -------
 def sgd_step(
@@ -245,6 +276,10 @@ class TrainPlan:
         optimizer: tuple[str, dict] | None = None,
         loss: str | None = None,
         param_names: list = ...,
+        label_smoothing: float = 0.0,
+        delta: float = 1.0,
+        clip: tuple[str, float] | None = None,
+        param_optimizers: list[tuple[dict, float]] | None = None,
     ) -> None: ...
     def step(
         self,
@@ -259,12 +294,51 @@ class TrainPlan:
         lr: float,
         out: Array,
         mu_products: list | None = None,
+        sample_weight: Array | None = None,
+        param_lrs: list[float] | None = None,
     ) -> float:
         """Forward (training), mean loss and its gradient, backward, optimizer update; returns the
         loss and writes the network output into ``out``."""
+    def epoch(
+        self,
+        x: Array,
+        y: Array,
+        order: Array,
+        batch_size: int,
+        first: int,
+        count: int,
+        params: tuple,
+        grads: tuple,
+        states: tuple,
+        buffers: tuple,
+        uniforms: Array,
+        step: int,
+        lr: float,
+        out: Array,
+        progress: list,
+        mu_products: list | None = None,
+        lrs: Sequence[float] | None = None,
+        max_seconds: float = 0.0,
+        loss_sum: float = 0.0,
+        sample_weight: Array | None = None,
+        param_lrs: list[float] | None = None,
+    ) -> None:
+        """Steps over batches ``first .. first + count`` of ``order`` in one call, GIL released;
+        ``progress`` receives ``[steps, loss_sum, samples, correct, count, last_rows]``."""
     def predict(self, x: Array, out: Array, batch_size: int, params: tuple, buffers: tuple) -> None: ...
     def evaluate(
-        self, x: Array, y: Array, loss: str, batch_size: int, params: tuple, buffers: tuple
-    ) -> tuple[float, int, int]:
-        """``(summed loss, correct, count)`` in evaluation mode."""
+        self,
+        x: Array,
+        y: Array,
+        loss: str,
+        batch_size: int,
+        params: tuple,
+        buffers: tuple,
+        top_k: list[int] = [],  # noqa: B006 (a stub: the default is what the binding uses)
+        errors: bool = False,
+        r2: bool = False,
+    ) -> tuple[float, int, int] | tuple[float, int, int, dict]:
+        """``(summed loss, correct, count)`` in evaluation mode; with ``top_k`` (cross-entropy:
+        the k of each top-k accuracy), ``errors`` (the summed absolute and squared errors) or
+        ``r2`` (the sums R² needs), a fourth item holds those sums (``initcore.metrics``)."""
     def reserve(self, rows: int) -> None: ...

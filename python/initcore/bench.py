@@ -1,26 +1,38 @@
-"""``initcore bench``: time one training step of the standard workloads, initcore against its
-NumPy reference and, when installed, PyTorch (eager) and JAX (jit).
+"""``initcore bench``: initcore's training step against its NumPy reference, PyTorch (eager,
+fused Adam) and JAX (jit), each when importable, with the machine's float32 GEMM peak and the
+targets of issue 8 beside the measured ratios.
 
-One step = forward, softmax cross-entropy, backward, Adam update (float32). The ``epoch`` row
-times one epoch of ``fit`` instead (60,000 random MNIST-sized samples, 784-256-128-10, batch 128,
-shuffled, Adam): the whole training loop, data shuffling and batching included. Every peer runs in
-the same process, one after another, on the same data, so the table's ratios compare like with
-like on this machine at this moment; absolute times on a shared machine mean little.
+One step = forward, softmax cross-entropy, backward, Adam update (float32 unless a column says
+otherwise). Rows:
 
-Columns: time per step (median of ``repeats`` timed blocks after a warm-up), steps per second,
-GFLOP/s (2·n·in·out per dense layer forward, twice that backward, less the first layer's dX),
-% of this machine's measured float32 matmul peak, and the ratio of each peer's time to initcore's.
+- the five step workloads (``WORKLOADS``): every system, plus initcore on one thread and in
+  float64;
+- ``tiny`` inside ``fit``: µs per step over an epoch of 1,000 batches of 32;
+- one epoch of ``fit`` over 60,000 MNIST-sized samples (784-256-128-10, batch 128, shuffled,
+  Adam) against PyTorch's eager loop and the NumPy reference;
+- ``ic.ops.matmul`` against NumPy at 128×784 @ 784×256 and 2048³.
+
+Method: the systems of a row run in the same process, interleaved — each repeat times one block
+of every system in turn — so that load that comes and goes hits them alike. Each block's length
+is calibrated first; the table gives the minimum (the best estimate of the cost on a quiet
+machine) and the median over the repeats; ratios and % of peak use the minima. The peak is the
+better of NumPy's BLAS and initcore's GEMM at 2048³ with all threads. The load average and the
+share of the cores other processes used while sampling are printed, with a warning when the
+machine is not quiet: then only the ratios within a row mean something.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import platform
+import resource
 import sys
 import time
-from dataclasses import asdict, dataclass
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -68,7 +80,7 @@ EPOCH = Workload("epoch", (784, 256, 128, 10), 128)
 EPOCH_SAMPLES = 60_000
 
 
-def build_model(w: Workload, backend: str, seed: int = 0):
+def build_model(w: Workload, backend: str, seed: int = 0, dtype: str = "float32"):
     import initcore as ic
 
     init = "lecun_normal" if w.activation == "selu" else "he_normal"
@@ -79,22 +91,22 @@ def build_model(w: Workload, backend: str, seed: int = 0):
             layers.append(ic.layers.BatchNorm())
         layers.append(ic.layers.Activation(w.activation))
     layers.append(ic.layers.Dense(w.sizes[-1], kernel_initializer="glorot_uniform"))
-    return ic.Sequential(layers, input_dim=w.sizes[0], seed=seed, dtype="float32", backend=backend)
+    return ic.Sequential(layers, input_dim=w.sizes[0], seed=seed, dtype=dtype, backend=backend)
 
 
-def make_data(w: Workload, seed: int = 0):
+def make_data(w: Workload, seed: int = 0, dtype: str = "float32"):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((w.batch, w.sizes[0])).astype(np.float32)
+    x = rng.standard_normal((w.batch, w.sizes[0])).astype(dtype)
     y = rng.integers(0, w.sizes[-1], size=w.batch).astype(np.int64)
     return x, y
 
 
-def _initcore_step(w: Workload, backend: str) -> Callable[[], None]:
+def _initcore_step(w: Workload, backend: str, dtype: str = "float32") -> Callable[[], None]:
     import initcore as ic
 
-    model = build_model(w, backend)
+    model = build_model(w, backend, dtype=dtype)
     opt = ic.optim.Adam(model.parameters(), lr=1e-3)
-    x, y = make_data(w)
+    x, y = make_data(w, dtype=dtype)
     return lambda: model.train_step(x, y, opt, loss="cross_entropy")
 
 
@@ -112,6 +124,14 @@ def _initcore_epoch(backend: str) -> Callable[[], None]:
     return lambda: model.fit(x, y, optimizer=opt, loss="cross_entropy", epochs=1, batch_size=EPOCH.batch, verbose=0)
 
 
+def _torch_adam(torch, net):
+    """Adam with its fused CPU kernel (PyTorch >= 2.4), else the default (foreach) one."""
+    try:
+        return torch.optim.Adam(net.parameters(), lr=1e-3, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(net.parameters(), lr=1e-3)
+
+
 def _torch_epoch() -> Callable[[], None] | None:
     try:
         import torch
@@ -121,7 +141,7 @@ def _torch_epoch() -> Callable[[], None] | None:
     net = torch.nn.Sequential(
         torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
     )
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    opt = _torch_adam(torch, net)
     x, y = epoch_data()
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     lossf = torch.nn.CrossEntropyLoss()
@@ -152,7 +172,7 @@ def _torch_step(w: Workload) -> Callable[[], None] | None:
         mods.append(act())
     mods.append(torch.nn.Linear(w.sizes[-2], w.sizes[-1]))
     net = torch.nn.Sequential(*mods)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    opt = _torch_adam(torch, net)
     x, y = make_data(w)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     lossf = torch.nn.CrossEntropyLoss()
@@ -214,124 +234,419 @@ def _jax_step(w: Workload) -> Callable[[], None] | None:
     return run
 
 
-def time_step(step: Callable[[], None], budget_s: float, repeats: int = 5) -> float:
-    """Median seconds per call: calibrate a block length, then time ``repeats`` blocks."""
-    step()
-    step()  # warm-up (plans, caches, JIT)
-    t0 = time.perf_counter()
-    n = 0
-    while time.perf_counter() - t0 < budget_s / (repeats + 1) or n < 2:
-        step()
-        n += 1
-    per_block = max(1, n)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(per_block):
-            step()
-        times.append((time.perf_counter() - t) / per_block)
-    return float(np.median(times))
-
-
-def matmul_peak_gflops(budget_s: float = 0.5) -> float:
-    """This machine's float32 matmul throughput through initcore's GEMM (1024³)."""
+def _tiny_fit() -> Callable[[], None]:
+    """One epoch of ``fit`` for the tiny network: 1,000 batches of 32 (``TINY_FIT_STEPS``)."""
     import initcore as ic
 
-    a = np.random.default_rng(0).standard_normal((1024, 1024)).astype(np.float32)
-    out = np.empty_like(a)
-    t = time_step(lambda: ic.ops.matmul(a, a, out=out), budget_s, repeats=3)
-    return 2 * 1024**3 / t / 1e9
+    w = WORKLOADS["tiny"]
+    model = build_model(w, "rust")
+    opt = ic.optim.Adam(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((TINY_FIT_STEPS * w.batch, w.sizes[0]), dtype=np.float32)
+    y = rng.integers(0, w.sizes[-1], x.shape[0])
+    return lambda: model.fit(x, y, optimizer=opt, epochs=1, batch_size=w.batch, verbose=0)
 
 
-@dataclass
-class Row:
-    workload: str
-    description: str
-    peer: str
-    seconds_per_step: float
-    steps_per_second: float
-    gflops: float
-    pct_of_peak: float
-    ratio_to_initcore: float = float("nan")
+TINY_FIT_STEPS = 1000
+MATMUL_SHAPES = [(128, 784, 256), (2048, 2048, 2048)]
 
 
-def run(names: list[str], peers: list[str], budget_s: float = 1.0, progress: bool = True) -> dict:
-    """Times every (workload, peer) pair; returns a JSON-ready dict."""
+def _matmul(m: int, k: int, n: int, system: str) -> Callable[[], None]:
     import initcore as ic
 
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+    out = np.empty((m, n), np.float32)
+    if system == "numpy":
+        return lambda: np.matmul(a, b, out=out)
+    return lambda: ic.ops.matmul(a, b, out=out)
+
+
+# --- the machine ---------------------------------------------------------------------------------
+def _cpu_model() -> str:
     try:
-        from tqdm.auto import tqdm
-    except Exception:  # pragma: no cover - tqdm is a dependency
-        tqdm = None
-    peak = matmul_peak_gflops()
-    makers = {
-        "initcore": lambda w: _initcore_step(w, "rust"),
-        "numpy": lambda w: _initcore_step(w, "numpy"),
-        "torch": _torch_step,
-        "jax": _jax_step,
-    }
-    jobs = [(n, p) for n in names for p in peers]
-    bar = tqdm(jobs, desc="bench", disable=not progress, file=sys.stderr) if tqdm else jobs
-    rows: list[Row] = []
-    epoch_makers = {
-        "initcore": lambda: _initcore_epoch("rust"),
-        "numpy": lambda: _initcore_epoch("numpy"),
-        "torch": _torch_epoch,
-        "jax": lambda: None,
-    }
-    steps_per_epoch = -(-EPOCH_SAMPLES // EPOCH.batch)
-    for name, peer in bar:
-        if hasattr(bar, "set_postfix_str"):
-            bar.set_postfix_str(f"{name}/{peer}")
-        if name == "epoch":
-            step, flops = epoch_makers[peer](), EPOCH.flops * steps_per_epoch
-            desc = f"{EPOCH.describe()}, {EPOCH_SAMPLES:,} samples, fit (time per epoch)"
-        else:
-            w = WORKLOADS[name]
-            step, flops, desc = makers[peer](w), w.flops, w.describe()
-        if step is None:
-            continue
-        t = time_step(step, budget_s, repeats=3 if name == "epoch" else 5)
-        g = flops / t / 1e9
-        rows.append(Row(name, desc, peer, t, 1 / t, g, 100 * g / peak))
-    base = {r.workload: r.seconds_per_step for r in rows if r.peer == "initcore"}
-    for r in rows:
-        if r.workload in base:
-            r.ratio_to_initcore = r.seconds_per_step / base[r.workload]
-    return {
-        "machine": {"cpus": os.cpu_count(), "threads": ic.get_num_threads(), "matmul_peak_gflops": peak},
-        "rows": [asdict(r) for r in rows],
-    }
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
-def format_table(result: dict) -> str:
-    lines = [
-        f"matmul peak (float32, 1024^3, {result['machine']['threads']} threads): "
-        f"{result['machine']['matmul_peak_gflops']:.1f} GFLOP/s",
-        "",
-        "| workload | peer | time/step | steps/s | GFLOP/s | % peak | × initcore's time |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for r in result["rows"]:
-        t = r["seconds_per_step"]
-        ts = f"{t * 1e6:.0f} µs" if t < 1e-2 else f"{t * 1e3:.2f} ms" if t < 1 else f"{t:.2f} s"
-        lines.append(
-            f"| {r['workload']} ({r['description']}) | {r['peer']} | {ts} | {r['steps_per_second']:.0f} | "
-            f"{r['gflops']:.1f} | {r['pct_of_peak']:.0f}% | {r['ratio_to_initcore']:.2f} |"
+def _busy_jiffies() -> tuple[int, int] | None:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat (Linux)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(t) for t in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    total = sum(v[:8])
+    return total - idle, total
+
+
+def machine_load(sample_s: float = 0.5) -> dict:
+    """The load average, and the share of all cores that *other* processes kept busy during
+    ``sample_s`` seconds while this one slept (``None`` where /proc is unavailable)."""
+    cpus = os.cpu_count() or 1
+    try:
+        load = list(os.getloadavg())
+    except OSError:
+        load = None
+    other = None
+    a = _busy_jiffies()
+    if a is not None:
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        time.sleep(sample_s)
+        b = _busy_jiffies()
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        if b is not None and b[1] > a[1]:
+            tick = os.sysconf("SC_CLK_TCK")
+            own = (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) * tick
+            other = max(0.0, (b[0] - a[0] - own) / (b[1] - a[1]))
+    quiet = (other is None or other < 0.05) and (load is None or load[0] < 0.5 * cpus)
+    return {"cpus": cpus, "loadavg": load, "other_busy": other, "quiet": quiet}
+
+
+def load_warning(load: dict) -> str | None:
+    if load["quiet"]:
+        return None
+    parts = []
+    if load["other_busy"] is not None:
+        parts.append(f"other processes kept {100 * load['other_busy']:.0f}% of the cores busy")
+    if load["loadavg"] is not None:
+        parts.append(f"load average {load['loadavg'][0]:.2f} on {load['cpus']} CPUs")
+    return (
+        "WARNING: the machine is not quiet (" + ", ".join(parts) + "): absolute times and % of peak are "
+        "distorted; only ratios within a row, measured interleaved, mean something."
+    )
+
+
+# --- timing ----------------------------------------------------------------------------------------
+def interleaved(fns: dict[str, Callable[[], None]], budget_s: float, repeats: int) -> dict[str, list[float]]:
+    """Seconds per call of every function, ``repeats`` blocks each, the functions taking turns
+    within each repeat. A block is calibrated to about ``budget_s / repeats`` seconds."""
+    calls = {}
+    for name, fn in fns.items():
+        fn()
+        fn()  # warm-up: plans, caches, JIT, pages
+        t0 = time.perf_counter()
+        k = 0
+        while k < 1 or time.perf_counter() - t0 < budget_s / (2 * repeats):
+            fn()
+            k += 1
+        per_call = (time.perf_counter() - t0) / k
+        calls[name] = max(1, int(budget_s / repeats / per_call))
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            k = calls[name]
+            t = time.perf_counter()
+            for _ in range(k):
+                fn()
+            times[name].append((time.perf_counter() - t) / k)
+    return times
+
+
+def _stats(ts: list[float]) -> dict:
+    return {"min": float(np.min(ts)), "median": float(np.median(ts)), "repeats": len(ts)}
+
+
+def gemm_peak(budget_s: float, repeats: int) -> dict:
+    """float32 GEMM throughput at 2048³ with all threads: NumPy's BLAS, initcore's GEMM, the better."""
+    n = 2048
+    t = interleaved({s: _matmul(n, n, n, s) for s in ("numpy", "initcore")}, budget_s, repeats)
+    g = {s: 2 * n**3 / min(v) / 1e9 for s, v in t.items()}
+    return {"numpy_gflops": g["numpy"], "initcore_gflops": g["initcore"], "gflops": max(g.values())}
+
+
+# --- the rows ---------------------------------------------------------------------------------------
+SYSTEMS = ("initcore", "numpy", "torch", "jax", "initcore_1thread", "initcore_float64")
+LABELS = {
+    "initcore": "initcore",
+    "numpy": "NumPy ref.",
+    "torch": "PyTorch (fused Adam)",
+    "jax": "JAX jit",
+    "initcore_1thread": "initcore, 1 thread",
+    "initcore_float64": "initcore float64",
+}
+
+
+def _with_threads(fn: Callable[[], None], n: int) -> Callable[[], None]:
+    """``fn`` with initcore on ``n`` threads: the pool is switched when another system's block
+    left a different size (once per block, a pool build among many timed calls)."""
+    import initcore as ic
+
+    def run():
+        if ic.get_num_threads() != n:
+            ic.set_num_threads(n)
+        fn()
+
+    return run
+
+
+def step_makers(peers: list[str], threads: int):
+    """``{system: maker(workload) -> fn or None}`` for the step rows."""
+    m = {}
+    if "initcore" in peers:
+        m["initcore"] = lambda w: _initcore_step(w, "rust")
+    if "numpy" in peers:
+        m["numpy"] = lambda w: _initcore_step(w, "numpy")
+    if "torch" in peers:
+        m["torch"] = _torch_step
+    if "jax" in peers:
+        m["jax"] = _jax_step
+    if "initcore" in peers and threads > 1:
+        m["initcore_1thread"] = lambda w: _initcore_step(w, "rust")
+    if "initcore" in peers:
+        m["initcore_float64"] = lambda w: _initcore_step(w, "rust", "float64")
+    return m
+
+
+def run(names: list[str], peers: list[str], budget_s: float = 1.0, repeats: int = 5, progress: bool = True) -> dict:
+    """Measures every row; returns a JSON-ready dict (``format_table`` renders it)."""
+    import initcore as ic
+
+    threads = ic.get_num_threads()
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except Exception:
+        pass
+    load = machine_load()
+    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
+    say("bench: GEMM peak")
+    peak = gemm_peak(budget_s, repeats)
+    result = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {
+            "cpu": _cpu_model(),
+            "cpus": os.cpu_count(),
+            "threads": threads,
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "peak": peak,
+            "load_before": load,
+        },
+        "steps": [],
+        "fit": [],
+        "matmul": [],
+    }
+    makers = step_makers(peers, threads)
+    for name in [n for n in names if n in WORKLOADS]:
+        w = WORKLOADS[name]
+        say(f"bench: {name}")
+        fns = {}
+        for system, make in makers.items():
+            fn = make(w)
+            if fn is not None:
+                one = 1 if system == "initcore_1thread" else threads
+                fns[system] = _with_threads(fn, one)
+        times = interleaved(fns, budget_s, repeats)
+        ic.set_num_threads(threads)
+        row = {"workload": name, "description": w.describe(), "flops": w.flops, "systems": {}}
+        for system, ts in times.items():
+            st = _stats(ts)
+            st["gflops"] = w.flops / st["min"] / 1e9
+            st["pct_of_peak"] = 100 * st["gflops"] / peak["gflops"]
+            row["systems"][system] = st
+        result["steps"].append(row)
+    if "tiny_fit" in names and "initcore" in peers:
+        say("bench: tiny inside fit")
+        t = interleaved({"initcore": _tiny_fit()}, 2 * budget_s, repeats)
+        st = _stats([v / TINY_FIT_STEPS for v in t["initcore"]])
+        result["fit"].append(
+            {
+                "row": "tiny_fit",
+                "description": "tiny in fit, 1,000 batches of 32 (per step)",
+                "systems": {"initcore": st},
+            }
         )
+    if "epoch" in names:
+        say("bench: epoch")
+        fns = {"initcore": _initcore_epoch("rust")}
+        if "torch" in peers:
+            f = _torch_epoch()
+            if f is not None:
+                fns["torch"] = f
+        if "numpy" in peers:
+            fns["numpy"] = _initcore_epoch("numpy")
+        t = interleaved(fns, 3 * budget_s, max(3, repeats // 2))
+        desc = f"one epoch of {EPOCH_SAMPLES:,} samples, {EPOCH.describe()} (per epoch)"
+        result["fit"].append({"row": "epoch", "description": desc, "systems": {k: _stats(v) for k, v in t.items()}})
+    if "matmul" in names:
+        for m_, k_, n_ in MATMUL_SHAPES:
+            say(f"bench: matmul {m_}x{k_}@{k_}x{n_}")
+            t = interleaved({s: _matmul(m_, k_, n_, s) for s in ("initcore", "numpy")}, budget_s, repeats)
+            row = {"shape": [m_, k_, n_], "systems": {}}
+            for s, ts in t.items():
+                st = _stats(ts)
+                st["gflops"] = 2 * m_ * k_ * n_ / st["min"] / 1e9
+                row["systems"][s] = st
+            result["matmul"].append(row)
+    result["machine"]["load_after"] = machine_load(0.25)
+    return result
+
+
+# --- the targets of issue 8 ---------------------------------------------------------------------
+PEAK_TARGETS = {"mlp": 78.0, "bn": 72.0, "snn": 50.0, "wide": 88.0}
+
+
+def targets(result: dict, baseline: dict | None = None) -> list[dict]:
+    """Each target of issue 8 with its measured value and whether it is met (``None``: not
+    measured in this run)."""
+    out = []
+
+    def add(what, measured, goal, met):
+        out.append({"target": what, "measured": measured, "goal": goal, "met": met})
+
+    steps = {r["workload"]: r["systems"] for r in result["steps"]}
+    for name, pct in PEAK_TARGETS.items():
+        if name in steps:
+            got = steps[name]["initcore"]["pct_of_peak"]
+            add(f"{name}: % of peak", f"{got:.0f}%", f">= {pct:.0f}%", got >= pct)
+    for name, sy in steps.items():
+        ic_t = sy["initcore"]["min"]
+        for peer in ("numpy", "torch", "jax"):
+            if peer in sy:
+                r = sy[peer]["min"] / ic_t
+                add(f"{name}: faster than {LABELS[peer]}", f"{r:.2f}x", "> 1.00x", r > 1.0)
+        if "initcore_1thread" in sy:
+            r = sy["initcore_1thread"]["min"] / ic_t
+            add(f"{name}: {result['machine']['threads']} threads vs 1", f"{r:.2f}x", ">= 1.00x", r >= 1.0)
+    fit = {r["row"]: r["systems"] for r in result["fit"]}
+    if "tiny_fit" in fit:
+        us = fit["tiny_fit"]["initcore"]["min"] * 1e6
+        add("tiny inside fit: µs per step", f"{us:.1f} µs", "<= 8 µs", us <= 8.0)
+    if "epoch" in fit and "torch" in fit["epoch"]:
+        r = fit["epoch"]["torch"]["min"] / fit["epoch"]["initcore"]["min"]
+        add("epoch: faster than PyTorch's eager loop", f"{r:.2f}x", ">= 2.00x", r >= 2.0)
+    for row in result["matmul"]:
+        r = row["systems"]["numpy"]["min"] / row["systems"]["initcore"]["min"]
+        m_, k_, n_ = row["shape"]
+        add(f"ic.ops.matmul {m_}x{k_}@{k_}x{n_} vs NumPy", f"{r:.2f}x", ">= 0.95x", r >= 0.95)
+    base = {r["workload"]: r["systems"] for r in (baseline or {}).get("steps", [])}
+    for name, sy in steps.items():
+        if "initcore_float64" not in sy:
+            continue
+        then = base.get(name, {}).get("initcore_float64")
+        if then is None:
+            add(
+                f"{name}: float64 no slower than before",
+                f"{sy['initcore_float64']['min'] * 1e6:.0f} µs",
+                "baseline (--baseline)",
+                None,
+            )
+        else:
+            r = then["min"] / sy["initcore_float64"]["min"]
+            add(f"{name}: float64 no slower than before", f"{r:.2f}x the baseline's speed", ">= 1.00x", r >= 1.0)
+    return out
+
+
+def _time(t: float) -> str:
+    if t < 1e-3:
+        return f"{t * 1e6:.1f} µs" if t < 1e-5 else f"{t * 1e6:.0f} µs"
+    return f"{t * 1e3:.2f} ms" if t < 1 else f"{t:.2f} s"
+
+
+def format_table(result: dict, baseline: dict | None = None) -> str:
+    """The result as Markdown: the machine, the peak, one table per kind of row, the targets."""
+    m = result["machine"]
+    p = m["peak"]
+    lines = [
+        f"initcore bench, {result['date']}: {m['cpu']}, {m['cpus']} CPUs, initcore on {m['threads']} threads, "
+        f"Python {m['python']}, NumPy {m['numpy']}",
+        "",
+        f"Peak (float32 GEMM 2048³, all threads): **{p['gflops']:.1f} GFLOP/s** "
+        f"(NumPy's BLAS {p['numpy_gflops']:.1f}, initcore's GEMM {p['initcore_gflops']:.1f})",
+    ]
+    for key, when in (("load_before", "before"), ("load_after", "after")):
+        ld = m.get(key)
+        if ld:
+            la = "n/a" if ld["loadavg"] is None else " ".join(f"{v:.2f}" for v in ld["loadavg"])
+            ob = "n/a" if ld["other_busy"] is None else f"{100 * ld['other_busy']:.0f}%"
+            lines.append(f"Load average {when}: {la}; cores busy with other processes: {ob}")
+            warn = load_warning(ld)
+            if warn:
+                lines.append(f"**{warn}**")
+    if result["steps"]:
+        present = [s for s in SYSTEMS if any(s in r["systems"] for r in result["steps"])]
+        lines += [
+            "",
+            "Training steps (min / median of interleaved repeats; % of peak from the min):",
+            "",
+            "| workload | " + " | ".join(LABELS[s] for s in present) + " | initcore % of peak |",
+            "| --- |" + " ---: |" * (len(present) + 1),
+        ]
+        for r in result["steps"]:
+            cells = []
+            for s in present:
+                st = r["systems"].get(s)
+                cells.append("–" if st is None else f"{_time(st['min'])} / {_time(st['median'])}")
+            pct = r["systems"]["initcore"]["pct_of_peak"]
+            lines.append(f"| {r['workload']} ({r['description']}) | " + " | ".join(cells) + f" | {pct:.0f}% |")
+    if result["fit"]:
+        lines += [
+            "",
+            "Training loops (min / median):",
+            "",
+            "| row | initcore | PyTorch eager | NumPy ref. |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for r in result["fit"]:
+            cells = []
+            for s in ("initcore", "torch", "numpy"):
+                st = r["systems"].get(s)
+                cells.append("–" if st is None else f"{_time(st['min'])} / {_time(st['median'])}")
+            lines.append(f"| {r['description']} | " + " | ".join(cells) + " |")
+    if result["matmul"]:
+        lines += [
+            "",
+            "ic.ops.matmul, float32 (min; GFLOP/s):",
+            "",
+            "| shape | initcore | NumPy |",
+            "| --- | ---: | ---: |",
+        ]
+        for r in result["matmul"]:
+            m_, k_, n_ = r["shape"]
+            cells = [
+                f"{_time(r['systems'][s]['min'])} ({r['systems'][s]['gflops']:.1f})" for s in ("initcore", "numpy")
+            ]
+            lines.append(f"| {m_}x{k_} @ {k_}x{n_} | " + " | ".join(cells) + " |")
+    tg = result.get("targets") or targets(result, baseline)
+    if tg:
+        lines += [
+            "",
+            "Targets (issue 8; ratios = peer's min time / initcore's):",
+            "",
+            "| target | measured | goal | |",
+            "| --- | ---: | ---: | --- |",
+        ]
+        for t in tg:
+            status = "not measured" if t["met"] is None else ("met" if t["met"] else "**missed**")
+            lines.append(f"| {t['target']} | {t['measured']} | {t['goal']} | {status} |")
     return "\n".join(lines)
+
+
+ROWS = [*WORKLOADS, "tiny_fit", "epoch", "matmul"]
 
 
 def add_subcommand(subparsers) -> None:
     p = subparsers.add_parser("bench", help="time training steps against NumPy, PyTorch and JAX")
-    names = ",".join([*WORKLOADS, "epoch"])
+    names = ",".join(ROWS)
     p.add_argument("--workloads", default=names, help=f"comma-separated subset of {names}")
     p.add_argument(
         "--peers", default="initcore,numpy,torch,jax", help="comma-separated subset of initcore,numpy,torch,jax"
     )
-    p.add_argument("--budget", type=float, default=1.0, help="seconds of timing per (workload, peer)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--budget", type=float, default=1.0, help="seconds of timing per system and row (split over the repeats)"
+    )
+    p.add_argument("--repeats", type=int, default=5, help="interleaved repeats per row")
+    p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     p.add_argument("--threads", type=int, default=None, help="initcore threads (default: all CPUs)")
+    p.add_argument("--baseline", default=None, help="an earlier --json output, for the float64 target")
     p.set_defaults(func=main)
 
 
@@ -340,17 +655,22 @@ def main(args: argparse.Namespace) -> int:
 
     names = [n.strip() for n in args.workloads.split(",") if n.strip()]
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
-    bad = [n for n in names if n not in WORKLOADS and n != "epoch"] + [
-        p for p in peers if p not in ("initcore", "numpy", "torch", "jax")
-    ]
+    bad = [n for n in names if n not in ROWS] + [p for p in peers if p not in ("initcore", "numpy", "torch", "jax")]
     if bad or not names or not peers:
         raise ValueError(f"unknown workload or peer: {', '.join(bad) or '(none given)'}")
     if not 0 < args.budget < float("inf"):  # also refuses nan
         raise ValueError(f"--budget must be a finite number of seconds > 0, got {args.budget}")
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
+    baseline = None
+    if args.baseline:
+        with open(args.baseline) as f:
+            baseline = json.load(f)
     if "initcore" not in peers:
         peers = ["initcore"] + peers
     if args.threads is not None:
         ic.set_num_threads(args.threads)
-    result = run(names, peers, budget_s=args.budget, progress=not args.json)
+    result = run(names, peers, budget_s=args.budget, repeats=args.repeats, progress=not args.json)
+    result["targets"] = targets(result, baseline)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0

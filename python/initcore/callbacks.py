@@ -46,6 +46,7 @@ __all__ = [
     "CSVLogger",
     "LambdaCallback",
     "format_logs",
+    "wrap_entries",
 ]
 
 
@@ -82,6 +83,29 @@ class Callback:
 
     def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         pass
+
+    def next_batch_hook(self, batch: int) -> int | None:
+        """The first batch, from ``batch`` on, whose ``on_batch_begin``/``on_batch_end`` this
+        callback must see; ``None``: no batch of this epoch. ``fit`` runs the batches before it
+        in one native call and reports them through :meth:`on_batches_end` instead. Default:
+        every batch if the callback overrides a batch hook (a class or an instance attribute),
+        none otherwise."""
+        return batch if _has_batch_hooks(self) else None
+
+    def on_batches_end(self, first: int, last: int, logs: dict[str, Any] | None = None) -> None:
+        """Batches ``first .. last`` ran without per-batch hooks (one native call); ``logs``:
+        ``size`` (samples), ``loss_sum`` (Σ batch loss · batch size), and for classification
+        losses ``correct`` and ``count``. Called about every 0.1 s during an epoch."""
+
+
+def _has_batch_hooks(cb) -> bool:
+    """Whether ``cb`` overrides ``on_batch_begin`` or ``on_batch_end`` (in its class or, as
+    ``LambdaCallback`` does, on the instance)."""
+    for name in ("on_batch_begin", "on_batch_end"):
+        fn = getattr(cb, name, None)
+        if getattr(fn, "__func__", None) is not getattr(Callback, name):
+            return True
+    return False
 
 
 class CallbackList:
@@ -141,6 +165,34 @@ class CallbackList:
         for cb in self.callbacks:
             cb.on_batch_end(batch, logs)
 
+    def next_batch_hook(self, batch):
+        """The first batch from ``batch`` on that some callback must see one at a time (objects
+        without ``next_batch_hook`` see every batch when they override a batch hook); ``None``
+        if none does."""
+        due = None
+        for cb in self.callbacks:
+            own = getattr(cb, "next_batch_hook", None)
+            b = own(batch) if own is not None else (batch if _has_batch_hooks(cb) else None)
+            if b is not None:
+                if b <= batch:
+                    return batch
+                due = b if due is None else min(due, b)
+        return due
+
+    def wants_batches_end(self):
+        """Whether a callback reports progress within an epoch (then a native epoch returns
+        about every 0.1 s to call :meth:`on_batches_end`)."""
+        return any(
+            getattr(getattr(cb, "on_batches_end", None), "__func__", None) not in (None, Callback.on_batches_end)
+            for cb in self.callbacks
+        )
+
+    def on_batches_end(self, first, last, logs=None):
+        for cb in self.callbacks:
+            fn = getattr(cb, "on_batches_end", None)
+            if fn is not None:
+                fn(first, last, logs)
+
 
 _HOOKS = (
     "set_model",
@@ -171,6 +223,17 @@ class History(Callback):
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
 
+    def plot(self, path: str | None = None, metrics=None, title: str | None = None):
+        """Draws the loss and metric curves, training and validation in one panel per metric
+        (``initcore.plots.training_curves``; needs matplotlib, the ``plot`` extra). ``metrics``:
+        default every recorded metric except ``lr`` and ``seconds``. Saves to ``path`` if given;
+        returns the figure."""
+        from .plots import training_curves
+
+        if metrics is None:
+            metrics = [k for k in self.history if k not in ("lr", "seconds") and not k.startswith("val_")]
+        return training_curves(self, path=path, metrics=list(metrics), title=title)
+
     def __repr__(self) -> str:
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
 
@@ -191,6 +254,38 @@ def format_logs(logs: dict[str, Any], skip=("seconds", "size")) -> str:
         for k, v in logs.items()
         if k not in skip
     )
+
+
+def wrap_entries(entries: list[str], width: int, sep: str = "  ") -> list[str]:
+    """Greedy lines of ``entries`` joined by ``sep``, each at most ``width`` characters. An
+    entry longer than a line is broken at its spaces, and a single word longer than a line
+    continues on the next one: nothing is dropped."""
+    lines: list[str] = []
+    cur = ""
+
+    def add(piece: str, joiner: str) -> None:
+        nonlocal cur
+        if cur and len(cur) + len(joiner) + len(piece) <= width:
+            cur += joiner + piece
+            return
+        if cur:
+            lines.append(cur)
+        while len(piece) > width:
+            lines.append(piece[:width])
+            piece = piece[width:]
+        cur = piece
+
+    for e in entries:
+        if not e:
+            continue
+        if len(e) <= width:
+            add(e, sep)
+        else:
+            for i, word in enumerate(e.split(" ")):
+                add(word, sep if i == 0 else " ")
+    if cur:
+        lines.append(cur)
+    return lines
 
 
 class ProgressBar(Callback):
@@ -238,14 +333,18 @@ class ProgressBar(Callback):
             # An explicit size: a pseudo-terminal without one reports 0 × 0, and tqdm hides
             # every bar below row 0.
             size = shutil.get_terminal_size((100, 20))
+            self.columns = max(int(size.columns), 40)
+            # A compact format without the rate, so that the running loss and accuracy fit in
+            # 80 columns next to the bar (tqdm cuts whatever does not fit in ncols).
             self.bar = tqdm(
                 total=self.steps,
                 desc=self._label(epoch),
                 unit="step",
                 file=self.stream,
                 leave=True,
-                ncols=size.columns,
+                ncols=self.columns,
                 nrows=size.lines,
+                bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}",
             )
 
     def on_batch_end(self, batch, logs=None):
@@ -258,23 +357,48 @@ class ProgressBar(Callback):
             self.acc_sum += float(logs["accuracy"]) * size
             self.acc_n += size
         if self.bar is not None:
-            post = {"loss": f"{self.loss_sum / max(self.samples, 1):.4f}"}
-            if self.acc_n:
-                post["acc"] = f"{self.acc_sum / self.acc_n:.4f}"
-            dt = time.perf_counter() - self.t0
-            if dt > 0:
-                post["samples/s"] = f"{self.samples / dt:.0f}"
-            self.bar.set_postfix(post, refresh=False)
+            self._postfix()
             self.bar.update(1)
+
+    def _postfix(self) -> None:
+        """The running loss and accuracy after the bar, and the speed where it fits (the bar
+        keeps at least 10 columns): nothing tqdm would have to cut at the terminal width."""
+        post = f"loss {self.loss_sum / max(self.samples, 1):.4f}"
+        if self.acc_n:
+            post += f" acc {self.acc_sum / self.acc_n:.4f}"
+        dt = time.perf_counter() - self.t0
+        speed = f" {self.samples / dt:.0f}/s" if dt > 0 else ""
+        fixed = len(self._label(0)) + 40 + len(post)
+        self.bar.postfix = post + (speed if fixed + len(speed) <= self.columns else "")
+
+    def next_batch_hook(self, batch):
+        return None  # on_batches_end keeps it up to date
+
+    def on_batches_end(self, first, last, logs=None):
+        logs = logs or {}
+        size = int(logs.get("size", 0))
+        self.samples += size
+        self.loss_sum += float(logs.get("loss_sum", 0.0))
+        if logs.get("count"):
+            # Σ batch accuracy · batch size, as on_batch_end sums it (count = size·outputs).
+            self.acc_sum += logs["correct"] * size / logs["count"]
+            self.acc_n += size
+        if self.bar is not None:
+            self._postfix()
+            self.bar.update(last - first)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
         seconds = float(logs.get("seconds", time.perf_counter() - self.t0))
         speed = f"  ({self.samples / seconds:.0f} samples/s)" if seconds > 0 and self.samples else ""
         if self.bar is not None:
-            self.bar.set_postfix_str(format_logs(logs), refresh=False)
             self.bar.close()
             self.bar = None
+            # The epoch's logs (validation metrics included) below the bar, wrapped at the
+            # terminal width between entries: shortened or wrapped, never cut.
+            text = f"{format_logs(logs)}  {seconds:.2f} s{speed}".strip()
+            for line in wrap_entries(text.split("  "), self.columns - 2):
+                print("  " + line, file=self.stream, flush=True)
         else:
             print(f"{self._label(epoch)}  {format_logs(logs)}  {seconds:.2f} s{speed}", file=self.stream, flush=True)
 

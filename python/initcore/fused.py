@@ -40,6 +40,31 @@ from . import optim as O
 _OPTIMIZERS = (O.SGD, O.Adagrad, O.RMSprop, O.Adam, O.AdamW, O.Nadam)
 _ACTIVATIONS = (L.Activation, L.LeakyReLU, L.ELU, L.SELU)
 _VALUE, _GRAD = attrgetter("value"), attrgetter("grad")
+_FUSED_LOSSES = ("cross_entropy", "binary_cross_entropy", "mse", "mae", "huber")
+_EVALUATED = ("cross_entropy", "binary_cross_entropy", "mse")  # TrainPlan.evaluate's losses
+
+
+def _canon(loss):
+    """A loss name, or an ``initcore.losses.Loss`` with options: the name when it has none, so
+    that the plain loss keeps one plan whichever way it is given."""
+    if loss is None or isinstance(loss, str):
+        return loss
+    from .losses import Loss
+
+    return loss.name if loss == Loss(loss.name) else loss
+
+
+def _name(loss):
+    return loss if isinstance(loss, str) else loss.name
+
+
+def _param_lrs(plan, optimizer):
+    """Every parameter's current learning rate (its group's), for a grouped plan."""
+    if not plan.grouped:
+        return None
+    rates = [group["lr"] for group in optimizer.param_groups]
+    return [rates[g] for g in plan.group_of]
+
 
 # Per layer class: the kind and the attributes that make up its description (read at every
 # step, so a changed attribute — a dropout rate, a BatchNorm momentum — rebuilds the plan).
@@ -94,7 +119,38 @@ class Plan:
                 optimizer._ensure_state(p)
             opt_desc = (optimizer.kind, dict(optimizer.hyper))
         self.param_names = [p.name for p in self.params]
-        self.plan = TrainPlan(desc, model.input_dim, self.dtype.name, 1, opt_desc, loss, self.param_names)
+        # A loss with options (initcore.losses.Loss) and the optimizer's clipping (trainapi).
+        options = {}
+        if loss is not None and not isinstance(loss, str):
+            options = {"label_smoothing": loss.label_smoothing, "delta": loss.delta}
+        self.clip = None if optimizer is None else optimizer.clip
+        name = loss if loss is None or isinstance(loss, str) else loss.name
+        # Parameter groups: each parameter's hyper-parameters and learning-rate ratio, in the
+        # model's order (the optimizer may hold them in another); the groups' rates per call.
+        self.opt_params = None if optimizer is None else list(optimizer.params)
+        self.grouped = optimizer is not None and not optimizer.uniform_hyper()
+        per_param = None
+        if self.grouped:
+            by_name = {}
+            for gi, group in enumerate(optimizer.param_groups):
+                ratio = optimizer._lr_factors[gi] if "lr" in optimizer._overrides[gi] else 1.0
+                for p in group["params"]:
+                    by_name[p.name] = (gi, dict(group.hyper()), ratio)
+            self.group_of = [by_name[p.name][0] for p in self.params]
+            per_param = [by_name[p.name][1:] for p in self.params]
+            self.group_sig = optimizer.group_signature()
+        self.plan = TrainPlan(
+            desc,
+            model.input_dim,
+            self.dtype.name,
+            1,
+            opt_desc,
+            name,
+            self.param_names,
+            clip=self.clip,
+            param_optimizers=per_param,
+            **options,
+        )
         # Optimizer state is looked up at every step (``optimizer.state[name][key]``), so a
         # replaced dict or array is seen too.
         names = list(self.plan.state_names)
@@ -120,7 +176,14 @@ class Plan:
             return False
         if optimizer is None:
             return True
-        if optimizer is not self.optimizer or loss != self.loss or optimizer.params != self.params:
+        if optimizer is not self.optimizer or loss != self.loss or optimizer.params != self.opt_params:
+            return False
+        if optimizer.clip != self.clip:
+            return False
+        if self.grouped:
+            if optimizer.group_signature() != self.group_sig:
+                return False
+        elif any(optimizer._overrides) and not optimizer.uniform_hyper():
             return False
         h = optimizer.hyper
         if h == self.hyper:
@@ -145,8 +208,14 @@ def _plan(model, optimizer, loss):
     desc = describe(model)
     if desc is None:
         return None
-    if optimizer is not None and (type(optimizer) not in _OPTIMIZERS or optimizer.params != model.parameters()):
-        return None
+    if optimizer is not None:
+        if type(optimizer) not in _OPTIMIZERS:
+            return None
+        if sorted(map(id, optimizer.params)) != sorted(map(id, model.parameters())):
+            return None
+        specs = {tuple(optimizer._state_spec(g.hyper())) for g in optimizer.param_groups}
+        if len(specs) > 1:
+            return None  # groups keeping different state arrays: the layer-by-layer step
     plan = Plan(model, desc, optimizer, loss)
     model.__dict__["fused_builds"] = model.__dict__.get("fused_builds", 0) + 1
     model.__dict__[key] = plan
@@ -165,16 +234,21 @@ def _ready_target(model, y, loss, n):
     return model._target(y, loss, n)
 
 
-def train_step(model, x, y, optimizer, loss):
+def train_step(model, x, y, optimizer, loss, sample_weight=None):
     """One fused training step on a checked ``x`` (C-contiguous, the model dtype); ``y`` and the
-    optimizer are checked here as ``Sequential.train_step`` checks them. Returns the loss, or
-    ``None`` when the step cannot be fused (the caller then runs the layer-by-layer path)."""
-    if not _usable(model):
+    optimizer are checked here as ``Sequential.train_step`` checks them. ``loss``: a name or an
+    ``initcore.losses.Loss``; ``sample_weight``: checked per-sample weights of the model dtype.
+    Returns the loss, or ``None`` when the step cannot be fused (the caller then runs the
+    layer-by-layer path)."""
+    loss = _canon(loss)
+    if not _usable(model) or _name(loss) not in _FUSED_LOSSES:
         return None
     n = x.shape[0]
     if n == 0:
         raise ValueError("Sequential.train_step: x has no rows (a training step needs at least one)")
-    y = _ready_target(model, y, loss, n)
+    y = _ready_target(model, y, _name(loss), n)
+    if y.ndim != 1 and _name(loss) == "cross_entropy":
+        return None  # soft targets: the layer-by-layer step
     model._check_optimizer(optimizer)
     plan = _plan(model, optimizer, loss)
     if plan is None:
@@ -194,7 +268,21 @@ def train_step(model, x, y, optimizer, loss):
     mu = [state[name]["mu_product"] for name in plan.param_names] if plan.nadam else None
     step = optimizer.step_count + 1
     try:
-        value = plan.plan.step(x, y, params, grads, states, buffers, uniforms, step, optimizer.lr, out, mu)
+        value = plan.plan.step(
+            x,
+            y,
+            params,
+            grads,
+            states,
+            buffers,
+            uniforms,
+            step,
+            optimizer.lr,
+            out,
+            mu,
+            sample_weight,
+            _param_lrs(plan, optimizer),
+        )
     except Exception:
         if uniforms:
             model.rng.bit_generator.state = rng_state
@@ -220,12 +308,121 @@ def predict(model, x, batch_size):
     return out
 
 
-def evaluate(model, x, y, loss, batch_size):
-    """``(summed loss, correct, count)`` in evaluation mode (``y`` checked), or ``None``."""
-    if not _usable(model):
+def evaluate(model, x, y, loss, batch_size, top_k=(), errors=False, r2=False):
+    """``(summed loss, correct, count)`` in evaluation mode (``y`` checked), or ``None``; with
+    ``top_k`` (the ``k``s), ``errors`` (mae, mse) or ``r2``, also the dict of their sums
+    (``TrainPlan.evaluate``)."""
+    if not _usable(model) or loss not in _EVALUATED:
         return None
     plan = _plan(model, None, None)
     if plan is None:
         return None
     params, buffers = plan.params_and_buffers()
-    return plan.plan.evaluate(x, y, loss, batch_size, params, buffers)
+    if not (top_k or errors or r2):
+        return plan.plan.evaluate(x, y, loss, batch_size, params, buffers)
+    return plan.plan.evaluate(x, y, loss, batch_size, params, buffers, list(top_k), errors, r2)
+
+
+# Dropout uniforms are drawn ahead for at most this many values per native call (16 MiB of
+# float32), so an epoch with dropout is a few calls instead of one.
+UNIFORM_CHUNK = 1 << 22
+
+
+def train_batches(
+    model,
+    x,
+    y,
+    optimizer,
+    loss,
+    order,
+    batch_size,
+    first,
+    count,
+    lrs=None,
+    max_seconds=0.0,
+    total=0.0,
+    sample_weight=None,
+):
+    """Batches ``first .. first + count`` of an epoch (batch ``b`` = rows
+    ``order[b*batch_size:(b+1)*batch_size]`` of the checked ``x`` and ``y``) in one call into Rust
+    (``TrainPlan.epoch``), each step the fused ``train_step``. Returns ``(steps, total, samples,
+    correct, count)`` — steps done (fewer than ``count`` after ``max_seconds``, or when the
+    dropout uniforms of all the steps would exceed ``UNIFORM_CHUNK``), ``total`` plus the sum of
+    ``loss · rows`` over them (added in order, as ``fit`` adds them), and the accuracy counts —
+    or ``None`` when the model cannot be fused. ``lrs``: one learning rate per step (else
+    ``optimizer.lr``). A pending signal (Ctrl-C) raises after the step in progress, with the
+    model, optimizer and Generator as of the last completed step. ``loss``: a name or an
+    ``initcore.losses.Loss``; ``sample_weight``: per-sample weights of all rows of ``x``."""
+    loss = _canon(loss)
+    if not _usable(model) or count <= 0 or _name(loss) not in _FUSED_LOSSES:
+        return None
+    n_rows = len(order)
+    y = _ready_target(model, y, _name(loss), x.shape[0])
+    if y.ndim != 1 and _name(loss) == "cross_entropy":
+        return None  # soft targets: the layer-by-layer step (trainapi)
+    model._check_optimizer(optimizer)
+    plan = _plan(model, optimizer, loss)
+    if plan is None:
+        return None
+    if type(order) is not np.ndarray or order.dtype != np.int64 or not order.flags.c_contiguous:
+        order = np.ascontiguousarray(order, dtype=np.int64)
+    rows_of = lambda k: min((first + k) * batch_size, n_rows) - first * batch_size  # noqa: E731
+    width = sum(layer.output_dim for layer in plan.dropouts)
+    if width:
+        per_batch = max(1, UNIFORM_CHUNK // (width * batch_size))
+        count = min(count, per_batch)
+    if lrs is not None:
+        lrs = [float(v) for v in lrs[:count]]
+    plan.reserve(min(batch_size, n_rows), model.output_dim)
+    draws = None
+    if width:
+        rng_state = model.rng.bit_generator.state
+        draws = model.rng.random(rows_of(count) * width, dtype=plan.dtype)
+    else:
+        draws = np.empty(0, plan.dtype)
+    params, buffers = plan.params_and_buffers()
+    grads = tuple(map(_GRAD, plan.params))
+    state = optimizer.state
+    states = tuple(map(getitem, map(state.__getitem__, plan.state_params), plan.state_keys))
+    mu = [state[name]["mu_product"] for name in plan.param_names] if plan.nadam else None
+    progress = [0.0] * 6
+    try:
+        plan.plan.epoch(
+            x,
+            y,
+            order,
+            batch_size,
+            first,
+            count,
+            params,
+            grads,
+            states,
+            buffers,
+            draws,
+            optimizer.step_count + 1,
+            optimizer.lr,
+            plan.out,
+            progress,
+            mu,
+            lrs,
+            max_seconds,
+            total,
+            sample_weight,
+            None if lrs is not None else _param_lrs(plan, optimizer),
+        )
+    finally:
+        # Whatever happened, the model is as of the last completed step: the optimizer's step
+        # count and NAdam products follow it, and the Generator is left just past the uniforms
+        # of the completed steps (as the step-by-step loop would have left it).
+        done = int(progress[0])
+        optimizer.step_count += done
+        if mu is not None:
+            for name, m in zip(plan.param_names, mu):
+                state[name]["mu_product"] = m
+        if width and done < count:
+            model.rng.bit_generator.state = rng_state
+            if done:
+                model.rng.random(rows_of(done) * width, dtype=plan.dtype)
+        if done:
+            model.last_output = plan.out[: int(progress[5])]
+    return done, progress[1], int(progress[2]), int(progress[3]), int(progress[4])

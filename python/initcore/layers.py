@@ -472,19 +472,18 @@ class Dropout(Layer):
         super().__init__(name)
         self.rate = _check_rate(type(self).__name__, rate)
 
-    def _keep(self, x):
-        return self.rng.random(x.shape, dtype=self.dtype) >= self.dtype.type(self.rate)
+    def _uniforms(self, x):
+        return self.rng.random(x.shape, dtype=self.dtype)
 
     def forward(self, x, training=False):
         if not training or self.rate == 0.0:
             self._cache = None
             return x
-        mask = self._keep(x).astype(self.dtype) * self.dtype.type(1.0 / (1.0 - self.rate))
-        self._cache = mask
-        return x * mask
+        y, self._cache = self.ops.dropout_forward(x, self._uniforms(x), self.rate)
+        return y
 
     def backward(self, dy, need_dx=True):
-        return dy if self._cache is None else dy * self._cache
+        return dy if self._cache is None else self.ops.dropout_backward(dy, self._cache)
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate}
@@ -510,11 +509,8 @@ class AlphaDropout(Dropout):
         if not training or self.rate == 0.0:
             self._cache = None
             return x
-        keep = self._keep(x).astype(self.dtype)
-        t = self.dtype.type
-        scaled = keep * t(self.a)
-        self._cache = scaled
-        return x * scaled + ((t(1) - keep) * t(self.a * self.alpha_p) + t(self.b))
+        y, self._cache = self.ops.alpha_dropout_forward(x, self._uniforms(x), self.rate, self.a, self.b, self.alpha_p)
+        return y
 
 
 LAYERS = {

@@ -9,7 +9,9 @@ integer class labels ``(n,)`` in ``[0, C)`` (float arrays holding integers and o
 ``(n, C)`` are converted to int64 labels); for ``binary_cross_entropy`` and ``mse``, an array of
 the output's shape ``(n, C)`` (``(n,)`` when ``C = 1``), cast to the model's dtype. Anything else
 is a ``TypeError`` (non-numeric) or ``ValueError`` (shape, length, label range) naming the
-argument and the shapes.
+argument and the shapes. Cross-entropy also takes soft targets, a float ``(n, C)`` array of
+class probabilities that is not one-hot; ``mae`` and ``huber`` take targets as ``mse`` does; a
+Python loss (a callable) receives ``y`` as given.
 
 The forward and backward passes go layer by layer through ``get_ops(backend)``;
 ``train_step`` is kept small so that a fused Rust step can replace its body (see its docstring
@@ -30,11 +32,20 @@ import numpy as np
 
 from . import fused as fused_mod
 from . import layers as layers_mod
-from . import losses
+from . import losses, training
 from ._files import atomic_write
 from .backend import BACKENDS, check_dtype, get_ops
 
 FILE_FORMAT = "initcore.Sequential/1"
+
+
+def _warn_non_finite(value, epoch, where):
+    warnings.warn(
+        f"Sequential.fit: the loss became {value} at epoch {epoch}, {where}; "
+        "the weights are no longer finite (callbacks.TerminateOnNaN stops training here)",
+        RuntimeWarning,
+        stacklevel=4,  # the caller of fit (through the model lock's wrapper)
+    )
 
 
 # One lock per model: ``train_step``, ``fit``, ``predict``, ``evaluate`` and
@@ -92,7 +103,8 @@ class Sequential:
     Attributes: ``layers``, ``input_dim``, ``output_dim``, ``dtype``, ``backend``, ``rng``,
     ``optimizer`` (set by ``fit`` and ``load``), ``loss`` (the loss of the last ``fit``),
     ``stop_training`` (callbacks set it to end ``fit``), ``epochs_completed``, ``history``,
-    ``last_output`` (the network output of the last ``train_step``), ``fused`` (default True:
+    ``last_output`` (the network output of the last ``train_step``), ``compiled`` (``compile``'s
+    choices), ``loss_fn`` (the ``initcore.losses.Loss`` or callable of the last ``fit``), ``fused`` (default True:
     with ``backend="rust"``, ``train_step``/``fit``/``evaluate``/``predict`` run the whole network
     in one Rust call, see ``initcore.fused``; False runs it layer by layer).
 
@@ -120,6 +132,8 @@ class Sequential:
         self.history = None
         self.last_output = None
         self.fused = True
+        self.loss_fn = None  # the Loss (with options) or callable of the last fit
+        self.compiled = None  # compile()'s choices, bound at build
         self._fit_callbacks = []
         self.callback_states = []
         for layer in layers:
@@ -159,6 +173,8 @@ class Sequential:
             dim = layer.build(dim, rng=self.rng, dtype=self.dtype, backend=self.backend)
         self.output_dim = dim
         self.built = True
+        if self.compiled is not None and self.optimizer is None:
+            self._bind_compiled()
         return self
 
     def _require_built(self, what):
@@ -260,6 +276,14 @@ class Sequential:
         if y.ndim == 0 or y.shape[0] != n:
             raise ValueError(f"Sequential: {arg} has shape {y.shape} but x has {n} rows; they must match")
         c = self.output_dim
+        if loss not in losses.NAMES:  # a Python loss takes the targets as given
+            return np.ascontiguousarray(y)
+        if loss == "cross_entropy" and y.ndim == 2 and y.shape == (n, c) and c > 1 and y.dtype.kind == "f":
+            if not (np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()):
+                # Soft targets (rows of class probabilities), as torch.nn.CrossEntropyLoss takes them.
+                if not np.all(np.isfinite(y)) or y.min() < 0:
+                    raise ValueError(f"Sequential: {arg} holds soft targets with negative or non-finite values")
+                return np.ascontiguousarray(y, dtype=self.dtype)
         if loss != "cross_entropy":
             if y.ndim == 1 and c == 1:
                 y = y.reshape(n, 1)
@@ -295,9 +319,16 @@ class Sequential:
 
     @staticmethod
     def _loss_name(loss):
-        if not isinstance(loss, str):
-            raise TypeError(f"Sequential: loss must be a str, got {type(loss).__name__}")
-        return losses.canonical(loss)
+        """The canonical name of a loss given by name or ``Loss``; ``"custom"`` for a callable."""
+        if isinstance(loss, str):
+            return losses.canonical(loss)
+        if isinstance(loss, losses.Loss):
+            return loss.name
+        if callable(loss):
+            return "custom"
+        raise TypeError(
+            f"Sequential: loss must be a str, an initcore.losses.Loss or a callable, got {type(loss).__name__}"
+        )
 
     def _check_optimizer(self, optimizer):
         if optimizer is getattr(self, "_checked_optimizer", None):
@@ -342,23 +373,41 @@ class Sequential:
         return grad if need_dx else None
 
     @_exclusive
-    def train_step(self, x, y, optimizer, loss="cross_entropy"):
+    def train_step(self, x, y, optimizer, loss="cross_entropy", sample_weight=None):
         """One step of minibatch training: forward (training mode), loss and its gradient,
         backward, ``optimizer.step()``; returns the loss as a float.
 
         A fused implementation replacing this body must leave the same state behind: every
         ``p.value`` updated and ``p.grad`` holding this batch's gradient, BatchNorm running
         statistics updated, the optimizer's ``state``/``step_count`` advanced, dropout masks drawn
-        from ``self.rng`` in layer order, and ``self.last_output`` set to the network output."""
-        loss = self._loss_name(loss)
-        x = self._input(x)
-        value = fused_mod.train_step(self, x, y, optimizer, loss)  # one Rust call (fused.py), or None
-        if value is not None:
-            return value
-        y = self._target(y, loss, x.shape[0])
+        from ``self.rng`` in layer order, and ``self.last_output`` set to the network output.
+
+        ``loss``: a name, an ``initcore.losses.Loss`` or a callable ``loss(output, y) -> (value,
+        grad)`` (layer-by-layer path). ``sample_weight (n,)``: per-sample weights of the loss."""
+        if isinstance(loss, str) and sample_weight is None:
+            loss = self._loss_name(loss)
+            x = self._input(x)
+            if self.__dict__.get("_output_checked") != loss:  # once per loss: the layers are fixed
+                training.check_output_layer(self, loss)
+                self._output_checked = loss
+            value = fused_mod.train_step(self, x, y, optimizer, loss)  # one Rust call (fused.py), or None
+            if value is not None:
+                return value
+            spec, name, w = losses.get(loss), loss, None
+        else:
+            x = self._input(x)
+            spec = losses.get(loss)
+            name = self._loss_name(spec)
+            training.check_output_layer(self, name)
+            w = training.weights_array(sample_weight, None, None, name, x.shape[0], self.dtype)
+            if isinstance(spec, losses.Loss):  # options and weights run fused too
+                value = fused_mod.train_step(self, x, y, optimizer, spec, w)
+                if value is not None:
+                    return value
+        y = self._target(y, name, x.shape[0])
         self._check_optimizer(optimizer)
         out = self._forward(x, True)
-        value, grad = losses.compute(loss, out, y, self.backend)
+        value, grad = training.loss_and_grad(spec, out, y, w, self.backend, self.dtype)
         self.backward(grad, need_dx=False)
         optimizer.step()
         self.last_output = out
@@ -375,6 +424,8 @@ class Sequential:
     def _accuracy_counts(self, out, y, loss):
         """(correct, count) for classification losses, else None."""
         if loss == "cross_entropy":
+            if y.ndim == 2:  # soft targets: the arg-max class
+                return int(np.count_nonzero(out.argmax(axis=1) == y.argmax(axis=1))), y.shape[0]
             return int(np.count_nonzero(out.argmax(axis=1) == y)), y.shape[0]
         if loss == "binary_cross_entropy":
             return int(np.count_nonzero((out > 0) == (y >= 0.5))), y.size
@@ -389,7 +440,43 @@ class Sequential:
             return optim.Adam(self.parameters(), lr=1e-3)
         if isinstance(optimizer, str):
             return optim.get(optimizer, self.parameters())
+        if isinstance(optimizer, type) and issubclass(optimizer, optim.Optimizer):
+            return optimizer(self.parameters())
         return optimizer
+
+    # --- compile (Keras) ---------------------------------------------------------------------------
+    def compile(self, optimizer="adam", loss="cross_entropy", metrics=None, lr=None, **optimizer_kwargs):
+        """Records the training choices, as Keras's ``compile``; ``fit(x, y)`` then uses them.
+
+        ``optimizer``: a name (``"adam"``, ...), an ``initcore.optim`` class, an optimizer object
+        over this model's parameters, or a callable ``f(model) -> optimizer`` (for parameter
+        groups: ``lambda m: optim.AdamW(optim.decay_groups(m, 0.05), lr=3e-3)``). A name or
+        class is constructed with ``lr`` and ``optimizer_kwargs`` (``weight_decay``,
+        ``clipnorm``, ...) when the model is built (at once if it is built already), so it
+        can be chosen before the input width is known. ``loss``: a name, an
+        ``initcore.losses.Loss`` or a Python callable. ``metrics``: see ``initcore.metrics``.
+        Returns the model."""
+        from . import metrics as metrics_mod
+
+        spec = losses.get(loss)
+        for m in metrics or []:  # checked now; fit and evaluate make their own
+            metrics_mod.get(m)
+        self.compiled = {
+            "optimizer": optimizer,
+            "lr": lr,
+            "optimizer_kwargs": dict(optimizer_kwargs),
+            "loss": spec,
+            "metrics": list(metrics or []),
+        }
+        self.optimizer = None
+        self._checked_optimizer = None
+        if self.built:
+            self._bind_compiled()
+        return self
+
+    def _bind_compiled(self):
+        c = self.compiled
+        self.optimizer = training.bind_optimizer(self, c["optimizer"], c["lr"], c["optimizer_kwargs"])
 
     @_exclusive
     def fit(
@@ -397,7 +484,7 @@ class Sequential:
         x,
         y,
         optimizer=None,
-        loss="cross_entropy",
+        loss=None,
         epochs=1,
         batch_size=32,
         validation_data=None,
@@ -405,53 +492,97 @@ class Sequential:
         shuffle=True,
         verbose=1,
         initial_epoch=None,
+        *,
         check=False,
+        validation_split=0.0,
+        sample_weight=None,
+        class_weight=None,
+        metrics=None,
     ):
         """Trains for ``epochs`` epochs of minibatches; returns the ``History``.
 
-        ``optimizer``: an ``initcore.optim`` object over ``model.parameters()``, a name
-        (``optim.get`` defaults), or ``None`` for the model's current one (``Adam(lr=1e-3)`` if
-        there is none). Each epoch shuffles the rows with ``self.rng`` (``shuffle=True``) and
-        runs ``train_step`` on consecutive batches; epochs are numbered from
+        ``optimizer``: an ``initcore.optim`` object over ``model.parameters()``, a name or class
+        (defaults), or ``None`` for the model's current one (``compile``'s, else ``Adam(lr=1e-3)``).
+        ``loss``: a name, an ``initcore.losses.Loss`` or a callable (default: ``compile``'s, else
+        ``"cross_entropy"``). Each epoch shuffles the rows with ``self.rng`` (``shuffle=True``)
+        and runs ``train_step`` on consecutive batches; epochs are numbered from
         ``initial_epoch`` (default: ``epochs_completed``, so a loaded model's schedules resume).
+
+        ``sample_weight (n,)`` / ``class_weight {class: weight}``: per-sample weights of the loss
+        (Keras: the batch loss is ``Σ w_i·l_i / batch size``), in the gradient and the reported
+        loss. ``validation_split=f``: the last ``1 − ⌊n(1 − f)⌋/n`` of the rows, before
+        shuffling, are held out as the validation set (Keras; ``validation_data`` takes
+        precedence). ``metrics``: names, ``initcore.metrics`` objects or callables (default
+        ``compile``'s), logged per epoch for the training batches and the validation set.
+
         Epoch logs: ``loss`` (mean over the epoch's samples, weights changing meanwhile),
-        ``accuracy`` (classification losses), ``val_loss``/``val_accuracy`` (``evaluate`` on
-        ``validation_data=(x_val, y_val)`` at the epoch end), ``lr`` (the learning rate used in
-        the epoch), ``seconds``. ``verbose=1`` adds a ``ProgressBar``; callbacks stop training by
-        setting ``model.stop_training``. ``epochs`` and ``initial_epoch`` are ints >= 0. A model
-        with BatchNorm refuses one-row batches (``ValueError``) and skips a one-row trailing
-        batch, noted in ``history.notes``. The first non-finite batch loss is warned about
-        (``RuntimeWarning`` naming the epoch and step); ``TerminateOnNaN`` stops there.
-        ``check=True`` runs ``diagnostics.check`` on the first batch before training on it (its
-        ``InitWarning``s; the model's state is left unchanged).
+        ``accuracy`` (classification losses), the metrics, ``val_loss``/``val_accuracy``/
+        ``val_<metric>`` (``evaluate`` on the validation set at the epoch end), ``lr`` (the
+        learning rate at the epoch's start), ``seconds``. ``verbose=1`` adds a ``ProgressBar``;
+        callbacks stop training by setting ``model.stop_training``.
+
+        A fused model runs the batches of an epoch in one native call (``fused.train_batches``;
+        the GIL released), returning to Python only for the batches some callback must see
+        (``Callback.next_batch_hook``: a ``Watch`` record, a callback with batch hooks), for a
+        progress report about every 0.1 s (``Callback.on_batches_end``), and for a pending
+        signal: Ctrl-C raises ``KeyboardInterrupt`` after the step in progress, leaving the
+        model, its optimizer and its Generator as of the last completed step. The result is the
+        same bits as one ``train_step`` per batch. A per-step schedule
+        (``initcore.schedules.StepSchedule``) passes its rates for those batches to the native
+        call; a Python loss or metric computed from the training outputs runs batch by batch.
+
+        ``epochs`` and ``initial_epoch`` are ints >= 0. A model with BatchNorm refuses one-row
+        batches (``ValueError``) and skips a one-row trailing batch, noted in
+        ``history.notes``. The first non-finite batch loss is warned about (``RuntimeWarning``
+        naming the epoch and step; on the native path, the last step of the native call in which
+        it happened); ``TerminateOnNaN`` stops there. ``check=True`` runs ``diagnostics.check``
+        on the first batch before training on it (its ``InitWarning``s; the model's state is
+        left unchanged).
         """
         from . import callbacks as cb_mod
+        from . import metrics as metrics_mod
 
-        loss = self._loss_name(loss)
+        compiled = self.compiled or {}
+        spec = losses.get(loss if loss is not None else compiled.get("loss", "cross_entropy"))
+        loss = self._loss_name(spec)
+        metric_specs = metrics if metrics is not None else compiled.get("metrics", [])
         x = self._input(x)
         y = self._target(y, loss, x.shape[0])
+        training.check_output_layer(self, loss)
         n = x.shape[0]
         if n == 0:
             raise ValueError("Sequential.fit: x has no rows")
+        w = training.weights_array(sample_weight, class_weight, y, loss, n, self.dtype)
         epochs = _count("epochs", epochs)
         if initial_epoch is not None:
             initial_epoch = _count("initial_epoch", initial_epoch)
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"Sequential.fit: batch_size must be a positive int, got {batch_size!r}")
+        wv = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError(
+                    "Sequential.fit: validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight)"
+                )
+            xv = self._input(validation_data[0], "validation_data[0]")
+            yv = self._target(validation_data[1], loss, xv.shape[0], "validation_data[1]")
+            if len(validation_data) == 3:
+                wv = training.weights_array(validation_data[2], None, yv, loss, xv.shape[0], self.dtype)
+        elif validation_split:
+            (x, y, w), (xv, yv, wv) = training.split_validation(validation_split, [x, y, w], n)
+            n = x.shape[0]
+        has_val = validation_data is not None or bool(validation_split)
         has_bn = any(isinstance(layer, layers_mod.BatchNorm) for layer in self.layers)
         if has_bn and min(int(batch_size), n) == 1:
             raise ValueError(
                 f"Sequential.fit: batch_size={batch_size} with {n} rows gives one-row batches, and the model has "
                 "BatchNorm, whose batch statistics need at least two rows; use batch_size >= 2"
             )
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("Sequential.fit: validation_data must be a pair (x_val, y_val)")
-            xv = self._input(validation_data[0], "validation_data[0]")
-            yv = self._target(validation_data[1], loss, xv.shape[0], "validation_data[1]")
         optimizer = self._make_optimizer(optimizer)
         self._check_optimizer(optimizer)
-        self.optimizer, self.loss, self.stop_training = optimizer, loss, False
+        self.optimizer, self.loss, self.loss_fn, self.stop_training = optimizer, loss, spec, False
+        # The plain case (a loss by name without options, no weights) keeps the fused step's call.
+        step_loss = loss if isinstance(spec, losses.Loss) and spec == losses.Loss(loss) else spec
         user = list(callbacks or [])
         self._fit_callbacks = user
         self.history = cb_mod.History()
@@ -476,26 +607,63 @@ class Sequential:
         cbs.set_params(self.fit_params)
         logs, warned = {}, False
         cbs.on_train_begin(logs)
+        # Until a model that cannot be fused says otherwise; the options the native epoch does
+        # not take (weights, a Python loss, metrics on the outputs) run batch by batch.
+        native = isinstance(spec, losses.Loss) and all(m in ("accuracy", "acc") for m in metric_specs)
+        step_schedule = next((cb for cb in reversed(user) if getattr(cb, "per_step", False)), None)
+        refresh = 0.1 if cbs.wants_batches_end() else 0.0  # seconds between progress reports
         for epoch in range(start, start + epochs):
             cbs.on_epoch_begin(epoch, {})
             lr = float(optimizer.lr)
             t0 = time.perf_counter()
             order = self.rng.permutation(n) if shuffle else np.arange(n)
             total, seen, acc = 0.0, 0, [0, 0]
-            for b, idx in enumerate(self._batches(n, batch_size, order)):
+            tracked = [metrics_mod.get(m) for m in metric_specs]
+            for m in tracked:  # a Metric object given by the user is reused: start afresh
+                m.reset()
+            batches = self._batches(n, batch_size, order)
+            b = 0
+            while b < len(batches):
+                # Batches no callback must see one at a time run natively, many per call
+                # (fused.train_batches); the others, and every batch of a model that cannot be
+                # fused, run one train_step each with their hooks.
+                due = cbs.next_batch_hook(b) if native else b
+                due = len(batches) if due is None else min(due, len(batches))
+                if check and epoch == start and b == 0:
+                    due = 0  # the start-up check sees the first batch before it is trained on
+                if due > b:
+                    lrs = None if step_schedule is None else step_schedule.lrs(optimizer.step_count, due - b)
+                    got = fused_mod.train_batches(
+                        self, x, y, optimizer, step_loss, order, batch_size, b, due - b, lrs, refresh, total, w
+                    )
+                    if got is None:
+                        native = False
+                    else:
+                        steps, new_total, size, correct, count = got
+                        if lrs is not None and steps:
+                            optimizer.lr = float(lrs[steps - 1])  # as the schedule's batch hook leaves it
+                        if not warned and steps and not math.isfinite(new_total - total):
+                            warned = True
+                            _warn_non_finite(new_total - total, epoch, f"step {b + steps - 1} at the latest")
+                        seen += size
+                        acc[0] += correct
+                        acc[1] += count
+                        blogs = {"size": size, "loss_sum": new_total - total, "correct": correct, "count": count}
+                        total = new_total
+                        cbs.on_batches_end(b, b + steps, blogs)
+                        b += steps
+                        if self.stop_training:
+                            break
+                        continue
+                idx = batches[b]
                 cbs.on_batch_begin(b, {"size": len(idx)})
                 xb, yb = x[idx], y[idx]
                 if check and epoch == start and b == 0:
                     self._check_first_batch(xb, yb, loss)
-                value = self.train_step(xb, yb, optimizer, loss)
+                value = self.train_step(xb, yb, optimizer, step_loss, sample_weight=None if w is None else w[idx])
                 if not warned and not math.isfinite(value):
                     warned = True
-                    warnings.warn(
-                        f"Sequential.fit: the loss became {value} at epoch {epoch}, step {b}; "
-                        "the weights are no longer finite (callbacks.TerminateOnNaN stops training here)",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
+                    _warn_non_finite(value, epoch, f"step {b}")
                 total += value * len(idx)
                 seen += len(idx)
                 blogs = {"loss": value, "size": len(idx)}
@@ -504,14 +672,20 @@ class Sequential:
                     acc[0] += counts[0]
                     acc[1] += counts[1]
                     blogs["accuracy"] = counts[0] / counts[1]
+                for m in tracked:
+                    m.update(self.last_output, yb)
                 cbs.on_batch_end(b, blogs)
+                b += 1
                 if self.stop_training:
                     break
             logs = {"loss": total / seen if seen else math.nan}
             if acc[1]:
                 logs["accuracy"] = acc[0] / acc[1]
-            if validation_data is not None:
-                val = self.evaluate(xv, yv, loss=loss)
+            for m in tracked:
+                if m.name != "accuracy" or "accuracy" not in logs:
+                    logs[m.name] = m.result()
+            if has_val:
+                val = self.evaluate(xv, yv, loss=spec, sample_weight=wv, metrics=metric_specs)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             logs["lr"] = lr
             logs["seconds"] = time.perf_counter() - t0
@@ -565,27 +739,58 @@ class Sequential:
         return ops.softmax(out)
 
     @_exclusive
-    def evaluate(self, x, y, loss=None, batch_size=256):
-        """``{"loss": ..., "accuracy": ...}`` over ``x``, ``y`` in evaluation mode (the loss of
-        the last ``fit`` by default, else cross-entropy; accuracy for classification losses)."""
-        loss = self._loss_name(loss or self.loss or "cross_entropy")
+    def evaluate(self, x, y, loss=None, batch_size=256, sample_weight=None, metrics=None):
+        """``{"loss": ..., "accuracy": ..., <metric>: ...}`` over ``x``, ``y`` in evaluation mode.
+
+        ``loss``: default the loss of the last ``fit`` (with its options), else ``compile``'s,
+        else cross-entropy; accuracy for classification losses. ``sample_weight (n,)``: the
+        loss is ``Σ w_i·l_i / n`` (Keras). ``metrics``: default ``compile``'s."""
+        from . import metrics as metrics_mod
+
+        compiled = self.compiled or {}
+        if loss is None:
+            loss = self.loss_fn if self.loss_fn is not None else (self.loss or compiled.get("loss", "cross_entropy"))
+        spec = losses.get(loss)
+        loss = self._loss_name(spec)
+        metric_specs = metrics if metrics is not None else compiled.get("metrics", [])
         x = self._input(x)
         y = self._target(y, loss, x.shape[0])
         if x.shape[0] == 0:
             raise ValueError("Sequential.evaluate: x has no rows")
-        fast = fused_mod.evaluate(self, x, y, loss, self._batch_size(batch_size))
+        w = training.weights_array(sample_weight, None, y, loss, x.shape[0], self.dtype)
+        tracked = [m for m in (metrics_mod.get(s) for s in metric_specs) if m.name != "accuracy"]
+        for m in tracked:
+            m.reset()
+        plain = w is None and isinstance(spec, losses.Loss) and spec == losses.Loss(loss)
+        plain = plain and not (loss == "cross_entropy" and y.ndim != 1)
+        # The metrics the native evaluation computes (top-k, mae, mse, r2) come with its sums.
+        native = metrics_mod.native_request(tracked, loss == "cross_entropy") if plain else None
+        fast = fused_mod.evaluate(self, x, y, loss, self._batch_size(batch_size), *native) if native else None
+        if fast is not None and len(fast) == 4:
+            metrics_mod.load_native(tracked, fast[3])
+            fast = fast[:3]
         total, correct, count = fast or (0.0, 0, 0)
+        # Otherwise the outputs of one native prediction (when the model is fused), then the
+        # loss and metrics batch by batch on them.
+        outputs = fused_mod.predict(self, x, self._batch_size(batch_size)) if fast is None else None
         for s in self._batched(x, batch_size) if fast is None else ():
-            out = self._forward(x[s], False)
-            value, _ = losses.compute(loss, out, y[s], self.backend, reduction="sum")
+            out = outputs[s] if outputs is not None else self._forward(x[s], False)
+            value, _ = training.loss_and_grad(
+                spec, out, y[s], None if w is None else w[s], self.backend, self.dtype, reduction="sum"
+            )
             total += value
             counts = self._accuracy_counts(out, y[s], loss)
             if counts is not None:
                 correct += counts[0]
                 count += counts[1]
-        result = {"loss": total / (y.shape[0] if loss == "cross_entropy" else y.size)}
+            for m in tracked:
+                m.update(out, y[s])
+        per_row = loss in ("cross_entropy", "custom")
+        result = {"loss": total / (y.shape[0] if per_row else y.size)}
         if count:
             result["accuracy"] = correct / count
+        for m in tracked:
+            result[m.name] = m.result()
         return result
 
     @_exclusive
@@ -690,6 +895,7 @@ def save_model(model, path, callbacks):
         "rng": model.rng.bit_generator.state,
         "epochs_completed": model.epochs_completed,
         "loss": model.loss,
+        "loss_config": model.loss_fn.get_config() if isinstance(model.loss_fn, losses.Loss) else None,
         "optimizer": None if opt is None else {"class": type(opt).__name__, "state_dict": opt.state_dict()},
         "callbacks": [
             {"class": type(cb).__name__, "state": cb.get_state()}
@@ -770,11 +976,17 @@ def _restore_optimizer(model, spec):
     ``load_state_dict`` restores hyper-parameters (``lr`` included), step count and state."""
     from . import optim
 
+    sd = spec["state_dict"]
     cls = getattr(optim, spec["class"], None)
     if not (isinstance(cls, type) and issubclass(cls, optim.Optimizer)):
-        cls = optim.OPTIMIZERS[spec["state_dict"]["kind"]]
-    opt = cls(model.parameters())
-    opt.load_state_dict(spec["state_dict"])
+        kind = sd["param_groups"][0]["kind"] if "param_groups" in sd else sd["kind"]
+        cls = optim.OPTIMIZERS[kind]
+    params = model.parameters()
+    if "param_groups" in sd:  # the saved parameter groups, by name
+        by_name = {p.name: p for p in params}
+        params = [{"params": [by_name[n] for n in g["param_names"]]} for g in sd["param_groups"]]
+    opt = cls(params)
+    opt.load_state_dict(sd)
     return opt
 
 
@@ -804,6 +1016,8 @@ def load_model(cls, path, callbacks, backend):
     model.rng.bit_generator.state = doc["rng"]
     model.epochs_completed = int(doc["epochs_completed"])
     model.loss = doc["loss"]
+    if doc.get("loss_config") is not None:  # the loss's options (label smoothing, Huber's delta)
+        model.loss_fn = losses.Loss(**doc["loss_config"])
     if doc["optimizer"] is not None:
         model.optimizer = _restore_optimizer(model, doc["optimizer"])
     model.callback_states = doc["callbacks"]

@@ -381,9 +381,12 @@ def training_curves(
     size=(4.6, 3.4),
 ):
     """One panel per metric, one line per run (``runs``: label → ``History`` or a dict of
-    per-epoch lists); epochs from 1; losses (and ``lr``) on a log scale. Metrics absent from
-    every run are skipped; non-finite values (a diverged run) end the line with ✕, and only then
-    does the title say what ✕ means."""
+    per-epoch lists, or a single ``History``); epochs from 1; losses (and ``lr``) on a log
+    scale. Metrics absent from every run are skipped; non-finite values (a diverged run) end
+    the line with ✕, and only then does the title say what ✕ means. With a single History,
+    each panel shows the metric and its ``val_`` twin (training solid, validation dashed)."""
+    if isinstance(getattr(runs, "history", None), dict):  # a single History
+        return _single_history(runs, path, metrics, title, logy, size)
     hs = {k: _history_dict(v) for k, v in runs.items()}
     metrics = [m for m in metrics if any(m in h for h in hs.values())]
     if not metrics:
@@ -417,6 +420,45 @@ def training_curves(
     )
     if title or diverged:
         fig.suptitle((title or "") + (" (✕: diverged)" if diverged else ""), fontsize=10)
+    return save(fig, path)
+
+
+def _single_history(history, path, metrics, title, logy, size):
+    h = _history_dict(history)
+    base = []
+    for m in metrics:
+        m = m[4:] if m.startswith("val_") else m
+        if m not in base and (m in h or f"val_{m}" in h):
+            base.append(m)
+    if not base:
+        raise ValueError(f"training_curves: none of the metrics {list(metrics)} is in the history ({sorted(h)})")
+    cols, rows = _grid(len(base), 2 if len(base) == 4 else 3)
+    fig, axes = _figure(cols, rows, size)
+    for ax in list(axes.flat)[len(base) :]:
+        ax.set_visible(False)
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [e + 1 for e in getattr(history, "epoch", [])]
+    for ax, m in zip(axes.flat, base):
+        for key, style, label in ((m, "-", "training"), (f"val_{m}", "--", "validation")):
+            if key not in h:
+                continue
+            ys = np.asarray(h[key], dtype=float)
+            xs = np.asarray(epochs if len(epochs) == len(ys) else np.arange(1, len(ys) + 1))
+            ok = np.isfinite(ys)
+            ax.plot(xs[ok], ys[ok], style, color="C0", label=label, lw=1.5, marker="." if len(ys) < 30 else None)
+            if not ok.all():
+                j = int(np.flatnonzero(~ok)[0])
+                ax.plot(xs[j], ys[ok][-1] if ok[:j].any() else 1.0, marker="X", color="C0", ms=9, ls="none")
+        if m in logy and np.all(np.asarray(h.get(m, [1.0]), dtype=float) > 0):
+            ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(m)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return save(fig, path)
 
 

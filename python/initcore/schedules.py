@@ -17,6 +17,23 @@ continuing across ``fit`` calls and save/load. Epoch ``e`` trains with:
                                       improvement of ``monitor``          (``ReduceLROnPlateau``)
 ====================================  =============================================================
 
+Per-step schedules (:class:`StepSchedule`) change the learning rate before every optimizer
+step instead; their unit is the step ``s`` = ``optimizer.step_count`` before the step (0-based,
+continuing across ``fit`` calls and save/load). ``η₀`` as above:
+
+====================================  =============================================================
+``WarmupCosine(warmup_steps,          ``η₀·(f + (1 − f)·s/w)`` for ``s < w``, then
+total_steps, start_factor=0,          ``η_min + (η₀ − η_min)(1 + cos(π(s − w)/(T − w)))/2``
+eta_min=0)``                          (``SequentialLR([LinearLR, CosineAnnealingLR], [w])``)
+``OneCycle(max_lr, total_steps,       ``OneCycleLR``: from ``max_lr/div_factor`` up to ``max_lr``
+pct_start=0.3, ...)``                 over the first ``pct_start·T`` steps, then down to
+                                      ``max_lr/(div_factor·final_div_factor)`` (cos or linear)
+``ExponentialPerStep(gamma)``         ``η₀·γ^s``                          (``ExponentialLR`` stepped per batch)
+====================================  =============================================================
+
+Every schedule answers ``lr_at(i)``, the learning rate of the 0-based epoch (closed-form
+schedules) or step (per-step ones) ``i``, and ``lrs(start, count)`` gives an array of them.
+
 The closed forms are what PyTorch's ``_get_closed_form_lr`` gives; they equal its recursive
 updates when nothing else changes the learning rate. With several closed-form schedules in one
 ``fit``, the last one in the callback list wins. Each schedule's progress is in
@@ -43,6 +60,10 @@ __all__ = [
     "LinearLR",
     "LambdaSchedule",
     "ReduceLROnPlateau",
+    "StepSchedule",
+    "WarmupCosine",
+    "OneCycle",
+    "ExponentialPerStep",
     "get",
     "SCHEDULES",
 ]
@@ -79,6 +100,12 @@ class LearningRateSchedule(Callback):
         if base is None:
             raise RuntimeError(f"{type(self).__name__}: no base learning rate yet (pass base_lr)")
         return base * self.factor(int(epoch))
+
+    def lrs(self, start: int, count: int, base_lr: float | None = None):
+        """``[lr_at(start), …, lr_at(start + count − 1)]`` as a float64 array."""
+        import numpy as np
+
+        return np.array([self.lr_at(e, base_lr) for e in range(int(start), int(start) + int(count))], dtype=np.float64)
 
     def on_train_begin(self, logs=None):
         if self.base_lr is None:
@@ -312,6 +339,172 @@ class ReduceLROnPlateau(Callback):
         )
 
 
+# --- per-step schedules ----------------------------------------------------------------------------
+class StepSchedule(Callback):
+    """Base of the per-step schedules: sets ``optimizer.lr = lr_at(optimizer.step_count)``
+    before every step (``on_batch_begin``). Subclasses implement :meth:`factor` (relative to
+    the captured η₀) or :meth:`lr_at`. ``per_step`` tells ``fit`` that the learning rate is a
+    function of the step alone, so the whole epoch's rates can be computed up front."""
+
+    per_step = True
+
+    def __init__(self):
+        super().__init__()
+        self.base_lr: float | None = None
+
+    def factor(self, step: int) -> float:
+        raise NotImplementedError
+
+    def lr_at(self, step: int, base_lr: float | None = None) -> float:
+        """The learning rate of the 0-based step ``step`` (from ``base_lr``, default η₀)."""
+        base = self.base_lr if base_lr is None else base_lr
+        if base is None:
+            raise RuntimeError(f"{type(self).__name__}: no base learning rate yet (pass base_lr)")
+        return base * self.factor(int(step))
+
+    def lrs(self, start: int, count: int, base_lr: float | None = None):
+        """``[lr_at(start), …, lr_at(start + count − 1)]`` as a float64 array."""
+        import numpy as np
+
+        return np.array([self.lr_at(s, base_lr) for s in range(int(start), int(start) + int(count))], dtype=np.float64)
+
+    def on_train_begin(self, logs=None):
+        if self.base_lr is None:
+            self.base_lr = float(_optimizer(self).lr)
+
+    def on_batch_begin(self, batch, logs=None):
+        opt = _optimizer(self)
+        opt.lr = self.lr_at(opt.step_count)
+
+    def next_batch_hook(self, batch):
+        # fit passes the rates of natively run batches (``lrs``) instead of calling the hook.
+        return None
+
+    def get_state(self) -> dict[str, Any]:
+        return {"base_lr": self.base_lr}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.base_lr = None if state["base_lr"] is None else float(state["base_lr"])
+
+    def __repr__(self) -> str:
+        fields = {k: v for k, v in vars(self).items() if k not in ("model", "params", "base_lr")}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
+
+
+def _nonnegative_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    return value
+
+
+class WarmupCosine(StepSchedule):
+    """Linear warm-up for ``warmup_steps`` steps from ``start_factor·η₀`` to η₀, then cosine
+    annealing to ``eta_min`` at ``total_steps`` (Goyal et al. 2017's warm-up, Loshchilov &
+    Hutter 2017's cosine): PyTorch's ``SequentialLR([LinearLR(start_factor, 1, warmup_steps),
+    CosineAnnealingLR(total_steps − warmup_steps, eta_min)], milestones=[warmup_steps])``.
+    ``start_factor=0`` starts from 0 (PyTorch's LinearLR needs a factor > 0)."""
+
+    def __init__(self, warmup_steps: int, total_steps: int, start_factor: float = 0.0, eta_min: float = 0.0):
+        super().__init__()
+        self.warmup_steps = _nonnegative_int("warmup_steps", warmup_steps)
+        self.total_steps = _positive_int("total_steps", total_steps)
+        if self.warmup_steps >= self.total_steps:
+            raise ValueError(f"warmup_steps ({warmup_steps}) must be < total_steps ({total_steps})")
+        if not 0.0 <= start_factor <= 1.0:
+            raise ValueError(f"start_factor must be in [0, 1], got {start_factor}")
+        if not eta_min >= 0:
+            raise ValueError(f"eta_min must be >= 0, got {eta_min}")
+        self.start_factor, self.eta_min = float(start_factor), float(eta_min)
+
+    def lr_at(self, step, base_lr=None):
+        base = self.base_lr if base_lr is None else base_lr
+        if base is None:
+            raise RuntimeError("WarmupCosine: no base learning rate yet (pass base_lr)")
+        s, w = int(step), self.warmup_steps
+        if s < w:
+            return base * (self.start_factor + (1.0 - self.start_factor) * s / w)
+        t = (s - w) / (self.total_steps - w)
+        return self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * t)) / 2
+
+
+class OneCycle(StepSchedule):
+    """The 1cycle policy (Smith & Topin 2019) as ``torch.optim.lr_scheduler.OneCycleLR``: the
+    learning rate starts at ``max_lr/div_factor``, rises to ``max_lr`` at step
+    ``pct_start·total_steps − 1``, then falls to ``max_lr/(div_factor·final_div_factor)`` at
+    step ``total_steps − 1`` (``three_phase``: back to the start value at ``2·pct_start·total
+    − 2`` first, then to the minimum). ``anneal_strategy``: ``"cos"`` or ``"linear"``. The
+    optimizer's own learning rate is ignored (``max_lr`` sets the scale). Unlike PyTorch's
+    default (``cycle_momentum=True``), momentum / β₁ is not cycled."""
+
+    def __init__(
+        self,
+        max_lr: float,
+        total_steps: int,
+        pct_start: float = 0.3,
+        anneal_strategy: str = "cos",
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+    ):
+        super().__init__()
+        if not max_lr > 0:
+            raise ValueError(f"max_lr must be > 0, got {max_lr}")
+        self.total_steps = _positive_int("total_steps", total_steps)
+        if not 0 <= pct_start <= 1:
+            raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
+        if not (div_factor > 0 and final_div_factor > 0):
+            raise ValueError(f"div_factor and final_div_factor must be > 0, got {div_factor}, {final_div_factor}")
+        self.max_lr, self.pct_start = float(max_lr), float(pct_start)
+        self.anneal_strategy, self.three_phase = anneal_strategy, bool(three_phase)
+        self.div_factor, self.final_div_factor = float(div_factor), float(final_div_factor)
+        initial = self.max_lr / self.div_factor
+        low = initial / self.final_div_factor
+        t = self.total_steps
+        if self.three_phase:
+            self.phases = [
+                (float(self.pct_start * t) - 1, initial, self.max_lr),
+                (float(2 * self.pct_start * t) - 2, self.max_lr, initial),
+                (t - 1, initial, low),
+            ]
+        else:
+            self.phases = [(float(self.pct_start * t) - 1, initial, self.max_lr), (t - 1, self.max_lr, low)]
+
+    def _anneal(self, start, end, pct):
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def lr_at(self, step, base_lr=None):
+        s = int(step)
+        if s < 0 or s > self.total_steps:
+            raise ValueError(f"Tried to step {s} times. The specified number of total steps is {self.total_steps}")
+        begin = 0.0
+        for i, (end, lo, hi) in enumerate(self.phases):
+            if s <= end or i == len(self.phases) - 1:
+                return self._anneal(lo, hi, (s - begin) / (end - begin))
+            begin = end
+        raise AssertionError("unreachable")
+
+    def on_train_begin(self, logs=None):
+        self.base_lr = self.max_lr
+
+
+class ExponentialPerStep(StepSchedule):
+    """``η_s = η₀·γ^s``: PyTorch's ``ExponentialLR`` stepped after every batch (Keras's
+    ``ExponentialDecay(decay_steps=1)``)."""
+
+    def __init__(self, gamma: float):
+        super().__init__()
+        if not gamma > 0:
+            raise ValueError(f"gamma must be > 0, got {gamma}")
+        self.gamma = float(gamma)
+
+    def factor(self, step):
+        return self.gamma**step
+
+
 SCHEDULES = {
     "step": StepDecay,
     "multistep": MultiStepDecay,
@@ -320,6 +513,9 @@ SCHEDULES = {
     "linear": LinearLR,
     "lambda": LambdaSchedule,
     "plateau": ReduceLROnPlateau,
+    "warmup_cosine": WarmupCosine,
+    "onecycle": OneCycle,
+    "exponential_per_step": ExponentialPerStep,
 }
 
 

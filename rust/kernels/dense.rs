@@ -14,13 +14,34 @@
 //! the products read `dy` directly.
 //!
 //! The functions write into caller-provided slices and allocate nothing, so that a training
-//! step can call them in a loop with workspaces it keeps.
+//! step can call them in a loop with workspaces it keeps. They are the one implementation of
+//! the layer: the layer-by-layer path (`py/dense.rs`) and the whole-network step
+//! (`network.rs`) both call them.
+//!
+//! Threads: each product is split in row bands of at least `BAND_MACS` multiply-adds, one
+//! serial GEMM per thread (`matmul::gemm_into_banded`), and the two backward products run side
+//! by side on two halves of the pool when both are big enough (`JOIN_MACS`). Serial GEMMs that
+//! each keep one core busy scale better than GEMM's own threading at MLP sizes, and every split
+//! gives the same bits as one serial call.
 
 use super::activation::{bias_act_backward, bias_act_forward, colsum_workspace_len, column_sums, Act};
-use super::matmul::{gemm_into, gemm_threads, MatRef};
+use super::matmul::{gemm_into_banded, MatRef};
+use super::parallel;
 use super::vmath::VMath;
 use super::ShapeError;
 use crate::ensure;
+
+/// Multiply-adds per row band of a product split across threads (about 10 µs of one core): on
+/// smaller bands, handing work to another thread costs more than it saves (measured on the
+/// 100-unit layers of the `snn` workload).
+const BAND_MACS: usize = 1 << 19;
+/// Multiply-adds of each of a layer's two backward products above which they run side by side.
+pub(crate) const JOIN_MACS: usize = 1 << 19;
+
+/// Threads (row bands) for an `m×k` by `k×n` product: one per `BAND_MACS` of work.
+fn band_threads(m: usize, k: usize, n: usize) -> usize {
+    (m.saturating_mul(k).saturating_mul(n) / BAND_MACS).clamp(1, parallel::num_threads())
+}
 
 /// Shape of one dense layer for a batch: `n` rows, `inp` inputs, `out` units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,12 +97,12 @@ pub fn dense_forward<T: VMath>(
     if let Some(b) = b {
         s.check("forward", &[("b", b.len(), out)])?;
     }
-    gemm_into(
+    gemm_into_banded(
         z,
         MatRef::row_major(x, n, inp)?,
         MatRef::row_major(w, inp, out)?,
         false,
-        gemm_threads(n, inp, out),
+        band_threads(n, inp, out),
     )?;
     bias_act_forward(act, b, n, out, z, y)
 }
@@ -132,23 +153,28 @@ pub fn dense_backward<T: VMath>(
         dz
     };
     let dzm = MatRef::row_major(dz, n, out)?;
-    gemm_into(
-        dw,
-        MatRef::row_major(x, n, inp)?.t(),
-        dzm,
-        false,
-        gemm_threads(inp, n, out),
-    )?;
-    if let Some(dx) = dx {
-        gemm_into(
-            dx,
-            dzm,
-            MatRef::row_major(w, inp, out)?.t(),
-            false,
-            gemm_threads(n, out, inp),
-        )?;
+    let xt = MatRef::row_major(x, n, inp)?.t();
+    let (tw, tx) = (band_threads(inp, n, out), band_threads(n, out, inp));
+    match dx {
+        Some(dx) => {
+            let wt = MatRef::row_major(w, inp, out)?.t();
+            let threads = parallel::num_threads();
+            if threads > 1 && n * out * inp >= JOIN_MACS {
+                let half = (threads / 2).max(1);
+                let (a, b) = parallel::install(|| {
+                    rayon::join(
+                        || gemm_into_banded(dw, xt, dzm, false, tw.min(half)),
+                        || gemm_into_banded(dx, dzm, wt, false, tx.min(half)),
+                    )
+                });
+                a.and(b)
+            } else {
+                gemm_into_banded(dw, xt, dzm, false, tw)?;
+                gemm_into_banded(dx, dzm, wt, false, tx)
+            }
+        }
+        None => gemm_into_banded(dw, xt, dzm, false, tw),
     }
-    Ok(())
 }
 
 #[cfg(test)]

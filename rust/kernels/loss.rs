@@ -14,6 +14,9 @@
 //! fixed blocks, folded in block order: the loss is bit-identical for any thread count.
 //! `exp` is `vmath`'s vectorizable one (≤ 1 ULP in f32, 2 in f64); the per-row `ln` of cross
 //! entropy and BCE's `ln_1p` are the standard library's (one call per row, resp. per entry).
+//!
+//! The losses with options (sample weights, label smoothing, soft targets, `mae`, `huber`) are
+//! [`weighted_loss`] in `loss_weighted.rs`; the three plain kernels here stay the fast path.
 
 use super::parallel::{install, threads_for};
 use super::vmath::VMath;
@@ -21,6 +24,11 @@ use super::{Real, ShapeError};
 use crate::ensure;
 use rayon::prelude::*;
 use std::fmt::Display;
+
+// Per-sample weights, label smoothing, soft targets, MAE and Huber (one kernel for all of them).
+#[path = "loss_weighted.rs"]
+mod weighted;
+pub use weighted::{check_weighted_loss, weighted_loss, LossFn, Targets};
 
 /// How the per-sample losses are combined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,7 +8,10 @@
 
 pub mod activation;
 pub mod batch_norm;
+pub mod clip;
 pub mod dense;
+pub mod dropout;
+pub mod epoch;
 pub mod loss;
 pub mod matmul;
 pub mod network;

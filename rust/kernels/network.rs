@@ -31,24 +31,24 @@
 //! bias; BatchNorm γ, β; PReLU slopes) and `buffers()` (running mean, running variance), so the
 //! caller's arrays are read and written in place.
 //!
-//! Threads: a Dense layer's products are split in row bands of at least `BAND_MACS`
-//! multiply-adds, one serial GEMM per thread (`matmul::gemm_into_banded`), and its two backward
-//! products run side by side; the other kernels pick their own threads (serial below the work
-//! threshold). Every piece is bit-identical for any thread count, so the whole pass is too, and
-//! it equals the layer-by-layer path (`dense.rs` and the other kernels called one at a time).
+//! Every layer is computed by the same kernel the layer-by-layer path calls (`dense.rs`,
+//! `dropout.rs`, `batch_norm.rs`, `activation.rs`), so the two paths are one copy of the math.
+//!
+//! Threads: each kernel picks its own (the Dense products in row bands, `dense.rs`; the others
+//! serial below the work threshold). Every piece is bit-identical for any thread count, so the
+//! whole pass is too.
 
 use super::activation::{
-    act_backward, act_forward, bias_act_backward, bias_act_forward, colsum_workspace_len, column_sums, log_softmax,
-    log_softmax_backward, maxout_backward, maxout_forward, prelu_backward, prelu_forward, softmax, softmax_backward,
-    Act,
+    act_backward, act_forward, colsum_workspace_len, log_softmax, log_softmax_backward, maxout_backward,
+    maxout_forward, prelu_backward, prelu_forward, softmax, softmax_backward, Act,
 };
 use super::batch_norm;
-use super::matmul::{gemm_into_banded, MatRef};
+use super::dense::{self, dense_backward, dense_forward, DenseShape};
+use super::dropout::{alpha_dropout_forward, dropout_backward, dropout_forward};
 use super::parallel;
 use super::vmath::VMath;
 use super::{Real, ShapeError};
 use crate::ensure;
-use multiversion::multiversion;
 
 /// What a layer computes (its widths are in [`LayerSpec`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -229,101 +229,6 @@ fn input_of<'a, T>(x: &'a [T], before: &'a [LayerWs<T>], src: Option<usize>, len
     }
 }
 
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
-fn dropout_rows<T: Real>(x: &[T], u: &[T], rate: T, scale: T, mask: &mut [T], y: &mut [T]) {
-    // As the NumPy layer: mask = (u >= rate).astype(dtype) * scale; y = x * mask.
-    for (((m, o), &xi), &ui) in mask.iter_mut().zip(y.iter_mut()).zip(x).zip(u) {
-        let keep = if ui >= rate { T::one() } else { T::zero() };
-        *m = keep * scale;
-        *o = xi * *m;
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
-fn alpha_dropout_rows<T: Real>(x: &[T], u: &[T], rate: T, a: T, c: T, b: T, mask: &mut [T], y: &mut [T]) {
-    // As the NumPy layer, operation by operation (no fused multiply-add):
-    // scaled = keep·a; y = x·scaled + ((1 − keep)·c + b) with c = a·alpha_p rounded once.
-    for (((m, o), &xi), &ui) in mask.iter_mut().zip(y.iter_mut()).zip(x).zip(u) {
-        let keep = if ui >= rate { T::one() } else { T::zero() };
-        *m = keep * a;
-        *o = xi * *m + ((T::one() - keep) * c + b);
-    }
-}
-
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
-fn mul_into<T: Real>(dy: &[T], mask: &[T], dx: &mut [T]) {
-    for ((d, &g), &m) in dx.iter_mut().zip(dy).zip(mask) {
-        *d = g * m;
-    }
-}
-
-/// Multiply-adds per row band of a product split across threads (about 10 µs of one core): on
-/// smaller bands, handing work to another thread costs more than it saves (measured on the
-/// 100-unit layers of the `snn` workload).
-const BAND_MACS: usize = 1 << 19;
-/// Multiply-adds of each of a layer's two backward products above which they run side by side.
-const JOIN_MACS: usize = 1 << 19;
-
-/// Threads (row bands) for an `m×k` by `k×n` product: one per `BAND_MACS` of work.
-fn band_threads(m: usize, k: usize, n: usize) -> usize {
-    (m.saturating_mul(k).saturating_mul(n) / BAND_MACS).clamp(1, parallel::num_threads())
-}
-
-/// `dense::dense_backward`, with the two products `dW = xᵀ·dz` and `dx = dz·Wᵀ`, which are
-/// independent, run side by side on two halves of the pool when both are worth threads, and
-/// each split in row bands (`matmul::gemm_into_banded`): serial GEMMs that each keep one core
-/// busy scale better than GEMM's own threading at these sizes, and the results are the same
-/// bits.
-#[allow(clippy::too_many_arguments)]
-fn dense_backward_split<T: VMath>(
-    n: usize,
-    inp: usize,
-    out: usize,
-    act: Act<T>,
-    dy: &[T],
-    x: &[T],
-    w: &[T],
-    z: &[T],
-    y: &[T],
-    dz: &mut [T],
-    ws: &mut [T],
-    dx: Option<&mut [T]>,
-    dw: &mut [T],
-    db: &mut [T],
-) -> Result<(), ShapeError> {
-    let dz: &[T] = if act == Act::Identity {
-        column_sums(dy, n, out, ws, db)?;
-        dy
-    } else {
-        bias_act_backward(act, dy, z, y, n, out, dz, ws, db)?;
-        dz
-    };
-    let dzm = MatRef::row_major(dz, n, out)?;
-    let xt = MatRef::row_major(x, n, inp)?.t();
-    let (tw, tx) = (band_threads(inp, n, out), band_threads(n, out, inp));
-    match dx {
-        Some(dx) => {
-            let wt = MatRef::row_major(w, inp, out)?.t();
-            let threads = parallel::num_threads();
-            if threads > 1 && n * out * inp >= JOIN_MACS {
-                let half = (threads / 2).max(1);
-                let (a, b) = parallel::install(|| {
-                    rayon::join(
-                        || gemm_into_banded(dw, xt, dzm, false, tw.min(half)),
-                        || gemm_into_banded(dx, dzm, wt, false, tx.min(half)),
-                    )
-                });
-                a.and(b)
-            } else {
-                gemm_into_banded(dw, xt, dzm, false, tw)?;
-                gemm_into_banded(dx, dzm, wt, false, tx)
-            }
-        }
-        None => gemm_into_banded(dw, xt, dzm, false, tw),
-    }
-}
-
 impl<T: VMath> Network<T> {
     /// Checks the layer list (consecutive widths, hyper-parameters) and allocates workspaces for
     /// `capacity` rows.
@@ -481,7 +386,7 @@ impl<T: VMath> Network<T> {
             && self
                 .specs
                 .iter()
-                .any(|s| matches!(s.kind, LayerKind::Dense { .. }) && n * s.inp * s.out >= JOIN_MACS)
+                .any(|s| matches!(s.kind, LayerKind::Dense { .. }) && n * s.inp * s.out >= dense::JOIN_MACS)
     }
 
     /// Whether a training forward needs at least two rows (BatchNorm's batch statistics).
@@ -592,15 +497,9 @@ impl<T: VMath> Network<T> {
             let p0 = self.first_param[i];
             match s.kind {
                 LayerKind::Dense { bias, act } => {
-                    // `dense::dense_forward`, with the product split in row bands (same bits).
                     let b = if bias { Some(&*params[p0 + 1]) } else { None };
-                    let z = &mut w.z[..len];
-                    let (xm, wm) = (
-                        MatRef::row_major(x_in, n, s.inp)?,
-                        MatRef::row_major(params[p0], s.inp, m)?,
-                    );
-                    gemm_into_banded(z, xm, wm, false, band_threads(n, s.inp, m))?;
-                    bias_act_forward(act, b, n, m, z, &mut w.out[..len])?;
+                    let shape = DenseShape { n, inp: s.inp, out: m };
+                    dense_forward(shape, x_in, params[p0], b, act, &mut w.z[..len], &mut w.out[..len])?;
                 }
                 LayerKind::BatchNorm { momentum, eps } => {
                     let (gamma, beta) = (&*params[p0], &*params[p0 + 1]);
@@ -633,13 +532,12 @@ impl<T: VMath> Network<T> {
                 LayerKind::Maxout { k } => maxout_forward(x_in, n, m, k, &mut w.out[..len], &mut w.arg[..len])?,
                 LayerKind::Dropout { rate } => {
                     let u = uniforms[self.first_uniform[i]];
-                    let scale = T::of(1.0 / (1.0 - rate));
-                    dropout_rows(x_in, u, T::of(rate), scale, &mut w.mask[..len], &mut w.out[..len]);
+                    dropout_forward(x_in, u, rate, &mut w.mask[..len], &mut w.out[..len])?;
                 }
                 LayerKind::AlphaDropout { rate, a, b, alpha_p } => {
                     let u = uniforms[self.first_uniform[i]];
-                    let (ta, tc, tb) = (T::of(a), T::of(a * alpha_p), T::of(b));
-                    alpha_dropout_rows(x_in, u, T::of(rate), ta, tc, tb, &mut w.mask[..len], &mut w.out[..len]);
+                    let (mask, y) = (&mut w.mask[..len], &mut w.out[..len]);
+                    alpha_dropout_forward(x_in, u, rate, a, b, alpha_p, mask, y)?;
                 }
             }
             prev = Some(i);
@@ -705,22 +603,14 @@ impl<T: VMath> Network<T> {
                     let (gw, gb) = grads[p0..].split_at_mut(1);
                     let db: &mut [T] = if bias { &mut *gb[0] } else { &mut self.db_scratch[..m] };
                     let (z, y, w_) = (&w.z[..len], &w.out[..len], &*params[p0]);
-                    dense_backward_split(
-                        n,
-                        s.inp,
-                        m,
-                        act,
-                        dy,
-                        x_in,
-                        w_,
-                        z,
-                        y,
-                        &mut self.dz[..len],
-                        &mut self.colsum,
-                        need_dx.then_some(dx),
-                        gw[0],
-                        db,
-                    )?;
+                    let shape = DenseShape { n, inp: s.inp, out: m };
+                    let dz = if act == Act::Identity {
+                        &mut [][..]
+                    } else {
+                        &mut self.dz[..len]
+                    };
+                    let ws = &mut self.colsum[..shape.backward_workspace_len()];
+                    dense_backward(shape, dy, x_in, w_, z, y, act, dz, ws, need_dx.then_some(dx), gw[0], db)?;
                 }
                 LayerKind::BatchNorm { .. } => {
                     let (dg, dbeta) = grads[p0..].split_at_mut(1);
@@ -746,7 +636,7 @@ impl<T: VMath> Network<T> {
                     prelu_backward(dy, x_in, &*params[p0], n, m, dx, &mut self.colsum, &mut *grads[p0])?
                 }
                 LayerKind::Maxout { k } => maxout_backward(dy, &w.arg[..len], n, m, k, dx)?,
-                LayerKind::Dropout { .. } | LayerKind::AlphaDropout { .. } => mul_into(dy, &w.mask[..len], dx),
+                LayerKind::Dropout { .. } | LayerKind::AlphaDropout { .. } => dropout_backward(dy, &w.mask[..len], dx)?,
             }
             std::mem::swap(&mut dy_buf, &mut dx_buf);
         }

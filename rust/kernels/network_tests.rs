@@ -357,12 +357,12 @@ fn dropout_masks_follow_the_numpy_layers() {
     let x = [1.5f32, -2.0, 0.25, 3.0];
     let u = [0.1f32, 0.5, 0.3, 0.29];
     let (mut m, mut y) = ([0f32; 4], [0f32; 4]);
-    dropout_rows(&x, &u, 0.3f32, (1.0f64 / 0.7) as f32, &mut m, &mut y);
+    crate::kernels::dropout::dropout_forward(&x, &u, 0.3, &mut m, &mut y).unwrap();
     let s = (1.0f64 / 0.7) as f32;
     assert_eq!(m, [0.0, s, s, 0.0]);
     assert_eq!(y, [0.0, -2.0 * s, 0.25 * s, 0.0]);
     let (a, c, b) = (0.9f32, (0.9f64 * -1.7580993408473766) as f32, 0.3f32);
-    alpha_dropout_rows(&x, &u, 0.3f32, a, c, b, &mut m, &mut y);
+    crate::kernels::dropout::alpha_dropout_forward(&x, &u, 0.3, 0.9, 0.3, -1.7580993408473766, &mut m, &mut y).unwrap();
     assert_eq!(m, [0.0, a, a, 0.0]);
     assert_eq!(
         y,

@@ -18,7 +18,10 @@
 //! before anything is written, so an error leaves parameters, running statistics and optimizer
 //! states as they were.
 
-use super::loss::{binary_cross_entropy, cross_entropy, mse, Reduction};
+use super::clip::{clip_gradients, Clip};
+use super::loss::{
+    binary_cross_entropy, check_weighted_loss, cross_entropy, mse, weighted_loss, LossFn, Reduction, Targets,
+};
 use super::network::Network;
 use super::optim::{adagrad_step, adam_step, nadam_step, rmsprop_step, sgd_step, Adagrad, Adam, NAdam, RmsProp, Sgd};
 use super::parallel;
@@ -45,6 +48,62 @@ impl Loss {
             "mse" => Some(Self::Mse),
             _ => None,
         }
+    }
+}
+
+/// What a step computes beyond the plain one, chosen per call: the loss's options (label
+/// smoothing, `mae`, `huber`: `loss_fn`), per-sample `weights` of the batch (both through
+/// `loss::weighted_loss`, as the layer-by-layer path calls it), and the gradient clipping run
+/// between the backward pass and the update (`clip::clip_gradients`). [`Extras::plain`] is
+/// the plain step, whose code path is untouched.
+///
+/// Parameter groups (`torch.optim`'s `param_groups`): `per_param[i]` is parameter `i`'s
+/// optimizer (its group's hyper-parameters) and the ratio of its learning rate to the step's;
+/// its rate is `param_lrs[i]` when given (the groups' current rates), else `lr·ratio` (what a
+/// schedule setting the default rate gives every group). Empty: one optimizer for all.
+#[derive(Clone, Copy, Debug)]
+pub struct Extras<'a, T> {
+    pub loss_fn: Option<LossFn>,
+    pub weights: Option<&'a [T]>,
+    pub clip: Clip,
+    pub per_param: &'a [(Optimizer, f64)],
+    pub param_lrs: Option<&'a [f64]>,
+}
+
+impl<T> Extras<'_, T> {
+    pub fn plain() -> Self {
+        Self {
+            loss_fn: None,
+            weights: None,
+            clip: Clip::None,
+            per_param: &[],
+            param_lrs: None,
+        }
+    }
+
+    /// Parameter `i`'s optimizer with its learning rate at a step of rate `lr`.
+    fn param_opt(&self, i: usize, lr: f64) -> Optimizer {
+        let (o, ratio) = self.per_param[i];
+        o.with_lr(self.param_lrs.map_or(lr * ratio, |l| l[i]))
+    }
+
+    /// The weighted kernel's loss for `loss`, when the options or weights call for it.
+    fn weighted(&self, loss: Loss) -> Option<LossFn> {
+        if self.loss_fn.is_none() && self.weights.is_none() {
+            return None;
+        }
+        Some(self.loss_fn.unwrap_or(match loss {
+            Loss::CrossEntropy => LossFn::CrossEntropy { label_smoothing: 0.0 },
+            Loss::BinaryCrossEntropy => LossFn::BinaryCrossEntropy,
+            Loss::Mse => LossFn::Mse,
+        }))
+    }
+}
+
+fn targets_of<'a, T>(target: &Target<'a, T>) -> Targets<'a, T, i64> {
+    match *target {
+        Target::Labels(l) => Targets::Labels(l),
+        Target::Values(v) => Targets::Values(v),
     }
 }
 
@@ -193,7 +252,7 @@ pub struct State<'a, 'b, T> {
     pub mu_products: &'a mut [f64],
 }
 
-fn check_target<T>(loss: Loss, target: &Target<'_, T>, n: usize, c: usize) -> Result<(), ShapeError> {
+pub(crate) fn check_target<T>(loss: Loss, target: &Target<'_, T>, n: usize, c: usize) -> Result<(), ShapeError> {
     match (loss, target) {
         (Loss::CrossEntropy, Target::Labels(l)) => {
             ensure!(
@@ -252,9 +311,30 @@ pub fn train_step<T: VMath>(
     uniforms: &[&[T]],
     st: State<'_, '_, T>,
     out: &mut [T],
+    extras: Extras<'_, T>,
 ) -> Result<f64, ShapeError> {
     // Everything is checked before anything is written.
     let c = net.output_dim();
+    if let Some(lf) = extras.weighted(loss) {
+        check_weighted_loss(&lf, n * c, n, c, &targets_of(&target), extras.weights, n * c)?;
+    }
+    extras.clip.validate()?;
+    if !extras.per_param.is_empty() {
+        let np = net.n_params();
+        ensure!(
+            extras.per_param.len() == np && !matches!(extras.param_lrs, Some(l) if l.len() != np),
+            "{} per-parameter optimizers given, the network has {np} parameters",
+            extras.per_param.len()
+        );
+        for i in 0..np {
+            let o = extras.param_opt(i, lr);
+            o.validate()?;
+            ensure!(
+                o.n_states() == opt.n_states() && o.uses_mu_product() == opt.uses_mu_product(),
+                "parameter {i}'s optimizer keeps other state arrays than the plan's"
+            );
+        }
+    }
     ensure!(
         step >= 1,
         "argument 'step' must be >= 1 (steps count from 1), got {step}"
@@ -313,19 +393,23 @@ pub fn train_step<T: VMath>(
 
     let pooled = net.wants_pool(n);
     let mut run = move || -> Result<f64, ShapeError> {
-        net.forward(x, n, st.params, st.buffers, uniforms, true)?;
-        let value = {
-            let (o, g) = net.output_and_grad(x, n);
-            out.copy_from_slice(o);
-            loss_and_grad(loss, o, n, c, &target, Reduction::Mean, g)?
-        };
+        let value = loss_phase(net, loss, x, n, &target, st.params, st.buffers, uniforms, out, &extras)?;
         net.backward(x, n, st.params, st.grads)?;
-        for i in 0..np {
-            let states = &mut st.states[i * ns..(i + 1) * ns];
-            let mu = st.mu_products.get(i).copied().unwrap_or(1.0);
-            let new_mu = opt.update(&mut *st.params[i], &*st.grads[i], states, step, mu)?;
-            if let Some(m) = st.mu_products.get_mut(i) {
-                *m = new_mu;
+        if extras.clip != Clip::None {
+            clip_gradients(st.grads, extras.clip)?;
+        }
+        if extras.per_param.is_empty() {
+            optimizer_phase(&opt, step, st.params, st.grads, st.states, st.mu_products)?;
+        } else {
+            let ns = opt.n_states();
+            for i in 0..np {
+                let o = extras.param_opt(i, lr);
+                let states = &mut st.states[i * ns..(i + 1) * ns];
+                let mu = st.mu_products.get(i).copied().unwrap_or(1.0);
+                let new_mu = o.update(&mut *st.params[i], &*st.grads[i], states, step, mu)?;
+                if let Some(m) = st.mu_products.get_mut(i) {
+                    *m = new_mu;
+                }
             }
         }
         Ok(value)
@@ -336,6 +420,54 @@ pub fn train_step<T: VMath>(
     } else {
         run()
     }
+}
+
+/// The loss phase of a step: the training forward, the loss, and `d loss / d output` left in
+/// the network's output gradient for `Network::backward`; `out` receives the output. Returns
+/// the mean loss. (A seam: a weighted or other loss replaces this phase alone.)
+#[allow(clippy::too_many_arguments)]
+pub fn loss_phase<T: VMath>(
+    net: &mut Network<T>,
+    loss: Loss,
+    x: &[T],
+    n: usize,
+    target: &Target<'_, T>,
+    params: &[&mut [T]],
+    buffers: &mut [&mut [T]],
+    uniforms: &[&[T]],
+    out: &mut [T],
+    extras: &Extras<'_, T>,
+) -> Result<f64, ShapeError> {
+    let c = net.output_dim();
+    net.forward(x, n, params, buffers, uniforms, true)?;
+    let (o, g) = net.output_and_grad(x, n);
+    out.copy_from_slice(o);
+    match extras.weighted(loss) {
+        None => loss_and_grad(loss, o, n, c, target, Reduction::Mean, g),
+        Some(lf) => weighted_loss(lf, o, n, c, targets_of(target), extras.weights, Reduction::Mean, g),
+    }
+}
+
+/// The optimizer phase of a step: every parameter updated from its gradient, in the model's
+/// order (`opt` carries this step's learning rate). (A seam: gradient clipping goes before it.)
+pub fn optimizer_phase<T: VMath>(
+    opt: &Optimizer,
+    step: u64,
+    params: &mut [&mut [T]],
+    grads: &[&mut [T]],
+    states: &mut [&mut [T]],
+    mu_products: &mut [f64],
+) -> Result<(), ShapeError> {
+    let ns = opt.n_states();
+    for i in 0..params.len() {
+        let states = &mut states[i * ns..(i + 1) * ns];
+        let mu = mu_products.get(i).copied().unwrap_or(1.0);
+        let new_mu = opt.update(&mut *params[i], &*grads[i], states, step, mu)?;
+        if let Some(m) = mu_products.get_mut(i) {
+            *m = new_mu;
+        }
+    }
+    Ok(())
 }
 
 /// The result of [`evaluate`]: the summed loss and, for the classification losses, the number
@@ -361,9 +493,103 @@ pub fn evaluate<T: VMath>(
     params: &[&mut [T]],
     buffers: &mut [&mut [T]],
     target: Option<(Loss, Target<'_, T>)>,
+    out: Option<&mut [T]>,
+) -> Result<Evaluation, ShapeError> {
+    let mut none = MetricSums::default();
+    evaluate_with_metrics(net, x, n, batch, params, buffers, target, out, &mut none)
+}
+
+/// The sums of the metrics [`evaluate_with_metrics`] computes on every batch's output, in
+/// `f64`, in row order (Keras's definitions, `python/initcore/metrics.py`):
+/// ```text
+/// top_k   [#{j : z_ij > z_i,y_i} < k] per row (labels)        hits out of the rows
+/// errors  Σ |p − t|, Σ (p − t)² over all entries (values)      mae, mse = sums / entries
+/// r2      per column Σ t, Σ t², Σ (t − p)² (values)            1 − SS_res / (Σt² − (Σt)²/n)
+/// ```
+/// Set `top_k` (the `k`s, hits 0), `errors` and `r2` to ask for them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricSums {
+    pub top_k: Vec<(usize, usize)>,
+    pub errors: bool,
+    pub abs_sum: f64,
+    pub sq_sum: f64,
+    pub entries: usize,
+    pub r2: bool,
+    pub col_sum: Vec<f64>,
+    pub col_sq: Vec<f64>,
+    pub col_res: Vec<f64>,
+    pub rows: usize,
+}
+
+impl MetricSums {
+    fn wanted(&self) -> bool {
+        !self.top_k.is_empty() || self.errors || self.r2
+    }
+
+    fn add<T: VMath>(&mut self, o: &[T], c: usize, target: &Target<'_, T>) {
+        match *target {
+            Target::Labels(l) => {
+                for (row, &y) in o.chunks_exact(c).zip(l) {
+                    let own = row[y as usize];
+                    let above = row.iter().filter(|&&v| v > own).count();
+                    for (k, hits) in self.top_k.iter_mut() {
+                        *hits += (above < *k) as usize;
+                    }
+                }
+            }
+            Target::Values(t) => {
+                if self.errors {
+                    for (&p, &tv) in o.iter().zip(t) {
+                        let d = p.f64() - tv.f64();
+                        self.abs_sum += d.abs();
+                        self.sq_sum += d * d;
+                    }
+                    self.entries += o.len();
+                }
+                if self.r2 {
+                    self.col_sum.resize(c, 0.0);
+                    self.col_sq.resize(c, 0.0);
+                    self.col_res.resize(c, 0.0);
+                    for (row, trow) in o.chunks_exact(c).zip(t.chunks_exact(c)) {
+                        for j in 0..c {
+                            let (p, tv) = (row[j].f64(), trow[j].f64());
+                            self.col_sum[j] += tv;
+                            self.col_sq[j] += tv * tv;
+                            self.col_res[j] += (tv - p) * (tv - p);
+                        }
+                    }
+                }
+            }
+        }
+        self.rows += o.len() / c.max(1);
+    }
+}
+
+/// [`evaluate`], also accumulating the metrics `metrics` asks for (see [`MetricSums`]).
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_with_metrics<T: VMath>(
+    net: &mut Network<T>,
+    x: &[T],
+    n: usize,
+    batch: usize,
+    params: &[&mut [T]],
+    buffers: &mut [&mut [T]],
+    target: Option<(Loss, Target<'_, T>)>,
     mut out: Option<&mut [T]>,
+    metrics: &mut MetricSums,
 ) -> Result<Evaluation, ShapeError> {
     let (d, c) = (net.input_dim(), net.output_dim());
+    ensure!(!metrics.wanted() || target.is_some(), "metrics need targets");
+    if let Some((_, t)) = &target {
+        ensure!(
+            metrics.top_k.is_empty() || matches!(t, Target::Labels(_)),
+            "top_k_accuracy needs class labels"
+        );
+        ensure!(
+            !(metrics.errors || metrics.r2) || matches!(t, Target::Values(_)),
+            "mae, mse and r2 need targets of the output's shape"
+        );
+    }
     ensure!(batch >= 1, "argument 'batch_size' must be >= 1");
     ensure!(
         x.len() == n * d,
@@ -425,6 +651,9 @@ pub fn evaluate<T: VMath>(
                         ev.count += nb * c;
                     }
                     _ => {}
+                }
+                if metrics.wanted() {
+                    metrics.add(o, c, &tb);
                 }
             }
             r0 = r1;

@@ -131,6 +131,7 @@ fn run_step(
         &refs(&w.uniforms),
         st,
         out,
+        Extras::plain(),
     )
 }
 

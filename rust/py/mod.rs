@@ -5,8 +5,10 @@ use pyo3::prelude::*;
 
 mod activation;
 mod batch_norm;
+mod clip;
 pub mod common;
 mod dense;
+mod dropout;
 mod loss;
 mod matmul;
 mod optim;
@@ -19,9 +21,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     threads::register(m)?;
     matmul::register(m)?;
     dense::register(m)?;
+    dropout::register(m)?;
     activation::register(m)?;
     batch_norm::register(m)?;
     loss::register(m)?;
+    clip::register(m)?;
     optim::register(m)?;
     stats::register(m)?;
     train::register(m)?;

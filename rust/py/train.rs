@@ -9,18 +9,23 @@
 
 #[path = "train_args.rs"]
 mod args;
+#[path = "train_spec.rs"]
+mod spec;
 
-use super::common::{dt_str, Dt};
-use crate::kernels::activation::Act;
-use crate::kernels::network::{LayerKind, LayerSpec, Network};
-use crate::kernels::optim::{Adagrad, Adam, NAdam, RmsProp, Sgd};
-use crate::kernels::train::{evaluate, train_step, Loss, Optimizer, State};
+use super::common::{check_shape, dt_str, readonly, Dt};
+use crate::kernels::clip::Clip;
+use crate::kernels::epoch::{train_epoch, EpochArgs, EpochWs, Progress};
+use crate::kernels::loss::LossFn;
+use crate::kernels::network::{LayerKind, Network};
+use crate::kernels::train::{evaluate, evaluate_with_metrics, train_step, Extras, Loss, MetricSums, Optimizer, State};
 use crate::kernels::vmath::VMath;
-use args::{check_overlaps, slice, slice_mut, target_of, value_err, Guard, Meta, Slots, StepArgs};
-use numpy::Element;
+use args::{check_overlaps, slice, slice_mut, target_of, value_err, Arg, Guard, Meta, Slots, StepArgs};
+use numpy::{Element, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
+use spec::{layer_spec, optimizer_of};
+use std::time::{Duration, Instant};
 
 /// Grows `net`'s workspaces to `rows` rows, or raises `MemoryError` first. `Network::reserve`
 /// allocates infallibly (a failure aborts the interpreter), so the bytes it will ask for are
@@ -68,6 +73,23 @@ struct Plan<T: 'static> {
     slots: Slots<T>,
     /// NAdam's `mu_product` per parameter, copied from and back to the caller's list.
     mu: Vec<f64>,
+    /// An epoch's gathered batch rows.
+    gathered: EpochWs<T>,
+}
+
+/// How often a running epoch looks for a pending signal (Ctrl-C), re-acquiring the GIL briefly.
+const SIGNAL_CHECK: Duration = Duration::from_millis(50);
+
+/// The optional per-sample weights `(rows,)` of `T`, borrowed read-only.
+fn weights_of<'py, T: Element>(
+    f: &str,
+    w: Option<&Bound<'py, PyAny>>,
+    rows: usize,
+) -> PyResult<Option<PyReadonlyArrayDyn<'py, T>>> {
+    let Some(w) = w else { return Ok(None) };
+    let r = readonly::<T>(f, "sample_weight", w)?;
+    check_shape(f, "sample_weight", r.shape(), &[rows], "one weight per row of x")?;
+    Ok(Some(r))
 }
 
 impl<T: VMath + Element> Plan<T> {
@@ -82,6 +104,8 @@ impl<T: VMath + Element> Plan<T> {
         lr: f64,
         out: &Bound<'_, PyAny>,
         mu: Option<&Bound<'_, PyList>>,
+        weights: Option<&Bound<'_, PyAny>>,
+        param_lrs: Option<Vec<f64>>,
     ) -> PyResult<f64> {
         const F: &str = "TrainPlan.step";
         let Plan {
@@ -89,6 +113,7 @@ impl<T: VMath + Element> Plan<T> {
             meta,
             slots,
             mu: mu_vals,
+            ..
         } = self;
         let loss = meta
             .loss
@@ -111,6 +136,8 @@ impl<T: VMath + Element> Plan<T> {
                 mu_vals.push(v.extract::<f64>()?);
             }
         }
+        let rw = weights_of::<T>(F, weights, n)?;
+        let ws = rw.as_ref().map(|w| super::batch_norm::c_order(F, w)).transpose()?;
         reserve(F, net, n)?;
         // SAFETY: checked above (shapes, dtypes, contiguity, overlaps); see the module docs.
         let (xs, outs, target) = unsafe { (slice::<T>(rx), slice_mut::<T>(ro), target_of::<T>(ry, labels)) };
@@ -131,7 +158,14 @@ impl<T: VMath + Element> Plan<T> {
                     buffers,
                     mu_products: &mut mu_vals[..],
                 };
-                train_step(net, &opt, lr, step, loss, xs, n, target, uniforms, st, outs)
+                let extras = Extras {
+                    loss_fn: meta.loss_fn,
+                    weights: ws.as_deref(),
+                    clip: meta.clip,
+                    per_param: &meta.per_param,
+                    param_lrs: param_lrs.as_deref(),
+                };
+                train_step(net, &opt, lr, step, loss, xs, n, target, uniforms, st, outs, extras)
             })
             .map_err(|e| value_err(F, e))?;
         drop(g);
@@ -141,6 +175,151 @@ impl<T: VMath + Element> Plan<T> {
             }
         }
         Ok(value)
+    }
+
+    /// Batches `first .. first + count` of an epoch in one call (`kernels::epoch`), the GIL
+    /// released; returns after `max_seconds` (a whole step done) when that is positive, and on a
+    /// pending signal, whose exception it raises. `progress` always receives how far it got.
+    #[allow(clippy::too_many_arguments)]
+    fn epoch(
+        &mut self,
+        py: Python<'_>,
+        e: &EpochCall<'_, '_>,
+        a: &StepArgs<'_, '_>,
+        mu: Option<&Bound<'_, PyList>>,
+        progress: &Bound<'_, PyList>,
+    ) -> PyResult<()> {
+        const F: &str = "TrainPlan.epoch";
+        let Plan {
+            net,
+            meta,
+            slots,
+            mu: mu_vals,
+            gathered,
+        } = self;
+        let loss = meta
+            .loss
+            .ok_or_else(|| PyValueError::new_err(format!("{F}: this plan was built without a loss")))?;
+        let opt = meta
+            .opt
+            .ok_or_else(|| PyValueError::new_err(format!("{F}: this plan was built without an optimizer")))?;
+        if e.step0 < 1 {
+            return Err(PyValueError::new_err(format!(
+                "{F}: argument 'step' must be >= 1 (steps count from 1), got {}",
+                e.step0
+            )));
+        }
+        let g = Guard(slots);
+        let s = &mut *g.0;
+        let (rx, rows) = meta.take_x(F, s, e.x)?;
+        let (ry, labels) = meta.take_target(F, s, loss, e.y, rows)?;
+        let rorder = meta.take_flat::<i64, T>(F, s, Arg::Order, e.order)?;
+        let runi = meta.take_flat::<T, T>(F, s, Arg::Uniforms, e.uniforms)?;
+        let ro = meta.take_out_rows(F, s, e.out)?;
+        let rw = weights_of::<T>(F, e.weights, rows)?;
+        let ws = rw.as_ref().map(|w| super::batch_norm::c_order(F, w)).transpose()?;
+        meta.take_state(F, s, a, true, 0)?;
+        check_overlaps(F, s, meta)?;
+        // The epoch grows the workspaces to its batch size inside the call: ask for them here,
+        // fallibly, so that a batch too large for the machine raises MemoryError instead.
+        reserve(F, net, e.batch.min(rows))?;
+        mu_vals.clear();
+        if let Optimizer::NAdam(_) = opt {
+            let list =
+                mu.ok_or_else(|| PyValueError::new_err(format!("{F}: argument 'mu_products' is required for nadam")))?;
+            for v in list.iter() {
+                mu_vals.push(v.extract::<f64>()?);
+            }
+        }
+        // SAFETY: checked above (shapes, dtypes, contiguity, overlaps); see `train_args.rs`.
+        let (xs, outs, target, order, uniforms) = unsafe {
+            (
+                slice::<T>(rx),
+                slice_mut::<T>(ro),
+                target_of::<T>(ry, labels),
+                slice::<i64>(rorder),
+                slice::<T>(runi),
+            )
+        };
+        let args = EpochArgs {
+            x: xs,
+            rows,
+            target,
+            order,
+            batch: e.batch,
+            first: e.first,
+            count: e.count,
+            uniforms,
+            lrs: e.lrs.as_deref(),
+            lr: e.lr,
+            step0: e.step0,
+            loss_sum0: e.loss_sum,
+            weights: ws.as_deref(),
+            loss_fn: meta.loss_fn,
+            clip: meta.clip,
+            per_param: &meta.per_param,
+            param_lrs: e.param_lrs.as_deref(),
+        };
+        let Slots {
+            params,
+            grads,
+            states,
+            buffers,
+            ..
+        } = s;
+        let mut prog = Progress::default();
+        let max_seconds = e.max_seconds;
+        let (result, pending) = py.detach(|| {
+            let st = State {
+                params,
+                grads,
+                states,
+                buffers,
+                mu_products: &mut mu_vals[..],
+            };
+            let start = Instant::now();
+            let mut last_check = start;
+            let mut pending: Option<PyErr> = None;
+            let mut poll = |_: &Progress| {
+                let now = Instant::now();
+                if now.duration_since(last_check) >= SIGNAL_CHECK {
+                    last_check = now;
+                    if let Err(err) = Python::attach(|py| py.check_signals()) {
+                        pending = Some(err);
+                        return true;
+                    }
+                }
+                max_seconds > 0.0 && now.duration_since(start).as_secs_f64() >= max_seconds
+            };
+            let r = train_epoch(net, &opt, loss, &args, st, gathered, outs, &mut prog, &mut poll);
+            (r, pending)
+        });
+        drop(g);
+        let vals: [f64; 6] = [
+            prog.steps as f64,
+            prog.loss_sum,
+            prog.samples as f64,
+            prog.correct as f64,
+            prog.count as f64,
+            prog.last_rows as f64,
+        ];
+        for (i, v) in vals.iter().enumerate() {
+            if i < progress.len() {
+                progress.set_item(i, v)?;
+            } else {
+                progress.append(v)?;
+            }
+        }
+        if let Some(list) = mu {
+            for (i, &v) in mu_vals.iter().enumerate() {
+                list.set_item(i, v)?;
+            }
+        }
+        result.map_err(|err| value_err(F, err))?;
+        match pending {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
     }
 
     fn predict(
@@ -168,6 +347,7 @@ impl<T: VMath + Element> Plan<T> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn evaluate(
         &mut self,
         py: Python<'_>,
@@ -176,6 +356,7 @@ impl<T: VMath + Element> Plan<T> {
         loss: Loss,
         batch: usize,
         a: &StepArgs<'_, '_>,
+        metrics: &mut MetricSums,
     ) -> PyResult<(f64, usize, usize)> {
         const F: &str = "TrainPlan.evaluate";
         let Plan { net, meta, slots, .. } = self;
@@ -190,10 +371,29 @@ impl<T: VMath + Element> Plan<T> {
         let (xs, target) = unsafe { (slice::<T>(rx), target_of::<T>(ry, labels)) };
         let Slots { params, buffers, .. } = s;
         let ev = py
-            .detach(|| evaluate(net, xs, n, batch, params, buffers, Some((loss, target)), None))
+            .detach(|| evaluate_with_metrics(net, xs, n, batch, params, buffers, Some((loss, target)), None, metrics))
             .map_err(|e| value_err(F, e))?;
         Ok((ev.loss_sum, ev.correct, ev.count))
     }
+}
+
+/// The epoch-specific arguments of `TrainPlan.epoch`.
+struct EpochCall<'a, 'py> {
+    x: &'a Bound<'py, PyAny>,
+    y: &'a Bound<'py, PyAny>,
+    order: &'a Bound<'py, PyAny>,
+    uniforms: &'a Bound<'py, PyAny>,
+    out: &'a Bound<'py, PyAny>,
+    batch: usize,
+    first: usize,
+    count: usize,
+    step0: u64,
+    lr: f64,
+    lrs: Option<Vec<f64>>,
+    max_seconds: f64,
+    loss_sum: f64,
+    weights: Option<&'a Bound<'py, PyAny>>,
+    param_lrs: Option<Vec<f64>>,
 }
 
 enum Inner {
@@ -217,181 +417,7 @@ pub struct TrainPlan {
     dtype: Dt,
 }
 
-fn act_of<T: VMath>(f: &str, name: &str, alpha: Option<f64>) -> PyResult<Act<T>> {
-    Act::<T>::parse(name, alpha).map_err(|e| PyValueError::new_err(format!("{f}: {e}")))
-}
-
-fn layer_spec<T: VMath>(f: &str, i: usize, item: &Bound<'_, PyAny>) -> PyResult<LayerSpec<T>> {
-    let t = item
-        .cast::<PyTuple>()
-        .map_err(|_| PyTypeError::new_err(format!("{f}: layers[{i}] must be a tuple")))?;
-    let kind: String = t.get_item(0)?.extract()?;
-    let bad = |e: PyErr| PyValueError::new_err(format!("{f}: layers[{i}] ({kind}): {e}"));
-    let spec = match kind.as_str() {
-        "dense" => {
-            let (_, inp, out, bias, act, alpha): (String, usize, usize, bool, String, Option<f64>) =
-                t.extract().map_err(bad)?;
-            LayerSpec {
-                kind: LayerKind::Dense {
-                    bias,
-                    act: act_of(f, &act, alpha)?,
-                },
-                inp,
-                out,
-            }
-        }
-        "batch_norm" => {
-            let (_, m, momentum, eps): (String, usize, f64, f64) = t.extract().map_err(bad)?;
-            LayerSpec {
-                kind: LayerKind::BatchNorm { momentum, eps },
-                inp: m,
-                out: m,
-            }
-        }
-        "activation" => {
-            let (_, m, act, alpha): (String, usize, String, Option<f64>) = t.extract().map_err(bad)?;
-            let kind = match act.as_str() {
-                "softmax" => LayerKind::Softmax,
-                "log_softmax" => LayerKind::LogSoftmax,
-                _ => LayerKind::Activation(act_of(f, &act, alpha)?),
-            };
-            LayerSpec { kind, inp: m, out: m }
-        }
-        "prelu" => {
-            let (_, m): (String, usize) = t.extract().map_err(bad)?;
-            LayerSpec {
-                kind: LayerKind::PRelu,
-                inp: m,
-                out: m,
-            }
-        }
-        "maxout" => {
-            let (_, inp, k): (String, usize, usize) = t.extract().map_err(bad)?;
-            if k == 0 || inp % k != 0 {
-                return Err(PyValueError::new_err(format!(
-                    "{f}: layers[{i}] (maxout): k={k} does not divide {inp}"
-                )));
-            }
-            LayerSpec {
-                kind: LayerKind::Maxout { k },
-                inp,
-                out: inp / k,
-            }
-        }
-        "dropout" => {
-            let (_, m, rate): (String, usize, f64) = t.extract().map_err(bad)?;
-            LayerSpec {
-                kind: LayerKind::Dropout { rate },
-                inp: m,
-                out: m,
-            }
-        }
-        "alpha_dropout" => {
-            let (_, m, rate, a, b, alpha_p): (String, usize, f64, f64, f64, f64) = t.extract().map_err(bad)?;
-            LayerSpec {
-                kind: LayerKind::AlphaDropout { rate, a, b, alpha_p },
-                inp: m,
-                out: m,
-            }
-        }
-        _ => {
-            return Err(PyValueError::new_err(format!(
-                "{f}: layers[{i}] has an unknown kind '{kind}'"
-            )))
-        }
-    };
-    Ok(spec)
-}
-
-/// `(kind, hyper)` → an optimizer; every key of `hyper` must be known and every needed one given.
-fn optimizer_of(f: &str, kind: &str, hyper: &Bound<'_, PyDict>) -> PyResult<Optimizer> {
-    let known: &[&str] = match kind {
-        "sgd" => &["lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize"],
-        "adagrad" => &["lr", "lr_decay", "weight_decay", "eps", "maximize"],
-        "rmsprop" => &["lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize"],
-        "adam" | "adamw" => &["lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize"],
-        "nadam" => &[
-            "lr",
-            "beta1",
-            "beta2",
-            "eps",
-            "weight_decay",
-            "momentum_decay",
-            "decoupled_weight_decay",
-            "maximize",
-        ],
-        _ => return Err(PyValueError::new_err(format!("{f}: unknown optimizer kind '{kind}'"))),
-    };
-    for k in hyper.keys() {
-        let k: String = k.extract()?;
-        if !known.contains(&k.as_str()) {
-            return Err(PyValueError::new_err(format!(
-                "{f}: hyper-parameter '{k}' of {kind} is not supported"
-            )));
-        }
-    }
-    let num = |k: &str| -> PyResult<f64> {
-        hyper
-            .get_item(k)?
-            .ok_or_else(|| PyValueError::new_err(format!("{f}: hyper-parameter '{k}' of {kind} is missing")))?
-            .extract::<f64>()
-    };
-    let flag = |k: &str| -> PyResult<bool> {
-        hyper
-            .get_item(k)?
-            .ok_or_else(|| PyValueError::new_err(format!("{f}: hyper-parameter '{k}' of {kind} is missing")))?
-            .extract::<bool>()
-    };
-    let opt = match kind {
-        "sgd" => Optimizer::Sgd(Sgd {
-            lr: num("lr")?,
-            momentum: num("momentum")?,
-            dampening: num("dampening")?,
-            weight_decay: num("weight_decay")?,
-            nesterov: flag("nesterov")?,
-            maximize: flag("maximize")?,
-        }),
-        "adagrad" => Optimizer::Adagrad(Adagrad {
-            lr: num("lr")?,
-            lr_decay: num("lr_decay")?,
-            weight_decay: num("weight_decay")?,
-            eps: num("eps")?,
-            maximize: flag("maximize")?,
-        }),
-        "rmsprop" => Optimizer::RmsProp(RmsProp {
-            lr: num("lr")?,
-            alpha: num("alpha")?,
-            eps: num("eps")?,
-            weight_decay: num("weight_decay")?,
-            momentum: num("momentum")?,
-            centered: flag("centered")?,
-            maximize: flag("maximize")?,
-        }),
-        "adam" | "adamw" => Optimizer::Adam(Adam {
-            lr: num("lr")?,
-            beta1: num("beta1")?,
-            beta2: num("beta2")?,
-            eps: num("eps")?,
-            weight_decay: num("weight_decay")?,
-            amsgrad: flag("amsgrad")?,
-            decoupled_weight_decay: kind == "adamw",
-            maximize: flag("maximize")?,
-        }),
-        _ => Optimizer::NAdam(NAdam {
-            lr: num("lr")?,
-            beta1: num("beta1")?,
-            beta2: num("beta2")?,
-            eps: num("eps")?,
-            weight_decay: num("weight_decay")?,
-            momentum_decay: num("momentum_decay")?,
-            decoupled_weight_decay: flag("decoupled_weight_decay")?,
-            maximize: flag("maximize")?,
-        }),
-    };
-    opt.validate().map_err(|e| value_err(f, e))?;
-    Ok(opt)
-}
-
+#[allow(clippy::too_many_arguments)]
 fn build<T: VMath + Element>(
     f: &str,
     layers: &Bound<'_, PyAny>,
@@ -400,6 +426,7 @@ fn build<T: VMath + Element>(
     opt: Option<Optimizer>,
     loss: Option<Loss>,
     param_names: Vec<String>,
+    (loss_fn, clip, per_param): (Option<LossFn>, Clip, Vec<(Optimizer, f64)>),
 ) -> PyResult<Plan<T>> {
     let mut specs = Vec::new();
     for (i, item) in layers.try_iter()?.enumerate() {
@@ -417,6 +444,9 @@ fn build<T: VMath + Element>(
     let meta = Meta {
         opt,
         loss,
+        loss_fn,
+        clip,
+        per_param,
         param_names,
         buffer_lens: net.buffer_lens().to_vec(),
         uniform_widths: net.uniform_widths().to_vec(),
@@ -430,6 +460,7 @@ fn build<T: VMath + Element>(
         meta,
         slots: Slots::new(),
         mu: Vec::new(),
+        gathered: EpochWs::new(),
     })
 }
 
@@ -441,9 +472,14 @@ impl TrainPlan {
     /// be ``"softmax"``/``"log_softmax"``), ``("prelu", m)``, ``("maxout", in, k)``,
     /// ``("dropout", m, rate)``, ``("alpha_dropout", m, rate, a, b, alpha_p)``. ``optimizer``:
     /// ``(kind, hyper)`` as ``initcore.optim`` has them. ``loss``: ``"cross_entropy"``,
-    /// ``"binary_cross_entropy"`` or ``"mse"``.
+    /// ``"binary_cross_entropy"``, ``"mse"``, ``"mae"`` or ``"huber"``, with
+    /// ``label_smoothing`` (cross-entropy) and ``delta`` (Huber). ``clip``: the optimizer's
+    /// gradient clipping ``(mode, threshold)`` (``initcore.ops.clip_gradients``' modes).
     #[new]
-    #[pyo3(signature = (layers, input_dim, dtype, capacity=1, optimizer=None, loss=None, param_names=Vec::new()))]
+    /// ``param_optimizers``: parameter groups, one ``(hyper, lr_ratio)`` per parameter (the
+    /// optimizer's kind; ``kernels::train::Extras``).
+    #[pyo3(signature = (layers, input_dim, dtype, capacity=1, optimizer=None, loss=None, param_names=Vec::new(), label_smoothing=0.0, delta=1.0, clip=None, param_optimizers=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         layers: &Bound<'_, PyAny>,
         input_dim: usize,
@@ -452,27 +488,66 @@ impl TrainPlan {
         optimizer: Option<(String, Bound<'_, PyDict>)>,
         loss: Option<&str>,
         param_names: Vec<String>,
+        label_smoothing: f64,
+        delta: f64,
+        clip: Option<(String, f64)>,
+        param_optimizers: Option<Vec<(Bound<'_, PyDict>, f64)>>,
     ) -> PyResult<Self> {
         const F: &str = "TrainPlan";
         let opt = match &optimizer {
             Some((kind, hyper)) => Some(optimizer_of(F, kind, hyper)?),
             None => None,
         };
-        let loss = match loss {
-            Some(l) => Some(Loss::parse(l).ok_or_else(|| {
-                PyValueError::new_err(format!(
-                    "{F}: argument 'loss' must be cross_entropy, binary_cross_entropy or mse, got '{l}'"
-                ))
-            })?),
-            None => None,
+        let mut per_param = Vec::new();
+        if let (Some(list), Some((kind, _)), Some(o)) = (&param_optimizers, &optimizer, opt) {
+            for (i, (hyper, ratio)) in list.iter().enumerate() {
+                let p = optimizer_of(F, kind, hyper)?;
+                if p.state_names() != o.state_names() {
+                    return Err(PyValueError::new_err(format!(
+                        "{F}: param_optimizers[{i}] keeps the states {:?}, the optimizer {:?}",
+                        p.state_names(),
+                        o.state_names()
+                    )));
+                }
+                if !(ratio.is_finite() && *ratio >= 0.0) {
+                    return Err(PyValueError::new_err(format!(
+                        "{F}: param_optimizers[{i}] has the learning-rate ratio {ratio}"
+                    )));
+                }
+                per_param.push((p, *ratio));
+            }
+        }
+        let bad_loss = |l: &str| {
+            PyValueError::new_err(format!(
+                "{F}: argument 'loss' must be cross_entropy, binary_cross_entropy, mse, mae or huber, got '{l}'"
+            ))
         };
+        // mae and huber take float targets as mse does; their kernel is the weighted one.
+        let (loss, loss_fn) = match loss {
+            Some(l) => {
+                let f = LossFn::parse(l, label_smoothing, delta).ok_or_else(|| bad_loss(l))?;
+                f.validate().map_err(|e| value_err(F, e))?;
+                let kind = Loss::parse(l).unwrap_or(Loss::Mse);
+                let plain = matches!(f, LossFn::CrossEntropy { label_smoothing } if label_smoothing == 0.0)
+                    || matches!(f, LossFn::BinaryCrossEntropy | LossFn::Mse);
+                (Some(kind), if plain { None } else { Some(f) })
+            }
+            None => (None, None),
+        };
+        let clip = match &clip {
+            Some((mode, t)) => Clip::parse(mode, *t)
+                .ok_or_else(|| PyValueError::new_err(format!("{F}: argument 'clip' has an unknown mode '{mode}'")))?,
+            None => Clip::None,
+        };
+        clip.validate().map_err(|e| value_err(F, e))?;
+        let extras = (loss_fn, clip, per_param);
         let (inner, dt) = match dtype {
             "float32" => (
-                Inner::F32(build(F, layers, input_dim, capacity, opt, loss, param_names)?),
+                Inner::F32(build(F, layers, input_dim, capacity, opt, loss, param_names, extras)?),
                 Dt::F32,
             ),
             "float64" => (
-                Inner::F64(build(F, layers, input_dim, capacity, opt, loss, param_names)?),
+                Inner::F64(build(F, layers, input_dim, capacity, opt, loss, param_names, extras)?),
                 Dt::F64,
             ),
             _ => {
@@ -489,7 +564,9 @@ impl TrainPlan {
     /// parameter; ``buffers``: BatchNorm running means and variances; ``uniforms``: ``(n,
     /// width)`` draws in ``[0, 1)`` per dropout layer; ``out``: ``(n, output_dim)`` receives
     /// the network output; ``mu_products`` (NAdam): a list of floats, updated in place.
-    #[pyo3(signature = (x, y, params, grads, states, buffers, uniforms, step, lr, out, mu_products=None))]
+    /// ``sample_weight (n,)``: per-sample weights of the loss (``kernels::loss::weighted_loss``).
+    /// ``param_lrs``: with parameter groups, every parameter's learning rate (its group's).
+    #[pyo3(signature = (x, y, params, grads, states, buffers, uniforms, step, lr, out, mu_products=None, sample_weight=None, param_lrs=None))]
     #[allow(clippy::too_many_arguments)]
     fn step(
         &mut self,
@@ -505,15 +582,83 @@ impl TrainPlan {
         lr: f64,
         out: &Bound<'_, PyAny>,
         mu_products: Option<&Bound<'_, PyList>>,
+        sample_weight: Option<&Bound<'_, PyAny>>,
+        param_lrs: Option<Vec<f64>>,
     ) -> PyResult<f64> {
         let a = StepArgs {
             params,
             grads,
             states,
             buffers,
-            uniforms,
+            uniforms: Some(uniforms),
         };
-        dispatch!(self, p => p.step(py, x, y, &a, step, lr, out, mu_products))
+        dispatch!(self, p => p.step(py, x, y, &a, step, lr, out, mu_products, sample_weight, param_lrs))
+    }
+
+    /// Training steps over batches ``first .. first + count`` of an epoch, in one call (the GIL
+    /// released): batch ``b`` is rows ``order[b*batch_size:(b+1)*batch_size]`` of ``x``, ``y``
+    /// (all samples), gathered here. ``uniforms``: a flat array of the steps' dropout draws back
+    /// to back (empty without dropout); ``step``: the optimizer step count of the first step;
+    /// ``lrs``: one learning rate per step (else ``lr`` for all); ``loss_sum``: the epoch's running
+    /// loss sum, continued; ``out (rows, output_dim)``
+    /// with rows for a batch receives each step's output. Returns after ``max_seconds`` (if
+    /// positive) at a step's end; a pending signal raises its exception (Ctrl-C:
+    /// ``KeyboardInterrupt``) after the step in progress. ``progress`` (a list) always receives
+    /// ``[steps, loss_sum, samples, correct, count, last_rows]``.
+    /// ``sample_weight (rows,)``: per-sample weights of all rows, gathered with them.
+    /// ``param_lrs``: with parameter groups and no ``lrs``, every parameter's learning rate.
+    #[pyo3(signature = (x, y, order, batch_size, first, count, params, grads, states, buffers, uniforms, step, lr, out, progress, mu_products=None, lrs=None, max_seconds=0.0, loss_sum=0.0, sample_weight=None, param_lrs=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn epoch(
+        &mut self,
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        y: &Bound<'_, PyAny>,
+        order: &Bound<'_, PyAny>,
+        batch_size: usize,
+        first: usize,
+        count: usize,
+        params: &Bound<'_, PyTuple>,
+        grads: &Bound<'_, PyTuple>,
+        states: &Bound<'_, PyTuple>,
+        buffers: &Bound<'_, PyTuple>,
+        uniforms: &Bound<'_, PyAny>,
+        step: u64,
+        lr: f64,
+        out: &Bound<'_, PyAny>,
+        progress: &Bound<'_, PyList>,
+        mu_products: Option<&Bound<'_, PyList>>,
+        lrs: Option<Vec<f64>>,
+        max_seconds: f64,
+        loss_sum: f64,
+        sample_weight: Option<&Bound<'_, PyAny>>,
+        param_lrs: Option<Vec<f64>>,
+    ) -> PyResult<()> {
+        let a = StepArgs {
+            params,
+            grads,
+            states,
+            buffers,
+            uniforms: None,
+        };
+        let e = EpochCall {
+            x,
+            y,
+            order,
+            uniforms,
+            out,
+            batch: batch_size,
+            first,
+            count,
+            step0: step,
+            lr,
+            lrs,
+            max_seconds,
+            loss_sum,
+            weights: sample_weight,
+            param_lrs,
+        };
+        dispatch!(self, p => p.epoch(py, &e, &a, mu_products, progress))
     }
 
     /// Evaluation-mode output of ``x`` into ``out (n, output_dim)``, in batches of
@@ -533,34 +678,81 @@ impl TrainPlan {
             grads: &empty,
             states: &empty,
             buffers,
-            uniforms: &empty,
+            uniforms: None,
         };
         dispatch!(self, p => p.predict(py, x, out, batch_size.max(1), &a))
     }
 
-    /// Evaluation-mode ``(summed loss, correct, count)`` over ``x``, ``y`` in batches.
+    /// Evaluation-mode ``(summed loss, correct, count)`` over ``x``, ``y`` in batches; with
+    /// ``top_k`` (a list of ``k``s), ``errors`` (mae/mse) or ``r2``, a fourth element: a dict of
+    /// the metric sums (``kernels::train::MetricSums``: ``top_k`` ``[(k, hits)]``, ``abs_sum``,
+    /// ``sq_sum``, ``entries``, ``col_sum``, ``col_sq``, ``col_res``, ``rows``).
+    #[pyo3(signature = (x, y, loss, batch_size, params, buffers, top_k=Vec::new(), errors=false, r2=false))]
     #[allow(clippy::too_many_arguments)]
-    fn evaluate(
+    fn evaluate<'py>(
         &mut self,
-        py: Python<'_>,
-        x: &Bound<'_, PyAny>,
-        y: &Bound<'_, PyAny>,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        y: &Bound<'py, PyAny>,
         loss: &str,
         batch_size: usize,
-        params: &Bound<'_, PyTuple>,
-        buffers: &Bound<'_, PyTuple>,
-    ) -> PyResult<(f64, usize, usize)> {
+        params: &Bound<'py, PyTuple>,
+        buffers: &Bound<'py, PyTuple>,
+        top_k: Vec<usize>,
+        errors: bool,
+        r2: bool,
+    ) -> PyResult<Bound<'py, PyTuple>> {
         let l = Loss::parse(loss)
             .ok_or_else(|| PyValueError::new_err(format!("TrainPlan.evaluate: unknown loss '{loss}'")))?;
+        if let Some(k) = top_k.iter().find(|&&k| k == 0) {
+            return Err(PyValueError::new_err(format!(
+                "TrainPlan.evaluate: top_k must hold positive ints, got {k}"
+            )));
+        }
         let empty = PyTuple::empty(py);
         let a = StepArgs {
             params,
             grads: &empty,
             states: &empty,
             buffers,
-            uniforms: &empty,
+            uniforms: None,
         };
-        dispatch!(self, p => p.evaluate(py, x, y, l, batch_size.max(1), &a))
+        let wanted = !top_k.is_empty() || errors || r2;
+        let mut m = MetricSums {
+            top_k: top_k.into_iter().map(|k| (k, 0)).collect(),
+            errors,
+            r2,
+            ..MetricSums::default()
+        };
+        let (loss_sum, correct, count) = dispatch!(self, p => p.evaluate(py, x, y, l, batch_size.max(1), &a, &mut m))?;
+        if !wanted {
+            return PyTuple::new(
+                py,
+                [
+                    loss_sum.into_pyobject(py)?.into_any(),
+                    correct.into_pyobject(py)?.into_any(),
+                    count.into_pyobject(py)?.into_any(),
+                ],
+            );
+        }
+        let d = PyDict::new(py);
+        d.set_item("top_k", m.top_k)?;
+        d.set_item("abs_sum", m.abs_sum)?;
+        d.set_item("sq_sum", m.sq_sum)?;
+        d.set_item("entries", m.entries)?;
+        d.set_item("col_sum", m.col_sum)?;
+        d.set_item("col_sq", m.col_sq)?;
+        d.set_item("col_res", m.col_res)?;
+        d.set_item("rows", m.rows)?;
+        PyTuple::new(
+            py,
+            [
+                loss_sum.into_pyobject(py)?.into_any(),
+                correct.into_pyobject(py)?.into_any(),
+                count.into_pyobject(py)?.into_any(),
+                d.into_any(),
+            ],
+        )
     }
 
     /// Grows the workspaces to ``rows`` rows (a no-op if they hold as many).

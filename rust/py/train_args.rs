@@ -40,7 +40,7 @@ pub(super) struct Slots<T: 'static> {
 
 /// An argument of a call, named only when a message needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Arg {
+pub(super) enum Arg {
     X,
     Y,
     Out,
@@ -49,6 +49,8 @@ enum Arg {
     State(usize),
     Buffer(usize),
     Uniform(usize),
+    Order,
+    Uniforms,
 }
 
 impl<T> Slots<T> {
@@ -209,6 +211,12 @@ pub(super) fn value_err(f: &str, e: ShapeError) -> PyErr {
 pub(super) struct Meta {
     pub(super) opt: Option<Optimizer>,
     pub(super) loss: Option<Loss>,
+    /// The loss's options (`mae`/`huber` keep `loss: Mse` for their float targets) and the
+    /// optimizer's gradient clipping (see `kernels::train::Extras`).
+    pub(super) loss_fn: Option<crate::kernels::loss::LossFn>,
+    pub(super) clip: crate::kernels::clip::Clip,
+    /// Per-parameter optimizers and learning-rate ratios (parameter groups); empty: `opt` for all.
+    pub(super) per_param: Vec<(Optimizer, f64)>,
     pub(super) param_names: Vec<String>,
     pub(super) shapes: Vec<Vec<usize>>,
     pub(super) buffer_lens: Vec<usize>,
@@ -224,7 +232,8 @@ pub(super) struct StepArgs<'a, 'py> {
     pub(super) grads: &'a Bound<'py, PyTuple>,
     pub(super) states: &'a Bound<'py, PyTuple>,
     pub(super) buffers: &'a Bound<'py, PyTuple>,
-    pub(super) uniforms: &'a Bound<'py, PyTuple>,
+    /// `None` where the uniforms come otherwise (an epoch's flat array, or no training).
+    pub(super) uniforms: Option<&'a Bound<'py, PyTuple>>,
 }
 
 fn check_count(f: &str, arg: &str, t: &Bound<'_, PyTuple>, want: usize) -> PyResult<()> {
@@ -258,6 +267,8 @@ impl Meta {
             ),
             Arg::Buffer(i) => format!("buffers[{i}]"),
             Arg::Uniform(i) => format!("uniforms[{i}]"),
+            Arg::Order => "order".into(),
+            Arg::Uniforms => "uniforms".into(),
         }
     }
 
@@ -315,7 +326,6 @@ impl Meta {
         let ns = opt.n_states();
         check_count(f, "grads", a.grads, np)?;
         check_count(f, "states", a.states, np * ns)?;
-        check_count(f, "uniforms", a.uniforms, self.uniform_widths.len())?;
         for (i, obj) in a.grads.iter_borrowed().enumerate() {
             let (r, _) = self.take::<T, T>(f, s, Arg::Grad(i), &obj, &self.shapes[i], false, true)?;
             // SAFETY: as above.
@@ -326,12 +336,34 @@ impl Meta {
             // SAFETY: as above.
             s.states.push(unsafe { slice_mut(r) });
         }
-        for (i, obj) in a.uniforms.iter_borrowed().enumerate() {
+        let Some(uniforms) = a.uniforms else {
+            return Ok(());
+        };
+        check_count(f, "uniforms", uniforms, self.uniform_widths.len())?;
+        for (i, obj) in uniforms.iter_borrowed().enumerate() {
             let (r, _) = self.take::<T, T>(f, s, Arg::Uniform(i), &obj, &[n, self.uniform_widths[i]], false, false)?;
             // SAFETY: as above (read only).
             s.uniforms.push(unsafe { slice(r) });
         }
         Ok(())
+    }
+
+    /// A 1-D array of any length: the epoch's `order` (int64) or flat `uniforms` (`T`), read only.
+    pub(super) fn take_flat<E: Element, T>(
+        &self,
+        f: &str,
+        s: &mut Slots<T>,
+        a: Arg,
+        obj: &Bound<'_, PyAny>,
+    ) -> PyResult<Raw> {
+        Ok(self.take::<E, T>(f, s, a, obj, &[0], true, false)?.0)
+    }
+
+    /// `out (rows, output_dim)` with any number of rows, written.
+    pub(super) fn take_out_rows<T: Element>(&self, f: &str, s: &mut Slots<T>, out: &Bound<'_, PyAny>) -> PyResult<Raw> {
+        Ok(self
+            .take::<T, T>(f, s, Arg::Out, out, &[0, self.output_dim], true, true)?
+            .0)
     }
 
     /// `x (n, input_dim)` of `T`; returns it and `n`.

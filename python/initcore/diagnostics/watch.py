@@ -162,6 +162,13 @@ class Watch(Callback):
                     if i is not None:
                         self.model.layers[i]._cache = None
 
+    def next_batch_hook(self, batch):
+        # The next recorded step; the ones before it run natively and only advance the count.
+        return batch + (-self.step) % self.every
+
+    def on_batches_end(self, first, last, logs=None):
+        self.step += last - first
+
     def on_batch_end(self, batch, logs=None):
         self.step += 1
         if self._fused:

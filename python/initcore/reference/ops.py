@@ -14,9 +14,10 @@ from .activation import (
 )
 from .batch_norm import batchnorm_backward, batchnorm_forward
 from .dense import dense_backward, dense_forward
-from .loss import binary_cross_entropy, cross_entropy, mse
+from .dropout import alpha_dropout_forward, dropout_backward, dropout_forward
+from .loss import binary_cross_entropy, cross_entropy, huber, mae, mse
 from .matmul import matmul
-from .optim import adagrad_step, adam_step, adamw_step, nadam_step, rmsprop_step, sgd_step
+from .optim import adagrad_step, adam_step, adamw_step, clip_gradients, nadam_step, rmsprop_step, sgd_step
 from .stats import column_stats
 
 __all__ = sorted(name for name in dir() if not name.startswith("_") and callable(globals()[name]))

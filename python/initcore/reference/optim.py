@@ -488,3 +488,35 @@ def nadam_step(
     param[...] = param + (-lr * (1.0 - mu) / (1.0 - mu_product)) * (g / denom)
     param[...] = param + (-lr * mu_next / (1.0 - mu_product_next)) * (exp_avg / denom)
     return mu_product
+
+
+def clip_gradients(grads, mode, threshold):
+    """Clips the arrays ``grads`` in place (``kernels::clip``): ``"norm"`` scales each array
+    with ``‖g‖ > c`` by ``c/‖g‖``; ``"global_norm"`` scales all by ``c/N`` when the joint norm
+    ``N > c``; ``"value"`` clamps to ``[−c, c]``; ``"torch_norm"`` scales all by
+    ``c/(N + 1e-6)`` when that is below 1. Returns the norm before clipping."""
+    f = "clip_gradients"
+    if mode not in ("norm", "global_norm", "value", "torch_norm"):
+        raise ValueError(f"{f}: argument 'mode' must be 'norm', 'global_norm', 'value' or 'torch_norm', got {mode!r}")
+    if not threshold > 0:
+        raise ValueError(f"{f}: the clipping threshold must be > 0, got {threshold}")
+    grads = tuple(grads)
+    for i, g in enumerate(grads):
+        if not isinstance(g, np.ndarray) or g.dtype.type not in (np.float32, np.float64):
+            raise TypeError(f"{f}: argument 'grads[{i}]' must be a float32 or float64 numpy.ndarray")
+    if mode == "value":
+        for g in grads:
+            np.clip(g, -threshold, threshold, out=g)
+        return 0.0
+    norms = [float(np.sqrt(np.sum(g.astype(np.float64) ** 2))) for g in grads]
+    if mode == "norm":
+        for g, n in zip(grads, norms):
+            if n > threshold:
+                g *= g.dtype.type(threshold / n)
+        return max(norms, default=0.0)
+    total = float(np.sqrt(sum(n * n for n in norms)))
+    factor = threshold / (total + 1e-6) if mode == "torch_norm" else threshold / total if total else np.inf
+    if factor < 1.0 or np.isnan(total):
+        for g in grads:
+            g *= g.dtype.type(factor)
+    return total

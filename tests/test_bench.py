@@ -1,0 +1,101 @@
+"""``initcore bench``'s bookkeeping (no timing asserted): interleaved repeats, the load report,
+the targets of issue 8 judged from a result, the Markdown and JSON forms."""
+
+import json
+
+import pytest
+
+from initcore import bench
+
+
+def result(ic_us, peer_us, pct, tiny_fit_us, epoch_ratio, matmul_ratio):
+    steps = []
+    for name in ("tiny", "mlp", "wide"):
+        sy = {
+            "initcore": {"min": ic_us * 1e-6, "median": ic_us * 1e-6, "pct_of_peak": pct, "repeats": 3},
+            "numpy": {"min": peer_us * 1e-6, "median": peer_us * 1e-6, "repeats": 3},
+            "initcore_1thread": {"min": ic_us * 2e-6, "median": ic_us * 2e-6, "repeats": 3},
+            "initcore_float64": {"min": ic_us * 3e-6, "median": ic_us * 3e-6, "repeats": 3},
+        }
+        steps.append({"workload": name, "description": name, "flops": 1, "systems": sy})
+    mm = {
+        "initcore": {"min": 1.0, "median": 1.0, "gflops": 1.0},
+        "numpy": {"min": matmul_ratio, "median": 1.0, "gflops": 1.0},
+    }
+    return {
+        "date": "today",
+        "machine": {
+            "cpu": "cpu",
+            "cpus": 2,
+            "threads": 2,
+            "python": "3",
+            "numpy": "2",
+            "peak": {"gflops": 200.0, "numpy_gflops": 200.0, "initcore_gflops": 180.0},
+            "load_before": {"cpus": 2, "loadavg": [3.0, 2.0, 1.0], "other_busy": 0.5, "quiet": False},
+        },
+        "steps": steps,
+        "fit": [
+            {
+                "row": "tiny_fit",
+                "description": "t",
+                "systems": {"initcore": {"min": tiny_fit_us * 1e-6, "median": 1.0}},
+            },
+            {
+                "row": "epoch",
+                "description": "e",
+                "systems": {"initcore": {"min": 1.0, "median": 1.0}, "torch": {"min": epoch_ratio, "median": 1.0}},
+            },
+        ],
+        "matmul": [{"shape": [128, 784, 256], "systems": mm}],
+    }
+
+
+def by_name(tg):
+    return {t["target"]: t["met"] for t in tg}
+
+
+def test_targets_are_judged_from_the_minima():
+    good = by_name(bench.targets(result(10, 20, 90, 7.5, 2.5, 1.0)))
+    assert good["mlp: % of peak"] and good["wide: % of peak"]
+    assert good["tiny: faster than NumPy ref."] and good["tiny: 2 threads vs 1"]
+    assert good["tiny inside fit: µs per step"] and good["epoch: faster than PyTorch's eager loop"]
+    assert good["ic.ops.matmul 128x784@784x256 vs NumPy"]
+    assert good["mlp: float64 no slower than before"] is None  # no baseline given
+    bad = by_name(bench.targets(result(10, 9, 70, 9.0, 1.5, 0.9)))
+    assert not any(v for k, v in bad.items() if "float64" not in k and "2 threads" not in k)
+    base = result(10, 20, 90, 7.5, 2.5, 1.0)
+    slower = result(12, 20, 90, 7.5, 2.5, 1.0)
+    assert by_name(bench.targets(slower, base))["mlp: float64 no slower than before"] is False
+    assert by_name(bench.targets(base, base))["mlp: float64 no slower than before"] is True
+
+
+def test_table_shows_the_peak_the_load_warning_and_every_target():
+    r = result(10, 20, 90, 7.5, 2.5, 1.0)
+    text = bench.format_table(r)
+    assert "200.0 GFLOP/s" in text and "WARNING: the machine is not quiet" in text
+    assert text.count("| met |") + text.count("**missed**") + text.count("not measured") == len(bench.targets(r))
+    json.dumps(r)
+
+
+def test_interleaved_takes_turns_and_times_every_repeat():
+    calls = []
+    times = bench.interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 0.02, 3)
+    assert [len(v) for v in times.values()] == [3, 3] and all(t > 0 for v in times.values() for t in v)
+    runs = [c for i, c in enumerate(calls) if i == 0 or calls[i - 1] != c]
+    assert runs == ["a", "b"] * 4  # warm-up and calibration of each, then a block of each per repeat
+
+
+def test_machine_load_reports_its_fields():
+    ld = bench.machine_load(0.05)
+    assert set(ld) == {"cpus", "loadavg", "other_busy", "quiet"}
+    assert ld["other_busy"] is None or 0.0 <= ld["other_busy"] <= 1.0
+
+
+def test_bad_arguments_are_rejected():
+    import argparse
+
+    ns = argparse.Namespace(
+        workloads="nope", peers="initcore", budget=1.0, repeats=1, json=False, threads=None, baseline=None
+    )
+    with pytest.raises(ValueError, match="nope"):
+        bench.main(ns)
