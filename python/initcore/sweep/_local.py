@@ -92,6 +92,10 @@ def _run_pool(trial_fn, items, extra, data, n_jobs, on_record) -> list:
         _terminate(ex)
         ex.shutdown(wait=True, cancel_futures=True)
         raise
+    if broken:
+        # CPython 3.11 can miss a worker it spawned while the pool was breaking (its SIGTERM loop
+        # runs before the worker is registered) and then wait for it forever: end them all here.
+        _terminate(ex)
     ex.shutdown(wait=True)
     order = {item[0]: i for i, item in enumerate(items)}
     return sorted(broken, key=lambda item: order[item[0]])
