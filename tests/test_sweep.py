@@ -266,6 +266,29 @@ def test_a_raising_trial_is_recorded_and_the_sweep_goes_on():
     assert "errors" in str(result.summary_table())
 
 
+def crashing_trial(config, seed, data):
+    """Kills its worker process for one arm, as a crash in native code would."""
+    if config["arm"] == "crash":
+        os._exit(3)
+    return {"val_accuracy": [0.5 + 0.1 * seed]}
+
+
+def test_a_trial_that_kills_its_worker_is_found_and_the_sweep_goes_on():
+    result = sweep.run(
+        {"arm": ["a", "crash", "b"]},
+        small_data(),
+        seeds=[0, 1],
+        epochs=1,
+        trial=crashing_trial,
+        n_jobs=2,
+        progress=False,
+    )
+    assert len(result.trials) == 6
+    assert [(t.config["arm"], t.seed) for t in result.errors] == [("crash", 0), ("crash", 1)]
+    assert all("WorkerDied" in t.error for t in result.errors)
+    assert [t.metrics for t in result.trials if t.ok] == [{"val_accuracy": [0.5 + 0.1 * s]} for s in (0, 1, 0, 1)]
+
+
 # --- the command line -----------------------------------------------------------------------------
 
 CLI_SMALL = ["--param", "layers=16", "--param", "batch-size=128", "--param", "dropout=0"]
