@@ -136,3 +136,13 @@ def test_to_onnx_errors(tmp_path):
     with pytest.raises(NotImplementedError, match="Custom"):
         to_onnx(ic.Sequential([L.Dense(2), Custom()], input_dim=3), tmp_path / "x.onnx")
     assert not list(tmp_path.iterdir())
+
+
+def test_to_onnx_float64(tmp_path):
+    # A double graph; onnxruntime's CPU provider runs double Gemm/Relu/BatchNormalization (it has
+    # no double kernels for some activations, e.g. Elu, although the graph is valid ONNX).
+    m, x = trained(STACKS["relu-bn-dropout"](), dtype="float64")
+    to_onnx(m, tmp_path / "m.onnx")
+    out = run_onnx(tmp_path / "m.onnx", x)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, m.predict(x), rtol=1e-12, atol=1e-12)

@@ -130,7 +130,9 @@ def to_onnx(model: Sequential, path: str | os.PathLike[str] | None = None, opset
     """The evaluation-mode network as an ``onnx.ModelProto`` (input ``"input"`` of shape
     ``(batch, input_dim)``, output ``"output"``, the model's dtype), checked with
     ``onnx.checker``; written to ``path`` atomically when given. Needs the ``onnx`` package
-    (``pip install 'initcore[onnx]'``)."""
+    (``pip install 'initcore[onnx]'``). A float64 model gives a double graph: valid ONNX, but
+    onnxruntime's CPU provider has double kernels only for some operators (Gemm, Relu,
+    BatchNormalization yes; Elu, for one, no)."""
     _require_built(model, "to_onnx")
     try:
         import onnx
