@@ -33,8 +33,15 @@ test: test-rust test-python  ## every test
 bench:  ## the training-step table against NumPy, PyTorch and JAX (on a quiet machine)
 	initcore bench
 
-wheel:  ## the abi3 wheel for this platform, into dist/
-	maturin build --release --strip --out dist
+# The release workflow (.github/workflows/wheels.yml) passes the same arguments. On Linux, zig
+# (`pip install ziglang`) links against glibc 2.17, so the wheel is manylinux2014 without a container.
+MATURIN_ARGS := --release --strip --out dist
+ifeq ($(shell uname -s),Linux)
+MATURIN_ARGS += --zig --compatibility manylinux2014
+endif
+
+wheel:  ## the abi3 wheel for this platform, into dist/ (pip install maturin ziglang)
+	maturin build $(MATURIN_ARGS)
 
 clean:
 	cargo clean

@@ -9,6 +9,7 @@ same names and signatures. Submodules load on first use, so ``import initcore`` 
 import importlib
 import os as _os
 import warnings as _warnings
+from typing import TYPE_CHECKING
 
 from ._core import MAX_THREADS, get_num_threads, set_num_threads
 from .parameter import Parameter
@@ -34,6 +35,35 @@ def _check_num_threads_env():
 
 _check_num_threads_env()
 
+if TYPE_CHECKING:
+    # What the lazy ``__getattr__`` below returns, spelled out for mypy and pyright (never run).
+    from . import (
+        backend,
+        bench,
+        callbacks,
+        cli,
+        data,
+        diagnostics,
+        experiments,
+        export,
+        initializers,
+        layers,
+        losses,
+        lsuv,
+        metrics,
+        model,
+        ops,
+        optim,
+        plots,
+        reference,
+        schedules,
+        sweep,
+        training,
+        weights,
+    )
+    from .callbacks import History
+    from .model import Sequential
+
 __version__ = "0.1.0"
 
 _SUBMODULES = (
@@ -55,13 +85,17 @@ _SUBMODULES = (
     "sweep",
     "bench",
     "cli",
+    "weights",
+    "export",
+    "metrics",
+    "training",
 )
 _LAZY_NAMES = {"Sequential": "model", "History": "callbacks"}
 
 __all__ = ["Parameter", "Sequential", "History", "set_num_threads", "get_num_threads", "__version__", *_SUBMODULES]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> object:
     if name in _SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
     if name in _LAZY_NAMES:
@@ -69,5 +103,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'initcore' has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))

@@ -37,13 +37,21 @@ layer type: ``"dense"``, ``"batch_norm"``, ``"activation"``, ``"prelu"``, ``"max
   bit-identical with this one.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from typing import Any, TypeVar, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .backend import BACKENDS, check_dtype, get_ops
 from .parameter import Parameter
+
+# What an activation argument may be: a name, an Activation object or its config dict.
+ActivationLike = Union[str, "Activation", dict, None]
+_L = TypeVar("_L", bound="Layer")
 
 # The elementwise activations the kernels fuse (``_core.pyi``), and the layer-only softmax family.
 KERNEL_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu")
@@ -80,7 +88,9 @@ def _check_finite(cls, arg, v, lo=None, lo_open=False, hi=None):
     return v
 
 
-def resolve_activation(activation, alpha=None, where="activation"):
+def resolve_activation(
+    activation: ActivationLike, alpha: float | None = None, where: str = "activation"
+) -> tuple[str, float | None]:
     """``(name, alpha)`` for an activation given as ``None``, a name, an ``Activation`` object
     (``LeakyReLU(0.2)``, ``SELU()``, ...) or its config dict. ``alpha`` (leaky_relu's negative
     slope, default 0.01; elu's alpha, default 1.0) is ``None`` for the other activations."""
@@ -121,21 +131,21 @@ class Layer:
 
     kind = "layer"
 
-    def __init__(self, name=None):
+    def __init__(self, name: str | None = None) -> None:
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise ValueError(f"{type(self).__name__}: name must be a non-empty str without '/', got {name!r}")
         self.name = name or self.kind
         self._user_name = name is not None
         self.built = False
-        self.input_dim = None
-        self.output_dim = None
-        self.dtype = None
-        self.backend = None
-        self.rng = None
-        self.ops = None
-        self._cache = None
+        self.input_dim: int | None = None
+        self.output_dim: int | None = None
+        self.dtype: np.dtype | None = None
+        self.backend: str | None = None
+        self.rng: np.random.Generator | None = None
+        self.ops: Any = None
+        self._cache: Any = None
 
-    def build(self, input_dim, *, rng, dtype, backend):
+    def build(self, input_dim: int, *, rng: np.random.Generator, dtype: DTypeLike, backend: str) -> int:
         """Creates the parameters for inputs of width ``input_dim``; returns the output width."""
         input_dim = _check_positive_int(type(self).__name__, "input_dim", input_dim)
         if backend not in BACKENDS:
@@ -155,17 +165,31 @@ class Layer:
     def _build(self, input_dim):
         return input_dim
 
-    def set_backend(self, backend):
+    # Pickling (also ``copy.deepcopy`` and ``joblib``): the ops module cannot be pickled and is
+    # found again from ``backend``; the forward cache only links one forward to its backward.
+    # ``rng`` is pickled with the layer, so inside a pickled model it stays the model's Generator.
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["ops"] = None
+        state["_cache"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.backend is not None:
+            self.ops = get_ops(self.backend)
+
+    def set_backend(self, backend: str) -> None:
         """Switches the kernels (and the backend of the parameters) to ``backend``."""
         self.ops = get_ops(backend)
         self.backend = backend
         for p in self.parameters():
             p.backend = backend
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError
 
-    def backward(self, dy, need_dx=True):
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         raise NotImplementedError
 
     def _cached(self):
@@ -173,17 +197,17 @@ class Layer:
             raise RuntimeError(f"{self.name}: backward() called before forward()")
         return self._cache
 
-    def parameters(self):
+    def parameters(self) -> list[Parameter]:
         return []
 
-    def buffers(self):
+    def buffers(self) -> dict[str, np.ndarray]:
         return {}
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name} if self._user_name else {}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_L], config: dict[str, Any]) -> _L:
         return cls(**config)
 
     def _param(self, value, pname):
@@ -209,14 +233,14 @@ class Dense(Layer):
 
     def __init__(
         self,
-        units,
-        activation=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        alpha=None,
-        name=None,
-    ):
+        units: int,
+        activation: ActivationLike = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        alpha: float | None = None,
+        name: str | None = None,
+    ) -> None:
         super().__init__(name)
         from . import initializers
 
@@ -232,8 +256,8 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         if self.kernel_initializer is None or (use_bias and self.bias_initializer is None):
             raise ValueError("Dense: kernel_initializer and bias_initializer must not be None")
-        self.kernel = None
-        self.bias = None
+        self.kernel: Parameter | None = None
+        self.bias: Parameter | None = None
 
     def _build(self, input_dim):
         self.kernel = self._param(self.kernel_initializer((input_dim, self.units), self.rng, self.dtype), "kernel")
@@ -242,13 +266,13 @@ class Dense(Layer):
             self.bias = self._param(self.bias_initializer((self.units,), self.rng, self.dtype), "bias")
         return self.units
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         b = self.bias.value if self.bias is not None else None
         y, z = self.ops.dense_forward(x, self.kernel.value, b, self.activation, self.alpha)
         self._cache = (x, z, y)
         return y
 
-    def backward(self, dy, need_dx=True):
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         x, z, y = self._cached()
         dx, dw, db = self.ops.dense_backward(dy, x, self.kernel.value, z, y, self.activation, self.alpha, need_dx)
         np.copyto(self.kernel.grad, dw)
@@ -256,10 +280,10 @@ class Dense(Layer):
             np.copyto(self.bias.grad, db)
         return dx
 
-    def parameters(self):
+    def parameters(self) -> list[Parameter]:
         return [self.kernel] + ([self.bias] if self.bias is not None else []) if self.built else []
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         from . import initializers
 
         return {
@@ -286,11 +310,14 @@ class BatchNorm(Layer):
 
     kind = "batch_norm"
 
-    def __init__(self, momentum=0.1, eps=1e-5, name=None):
+    def __init__(self, momentum: float = 0.1, eps: float = 1e-5, name: str | None = None) -> None:
         super().__init__(name)
         self.momentum = _check_finite("BatchNorm", "momentum", momentum, lo=0.0, hi=1.0)
         self.eps = _check_finite("BatchNorm", "eps", eps, lo=0.0, lo_open=True)
-        self.gamma = self.beta = self.running_mean = self.running_var = None
+        self.gamma: Parameter | None = None
+        self.beta: Parameter | None = None
+        self.running_mean: np.ndarray | None = None
+        self.running_var: np.ndarray | None = None
 
     def _build(self, input_dim):
         self.gamma = self._param(np.ones(input_dim), "gamma")
@@ -299,7 +326,7 @@ class BatchNorm(Layer):
         self.running_var = np.ones(input_dim, self.dtype)
         return input_dim
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         training = bool(training)
         y, mean, invstd = self.ops.batchnorm_forward(
             x,
@@ -314,20 +341,20 @@ class BatchNorm(Layer):
         self._cache = (x, mean, invstd, training)
         return y
 
-    def backward(self, dy, need_dx=True):
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         x, mean, invstd, training = self._cached()
         dx, dgamma, dbeta = self.ops.batchnorm_backward(dy, x, self.gamma.value, mean, invstd, training=training)
         np.copyto(self.gamma.grad, dgamma)
         np.copyto(self.beta.grad, dbeta)
         return dx
 
-    def parameters(self):
+    def parameters(self) -> list[Parameter]:
         return [self.gamma, self.beta] if self.built else []
 
-    def buffers(self):
+    def buffers(self) -> dict[str, np.ndarray]:
         return {"running_mean": self.running_mean, "running_var": self.running_var} if self.built else {}
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "eps": self.eps}
 
 
@@ -338,11 +365,13 @@ class Activation(Layer):
 
     kind = "activation"
 
-    def __init__(self, name_or_obj="identity", alpha=None, name=None):
+    def __init__(
+        self, name_or_obj: ActivationLike = "identity", alpha: float | None = None, name: str | None = None
+    ) -> None:
         super().__init__(name)
         self.activation, self.alpha = resolve_activation(name_or_obj, alpha, type(self).__name__)
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         a = self.activation
         if a == "identity":
             y = x
@@ -355,7 +384,7 @@ class Activation(Layer):
         self._cache = (x, y)
         return y
 
-    def backward(self, dy, need_dx=True):
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         x, y = self._cached()
         a = self.activation
         if a == "identity":
@@ -366,27 +395,27 @@ class Activation(Layer):
             return self.ops.log_softmax_backward(dy, y)
         return self.ops.activation_backward(dy, x, y, a, self.alpha)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "name_or_obj": self.activation, "alpha": self.alpha}
 
 
 class LeakyReLU(Activation):
     """``y = x if x > 0 else alpha·x`` (Maas et al. 2013; PyTorch's default slope 0.01)."""
 
-    def __init__(self, alpha=0.01, name=None):
+    def __init__(self, alpha: float = 0.01, name: str | None = None) -> None:
         super().__init__("leaky_relu", alpha, name=name)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**Layer.get_config(self), "alpha": self.alpha}
 
 
 class ELU(Activation):
     """``y = x if x > 0 else alpha·(eˣ − 1)`` (Clevert et al. 2015)."""
 
-    def __init__(self, alpha=1.0, name=None):
+    def __init__(self, alpha: float = 1.0, name: str | None = None) -> None:
         super().__init__("elu", alpha, name=name)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**Layer.get_config(self), "alpha": self.alpha}
 
 
@@ -394,10 +423,10 @@ class SELU(Activation):
     """``y = λx if x > 0 else λα(eˣ − 1)``, λ ≈ 1.0507, α ≈ 1.6733 (Klambauer et al. 2017); pair
     it with ``lecun_normal`` weights and ``AlphaDropout``."""
 
-    def __init__(self, name=None):
+    def __init__(self, name: str | None = None) -> None:
         super().__init__("selu", name=name)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return Layer.get_config(self)
 
 
@@ -407,28 +436,28 @@ class PReLU(Layer):
 
     kind = "prelu"
 
-    def __init__(self, init=0.25, name=None):
+    def __init__(self, init: float = 0.25, name: str | None = None) -> None:
         super().__init__(name)
         self.init = _check_finite("PReLU", "init", init)
-        self.slope = None
+        self.slope: Parameter | None = None
 
     def _build(self, input_dim):
         self.slope = self._param(np.full(input_dim, self.init), "slope")
         return input_dim
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._cache = x
         return self.ops.prelu_forward(x, self.slope.value)
 
-    def backward(self, dy, need_dx=True):
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         dx, dslope = self.ops.prelu_backward(dy, self._cached(), self.slope.value)
         np.copyto(self.slope.grad, dslope)
         return dx
 
-    def parameters(self):
+    def parameters(self) -> list[Parameter]:
         return [self.slope] if self.built else []
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "init": self.init}
 
 
@@ -439,7 +468,7 @@ class Maxout(Layer):
 
     kind = "maxout"
 
-    def __init__(self, k, name=None):
+    def __init__(self, k: int, name: str | None = None) -> None:
         super().__init__(name)
         self.k = _check_positive_int("Maxout", "k", k)
 
@@ -448,15 +477,15 @@ class Maxout(Layer):
             raise ValueError(f"Maxout: k={self.k} does not divide input_dim={input_dim}")
         return input_dim // self.k
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         y, argmax = self.ops.maxout_forward(x, self.k)
         self._cache = argmax
         return y
 
-    def backward(self, dy, need_dx=True):
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         return self.ops.maxout_backward(dy, self._cached(), self.k)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "k": self.k}
 
 
@@ -468,24 +497,24 @@ class Dropout(Layer):
 
     kind = "dropout"
 
-    def __init__(self, rate, name=None):
+    def __init__(self, rate: float, name: str | None = None) -> None:
         super().__init__(name)
         self.rate = _check_rate(type(self).__name__, rate)
 
     def _uniforms(self, x):
         return self.rng.random(x.shape, dtype=self.dtype)
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         if not training or self.rate == 0.0:
             self._cache = None
             return x
         y, self._cache = self.ops.dropout_forward(x, self._uniforms(x), self.rate)
         return y
 
-    def backward(self, dy, need_dx=True):
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         return dy if self._cache is None else self.ops.dropout_backward(dy, self._cache)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rate": self.rate}
 
 
@@ -499,13 +528,13 @@ class AlphaDropout(Dropout):
     kind = "alpha_dropout"
     alpha_p = -SELU_LAMBDA * SELU_ALPHA
 
-    def __init__(self, rate, name=None):
+    def __init__(self, rate: float, name: str | None = None) -> None:
         super().__init__(rate, name)
         q = 1.0 - self.rate
         self.a = (q + self.alpha_p**2 * q * (1.0 - q)) ** -0.5
         self.b = -self.a * self.alpha_p * (1.0 - q)
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         if not training or self.rate == 0.0:
             self._cache = None
             return x
@@ -518,12 +547,12 @@ LAYERS = {
 }
 
 
-def serialize(layer):
+def serialize(layer: Layer) -> dict[str, Any]:
     """``{"class_name": ..., "config": ...}`` of a layer."""
     return {"class_name": type(layer).__name__, "config": layer.get_config()}
 
 
-def deserialize(config):
+def deserialize(config: dict[str, Any]) -> Layer:
     """The layer described by ``serialize``'s dict."""
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"layer config must be a dict with 'class_name' and 'config', got {config!r}")

@@ -18,6 +18,8 @@ The forward and backward passes go layer by layer through ``get_ops(backend)``;
 for the state it must leave behind).
 """
 
+from __future__ import annotations
+
 import functools
 import json
 import math
@@ -27,14 +29,23 @@ import time
 import warnings
 import weakref
 import zipfile
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import fused as fused_mod
 from . import layers as layers_mod
 from . import losses, training
 from ._files import atomic_write
 from .backend import BACKENDS, check_dtype, get_ops
+from .parameter import Parameter
+from .weights import WeightsMixin
+
+if TYPE_CHECKING:
+    from .callbacks import Callback, History
+    from .optim import Optimizer
 
 FILE_FORMAT = "initcore.Sequential/1"
 
@@ -65,15 +76,19 @@ def _lock_of(model):
     return lock
 
 
-def _exclusive(method):
-    """Runs ``method`` holding the model's lock (re-entrant: ``fit`` calls ``train_step``)."""
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _exclusive(method: _Method) -> _Method:
+    """Runs ``method`` holding the model's lock (re-entrant: ``fit`` calls ``train_step``).
+    Typed so that type checkers still see the wrapped method's own signature."""
 
     @functools.wraps(method)
     def locked(self, *args, **kwargs):
         with _lock_of(self):
             return method(self, *args, **kwargs)
 
-    return locked
+    return cast(_Method, locked)
 
 
 def _count(name, value):
@@ -85,7 +100,7 @@ def _count(name, value):
     return int(value)
 
 
-class Sequential:
+class Sequential(WeightsMixin):
     """A linear stack of layers.
 
     Args:
@@ -112,7 +127,14 @@ class Sequential:
     hold a lock of the model, so a second thread using the same model waits for the first.
     """
 
-    def __init__(self, layers=(), input_dim=None, seed=0, dtype="float32", backend="rust"):
+    def __init__(
+        self,
+        layers: Iterable[layers_mod.Layer] = (),
+        input_dim: int | None = None,
+        seed: int | None = 0,
+        dtype: DTypeLike = "float32",
+        backend: str = "rust",
+    ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"Sequential: backend must be one of {BACKENDS}, got {backend!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
@@ -121,16 +143,16 @@ class Sequential:
         self.backend = backend
         self.seed = None if seed is None else int(seed)
         self.rng = np.random.default_rng(self.seed)
-        self.layers = []
-        self.input_dim = None
-        self.output_dim = None
+        self.layers: list[layers_mod.Layer] = []
+        self.input_dim: int | None = None
+        self.output_dim: int | None = None
         self.built = False
-        self.optimizer = None
-        self.loss = None
+        self.optimizer: Optimizer | None = None
+        self.loss: str | None = None
         self.stop_training = False
         self.epochs_completed = 0
-        self.history = None
-        self.last_output = None
+        self.history: History | None = None
+        self.last_output: np.ndarray | None = None
         self.fused = True
         self.loss_fn = None  # the Loss (with options) or callable of the last fit
         self.compiled = None  # compile()'s choices, bound at build
@@ -142,7 +164,7 @@ class Sequential:
             self.build(input_dim)
 
     # --- structure -------------------------------------------------------------------------
-    def add(self, layer):
+    def add(self, layer: layers_mod.Layer) -> None:
         """Appends ``layer`` (before the model is built)."""
         if not isinstance(layer, layers_mod.Layer):
             raise TypeError(f"Sequential: layers must be initcore.layers.Layer objects, got {type(layer).__name__}")
@@ -156,7 +178,7 @@ class Sequential:
             raise ValueError(f"Sequential: duplicate layer name {layer.name!r}")
         self.layers.append(layer)
 
-    def build(self, input_dim):
+    def build(self, input_dim: int) -> Sequential:
         """Creates every layer's parameters for inputs of width ``input_dim``."""
         if self.built:
             if input_dim != self.input_dim:
@@ -183,16 +205,16 @@ class Sequential:
                 f"Sequential.{what}: the model is not built; pass input_dim= or call build(input_dim) first"
             )
 
-    def parameters(self):
+    def parameters(self) -> list[Parameter]:
         """Every trainable ``Parameter``, layer by layer (a Dense layer's kernel, then bias)."""
         self._require_built("parameters")
         return [p for layer in self.layers for p in layer.parameters()]
 
-    def buffers(self):
+    def buffers(self) -> dict[str, np.ndarray]:
         """Non-trainable state: ``{"batch_norm_1/running_mean": array, ...}`` (live arrays)."""
         return {f"{layer.name}/{k}": v for layer in self.layers for k, v in layer.buffers().items()}
 
-    def set_backend(self, backend):
+    def set_backend(self, backend: str) -> None:
         """Switches every layer and parameter to the kernels of ``backend``."""
         get_ops(backend)
         self.backend = backend
@@ -200,7 +222,7 @@ class Sequential:
             if layer.built:
                 layer.set_backend(backend)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "layers": [layers_mod.serialize(layer) for layer in self.layers],
             "input_dim": self.input_dim,
@@ -210,7 +232,7 @@ class Sequential:
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> Sequential:
         return cls(
             [layers_mod.deserialize(c) for c in config["layers"]],
             input_dim=config.get("input_dim"),
@@ -219,7 +241,7 @@ class Sequential:
             backend=config.get("backend", "rust"),
         )
 
-    def summary(self):
+    def summary(self) -> str:
         """A table of the layers (name and type, output shape, parameter count) and the totals;
         returns the string (``print(model.summary())``)."""
         rows = [("Layer (type)", "Output shape", "Params")]
@@ -348,12 +370,12 @@ class Sequential:
             x = layer.forward(x, training)
         return x
 
-    def forward(self, x, training=False):
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         """The network output for ``x (n, input_dim)``; ``training=True`` uses batch statistics
         in BatchNorm (updating its running statistics) and draws dropout masks."""
         return self._forward(self._input(x), bool(training))
 
-    def backward(self, grad, need_dx=True):
+    def backward(self, grad: ArrayLike, need_dx: bool = True) -> np.ndarray | None:
         """Back-propagates ``grad`` (d loss / d output of the last ``forward``), overwriting
         ``p.grad`` of every parameter; returns d loss / d x (``None`` when ``need_dx=False``,
         which skips the layers below the first one with parameters)."""
@@ -373,7 +395,14 @@ class Sequential:
         return grad if need_dx else None
 
     @_exclusive
-    def train_step(self, x, y, optimizer, loss="cross_entropy", sample_weight=None):
+    def train_step(
+        self,
+        x: ArrayLike,
+        y: ArrayLike,
+        optimizer: Optimizer,
+        loss: Any = "cross_entropy",
+        sample_weight: ArrayLike | None = None,
+    ) -> float:
         """One step of minibatch training: forward (training mode), loss and its gradient,
         backward, ``optimizer.step()``; returns the loss as a float.
 
@@ -481,24 +510,24 @@ class Sequential:
     @_exclusive
     def fit(
         self,
-        x,
-        y,
-        optimizer=None,
-        loss=None,
-        epochs=1,
-        batch_size=32,
-        validation_data=None,
-        callbacks=None,
-        shuffle=True,
-        verbose=1,
-        initial_epoch=None,
+        x: ArrayLike,
+        y: ArrayLike,
+        optimizer: Optimizer | str | None = None,
+        loss: Any = None,
+        epochs: int = 1,
+        batch_size: int = 32,
+        validation_data: tuple | None = None,
+        callbacks: Iterable[Callback] | None = None,
+        shuffle: bool = True,
+        verbose: int = 1,
+        initial_epoch: int | None = None,
         *,
-        check=False,
-        validation_split=0.0,
-        sample_weight=None,
-        class_weight=None,
-        metrics=None,
-    ):
+        check: bool = False,
+        validation_split: float = 0.0,
+        sample_weight: ArrayLike | None = None,
+        class_weight: dict | None = None,
+        metrics: list | None = None,
+    ) -> History:
         """Trains for ``epochs`` epochs of minibatches; returns the ``History``.
 
         ``optimizer``: an ``initcore.optim`` object over ``model.parameters()``, a name or class
@@ -714,7 +743,7 @@ class Sequential:
         return [slice(i, i + batch_size) for i in range(0, x.shape[0], batch_size)]
 
     @_exclusive
-    def predict(self, x, batch_size=256):
+    def predict(self, x: ArrayLike, batch_size: int = 256) -> np.ndarray:
         """The network output (logits for a model ending in a linear Dense) in evaluation mode."""
         x = self._input(x)
         if x.shape[0] == 0:
@@ -724,7 +753,7 @@ class Sequential:
             return out
         return np.concatenate([self._forward(x[s], False) for s in self._batched(x, batch_size)])
 
-    def predict_proba(self, x, batch_size=256):
+    def predict_proba(self, x: ArrayLike, batch_size: int = 256) -> np.ndarray:
         """Class probabilities: ``sigmoid`` of the output for ``binary_cross_entropy`` (or a
         single-output model not trained otherwise), else ``softmax`` over the outputs."""
         if self.loss == "mse":
@@ -739,7 +768,15 @@ class Sequential:
         return ops.softmax(out)
 
     @_exclusive
-    def evaluate(self, x, y, loss=None, batch_size=256, sample_weight=None, metrics=None):
+    def evaluate(
+        self,
+        x: ArrayLike,
+        y: ArrayLike,
+        loss: Any = None,
+        batch_size: int = 256,
+        sample_weight: ArrayLike | None = None,
+        metrics: list | None = None,
+    ) -> dict[str, float]:
         """``{"loss": ..., "accuracy": ..., <metric>: ...}`` over ``x``, ``y`` in evaluation mode.
 
         ``loss``: default the loss of the last ``fit`` (with its options), else ``compile``'s,
@@ -794,7 +831,7 @@ class Sequential:
         return result
 
     @_exclusive
-    def population_statistics(self, x, batch_size=256):
+    def population_statistics(self, x: ArrayLike, batch_size: int = 256) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Sets every BatchNorm layer's running statistics to the exact mean and (biased)
         variance of its inputs over all of ``x`` (layers below it in evaluation mode, with their
         own population statistics already set), as if ``x`` were one training batch; accumulated
@@ -818,7 +855,7 @@ class Sequential:
         return result
 
     # --- persistence -----------------------------------------------------------------------------
-    def save(self, path, callbacks=None):
+    def save(self, path: str | os.PathLike[str], callbacks: Iterable[Callback] | None = None) -> None:
         """Writes architecture, weights, BatchNorm buffers, the optimizer (class, hyper-parameters
         and ``state_dict``), the RNG state, ``epochs_completed``, the loss and the state of every
         callback with ``get_state`` (``callbacks``, default those of the running/last ``fit``) to
@@ -826,7 +863,9 @@ class Sequential:
         save_model(self, path, self._fit_callbacks if callbacks is None else list(callbacks))
 
     @classmethod
-    def load(cls, path, callbacks=None, backend=None):
+    def load(
+        cls, path: str | os.PathLike[str], callbacks: Iterable[Callback] | None = None, backend: str | None = None
+    ) -> Sequential:
         """The model saved at ``path``, with its optimizer (``model.optimizer``) and RNG state, so
         that ``fit`` continues exactly as the uninterrupted run would. ``callbacks``: objects to
         receive the saved callback states (matched in order, by class); ``backend`` overrides

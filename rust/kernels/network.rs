@@ -265,7 +265,7 @@ impl<T: VMath> Network<T> {
             param_shapes,
             buffer_lens: specs
                 .iter()
-                .flat_map(|s| std::iter::repeat(s.out).take(s.n_buffers()))
+                .flat_map(|s| std::iter::repeat_n(s.out, s.n_buffers()))
                 .collect(),
             uniform_widths: specs.iter().filter(|s| s.draws()).map(|s| s.out).collect(),
             specs,

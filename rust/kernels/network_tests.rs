@@ -510,7 +510,7 @@ fn profile_phases() {
         (
             "snn",
             std::iter::once(784)
-                .chain(std::iter::repeat(100).take(20))
+                .chain(std::iter::repeat_n(100, 20))
                 .chain(std::iter::once(10))
                 .collect(),
             128,
