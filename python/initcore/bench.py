@@ -286,9 +286,11 @@ def _busy_jiffies() -> tuple[int, int] | None:
     return total - idle, total
 
 
-def machine_load(sample_s: float = 0.5) -> dict:
+def machine_load(sample_s: float = 0.5, own_run: bool = False) -> dict:
     """The load average, and the share of all cores that *other* processes kept busy during
-    ``sample_s`` seconds while this one slept (``None`` where /proc is unavailable)."""
+    ``sample_s`` seconds while this one slept (``None`` where /proc is unavailable).
+    ``own_run``: sampled right after this benchmark ran, whose own threads are still in the
+    load average, so only the other processes' share decides whether the machine was quiet."""
     cpus = os.cpu_count() or 1
     try:
         load = list(os.getloadavg())
@@ -305,7 +307,7 @@ def machine_load(sample_s: float = 0.5) -> dict:
             tick = os.sysconf("SC_CLK_TCK")
             own = (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) * tick
             other = max(0.0, (b[0] - a[0] - own) / (b[1] - a[1]))
-    quiet = (other is None or other < 0.05) and (load is None or load[0] < 0.5 * cpus)
+    quiet = (other is None or other < 0.05) and (own_run or load is None or load[0] < 0.5 * cpus)
     return {"cpus": cpus, "loadavg": load, "other_busy": other, "quiet": quiet}
 
 
@@ -486,7 +488,7 @@ def run(names: list[str], peers: list[str], budget_s: float = 1.0, repeats: int 
                 st["gflops"] = 2 * m_ * k_ * n_ / st["min"] / 1e9
                 row["systems"][s] = st
             result["matmul"].append(row)
-    result["machine"]["load_after"] = machine_load(0.25)
+    result["machine"]["load_after"] = machine_load(0.25, own_run=True)
     return result
 
 
