@@ -77,7 +77,7 @@ const LANES: usize = 8;
 /// Applies `f(offset, chunk) -> partial` to consecutive `chunk`-sized pieces of `out` and sums
 /// the partials in chunk order: in parallel when `out.len()·cost` deserves it. Only the parallel
 /// path allocates (one `f64` per chunk).
-fn chunked_sum<T: Send>(
+pub(super) fn chunked_sum<T: Send>(
     out: &mut [T],
     chunk: usize,
     cost: usize,

@@ -26,10 +26,8 @@
 
 use super::{Label, Reduction};
 use crate::ensure;
-use crate::kernels::parallel::{install, threads_for};
 use crate::kernels::vmath::VMath;
 use crate::kernels::{Real, ShapeError};
-use rayon::prelude::*;
 
 /// A loss and its options (the kind of target is given separately, see [`Targets`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -191,20 +189,8 @@ pub fn weighted_loss<T: VMath, L: Label>(
             (_, Targets::Labels(_)) => unreachable!("checked: labels are for cross-entropy"),
         }
     };
-    let chunk = rows_per_block * c;
-    let total = if threads_for(grad.len().saturating_mul(8)) > 1 {
-        let parts: Vec<f64> = install(|| {
-            grad.par_chunks_mut(chunk)
-                .enumerate()
-                .map(|(i, g)| block(i * rows_per_block, g))
-                .collect()
-        });
-        parts.iter().fold(0.0, |a, &p| a + p)
-    } else {
-        grad.chunks_mut(chunk)
-            .enumerate()
-            .fold(0.0, |a, (i, g)| a + block(i * rows_per_block, g))
-    };
+    // The same fixed blocks (so the same bits for any thread count) as the plain kernels.
+    let total = super::chunked_sum(grad, rows_per_block * c, 8, |off, g| block(off / c, g));
     Ok(total * scale)
 }
 
