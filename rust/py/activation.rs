@@ -5,45 +5,22 @@
 //! C-contiguous and may not overlap an input (rust-numpy's borrow check makes that a
 //! `ValueError` naming 'out'). Everything is validated before anything is written.
 
-use super::common::{self, check_ndim, check_shape, readonly, readwrite, same_dtype, shape_err, tuple, Dt};
+use super::array::{
+    self, by_dtype, c_order, check_ndim, check_shape, readonly, readwrite, same_dtype, shape_err, tuple, uninit,
+};
 use crate::kernels::activation::{self as k, Act};
 use crate::kernels::vmath::VMath;
 use crate::kernels::ShapeError;
-use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyString};
 use pyo3::Borrowed;
-use std::borrow::Cow;
 
 /// The element types the kernels are instantiated for.
 pub(super) trait Float: VMath + Element {}
 impl Float for f32 {}
 impl Float for f64 {}
-
-/// C-ordered data of an input: borrowed when contiguous, else copied once.
-pub(super) fn input<'a, T: Element + Clone>(fname: &str, a: &'a PyReadonlyArrayDyn<'_, T>) -> PyResult<Cow<'a, [T]>> {
-    // `as_slice` also accepts Fortran order, whose memory order is not the logical one.
-    match a.as_slice() {
-        Ok(s) if a.is_c_contiguous() => Ok(Cow::Borrowed(s)),
-        _ => common::c_copy(fname, "an input", a.as_array()).map(Cow::Owned),
-    }
-}
-
-/// A new C-ordered array for a kernel to fill, left unzeroed: zeroing would cost a pass over
-/// memory as long as a cheap activation itself.
-///
-/// Every caller hands the whole array to a kernel that writes each element (the kernels'
-/// contract: outputs are fully written, empty shapes included) before the array reaches
-/// Python; on an error the array is dropped unseen. Its memory comes from NumPy's allocator,
-/// and any bit pattern is a valid `f32`, `f64` or `i64`.
-pub(super) fn new_array<'py, T: Element>(
-    py: Python<'py>,
-    fname: &str,
-    shape: &[usize],
-) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
-    common::new_array(py, fname, "an output", shape, false)
-}
 
 /// An `activation=` argument as passed: the name, or (for a non-str) a description of the
 /// object, reported as a `TypeError` naming 'activation' by `parse_act`.
@@ -62,7 +39,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for ActName {
         let obj: &Bound<'py, PyAny> = &obj;
         Ok(ActName(match obj.cast::<PyString>() {
             Ok(s) => Ok(s.to_cow()?.into_owned()),
-            Err(_) => Err(common::describe(obj)),
+            Err(_) => Err(array::describe(obj)),
         }))
     }
 }
@@ -88,7 +65,7 @@ pub(super) fn parse_act<T: Float>(
                 .ok_or_else(|| {
                     PyTypeError::new_err(format!(
                         "{fname}: argument 'alpha' must be a float, got {}",
-                        common::describe(a)
+                        array::describe(a)
                     ))
                 })?,
         ),
@@ -106,7 +83,7 @@ fn check_k(fname: &str, k: &Bound<'_, PyAny>) -> PyResult<usize> {
         .ok_or_else(|| {
             PyTypeError::new_err(format!(
                 "{fname}: argument 'k' must be an int, got {}",
-                common::describe(k)
+                array::describe(k)
             ))
         })?;
     if v < 1 {
@@ -131,12 +108,12 @@ fn into_output<'py, T: Float>(
         Some(o) => {
             let mut w = readwrite::<T>(fname, "out", o)?;
             check_shape(fname, "out", w.shape(), shape, context)?;
-            let s = common::c_slice_mut(fname, "out", &mut w)?;
+            let s = array::c_slice_mut(fname, "out", &mut w)?;
             py.detach(|| kernel(s)).map_err(|e| shape_err(fname, e))?;
             Ok(o.clone().unbind())
         }
         None => {
-            let arr = new_array::<T>(py, fname, shape)?;
+            let arr = uninit::<T>(py, fname, "an output", shape)?;
             {
                 let mut w = arr.readwrite();
                 let s = w.as_slice_mut().expect("a new array is contiguous");
@@ -157,15 +134,6 @@ fn dims2(s: &[usize]) -> (usize, usize) {
     (s[0], s[1])
 }
 
-macro_rules! dispatch {
-    ($fname:expr, [$($name:literal => $arr:expr),+], $run:ident ( $($arg:expr),* )) => {
-        match same_dtype($fname, &[$(($name, $arr)),+])? {
-            Dt::F32 => $run::<f32>($($arg),*),
-            Dt::F64 => $run::<f64>($($arg),*),
-        }
-    };
-}
-
 // --- elementwise --------------------------------------------------------------------------
 
 fn forward_run<'py, T: Float>(
@@ -179,7 +147,7 @@ fn forward_run<'py, T: Float>(
     let act = parse_act::<T>(F, activation, alpha)?;
     let rx = readonly::<T>(F, "x", x)?;
     let shape = rx.shape().to_vec();
-    let xs = input(F, &rx)?;
+    let xs = c_order(F, &rx)?;
     into_output::<T>(py, F, out, &shape, "the shape of 'x'", |y| k::act_forward(act, &xs, y))
 }
 
@@ -194,7 +162,7 @@ fn activation_forward<'py>(
     alpha: Option<&Bound<'py, PyAny>>,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    dispatch!("activation_forward", ["x" => Some(x), "out" => out], forward_run(py, x, &activation, alpha, out))
+    by_dtype!(same_dtype("activation_forward", &[("x", Some(x)), ("out", out)])? => forward_run(py, x, &activation, alpha, out))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -217,7 +185,7 @@ fn backward_run<'py, T: Float>(
     let shape = rdy.shape().to_vec();
     same_shape(F, "x", rx.shape(), &shape, "dy")?;
     same_shape(F, "y", ry.shape(), &shape, "dy")?;
-    let (gs, xs, ys) = (input(F, &rdy)?, input(F, &rx)?, input(F, &ry)?);
+    let (gs, xs, ys) = (c_order(F, &rdy)?, c_order(F, &rx)?, c_order(F, &ry)?);
     into_output::<T>(py, F, out, &shape, "the shape of 'dy'", |dx| {
         k::act_backward(act, &gs, &xs, &ys, dx)
     })
@@ -237,11 +205,7 @@ fn activation_backward<'py>(
     alpha: Option<&Bound<'py, PyAny>>,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    dispatch!(
-        "activation_backward",
-        ["dy" => Some(dy), "x" => Some(x), "y" => Some(y), "out" => out],
-        backward_run(py, dy, x, y, &activation, alpha, out)
-    )
+    by_dtype!(same_dtype("activation_backward", &[("dy", Some(dy)), ("x", Some(x)), ("y", Some(y)), ("out", out)])? => backward_run(py, dy, x, y, &activation, alpha, out))
 }
 
 // --- softmax family -----------------------------------------------------------------------
@@ -260,7 +224,7 @@ fn rows_forward_run<'py, T: Float>(
     let shape = rx.shape().to_vec();
     check_ndim(fname, "x", &shape, &[2])?;
     let (n, m) = dims2(&shape);
-    let xs = input(fname, &rx)?;
+    let xs = c_order(fname, &rx)?;
     into_output::<T>(py, fname, out, &shape, "the shape of 'x'", |y| kernel(&xs, n, m, y))
 }
 
@@ -276,7 +240,7 @@ fn rows_backward_run<'py, T: Float>(
     check_ndim(fname, "dy", &shape, &[2])?;
     same_shape(fname, "y", ry.shape(), &shape, "dy")?;
     let (n, m) = dims2(&shape);
-    let (gs, ys) = (input(fname, &rdy)?, input(fname, &ry)?);
+    let (gs, ys) = (c_order(fname, &rdy)?, c_order(fname, &ry)?);
     into_output::<T>(py, fname, None, &shape, "", |dx| kernel(&gs, &ys, n, m, dx))
 }
 
@@ -285,20 +249,14 @@ fn rows_backward_run<'py, T: Float>(
 #[pyo3(signature = (x, out=None))]
 fn softmax<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, out: Option<&Bound<'py, PyAny>>) -> PyResult<Py<PyAny>> {
     const F: &str = "softmax";
-    match same_dtype(F, &[("x", Some(x)), ("out", out)])? {
-        Dt::F32 => rows_forward_run::<f32>(py, F, k::softmax, x, out),
-        Dt::F64 => rows_forward_run::<f64>(py, F, k::softmax, x, out),
-    }
+    by_dtype!(same_dtype(F, &[("x", Some(x)), ("out", out)])? => rows_forward_run(py, F, k::softmax, x, out))
 }
 
 /// ``dx = y ⊙ (dy − Σ_j dy_j y_j)`` with ``y = softmax(x)``.
 #[pyfunction]
 fn softmax_backward<'py>(py: Python<'py>, dy: &Bound<'py, PyAny>, y: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
     const F: &str = "softmax_backward";
-    match same_dtype(F, &[("dy", Some(dy)), ("y", Some(y))])? {
-        Dt::F32 => rows_backward_run::<f32>(py, F, k::softmax_backward, dy, y),
-        Dt::F64 => rows_backward_run::<f64>(py, F, k::softmax_backward, dy, y),
-    }
+    by_dtype!(same_dtype(F, &[("dy", Some(dy)), ("y", Some(y))])? => rows_backward_run(py, F, k::softmax_backward, dy, y))
 }
 
 /// ``y_ij = x_ij − m_i − log Σ_k e^(x_ik − m_i)`` with ``m_i = max_k x_ik``.
@@ -306,20 +264,14 @@ fn softmax_backward<'py>(py: Python<'py>, dy: &Bound<'py, PyAny>, y: &Bound<'py,
 #[pyo3(signature = (x, out=None))]
 fn log_softmax<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, out: Option<&Bound<'py, PyAny>>) -> PyResult<Py<PyAny>> {
     const F: &str = "log_softmax";
-    match same_dtype(F, &[("x", Some(x)), ("out", out)])? {
-        Dt::F32 => rows_forward_run::<f32>(py, F, k::log_softmax, x, out),
-        Dt::F64 => rows_forward_run::<f64>(py, F, k::log_softmax, x, out),
-    }
+    by_dtype!(same_dtype(F, &[("x", Some(x)), ("out", out)])? => rows_forward_run(py, F, k::log_softmax, x, out))
 }
 
 /// ``dx = dy − e^y Σ_j dy_j`` with ``y = log_softmax(x)``.
 #[pyfunction]
 fn log_softmax_backward<'py>(py: Python<'py>, dy: &Bound<'py, PyAny>, y: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
     const F: &str = "log_softmax_backward";
-    match same_dtype(F, &[("dy", Some(dy)), ("y", Some(y))])? {
-        Dt::F32 => rows_backward_run::<f32>(py, F, k::log_softmax_backward, dy, y),
-        Dt::F64 => rows_backward_run::<f64>(py, F, k::log_softmax_backward, dy, y),
-    }
+    by_dtype!(same_dtype(F, &[("dy", Some(dy)), ("y", Some(y))])? => rows_backward_run(py, F, k::log_softmax_backward, dy, y))
 }
 
 // --- PReLU ----------------------------------------------------------------------------------
@@ -340,14 +292,14 @@ fn prelu_forward_run<'py, T: Float>(
     let (rx, rs) = (readonly::<T>(F, "x", x)?, readonly::<T>(F, "slope", slope)?);
     let shape = rx.shape().to_vec();
     let (n, m) = prelu_shapes(F, &shape, rs.shape())?;
-    let (xs, ss) = (input(F, &rx)?, input(F, &rs)?);
+    let (xs, ss) = (c_order(F, &rx)?, c_order(F, &rs)?);
     into_output::<T>(py, F, None, &shape, "", |y| k::prelu_forward(&xs, &ss, n, m, y))
 }
 
 /// ``y = x if x > 0 else slope·x`` for ``x (n, m)`` and one slope per column ``(m,)``.
 #[pyfunction]
 fn prelu_forward<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, slope: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
-    dispatch!("prelu_forward", ["x" => Some(x), "slope" => Some(slope)], prelu_forward_run(py, x, slope))
+    by_dtype!(same_dtype("prelu_forward", &[("x", Some(x)), ("slope", Some(slope))])? => prelu_forward_run(py, x, slope))
 }
 
 fn prelu_backward_run<'py, T: Float>(
@@ -365,12 +317,15 @@ fn prelu_backward_run<'py, T: Float>(
     let shape = rx.shape().to_vec();
     let (n, m) = prelu_shapes(F, &shape, rs.shape())?;
     same_shape(F, "dy", rdy.shape(), &shape, "x")?;
-    let (gs, xs, ss) = (input(F, &rdy)?, input(F, &rx)?, input(F, &rs)?);
-    let (dx, ds) = (new_array::<T>(py, F, &shape)?, new_array::<T>(py, F, &[m])?);
+    let (gs, xs, ss) = (c_order(F, &rdy)?, c_order(F, &rx)?, c_order(F, &rs)?);
+    let (dx, ds) = (
+        uninit::<T>(py, F, "an output", &shape)?,
+        uninit::<T>(py, F, "an output", &[m])?,
+    );
     {
         let (mut wdx, mut wds) = (dx.readwrite(), ds.readwrite());
         let (dxs, dss) = (wdx.as_slice_mut().expect("new"), wds.as_slice_mut().expect("new"));
-        let mut ws = common::alloc_vec(F, "the workspace", k::prelu::prelu_workspace_len(n, m), T::zero())?;
+        let mut ws = array::alloc_vec(F, "the workspace", k::prelu::prelu_workspace_len(n, m), T::zero())?;
         py.detach(|| k::prelu_backward(&gs, &xs, &ss, n, m, dxs, &mut ws, dss))
             .map_err(|e| shape_err(F, e))?;
     }
@@ -386,7 +341,7 @@ fn prelu_backward<'py>(
     x: &Bound<'py, PyAny>,
     slope: &Bound<'py, PyAny>,
 ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
-    dispatch!("prelu_backward", ["dy" => Some(dy), "x" => Some(x), "slope" => Some(slope)], prelu_backward_run(py, dy, x, slope))
+    by_dtype!(same_dtype("prelu_backward", &[("dy", Some(dy)), ("x", Some(x)), ("slope", Some(slope))])? => prelu_backward_run(py, dy, x, slope))
 }
 
 // --- maxout ---------------------------------------------------------------------------------
@@ -408,8 +363,11 @@ fn maxout_forward_run<'py, T: Float>(
         )));
     }
     let m = c / kk;
-    let xs = input(F, &rx)?;
-    let (y, arg) = (new_array::<T>(py, F, &[n, m])?, new_array::<i64>(py, F, &[n, m])?);
+    let xs = c_order(F, &rx)?;
+    let (y, arg) = (
+        uninit::<T>(py, F, "an output", &[n, m])?,
+        uninit::<i64>(py, F, "an output", &[n, m])?,
+    );
     {
         let (mut wy, mut wa) = (y.readwrite(), arg.readwrite());
         let (ys, args) = (wy.as_slice_mut().expect("new"), wa.as_slice_mut().expect("new"));
@@ -428,12 +386,9 @@ fn maxout_forward<'py>(
     k: &Bound<'py, PyAny>,
 ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
     const F: &str = "maxout_forward";
-    let dt = common::float_dtype(F, "x", x)?;
+    let dt = array::float_dtype(F, "x", x)?;
     let kk = check_k(F, k)?;
-    match dt {
-        Dt::F32 => maxout_forward_run::<f32>(py, x, kk),
-        Dt::F64 => maxout_forward_run::<f64>(py, x, kk),
-    }
+    by_dtype!(dt => maxout_forward_run(py, x, kk))
 }
 
 fn maxout_backward_run<'py, T: Float>(
@@ -447,7 +402,7 @@ fn maxout_backward_run<'py, T: Float>(
     let ra = argmax.cast::<PyArrayDyn<i64>>().map_err(|_| {
         PyTypeError::new_err(format!(
             "{F}: argument 'argmax' must be an int64 numpy.ndarray, got {}",
-            common::describe(argmax)
+            array::describe(argmax)
         ))
     })?;
     let ra = ra
@@ -457,19 +412,19 @@ fn maxout_backward_run<'py, T: Float>(
     check_ndim(F, "dy", &shape, &[2])?;
     same_shape(F, "argmax", ra.shape(), &shape, "dy")?;
     let (n, m) = dims2(&shape);
-    let args = input(F, &ra)?;
+    let args = c_order(F, &ra)?;
     if let Some(bad) = args.iter().find(|&&a| a < 0 || a >= kk as i64) {
         return Err(PyValueError::new_err(format!(
             "{F}: argument 'argmax' has a value outside [0, {kk}): {bad}"
         )));
     }
-    let gs = input(F, &rdy)?;
+    let gs = c_order(F, &rdy)?;
     let cols = m.checked_mul(kk).ok_or_else(|| {
         PyValueError::new_err(format!(
             "{F}: the output would have {m}·k = {m}·{kk} columns, more than this machine can address"
         ))
     })?;
-    common::numel(F, "the output", &[n, cols])?;
+    array::numel(F, "the output", &[n, cols])?;
     into_output::<T>(py, F, None, &[n, cols], "", |dx| {
         k::maxout_backward(&gs, &args, n, m, kk, dx)
     })
@@ -484,12 +439,9 @@ fn maxout_backward<'py>(
     k: &Bound<'py, PyAny>,
 ) -> PyResult<Py<PyAny>> {
     const F: &str = "maxout_backward";
-    let dt = common::float_dtype(F, "dy", dy)?;
+    let dt = array::float_dtype(F, "dy", dy)?;
     let kk = check_k(F, k)?;
-    match dt {
-        Dt::F32 => maxout_backward_run::<f32>(py, dy, argmax, kk),
-        Dt::F64 => maxout_backward_run::<f64>(py, dy, argmax, kk),
-    }
+    by_dtype!(dt => maxout_backward_run(py, dy, argmax, kk))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -3,37 +3,18 @@
 //! be C-contiguous, writable and not shared with another argument. Every check runs before the
 //! running statistics are touched.
 
-use super::common::{
-    alloc_vec, c_slice_mut, check_ndim, check_shape, readonly, readwrite, same_dtype, shape_err, tuple, Dt,
+use super::array::{
+    alloc_vec, by_dtype, c_order, c_slice_mut, check_ndim, check_shape, fresh, readonly, readwrite, same_dtype,
+    shape_err, tuple, zeros,
 };
 use crate::kernels::batch_norm as bn;
 use crate::kernels::Real;
-use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{Element, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use std::borrow::Cow;
 
 const FWD: &str = "batchnorm_forward";
 const BWD: &str = "batchnorm_backward";
-
-/// The data of a read-only borrow in C order: borrowed when contiguous, else copied once.
-pub(super) fn c_order<'a, T: Element + Clone>(fname: &str, a: &'a PyReadonlyArrayDyn<'_, T>) -> PyResult<Cow<'a, [T]>> {
-    super::activation::input(fname, a)
-}
-
-/// A new zeroed C-ordered array (a `MemoryError` if it cannot be allocated).
-pub(super) fn new_array<'py, T: Element>(
-    py: Python<'py>,
-    fname: &str,
-    shape: &[usize],
-) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
-    super::common::new_array(py, fname, "an output", shape, true)
-}
-
-/// The mutable data of an array this binding just created.
-pub(super) fn fresh<'a, T: Element>(w: &'a mut numpy::PyReadwriteArrayDyn<'_, T>) -> &'a mut [T] {
-    w.as_slice_mut().expect("a new array is contiguous")
-}
 
 fn check_hyper(momentum: f64, eps: f64) -> PyResult<()> {
     if !momentum.is_finite() || !(0.0..=1.0).contains(&momentum) {
@@ -82,9 +63,9 @@ fn forward_run<'py, T: Real + Element>(
         }
     };
     let (xs, gs, bs) = (c_order(FWD, &rx)?, c_order(FWD, &rg)?, c_order(FWD, &rb)?);
-    let y = new_array::<T>(py, FWD, &[n, m])?;
-    let sm = new_array::<T>(py, FWD, &[m])?;
-    let si = new_array::<T>(py, FWD, &[m])?;
+    let y = zeros::<T>(py, FWD, "an output", &[n, m])?;
+    let sm = zeros::<T>(py, FWD, "an output", &[m])?;
+    let si = zeros::<T>(py, FWD, "an output", &[m])?;
     {
         let mut wy = y.readwrite();
         let (mut wm, mut wi) = (sm.readwrite(), si.readwrite());
@@ -179,10 +160,7 @@ fn batchnorm_forward<'py>(
         ],
     )?;
     check_hyper(momentum, eps)?;
-    match dt {
-        Dt::F32 => forward_run::<f32>(py, x, gamma, beta, running_mean, running_var, training, momentum, eps),
-        Dt::F64 => forward_run::<f64>(py, x, gamma, beta, running_mean, running_var, training, momentum, eps),
-    }
+    by_dtype!(dt => forward_run(py, x, gamma, beta, running_mean, running_var, training, momentum, eps))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -213,9 +191,9 @@ fn backward_run<'py, T: Real + Element>(
         c_order(BWD, &rm)?,
         c_order(BWD, &ri)?,
     );
-    let dx = new_array::<T>(py, BWD, &[n, m])?;
-    let dg = new_array::<T>(py, BWD, &[m])?;
-    let db = new_array::<T>(py, BWD, &[m])?;
+    let dx = zeros::<T>(py, BWD, "an output", &[n, m])?;
+    let dg = zeros::<T>(py, BWD, "an output", &[m])?;
+    let db = zeros::<T>(py, BWD, "an output", &[m])?;
     {
         let (mut w1, mut w2, mut w3) = (dx.readwrite(), dg.readwrite(), db.readwrite());
         let (o1, o2, o3) = (
@@ -252,10 +230,7 @@ fn batchnorm_backward<'py>(
             ("save_invstd", Some(save_invstd)),
         ],
     )?;
-    match dt {
-        Dt::F32 => backward_run::<f32>(py, dy, x, gamma, save_mean, save_invstd, training),
-        Dt::F64 => backward_run::<f64>(py, dy, x, gamma, save_mean, save_invstd, training),
-    }
+    by_dtype!(dt => backward_run(py, dy, x, gamma, save_mean, save_invstd, training))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -2,7 +2,7 @@
 //! (see `kernels::clip`). Every array must be writable, C-contiguous, of one float dtype and
 //! disjoint from the others; all of it is checked before the first write.
 
-use super::common::{c_slice_mut, readwrite, same_dtype, shape_err, Dt};
+use super::array::{by_dtype, c_slice_mut, readwrite, same_dtype, shape_err};
 use crate::kernels::clip::{self, Clip};
 use crate::kernels::Real;
 use numpy::{Element, PyReadwriteArrayDyn, PyUntypedArrayMethods};
@@ -55,10 +55,7 @@ fn clip_gradients(py: Python<'_>, grads: &Bound<'_, PyTuple>, mode: &str, thresh
         .map(|(i, g)| (format!("grads[{i}]"), g.clone()))
         .collect();
     let args: Vec<(&str, Option<&Bound<'_, PyAny>>)> = named.iter().map(|(n, g)| (n.as_str(), Some(g))).collect();
-    match same_dtype(F, &args)? {
-        Dt::F32 => run::<f32>(py, grads, rule),
-        Dt::F64 => run::<f64>(py, grads, rule),
-    }
+    by_dtype!(same_dtype(F, &args)? => run(py, grads, rule))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -4,8 +4,10 @@
 //! Inputs that are not C-contiguous are copied once to C order; outputs are new C-ordered
 //! arrays. Everything is validated before the kernel runs.
 
-use super::activation::{input, new_array, parse_act, ActName, Float};
-use super::common::{alloc_vec, check_ndim, check_shape, readonly, same_dtype, shape_err, tuple, Dt};
+use super::activation::{parse_act, ActName, Float};
+use super::array::{
+    alloc_vec, by_dtype, c_order, check_ndim, check_shape, readonly, same_dtype, shape_err, tuple, uninit,
+};
 use crate::kernels::activation::Act;
 use crate::kernels::dense::{self, DenseShape};
 use numpy::{PyArrayMethods, PyUntypedArrayMethods};
@@ -47,11 +49,11 @@ fn forward_run<'py, T: Float>(
     if let Some(rb) = &rb {
         check_shape(F, "b", rb.shape(), &[s.out], "one bias per column of 'w'")?;
     }
-    let (xs, ws) = (input(F, &rx)?, input(F, &rw)?);
-    let bs = rb.as_ref().map(|b| input(F, b)).transpose()?;
+    let (xs, ws) = (c_order(F, &rx)?, c_order(F, &rw)?);
+    let bs = rb.as_ref().map(|b| c_order(F, b)).transpose()?;
     let (y, z) = (
-        new_array::<T>(py, F, &[s.n, s.out])?,
-        new_array::<T>(py, F, &[s.n, s.out])?,
+        uninit::<T>(py, F, "an output", &[s.n, s.out])?,
+        uninit::<T>(py, F, "an output", &[s.n, s.out])?,
     );
     {
         let (mut wy, mut wz) = (y.readwrite(), z.readwrite());
@@ -74,10 +76,7 @@ fn dense_forward<'py>(
     activation: ActName,
     alpha: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
-    match same_dtype("dense_forward", &[("x", Some(x)), ("w", Some(w)), ("b", b)])? {
-        Dt::F32 => forward_run::<f32>(py, x, w, b, &activation, alpha),
-        Dt::F64 => forward_run::<f64>(py, x, w, b, &activation, alpha),
-    }
+    by_dtype!(same_dtype("dense_forward", &[("x", Some(x)), ("w", Some(w)), ("b", b)])? => forward_run(py, x, w, b, &activation, alpha))
 }
 
 type Grads = (Option<Py<PyAny>>, Py<PyAny>, Py<PyAny>);
@@ -107,16 +106,18 @@ fn backward_run<'py, T: Float>(
         check_shape(F, name, r.shape(), &[s.n, s.out], "rows of 'x', columns of 'w'")?;
     }
     let (gs, xs, ws, zs, ys) = (
-        input(F, &rdy)?,
-        input(F, &rx)?,
-        input(F, &rw)?,
-        input(F, &rz)?,
-        input(F, &ry)?,
+        c_order(F, &rdy)?,
+        c_order(F, &rx)?,
+        c_order(F, &rw)?,
+        c_order(F, &rz)?,
+        c_order(F, &ry)?,
     );
-    let dx = need_dx.then(|| new_array::<T>(py, F, &[s.n, s.inp])).transpose()?;
+    let dx = need_dx
+        .then(|| uninit::<T>(py, F, "an output", &[s.n, s.inp]))
+        .transpose()?;
     let (dw, db) = (
-        new_array::<T>(py, F, &[s.inp, s.out])?,
-        new_array::<T>(py, F, &[s.out])?,
+        uninit::<T>(py, F, "an output", &[s.inp, s.out])?,
+        uninit::<T>(py, F, "an output", &[s.out])?,
     );
     {
         let mut wdx = dx.as_ref().map(|a| a.readwrite());
@@ -160,10 +161,7 @@ fn dense_backward<'py>(
         ("z", Some(z)),
         ("y", Some(y)),
     ];
-    match same_dtype("dense_backward", &args)? {
-        Dt::F32 => backward_run::<f32>(py, dy, x, w, z, y, &activation, alpha, need_dx),
-        Dt::F64 => backward_run::<f64>(py, dy, x, w, z, y, &activation, alpha, need_dx),
-    }
+    by_dtype!(same_dtype("dense_backward", &args)? => backward_run(py, dy, x, w, z, y, &activation, alpha, need_dx))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -3,8 +3,8 @@
 //! `dropout_backward(dy, mask) -> dx`. Inputs that are not C-contiguous are copied once to C
 //! order; outputs are new C-ordered arrays; everything is validated before the kernel runs.
 
-use super::activation::{input, new_array, Float};
-use super::common::{check_shape, readonly, same_dtype, shape_err, Dt};
+use super::activation::Float;
+use super::array::{by_dtype, c_order, check_shape, readonly, same_dtype, shape_err, uninit};
 use crate::kernels::dropout;
 use numpy::{PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -21,8 +21,11 @@ fn forward_run<'py, T: Float>(
     let (rx, ru) = (readonly::<T>(f, "x", x)?, readonly::<T>(f, "u", u)?);
     let shape = rx.shape().to_vec();
     check_shape(f, "u", ru.shape(), &shape, "one uniform per element of 'x'")?;
-    let (xs, us) = (input(f, &rx)?, input(f, &ru)?);
-    let (y, mask) = (new_array::<T>(py, f, &shape)?, new_array::<T>(py, f, &shape)?);
+    let (xs, us) = (c_order(f, &rx)?, c_order(f, &ru)?);
+    let (y, mask) = (
+        uninit::<T>(py, f, "an output", &shape)?,
+        uninit::<T>(py, f, "an output", &shape)?,
+    );
     {
         let (mut wy, mut wm) = (y.readwrite(), mask.readwrite());
         let (ys, ms) = (wy.as_slice_mut().expect("new"), wm.as_slice_mut().expect("new"));
@@ -45,10 +48,7 @@ fn dropout_forward<'py>(
     rate: f64,
 ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
     const F: &str = "dropout_forward";
-    match same_dtype(F, &[("x", Some(x)), ("u", Some(u))])? {
-        Dt::F32 => forward_run::<f32>(py, F, x, u, rate, None),
-        Dt::F64 => forward_run::<f64>(py, F, x, u, rate, None),
-    }
+    by_dtype!(same_dtype(F, &[("x", Some(x)), ("u", Some(u))])? => forward_run(py, F, x, u, rate, None))
 }
 
 /// Alpha dropout from the uniforms ``u``: ``keep = u >= rate``, ``mask = keep * a``,
@@ -65,10 +65,7 @@ fn alpha_dropout_forward<'py>(
 ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
     const F: &str = "alpha_dropout_forward";
     let alpha = Some((a, b, alpha_p));
-    match same_dtype(F, &[("x", Some(x)), ("u", Some(u))])? {
-        Dt::F32 => forward_run::<f32>(py, F, x, u, rate, alpha),
-        Dt::F64 => forward_run::<f64>(py, F, x, u, rate, alpha),
-    }
+    by_dtype!(same_dtype(F, &[("x", Some(x)), ("u", Some(u))])? => forward_run(py, F, x, u, rate, alpha))
 }
 
 fn backward_run<'py, T: Float>(
@@ -80,8 +77,8 @@ fn backward_run<'py, T: Float>(
     let (rdy, rm) = (readonly::<T>(F, "dy", dy)?, readonly::<T>(F, "mask", mask)?);
     let shape = rdy.shape().to_vec();
     check_shape(F, "mask", rm.shape(), &shape, "the shape of 'dy'")?;
-    let (dys, ms) = (input(F, &rdy)?, input(F, &rm)?);
-    let dx = new_array::<T>(py, F, &shape)?;
+    let (dys, ms) = (c_order(F, &rdy)?, c_order(F, &rm)?);
+    let dx = uninit::<T>(py, F, "an output", &shape)?;
     {
         let mut w = dx.readwrite();
         let dxs = w.as_slice_mut().expect("new");
@@ -94,10 +91,7 @@ fn backward_run<'py, T: Float>(
 /// Backward of both dropouts: ``dx = dy * mask``.
 #[pyfunction]
 fn dropout_backward<'py>(py: Python<'py>, dy: &Bound<'py, PyAny>, mask: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
-    match same_dtype("dropout_backward", &[("dy", Some(dy)), ("mask", Some(mask))])? {
-        Dt::F32 => backward_run::<f32>(py, dy, mask),
-        Dt::F64 => backward_run::<f64>(py, dy, mask),
-    }
+    by_dtype!(same_dtype("dropout_backward", &[("dy", Some(dy)), ("mask", Some(mask))])? => backward_run(py, dy, mask))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

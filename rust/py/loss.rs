@@ -4,8 +4,9 @@
 //! Without options (`sample_weight`, `label_smoothing`, soft targets) the three classic losses
 //! call their plain kernels; with any option, or for `mae`/`huber`, `kernels::loss::weighted_loss`.
 
-use super::batch_norm::{c_order, fresh, new_array};
-use super::common::{check_ndim, check_shape, describe, readonly, same_dtype, shape_err, tuple, Dt};
+use super::array::{
+    by_dtype, c_order, check_ndim, check_shape, describe, fresh, readonly, same_dtype, shape_err, tuple, zeros, Dt,
+};
 use crate::kernels::loss::{self, Label, LossFn, Reduction, Targets};
 use crate::kernels::vmath::VMath;
 use crate::kernels::Real;
@@ -50,7 +51,7 @@ fn ce_run<'py, T: VMath + Element, L: Label + Element>(
         .map_err(|e| PyValueError::new_err(format!("{CE}: argument 'labels' cannot be borrowed ({e})")))?;
     check_shape(CE, "labels", rl.shape(), &[n], "one per row of logits")?;
     let (zs, ls) = (c_order(CE, &rz)?, c_order(CE, &rl)?);
-    let g = new_array::<T>(py, CE, &[n, c])?;
+    let g = zeros::<T>(py, CE, "an output", &[n, c])?;
     let loss = {
         let mut w = g.readwrite();
         let gs = fresh(&mut w);
@@ -126,10 +127,7 @@ fn cross_entropy<'py>(
             dt,
         );
     }
-    match dt {
-        Dt::F32 => ce_labels::<f32>(py, logits, labels, red),
-        Dt::F64 => ce_labels::<f64>(py, logits, labels, red),
-    }
+    by_dtype!(dt => ce_labels(py, logits, labels, red))
 }
 
 /// The weighted kernel on `out` and `target` (integer labels when `labels`), with `weights`.
@@ -235,7 +233,7 @@ fn weighted_run<'py, T: VMath + Element, L: Label + Element>(
     let ws = rw.as_ref().map(|a| c_order(fname, a)).transpose()?;
     let ls = rl.as_ref().map(|a| c_order(fname, a)).transpose()?;
     let ts = rt.as_ref().map(|a| c_order(fname, a)).transpose()?;
-    let g = new_array::<T>(py, fname, &shape)?;
+    let g = zeros::<T>(py, fname, "an output", &shape)?;
     let value = {
         let mut w = g.readwrite();
         let gs = fresh(&mut w);
@@ -280,7 +278,7 @@ fn pair_run<'py, T: Real + Element>(
         )));
     }
     let (as_, bs) = (c_order(fname, &ra)?, c_order(fname, &rb)?);
-    let g = new_array::<T>(py, fname, &shape)?;
+    let g = zeros::<T>(py, fname, "an output", &shape)?;
     let loss = {
         let mut w = g.readwrite();
         let gs = fresh(&mut w);

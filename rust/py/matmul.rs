@@ -3,7 +3,7 @@
 //! to GEMM as strides, without copying; other layouts (negative or gapped strides) are copied
 //! once to C order.
 
-use super::common::{self, check_ndim, readonly, readwrite, same_dtype, shape_err, tuple, Dt};
+use super::array::{self, by_dtype, check_ndim, readonly, readwrite, same_dtype, shape_err, tuple};
 use crate::kernels::matmul::{batched_matmul, Batched};
 use crate::kernels::Real;
 use numpy::{Element, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
@@ -88,7 +88,7 @@ fn operand<'a, T: Element + Clone>(arg: &str, a: &'a PyReadonlyArrayDyn<'_, T>) 
             });
         }
     }
-    let owned = common::c_copy(F, arg, v)?;
+    let owned = array::c_copy(F, arg, v)?;
     Ok(Operand {
         data: Cow::Owned(owned),
         batch,
@@ -146,13 +146,13 @@ fn run<'py, T: Real + Element>(
     match out {
         Some(o) => {
             let mut w = readwrite::<T>(F, "out", o)?;
-            common::check_shape(F, "out", w.shape(), &want, "the shape of the product")?;
-            let c = common::c_slice_mut(F, "out", &mut w)?;
+            array::check_shape(F, "out", w.shape(), &want, "the shape of the product")?;
+            let c = array::c_slice_mut(F, "out", &mut w)?;
             py.detach(|| batched_matmul(c, va, vb)).map_err(|e| shape_err(F, e))?;
             Ok(o.clone().unbind())
         }
         None => {
-            let arr = common::new_array::<T>(py, F, "the product", &want, true)?;
+            let arr = array::zeros::<T>(py, F, "the product", &want)?;
             {
                 let mut w = arr.readwrite();
                 let c = w.as_slice_mut().expect("a new array is contiguous");
@@ -178,10 +178,7 @@ fn matmul<'py>(
     trans_b: bool,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    match same_dtype(F, &[("a", Some(a)), ("b", Some(b)), ("out", out)])? {
-        Dt::F32 => run::<f32>(py, a, b, trans_a, trans_b, out),
-        Dt::F64 => run::<f64>(py, a, b, trans_a, trans_b, out),
-    }
+    by_dtype!(same_dtype(F, &[("a", Some(a)), ("b", Some(b)), ("out", out)])? => run(py, a, b, trans_a, trans_b, out))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

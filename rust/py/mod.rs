@@ -4,9 +4,9 @@
 use pyo3::prelude::*;
 
 mod activation;
+pub mod array;
 mod batch_norm;
 mod clip;
-pub mod common;
 mod dense;
 mod dropout;
 mod loss;

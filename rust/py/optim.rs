@@ -7,7 +7,7 @@
 //! and dtype. The kernel checks the hyper-parameters, the step and which states the
 //! configuration needs; all of it happens before the first write.
 
-use super::common::{c_slice_mut, check_shape, describe, readwrite, same_dtype, shape_err, Dt};
+use super::array::{by_dtype, c_slice_mut, check_shape, describe, readwrite, same_dtype, shape_err};
 use crate::kernels::optim::{self, Adagrad, Adam, NAdam, RmsProp, Sgd};
 use crate::kernels::{Real, ShapeError};
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
@@ -79,7 +79,7 @@ impl<'py, T: Element + Real, const N: usize> Borrowed<'py, T, N> {
         // `as_slice` also accepts Fortran order, whose memory order is not the logical one.
         let g: Cow<'_, [T]> = match self.grad.as_slice() {
             Ok(s) if self.grad.is_c_contiguous() => Cow::Borrowed(s),
-            _ => Cow::Owned(super::common::c_copy(f, "'grad'", self.grad.as_array())?),
+            _ => Cow::Owned(super::array::c_copy(f, "'grad'", self.grad.as_array())?),
         };
         let p = c_slice_mut(f, "param", &mut self.param)?;
         let st = self
@@ -142,17 +142,14 @@ fn sgd_step<'py>(
             optim::sgd_step(p, g, b, step, &h)
         })
     }
-    match same_dtype(
+    by_dtype!(same_dtype(
         F,
         &[
             ("param", Some(param)),
             ("grad", Some(grad)),
             ("momentum_buffer", momentum_buffer),
         ],
-    )? {
-        Dt::F32 => go::<f32>(py, param, grad, momentum_buffer, step, h),
-        Dt::F64 => go::<f64>(py, param, grad, momentum_buffer, step, h),
-    }
+    )? => go(py, param, grad, momentum_buffer, step, h))
 }
 
 /// One step of ``torch.optim.Adagrad`` in place.
@@ -193,17 +190,14 @@ fn adagrad_step<'py>(
             None => Err(ShapeError("argument 'state_sum' is required".into())),
         })
     }
-    match same_dtype(
+    by_dtype!(same_dtype(
         F,
         &[
             ("param", Some(param)),
             ("grad", Some(grad)),
             ("state_sum", Some(state_sum)),
         ],
-    )? {
-        Dt::F32 => go::<f32>(py, param, grad, state_sum, step, h),
-        Dt::F64 => go::<f64>(py, param, grad, state_sum, step, h),
-    }
+    )? => go(py, param, grad, state_sum, step, h))
 }
 
 /// One step of ``torch.optim.RMSprop`` in place. ``momentum_buffer`` is required exactly when
@@ -271,10 +265,7 @@ fn rmsprop_step<'py>(
             ("grad_avg", grad_avg),
         ],
     )?;
-    match dt {
-        Dt::F32 => go::<f32>(py, param, grad, states, step, h),
-        Dt::F64 => go::<f64>(py, param, grad, states, step, h),
-    }
+    by_dtype!(dt => go(py, param, grad, states, step, h))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -324,10 +315,7 @@ fn adam_common<'py>(
             ("max_exp_avg_sq", max_exp_avg_sq),
         ],
     )?;
-    match dt {
-        Dt::F32 => go::<f32>(py, f, param, grad, states, step, h),
-        Dt::F64 => go::<f64>(py, f, param, grad, states, step, h),
-    }
+    by_dtype!(dt => go(py, f, param, grad, states, step, h))
 }
 
 /// One step of ``torch.optim.Adam`` in place (AMSGrad with ``amsgrad``, which requires
@@ -466,7 +454,7 @@ fn nadam_step<'py>(
             _ => Err(ShapeError("arguments 'exp_avg' and 'exp_avg_sq' are required".into())),
         })
     }
-    match same_dtype(
+    by_dtype!(same_dtype(
         F,
         &[
             ("param", Some(param)),
@@ -474,10 +462,7 @@ fn nadam_step<'py>(
             ("exp_avg", Some(exp_avg)),
             ("exp_avg_sq", Some(exp_avg_sq)),
         ],
-    )? {
-        Dt::F32 => go::<f32>(py, param, grad, states, step, mu_product, h),
-        Dt::F64 => go::<f64>(py, param, grad, states, step, mu_product, h),
-    }
+    )? => go(py, param, grad, states, step, mu_product, h))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

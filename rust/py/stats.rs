@@ -2,8 +2,7 @@
 //! float64 per-column statistics, an int64 histogram and two fractions. `edges` may be float32
 //! or float64 whatever `x` is (they are compared in float64, as `np.histogram` would).
 
-use super::batch_norm::c_order;
-use super::common::{alloc_vec, check_ndim, describe, float_dtype, readonly, shape_err, tuple, Dt};
+use super::array::{alloc_vec, by_dtype, c_order, check_ndim, describe, float_dtype, readonly, shape_err, tuple};
 use crate::kernels::stats::{self, ColumnStatsOut};
 use crate::kernels::Real;
 use numpy::{Element, IntoPyArray, PyUntypedArrayMethods};
@@ -13,14 +12,16 @@ use pyo3::types::PyDict;
 
 const F: &str = "column_stats";
 
+/// The values of a float array widened to f64 (histogram edges are compared in f64).
+fn widened<T: Real + Element>(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+    Ok(c_order(F, &readonly::<T>(F, "edges", obj)?)?
+        .iter()
+        .map(|&v| v.f64())
+        .collect())
+}
+
 fn edges_f64(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
-    let e: Vec<f64> = match float_dtype(F, "edges", obj)? {
-        Dt::F32 => c_order(F, &readonly::<f32>(F, "edges", obj)?)?
-            .iter()
-            .map(|&v| v as f64)
-            .collect(),
-        Dt::F64 => c_order(F, &readonly::<f64>(F, "edges", obj)?)?.into_owned(),
-    };
+    let e = by_dtype!(float_dtype(F, "edges", obj)? => widened(obj))?;
     let shape = obj
         .cast::<numpy::PyUntypedArray>()
         .map(|a| a.shape().to_vec())
@@ -116,10 +117,7 @@ fn column_stats<'py>(
     let dt = float_dtype(F, "x", x)?;
     let edges = edges.map(edges_f64).transpose()?;
     let saturation = saturation.map(saturation_pair).transpose()?;
-    match dt {
-        Dt::F32 => run::<f32>(py, x, edges, saturation),
-        Dt::F64 => run::<f64>(py, x, edges, saturation),
-    }
+    by_dtype!(dt => run(py, x, edges, saturation))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -12,7 +12,7 @@ mod args;
 #[path = "train_spec.rs"]
 mod spec;
 
-use super::common::{check_shape, dt_str, readonly, Dt};
+use super::array::{check_shape, dt_str, readonly, Dt};
 use crate::kernels::clip::Clip;
 use crate::kernels::epoch::{train_epoch, EpochArgs, EpochWs, Progress};
 use crate::kernels::loss::LossFn;
@@ -55,12 +55,12 @@ fn reserve<T: VMath>(f: &str, net: &mut Network<T>, rows: usize) -> PyResult<()>
     let bytes = per_row.saturating_mul(rows);
     let what = format!("the workspaces for a batch of {rows} rows");
     if bytes > isize::MAX as usize {
-        return Err(super::common::memory_err(f, &what, bytes));
+        return Err(super::array::memory_err(f, &what, bytes));
     }
     let mut probe: Vec<u8> = Vec::new();
     probe
         .try_reserve_exact(bytes)
-        .map_err(|_| super::common::memory_err(f, &what, bytes))?;
+        .map_err(|_| super::array::memory_err(f, &what, bytes))?;
     drop(probe);
     net.reserve(rows);
     Ok(())
@@ -137,7 +137,7 @@ impl<T: VMath + Element> Plan<T> {
             }
         }
         let rw = weights_of::<T>(F, weights, n)?;
-        let ws = rw.as_ref().map(|w| super::batch_norm::c_order(F, w)).transpose()?;
+        let ws = rw.as_ref().map(|w| super::array::c_order(F, w)).transpose()?;
         reserve(F, net, n)?;
         // SAFETY: checked above (shapes, dtypes, contiguity, overlaps); see the module docs.
         let (xs, outs, target) = unsafe { (slice::<T>(rx), slice_mut::<T>(ro), target_of::<T>(ry, labels)) };
@@ -217,7 +217,7 @@ impl<T: VMath + Element> Plan<T> {
         let runi = meta.take_flat::<T, T>(F, s, Arg::Uniforms, e.uniforms)?;
         let ro = meta.take_out_rows(F, s, e.out)?;
         let rw = weights_of::<T>(F, e.weights, rows)?;
-        let ws = rw.as_ref().map(|w| super::batch_norm::c_order(F, w)).transpose()?;
+        let ws = rw.as_ref().map(|w| super::array::c_order(F, w)).transpose()?;
         meta.take_state(F, s, a, true, 0)?;
         check_overlaps(F, s, meta)?;
         // The epoch grows the workspaces to its batch size inside the call: ask for them here,

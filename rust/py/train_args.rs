@@ -16,7 +16,7 @@
 //! - the GIL is released during the compute. Python code that mutates or resizes these same
 //!   arrays from another thread meanwhile is unsupported (as in PyTorch): a data race.
 
-use super::super::common::tuple;
+use super::super::array::tuple;
 use crate::kernels::train::{Loss, Optimizer, Target};
 use crate::kernels::vmath::VMath;
 use crate::kernels::ShapeError;
@@ -107,7 +107,7 @@ fn raw_array<E: Element>(
         PyTypeError::new_err(format!(
             "{f}: argument '{}' must be a {dtype} numpy.ndarray, got {}",
             arg(),
-            super::super::common::describe(obj)
+            super::super::array::describe(obj)
         ))
     })?;
     // SAFETY: `arr` is a live NumPy array (checked just above) and we hold the GIL.

@@ -1,4 +1,5 @@
-//! Validation shared by every binding. Each check names the Python argument and the shapes or
+//! Borrowing, allocating and dtype dispatch for every binding: the one place where a NumPy
+//! array becomes a Rust slice and back. Each check names the Python argument and the shapes or
 //! dtypes involved, and runs before anything is written.
 //!
 //! Arrays arrive as `&Bound<PyAny>`; `float_dtype` finds whether they are float32 or float64
@@ -13,6 +14,7 @@ use numpy::{
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use std::borrow::Cow;
 
 /// The two element types every kernel is instantiated for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +22,19 @@ pub enum Dt {
     F32,
     F64,
 }
+
+/// Runs a generic binding body for a dtype: `by_dtype!(dt => run(args…))` calls
+/// `run::<f32>(args…)` or `run::<f64>(args…)`. `dt` is usually `same_dtype(…)?`, which names
+/// the argument whose dtype differs. The one f32/f64 dispatch of the bindings.
+macro_rules! by_dtype {
+    ($dt:expr => $run:ident ( $($arg:expr),* $(,)? )) => {
+        match $dt {
+            $crate::py::array::Dt::F32 => $run::<f32>($($arg),*),
+            $crate::py::array::Dt::F64 => $run::<f64>($($arg),*),
+        }
+    };
+}
+pub(crate) use by_dtype;
 
 /// Describes an object for an error message: `float16 array of shape (3, 4)` or `list`.
 pub fn describe(obj: &Bound<'_, PyAny>) -> String {
@@ -205,9 +220,31 @@ pub fn tuple(s: &[usize]) -> String {
 }
 
 /// A kernel's shape error as a Python `ValueError` (the bindings validate first, so this is
-/// a second line of defence).
+/// a second line of defence); `shape_err` adds the function's name.
+impl From<ShapeError> for PyErr {
+    fn from(e: ShapeError) -> PyErr {
+        PyValueError::new_err(e.to_string())
+    }
+}
+
+/// A kernel's shape error as a `ValueError` prefixed with the function's name.
 pub fn shape_err(fname: &str, e: ShapeError) -> PyErr {
     PyValueError::new_err(format!("{fname}: {e}"))
+}
+
+/// C-ordered data of a read-only borrow: borrowed when contiguous, else copied once (into a
+/// fallibly allocated buffer).
+pub fn c_order<'a, T: Element + Clone>(fname: &str, a: &'a PyReadonlyArrayDyn<'_, T>) -> PyResult<Cow<'a, [T]>> {
+    // `as_slice` also accepts Fortran order, whose memory order is not the logical one.
+    match a.as_slice() {
+        Ok(s) if a.is_c_contiguous() => Ok(Cow::Borrowed(s)),
+        _ => c_copy(fname, "an input", a.as_array()).map(Cow::Owned),
+    }
+}
+
+/// The mutable data of an array this binding just created (always C-contiguous).
+pub fn fresh<'a, T: Element>(w: &'a mut PyReadwriteArrayDyn<'_, T>) -> &'a mut [T] {
+    w.as_slice_mut().expect("a new array is contiguous")
 }
 
 // --- allocations whose size comes from the caller ------------------------------------------------
@@ -268,10 +305,34 @@ pub fn c_copy<T: Clone>(fname: &str, arg: &str, view: numpy::ndarray::ArrayViewD
     Ok(v)
 }
 
-/// A new C-ordered NumPy array of `shape`: zeroed, or left uninitialized (`zeroed = false`, for
-/// a kernel that writes every element before the array is returned). NumPy's own allocation
-/// failure becomes a `MemoryError` naming `what` and the bytes.
-pub fn new_array<'py, T: Element>(
+/// A new zeroed C-ordered array of `shape`; NumPy's own allocation failure becomes a
+/// `MemoryError` naming `what` and the bytes.
+pub fn zeros<'py, T: Element>(
+    py: Python<'py>,
+    fname: &str,
+    what: &str,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    allocate(py, fname, what, shape, true)
+}
+
+/// A new C-ordered array for a kernel to fill, left unzeroed: zeroing would cost a pass over
+/// memory as long as a cheap activation itself.
+///
+/// Contract: the caller hands the whole array to a kernel that writes each element (every
+/// kernel's outputs are fully written, empty shapes included) before the array reaches
+/// Python; on an error the array is dropped unseen. Its memory comes from NumPy's allocator,
+/// and any bit pattern is a valid `f32`, `f64` or `i64`.
+pub fn uninit<'py, T: Element>(
+    py: Python<'py>,
+    fname: &str,
+    what: &str,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    allocate(py, fname, what, shape, false)
+}
+
+fn allocate<'py, T: Element>(
     py: Python<'py>,
     fname: &str,
     what: &str,
@@ -287,7 +348,7 @@ pub fn new_array<'py, T: Element>(
     // SAFETY: as rust-numpy's `PyArray::zeros`/`new` (the descriptor reference is stolen by
     // NumPy, the dims outlive the call), but a NULL result is returned as the error NumPy set
     // instead of a panic. An uninitialized array is fully written by the caller's kernel
-    // before Python sees it (see `activation::new_array`).
+    // before Python sees it (see `uninit`).
     unsafe {
         let descr = T::get_dtype(py).into_dtype_ptr();
         let ptr = if zeroed {
