@@ -12,14 +12,14 @@ mod args;
 #[path = "train_spec.rs"]
 mod spec;
 
-use super::array::{check_shape, dt_str, readonly, Dt};
+use super::array::{check_shape, dt_str, readonly, shape_err, Dt};
 use crate::kernels::clip::Clip;
 use crate::kernels::epoch::{train_epoch, EpochArgs, EpochWs, Progress};
 use crate::kernels::loss::LossFn;
 use crate::kernels::network::{LayerKind, Network};
 use crate::kernels::train::{evaluate, evaluate_with_metrics, train_step, Extras, Loss, MetricSums, Optimizer, State};
 use crate::kernels::vmath::VMath;
-use args::{check_overlaps, slice, slice_mut, target_of, value_err, Arg, Guard, Meta, Slots, StepArgs};
+use args::{check_overlaps, slice, slice_mut, target_of, Arg, Guard, Meta, Slots, StepArgs};
 use numpy::{Element, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -167,7 +167,7 @@ impl<T: VMath + Element> Plan<T> {
                 };
                 train_step(net, &opt, lr, step, loss, xs, n, target, uniforms, st, outs, extras)
             })
-            .map_err(|e| value_err(F, e))?;
+            .map_err(|e| shape_err(F, e))?;
         drop(g);
         if let Some(list) = mu {
             for (i, &v) in mu_vals.iter().enumerate() {
@@ -315,7 +315,7 @@ impl<T: VMath + Element> Plan<T> {
                 list.set_item(i, v)?;
             }
         }
-        result.map_err(|err| value_err(F, err))?;
+        result.map_err(|err| shape_err(F, err))?;
         match pending {
             Some(err) => Err(err),
             None => Ok(()),
@@ -343,7 +343,7 @@ impl<T: VMath + Element> Plan<T> {
         let (xs, outs) = unsafe { (slice::<T>(rx), slice_mut::<T>(ro)) };
         let Slots { params, buffers, .. } = s;
         py.detach(|| evaluate(net, xs, n, batch, params, buffers, None, Some(outs)))
-            .map_err(|e| value_err(F, e))?;
+            .map_err(|e| shape_err(F, e))?;
         Ok(())
     }
 
@@ -372,7 +372,7 @@ impl<T: VMath + Element> Plan<T> {
         let Slots { params, buffers, .. } = s;
         let ev = py
             .detach(|| evaluate_with_metrics(net, xs, n, batch, params, buffers, Some((loss, target)), None, metrics))
-            .map_err(|e| value_err(F, e))?;
+            .map_err(|e| shape_err(F, e))?;
         Ok((ev.loss_sum, ev.correct, ev.count))
     }
 }
@@ -432,7 +432,7 @@ fn build<T: VMath + Element>(
     for (i, item) in layers.try_iter()?.enumerate() {
         specs.push(layer_spec::<T>(f, i, &item?)?);
     }
-    let net = Network::new(input_dim, specs, capacity).map_err(|e| value_err(f, e))?;
+    let net = Network::new(input_dim, specs, capacity).map_err(|e| shape_err(f, e))?;
     let shapes = net.param_shapes().to_vec();
     if !param_names.is_empty() && param_names.len() != shapes.len() {
         return Err(PyValueError::new_err(format!(
@@ -526,7 +526,7 @@ impl TrainPlan {
         let (loss, loss_fn) = match loss {
             Some(l) => {
                 let f = LossFn::parse(l, label_smoothing, delta).ok_or_else(|| bad_loss(l))?;
-                f.validate().map_err(|e| value_err(F, e))?;
+                f.validate().map_err(|e| shape_err(F, e))?;
                 let kind = Loss::parse(l).unwrap_or(Loss::Mse);
                 let plain = matches!(f, LossFn::CrossEntropy { label_smoothing } if label_smoothing == 0.0)
                     || matches!(f, LossFn::BinaryCrossEntropy | LossFn::Mse);
@@ -539,7 +539,7 @@ impl TrainPlan {
                 .ok_or_else(|| PyValueError::new_err(format!("{F}: argument 'clip' has an unknown mode '{mode}'")))?,
             None => Clip::None,
         };
-        clip.validate().map_err(|e| value_err(F, e))?;
+        clip.validate().map_err(|e| shape_err(F, e))?;
         let extras = (loss_fn, clip, per_param);
         let (inner, dt) = match dtype {
             "float32" => (

@@ -19,7 +19,6 @@
 use super::super::array::tuple;
 use crate::kernels::train::{Loss, Optimizer, Target};
 use crate::kernels::vmath::VMath;
-use crate::kernels::ShapeError;
 use numpy::npyffi::{_PyArray_GET_ITEM_DATA, NPY_ARRAY_ALIGNED, NPY_ARRAY_C_CONTIGUOUS, NPY_ARRAY_WRITEABLE};
 use numpy::{Element, PyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -201,10 +200,6 @@ pub(super) unsafe fn slice<T>(r: Raw) -> &'static [T] {
         return &[];
     }
     unsafe { std::slice::from_raw_parts(r.ptr as *const T, r.len) }
-}
-
-pub(super) fn value_err(f: &str, e: ShapeError) -> PyErr {
-    PyValueError::new_err(format!("{f}: {e}"))
 }
 
 /// What a plan knows besides its workspaces: enough to check every argument.

@@ -3,10 +3,10 @@
 //! here (unknown kinds and hyper-parameters, missing ones, a Maxout `k` that does not divide
 //! the width), so a plan is only ever built from a valid description.
 
-use super::args::value_err;
+use super::super::array::shape_err;
 use crate::kernels::activation::Act;
 use crate::kernels::network::{LayerKind, LayerSpec};
-use crate::kernels::optim::{Adagrad, Adam, NAdam, RmsProp, Sgd};
+use crate::kernels::optim::{Adam, Hyper, HyperValue};
 use crate::kernels::train::Optimizer;
 use crate::kernels::vmath::VMath;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -99,91 +99,52 @@ pub(super) fn layer_spec<T: VMath>(f: &str, i: usize, item: &Bound<'_, PyAny>) -
     Ok(spec)
 }
 
-/// `(kind, hyper)` → an optimizer; every key of `hyper` must be known and every needed one given.
-pub(super) fn optimizer_of(f: &str, kind: &str, hyper: &Bound<'_, PyDict>) -> PyResult<Optimizer> {
-    let known: &[&str] = match kind {
-        "sgd" => &["lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize"],
-        "adagrad" => &["lr", "lr_decay", "weight_decay", "eps", "maximize"],
-        "rmsprop" => &["lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize"],
-        "adam" | "adamw" => &["lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize"],
-        "nadam" => &[
-            "lr",
-            "beta1",
-            "beta2",
-            "eps",
-            "weight_decay",
-            "momentum_decay",
-            "decoupled_weight_decay",
-            "maximize",
-        ],
-        _ => return Err(PyValueError::new_err(format!("{f}: unknown optimizer kind '{kind}'"))),
-    };
+/// The fields of `H` read from `hyper`: every key must be a field (less `fixed`, which the
+/// optimizer's kind decides) and every field must be given.
+fn hyper_of<H: Hyper>(f: &str, kind: &str, hyper: &Bound<'_, PyDict>, fixed: &[&str]) -> PyResult<H> {
+    let fields = || H::FIELDS.iter().filter(|(name, _)| !fixed.contains(name));
     for k in hyper.keys() {
         let k: String = k.extract()?;
-        if !known.contains(&k.as_str()) {
+        if !fields().any(|(name, _)| *name == k) {
             return Err(PyValueError::new_err(format!(
                 "{f}: hyper-parameter '{k}' of {kind} is not supported"
             )));
         }
     }
-    let num = |k: &str| -> PyResult<f64> {
-        hyper
-            .get_item(k)?
-            .ok_or_else(|| PyValueError::new_err(format!("{f}: hyper-parameter '{k}' of {kind} is missing")))?
-            .extract::<f64>()
-    };
-    let flag = |k: &str| -> PyResult<bool> {
-        hyper
-            .get_item(k)?
-            .ok_or_else(|| PyValueError::new_err(format!("{f}: hyper-parameter '{k}' of {kind} is missing")))?
-            .extract::<bool>()
+    let mut h = H::default();
+    for &(name, is_flag) in fields() {
+        let v = hyper
+            .get_item(name)?
+            .ok_or_else(|| PyValueError::new_err(format!("{f}: hyper-parameter '{name}' of {kind} is missing")))?;
+        let value = if is_flag {
+            HyperValue::Flag(v.extract()?)
+        } else {
+            HyperValue::Num(v.extract()?)
+        };
+        h.set(name, value);
+    }
+    Ok(h)
+}
+
+/// `(kind, hyper)` → an optimizer; every key of `hyper` must be known and every needed one given.
+pub(super) fn optimizer_of(f: &str, kind: &str, hyper: &Bound<'_, PyDict>) -> PyResult<Optimizer> {
+    // Adam and AdamW are one rule; the kind, not a key, says which decay it uses.
+    let adam = |decoupled: bool| -> PyResult<Optimizer> {
+        let h: Adam = hyper_of(f, kind, hyper, &["decoupled_weight_decay"])?;
+        Ok(Optimizer::Adam(Adam {
+            decoupled_weight_decay: decoupled,
+            ..h
+        }))
     };
     let opt = match kind {
-        "sgd" => Optimizer::Sgd(Sgd {
-            lr: num("lr")?,
-            momentum: num("momentum")?,
-            dampening: num("dampening")?,
-            weight_decay: num("weight_decay")?,
-            nesterov: flag("nesterov")?,
-            maximize: flag("maximize")?,
-        }),
-        "adagrad" => Optimizer::Adagrad(Adagrad {
-            lr: num("lr")?,
-            lr_decay: num("lr_decay")?,
-            weight_decay: num("weight_decay")?,
-            eps: num("eps")?,
-            maximize: flag("maximize")?,
-        }),
-        "rmsprop" => Optimizer::RmsProp(RmsProp {
-            lr: num("lr")?,
-            alpha: num("alpha")?,
-            eps: num("eps")?,
-            weight_decay: num("weight_decay")?,
-            momentum: num("momentum")?,
-            centered: flag("centered")?,
-            maximize: flag("maximize")?,
-        }),
-        "adam" | "adamw" => Optimizer::Adam(Adam {
-            lr: num("lr")?,
-            beta1: num("beta1")?,
-            beta2: num("beta2")?,
-            eps: num("eps")?,
-            weight_decay: num("weight_decay")?,
-            amsgrad: flag("amsgrad")?,
-            decoupled_weight_decay: kind == "adamw",
-            maximize: flag("maximize")?,
-        }),
-        _ => Optimizer::NAdam(NAdam {
-            lr: num("lr")?,
-            beta1: num("beta1")?,
-            beta2: num("beta2")?,
-            eps: num("eps")?,
-            weight_decay: num("weight_decay")?,
-            momentum_decay: num("momentum_decay")?,
-            decoupled_weight_decay: flag("decoupled_weight_decay")?,
-            maximize: flag("maximize")?,
-        }),
+        "sgd" => Optimizer::Sgd(hyper_of(f, kind, hyper, &[])?),
+        "adagrad" => Optimizer::Adagrad(hyper_of(f, kind, hyper, &[])?),
+        "rmsprop" => Optimizer::RmsProp(hyper_of(f, kind, hyper, &[])?),
+        "adam" => adam(false)?,
+        "adamw" => adam(true)?,
+        "nadam" => Optimizer::NAdam(hyper_of(f, kind, hyper, &[])?),
+        _ => return Err(PyValueError::new_err(format!("{f}: unknown optimizer kind '{kind}'"))),
     };
-    opt.validate().map_err(|e| value_err(f, e))?;
+    opt.validate().map_err(|e| shape_err(f, e))?;
     Ok(opt)
 }

@@ -34,9 +34,52 @@ mod adam;
 mod adaptive;
 mod sgd;
 
+hyper_table!(Sgd; num lr, momentum, dampening, weight_decay; flag nesterov, maximize);
+hyper_table!(Adagrad; num lr, lr_decay, weight_decay, eps; flag maximize);
+hyper_table!(RmsProp; num lr, alpha, eps, weight_decay, momentum; flag centered, maximize);
+hyper_table!(Adam; num lr, beta1, beta2, eps, weight_decay; flag amsgrad, decoupled_weight_decay, maximize);
+hyper_table!(NAdam; num lr, beta1, beta2, eps, weight_decay, momentum_decay; flag decoupled_weight_decay, maximize);
+
 pub use adam::{adam_step, nadam_step, Adam, NAdam};
 pub use adaptive::{adagrad_step, rmsprop_step, Adagrad, RmsProp};
 pub use sgd::{sgd_step, Sgd};
+
+/// One hyper-parameter value as it crosses a language boundary.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum HyperValue {
+    Num(f64),
+    Flag(bool),
+}
+
+/// The hyper-parameters of one optimizer as a table: their names (with whether each is a flag)
+/// and a setter by name, so a binding extracts every optimizer with one generic loop instead of
+/// a hand-written copy of each struct.
+pub trait Hyper: Default {
+    /// `(name, is_flag)` for every field, in declaration order.
+    const FIELDS: &'static [(&'static str, bool)];
+    /// Sets field `name`; `false` when no field has that name or the value's kind is wrong.
+    fn set(&mut self, name: &str, value: HyperValue) -> bool;
+}
+
+/// Implements [`Hyper`] from the struct's field lists: `hyper_table!(Sgd; num lr, momentum;
+/// flag nesterov)`.
+macro_rules! hyper_table {
+    ($t:ty; num $($n:ident),*; flag $($b:ident),*) => {
+        impl $crate::kernels::optim::Hyper for $t {
+            const FIELDS: &'static [(&'static str, bool)] = &[$((stringify!($n), false),)* $((stringify!($b), true),)*];
+            fn set(&mut self, name: &str, value: $crate::kernels::optim::HyperValue) -> bool {
+                use $crate::kernels::optim::HyperValue;
+                match (name, value) {
+                    $((stringify!($n), HyperValue::Num(v)) => self.$n = v,)*
+                    $((stringify!($b), HyperValue::Flag(v)) => self.$b = v,)*
+                    _ => return false,
+                }
+                true
+            }
+        }
+    };
+}
+use hyper_table;
 
 /// Elements per parallel piece: pieces start at multiples of this, whatever the thread count.
 pub const CHUNK: usize = PAR_THRESHOLD;
@@ -334,5 +377,38 @@ mod tests {
             .unwrap_err()
             .0
             .contains("3 elements, expected 4"));
+    }
+}
+
+#[cfg(test)]
+mod hyper_table_tests {
+    use super::*;
+
+    /// Every field of the table is settable by name with its own kind, and nothing else is.
+    fn check<H: Hyper + PartialEq + std::fmt::Debug>() {
+        for &(name, is_flag) in H::FIELDS {
+            let mut h = H::default();
+            let (right, wrong) = if is_flag {
+                (HyperValue::Flag(true), HyperValue::Num(0.5))
+            } else {
+                (HyperValue::Num(0.125), HyperValue::Flag(true))
+            };
+            assert!(h.set(name, right), "{name}");
+            assert_ne!(h, H::default(), "setting {name} changed nothing");
+            assert!(!h.set(name, wrong), "{name} accepted the wrong kind");
+        }
+        assert!(!H::default().set("no_such_field", HyperValue::Num(1.0)));
+    }
+
+    #[test]
+    fn every_optimizer_table_covers_its_fields() {
+        check::<Sgd>();
+        check::<Adagrad>();
+        check::<RmsProp>();
+        check::<Adam>();
+        check::<NAdam>();
+        assert_eq!(Sgd::FIELDS.len(), 6);
+        assert_eq!(Adam::FIELDS.len(), 8);
+        assert_eq!(NAdam::FIELDS.len(), 8);
     }
 }
