@@ -1,4 +1,5 @@
-"""Atomic file writes shared by checkpoints, IDX files and CSV logs.
+"""Atomic file writes: the one implementation behind checkpoints, weights, ONNX exports, IDX
+files, CSV logs, sweep records and reports.
 
 A file is written to a temporary name in the target's directory and renamed over the target
 (``os.replace`` is atomic on POSIX), so a reader sees the old file or the new one, never half
@@ -20,7 +21,7 @@ import re
 import tempfile
 from typing import BinaryIO, Callable
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "write_bytes", "write_text"]
 
 
 def _umask() -> int:
@@ -90,3 +91,15 @@ def atomic_write(path: str, write: Callable[[BinaryIO], None], suffix: str = "",
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes, suffix: str = "") -> str:
+    """Writes ``data`` to ``path`` atomically (see :func:`atomic_write`); returns ``path``."""
+    path = os.fspath(path)
+    atomic_write(path, lambda f: f.write(data), suffix=suffix)
+    return path
+
+
+def write_text(path: str | os.PathLike[str], text: str, suffix: str = "") -> str:
+    """Writes ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write`); returns ``path``."""
+    return write_bytes(path, text.encode("utf-8"), suffix=suffix)

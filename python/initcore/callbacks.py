@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._files import atomic_write
+from ._files import write_text
 
 __all__ = [
     "Callback",
@@ -609,12 +609,6 @@ class TerminateOnNaN(Callback):
         self._check(f"Epoch {epoch + 1}", logs)
 
 
-def atomic_write_text(path: str, text: str) -> None:
-    """Writes ``text`` to a temporary file next to ``path`` and renames it over ``path``: a reader
-    sees the old file or the new one, never a half-written one."""
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")), suffix=".csv")
-
-
 class CSVLogger(Callback):
     """Writes one row per epoch (``epoch`` and the epoch logs, columns sorted, ``NA`` where an
     epoch lacks a key) to ``path``; the file is rewritten atomically (temporary file +
@@ -664,7 +658,7 @@ class CSVLogger(Callback):
         writer.writeheader()
         for r in self.rows:
             writer.writerow({k: (v if v != "" else "NA") for k, v in r.items()})
-        atomic_write_text(self.path, buf.getvalue())
+        write_text(self.path, buf.getvalue(), suffix=".csv")
 
 
 class LambdaCallback(Callback):

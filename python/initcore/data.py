@@ -26,6 +26,7 @@ from typing import Union
 import numpy as np
 
 from ._files import atomic_write
+from .backend import check_dtype
 
 __all__ = [
     "load_mnist_subset",
@@ -70,13 +71,6 @@ class NotFittedError(ValueError, AttributeError):
     """A transformer was used before ``fit`` (like scikit-learn's ``NotFittedError``)."""
 
 
-def _float_dtype(dtype) -> np.dtype:
-    dt = np.dtype(dtype)
-    if dt not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dt}")
-    return dt
-
-
 def data_file(name: str):
     """The path (a ``Traversable``) of a data file shipped in ``initcore/datasets/data``."""
     from importlib import resources
@@ -103,7 +97,7 @@ def load_mnist_subset(
     ``((x_train, y_train), (x_test, y_test))`` from a stratified split seeded by ``seed``
     (default 4,000 / 1,000, i.e. 400 / 100 per digit), each part in shuffled order.
     """
-    dt = _float_dtype(dtype)
+    dt = check_dtype(dtype)
     z = _load_npz("mnist_5k.npz")
     x = (z["images"].astype(dt) / dt.type(255)).astype(dt, copy=False)
     if flatten:
@@ -138,7 +132,7 @@ def load_boston_housing(
     only* — the self-normalizing-network experiments used it — and should not be used to build
     anything that informs decisions; ``drop_b=True`` leaves the column out.
     """
-    dt = _float_dtype(dtype)
+    dt = check_dtype(dtype)
     z = _load_npz("boston_housing.npz")
     x, y = z["features"], z["target"]
     names = tuple(str(n) for n in z["feature_names"])
@@ -294,7 +288,7 @@ def load_mnist_dir(directory: PathLike, flatten: bool = True, dtype="float32"):
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"{directory}: no such directory")
-    dt = _float_dtype(dtype)
+    dt = check_dtype(dtype)
     out = []
     for prefix in ("train", "t10k"):
         ipath = _find(directory, prefix, "images", 3)
@@ -451,7 +445,7 @@ class Standardizer:
             raise ValueError(f"Standardizer: min_scale must be >= 0, got {min_scale}")
         self.mode, self.channels, self.feature_range = mode, int(channels), (lo, hi)
         self.min_scale = float(min_scale)
-        self.dtype = _float_dtype(dtype)
+        self.dtype = check_dtype(dtype)
         self.shift_: np.ndarray | None = None
         self.scale_: np.ndarray | None = None
         self.n_features_in_: int | None = None
@@ -632,6 +626,6 @@ def one_hot(y, num_classes: int | None = None, dtype="float32") -> np.ndarray:
     k = int(y.max()) + 1 if num_classes is None and y.size else int(num_classes or 0)
     if y.size and (y.min() < 0 or y.max() >= k):
         raise ValueError(f"one_hot: labels must lie in [0, {k}), got [{y.min()}, {y.max()}]")
-    out = np.zeros((y.shape[0], k), dtype=_float_dtype(dtype))
+    out = np.zeros((y.shape[0], k), dtype=check_dtype(dtype))
     out[np.arange(y.shape[0]), y] = 1
     return out

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import layers as L
-from .weights import write_atomically
+from ._files import write_bytes
 
 if TYPE_CHECKING:
     import torch
@@ -230,5 +230,5 @@ def to_onnx(model: Sequential, path: str | os.PathLike[str] | None = None, opset
     proto.ir_version = min(proto.ir_version, 8)  # readable by every onnxruntime that runs opset 17
     onnx.checker.check_model(proto, full_check=True)
     if path is not None:
-        write_atomically(path, proto.SerializeToString(), ".onnx")
+        write_bytes(path, proto.SerializeToString(), ".onnx")
     return proto

@@ -48,6 +48,8 @@ from typing import Any, Callable, Union
 
 import numpy as np
 
+from .backend import check_dtype
+
 __all__ = [
     "Initializer",
     "Zeros",
@@ -107,13 +109,6 @@ def _shape(shape: Shape) -> tuple[int, ...]:
     if any(s < 0 for s in shape):
         raise ValueError(f"shape must have non-negative dimensions, got {shape}")
     return shape
-
-
-def _dtype(dtype) -> np.dtype:
-    dt = np.dtype(dtype)
-    if dt not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dt}")
-    return dt
 
 
 def _rng(rng) -> np.random.Generator:
@@ -198,7 +193,7 @@ class Initializer:
 
     def __call__(self, shape: Shape, rng: np.random.Generator | None = None, dtype=np.float32) -> np.ndarray:
         shape = _shape(shape)
-        dt = _dtype(dtype)
+        dt = check_dtype(dtype)
         out = self.sample(shape, _rng(rng))
         return np.ascontiguousarray(out, dtype=dt)
 

@@ -33,12 +33,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from ._files import write_bytes
 
 if TYPE_CHECKING:
     import torch
@@ -205,7 +206,7 @@ def write_safetensors(
         )
     else:
         data = _serialize(tensors, metadata)
-    write_atomically(path, data, ".safetensors")
+    write_bytes(path, data, ".safetensors")
 
 
 def read_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -218,23 +219,6 @@ def read_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray
 
         tensors = load(data)
     return {k: np.array(v) for k, v in tensors.items()}, meta
-
-
-def write_atomically(path: str | os.PathLike[str], data: bytes, suffix: str) -> None:
-    """Writes ``data`` to ``path`` through a temporary file in the same directory and
-    ``os.replace``, so that ``path`` is either the old file or the whole new one."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _serialize(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None) -> bytes:

@@ -17,9 +17,9 @@ import base64
 import html
 import math
 import os
-import tempfile
 from typing import Any, Callable
 
+from .._files import write_text
 from ..diagnostics.tables import StatsTable, format_value
 
 Result = dict[str, Any]
@@ -467,14 +467,6 @@ def write(results: dict[str, Result], path: str) -> str:
     path = os.fspath(path)
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".report-", suffix=".html")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(page)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text(path, page, suffix=".html")
     print(f"-> {path} (report: {len(results)} experiments, {len(CLAIMS)} claims)", flush=True)
     return path

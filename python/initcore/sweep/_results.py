@@ -12,12 +12,12 @@ import csv
 import io
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .._files import write_bytes
 from ..diagnostics.tables import StatsTable
 from ._space import _seeds_text
 
@@ -310,26 +310,10 @@ def _csv(rows, columns) -> str:
     return buf.getvalue()
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_atomic(path: str, content: str | bytes) -> str:
-    """Writes ``content`` to ``path`` through a temporary file in the same folder and a rename."""
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content.encode("utf-8") if isinstance(content, str) else content)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; give it a plain file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """Writes ``content`` to ``path`` atomically (``initcore._files``); returns ``path``."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    return write_bytes(path, data)
 
 
 def write_trials(result: SweepResult, out_dir: str) -> list[str]:
