@@ -353,13 +353,7 @@ pub(crate) mod tests {
 
     /// Deterministic values in [lo, hi) (an LCG; no dependency).
     pub(crate) fn fill(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                lo + (hi - lo) * ((s >> 11) as f64 / (1u64 << 53) as f64)
-            })
-            .collect()
+        crate::kernels::test_data::range(n, seed, lo, hi)
     }
 
     pub(crate) fn close(got: &[f64], want: &[f64], rtol: f64, what: &str) {

@@ -305,13 +305,7 @@ mod tests {
 
     /// Deterministic uniform values in [0, 1) (an LCG; no dependency).
     fn uniforms(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                (s >> 11) as f64 / (1u64 << 53) as f64
-            })
-            .collect()
+        crate::kernels::test_data::unit(n, seed)
     }
 
     /// Inputs: a dense sweep of `[lo, hi]`, random values spread over magnitudes 1e-30..|hi|,

@@ -296,12 +296,9 @@ pub(crate) mod testing {
 
     /// Values in about [−scale, scale] from a fixed linear congruential sequence.
     pub fn data<T: Real>(n: usize, seed: u64, scale: f64) -> Vec<T> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                T::of(((s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * scale)
-            })
+        crate::kernels::test_data::uniform(n, seed)
+            .into_iter()
+            .map(|v| T::of(v * scale))
             .collect()
     }
 
