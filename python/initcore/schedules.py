@@ -49,7 +49,8 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, Callable
 
-from .callbacks import Callback, _monitored
+from .callbacks import Callback
+from .callbacks.monitor import _monitored
 
 __all__ = [
     "LearningRateSchedule",
