@@ -27,8 +27,8 @@ def test_batchnorm_fwd_bwd_128x256(benchmark, backend, dtype):
     k = BACKENDS[backend]
 
     def step():
-        y, mean, invstd = k.batchnorm_forward(x, gamma, beta, rm, rv)
-        return k.batchnorm_backward(dy, x, gamma, mean, invstd)
+        y, mean, invstd = k.batch_norm_forward(x, gamma, beta, rm, rv)
+        return k.batch_norm_backward(dy, x, gamma, mean, invstd)
 
     dx, dgamma, dbeta = benchmark(step)
     assert np.isfinite(dx).all()

@@ -135,7 +135,7 @@ def test_output_allocation_failure_is_memory_error_not_panic():
         lambda h: ic.ops.softmax(h),
         lambda h: ic.ops.matmul(h, np.ones((h.shape[1], 1), np.float32)),
         lambda h: ic.ops.dense_forward(h, np.ones((h.shape[1], 1), np.float32)),
-        lambda h: ic.ops.batchnorm_forward(
+        lambda h: ic.ops.batch_norm_forward(
             h, np.ones(h.shape[1], np.float32), np.zeros(h.shape[1], np.float32), training=True
         ),
         lambda h: ic.ops.column_stats(h),

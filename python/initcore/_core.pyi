@@ -91,7 +91,7 @@ def maxout_backward(dy: Array, argmax: IntArray, k: int) -> Array:
     """Routes ``dy (n, m)`` to the arg-max column of each group: ``dx (n, m·k)``."""
 
 # --- batch_norm.rs (x (n, c); per-column statistics) ------------------------------------------
-def batchnorm_forward(
+def batch_norm_forward(
     x: Array,
     gamma: Array,
     beta: Array,
@@ -105,7 +105,7 @@ def batchnorm_forward(
     ``running ← (1−momentum)·running + momentum·batch`` with the unbiased variance, in place.
     Evaluation: the running statistics (required)."""
 
-def batchnorm_backward(
+def batch_norm_backward(
     dy: Array, x: Array, gamma: Array, save_mean: Array, save_invstd: Array, training: bool = True
 ) -> tuple[Array, Array, Array]:
     """Returns ``(dx, dgamma, dbeta)``."""

@@ -328,7 +328,7 @@ class BatchNorm(Layer):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         training = bool(training)
-        y, mean, invstd = self.ops.batchnorm_forward(
+        y, mean, invstd = self.ops.batch_norm_forward(
             x,
             self.gamma.value,
             self.beta.value,
@@ -343,7 +343,7 @@ class BatchNorm(Layer):
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         x, mean, invstd, training = self._cached()
-        dx, dgamma, dbeta = self.ops.batchnorm_backward(dy, x, self.gamma.value, mean, invstd, training=training)
+        dx, dgamma, dbeta = self.ops.batch_norm_backward(dy, x, self.gamma.value, mean, invstd, training=training)
         np.copyto(self.gamma.grad, dgamma)
         np.copyto(self.beta.grad, dbeta)
         return dx

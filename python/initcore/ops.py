@@ -14,8 +14,8 @@ from ._core import (
     adam_step,
     adamw_step,
     alpha_dropout_forward,
-    batchnorm_backward,
-    batchnorm_forward,
+    batch_norm_backward,
+    batch_norm_forward,
     binary_cross_entropy,
     clip_gradients,
     column_stats,
@@ -40,5 +40,9 @@ from ._core import (
     softmax,
     softmax_backward,
 )
+
+# The names before 0.2 (DESIGN.md's API contract uses them): aliases of the one name per level.
+batchnorm_forward = batch_norm_forward
+batchnorm_backward = batch_norm_backward
 
 __all__ = sorted(name for name in dir() if not name.startswith("_") and callable(globals()[name]))

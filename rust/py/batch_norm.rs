@@ -1,4 +1,4 @@
-//! `batchnorm_forward` / `batchnorm_backward` (see `kernels::batch_norm`). Read-only inputs in
+//! `batch_norm_forward` / `batch_norm_backward` (see `kernels::batch_norm`). Read-only inputs in
 //! any layout are copied to C order when needed; the running statistics, written in place, must
 //! be C-contiguous, writable and not shared with another argument. Every check runs before the
 //! running statistics are touched.
@@ -13,8 +13,8 @@ use numpy::{Element, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-const FWD: &str = "batchnorm_forward";
-const BWD: &str = "batchnorm_backward";
+const FWD: &str = "batch_norm_forward";
+const BWD: &str = "batch_norm_backward";
 
 fn check_hyper(momentum: f64, eps: f64) -> PyResult<()> {
     if !momentum.is_finite() || !(0.0..=1.0).contains(&momentum) {
@@ -138,7 +138,7 @@ fn forward_run<'py, T: Real + Element>(
 #[pyfunction]
 #[pyo3(signature = (x, gamma, beta, running_mean=None, running_var=None, training=true, momentum=0.1, eps=1e-5))]
 #[allow(clippy::too_many_arguments)]
-fn batchnorm_forward<'py>(
+fn batch_norm_forward<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
     gamma: &Bound<'py, PyAny>,
@@ -208,10 +208,10 @@ fn backward_run<'py, T: Real + Element>(
     Ok((dx.into_any().unbind(), dg.into_any().unbind(), db.into_any().unbind()))
 }
 
-/// Backward of :func:`batchnorm_forward`; returns ``(dx, dgamma, dbeta)``.
+/// Backward of :func:`batch_norm_forward`; returns ``(dx, dgamma, dbeta)``.
 #[pyfunction]
 #[pyo3(signature = (dy, x, gamma, save_mean, save_invstd, training=true))]
-fn batchnorm_backward<'py>(
+fn batch_norm_backward<'py>(
     py: Python<'py>,
     dy: &Bound<'py, PyAny>,
     x: &Bound<'py, PyAny>,
@@ -234,7 +234,7 @@ fn batchnorm_backward<'py>(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(batchnorm_forward, m)?)?;
-    m.add_function(wrap_pyfunction!(batchnorm_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(batch_norm_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(batch_norm_backward, m)?)?;
     Ok(())
 }

@@ -117,7 +117,7 @@ def trace(model, x, batch_stats: bool = True):
         elif layer.kind == "batch_norm" and batch_stats:
             if h.shape[0] < 2:
                 raise ValueError(f"diagnostics: x has {h.shape[0]} row; BatchNorm batch statistics need at least 2")
-            y, _, _ = layer.ops.batchnorm_forward(
+            y, _, _ = layer.ops.batch_norm_forward(
                 h,
                 layer.gamma.value,
                 layer.beta.value,

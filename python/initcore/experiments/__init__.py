@@ -50,7 +50,7 @@ EXPERIMENTS: dict[str, tuple] = {
     "depth": ("depth", "activation std through 100 layers for 3 activations x 4 inits"),
     "vanishing": ("vanishing", "deep sigmoid + N(0, 0.01^2) vs ReLU + He: activations and gradients per layer"),
     "snn": ("snn", "self-normalizing SELU net vs ReLU, with and without BatchNorm (MNIST, Boston)"),
-    "batchnorm": ("batchnorm", "BatchNorm none/before/after the activation at increasing learning rates"),
+    "batchnorm": ("batch_norm", "BatchNorm none/before/after the activation at increasing learning rates"),
     "optimizers": ("optimizers", "seven optimizers on a 2-D valley and saddle, and on MNIST"),
     "annealing": ("annealing", "constant lr vs step decay vs ReduceLROnPlateau"),
     "standardization": ("standardization", "raw / [0,1] / centred / standardized input with sigmoid, tanh, ReLU"),

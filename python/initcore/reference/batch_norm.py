@@ -40,9 +40,9 @@ def _check_vec(fname, name, v, c):
         raise ValueError(f"{fname}: argument '{name}' has shape {v.shape}, expected ({c},) (one per column of x)")
 
 
-def batchnorm_forward(x, gamma, beta, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5):
+def batch_norm_forward(x, gamma, beta, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5):
     """Returns ``(y, save_mean, save_invstd)``; see the module docstring for the equations."""
-    f = "batchnorm_forward"
+    f = "batch_norm_forward"
     x, gamma, beta, running_mean, running_var = float_arrays(
         f, x=x, gamma=gamma, beta=beta, running_mean=running_mean, running_var=running_var
     )
@@ -84,9 +84,9 @@ def batchnorm_forward(x, gamma, beta, running_mean=None, running_var=None, train
     return y.astype(dt, copy=False), mean, invstd
 
 
-def batchnorm_backward(dy, x, gamma, save_mean, save_invstd, training=True):
+def batch_norm_backward(dy, x, gamma, save_mean, save_invstd, training=True):
     """Returns ``(dx, dgamma, dbeta)``; the sums over rows are accumulated in float64."""
-    f = "batchnorm_backward"
+    f = "batch_norm_backward"
     dy, x, gamma, save_mean, save_invstd = float_arrays(
         f, dy=dy, x=x, gamma=gamma, save_mean=save_mean, save_invstd=save_invstd
     )

@@ -12,12 +12,16 @@ from .activation import (
     softmax,
     softmax_backward,
 )
-from .batch_norm import batchnorm_backward, batchnorm_forward
+from .batch_norm import batch_norm_backward, batch_norm_forward
 from .dense import dense_backward, dense_forward
 from .dropout import alpha_dropout_forward, dropout_backward, dropout_forward
 from .loss import binary_cross_entropy, cross_entropy, huber, mae, mse
 from .matmul import matmul
 from .optim import adagrad_step, adam_step, adamw_step, clip_gradients, nadam_step, rmsprop_step, sgd_step
 from .stats import column_stats
+
+# The names before 0.2 (DESIGN.md's API contract uses them): aliases of the one name per level.
+batchnorm_forward = batch_norm_forward
+batchnorm_backward = batch_norm_backward
 
 __all__ = sorted(name for name in dir() if not name.startswith("_") and callable(globals()[name]))
