@@ -12,13 +12,13 @@ mod dropout;
 mod loss;
 mod matmul;
 mod optim;
+mod parallel;
 mod stats;
-mod threads;
 mod train;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    threads::register(m)?;
+    parallel::register(m)?;
     matmul::register(m)?;
     dense::register(m)?;
     dropout::register(m)?;

@@ -1,4 +1,4 @@
-//! `set_num_threads` / `get_num_threads`: the size of initcore's Rayon pool.
+//! `set_num_threads` / `get_num_threads`: the size of initcore's Rayon pool (`kernels::parallel`).
 use crate::kernels::parallel;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
