@@ -63,7 +63,7 @@ def fit_logs(h):
 def test_native_epochs_equal_one_step_per_batch(dtype, loss):
     x, y = data(loss=loss)
     a, b = net(dtype), net(dtype)
-    opt_a, opt_b = ic.optim.Nadam(a.parameters(), lr=1e-2), ic.optim.Nadam(b.parameters(), lr=1e-2)
+    opt_a, opt_b = ic.optim.NAdam(a.parameters(), lr=1e-2), ic.optim.NAdam(b.parameters(), lr=1e-2)
     h = a.fit(x, y, optimizer=opt_a, loss=loss, epochs=2, batch_size=16, verbose=0)
     want = step_by_step(b, x, y, opt_b, loss, 2, 16)
     assert fit_logs(h) == want

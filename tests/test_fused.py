@@ -25,8 +25,8 @@ OPTIMIZERS = {
     "adam_amsgrad_wd_maximize": (ic.optim.Adam, dict(lr=1e-2, amsgrad=True, weight_decay=1e-2, maximize=True)),
     "adamw": (ic.optim.AdamW, dict(lr=1e-2)),
     "adamw_amsgrad": (ic.optim.AdamW, dict(lr=1e-2, amsgrad=True)),
-    "nadam": (ic.optim.Nadam, dict(lr=1e-2)),
-    "nadamw": (ic.optim.Nadam, dict(lr=1e-2, weight_decay=1e-2, decoupled_weight_decay=True)),
+    "nadam": (ic.optim.NAdam, dict(lr=1e-2)),
+    "nadamw": (ic.optim.NAdam, dict(lr=1e-2, weight_decay=1e-2, decoupled_weight_decay=True)),
 }
 
 
@@ -226,7 +226,7 @@ def _rss_pages():
 
 def test_memory_does_not_grow_over_10000_steps():
     m = model(layers=[L.Dense(4, activation="relu"), L.BatchNorm(), L.Dropout(0.2), L.Dense(3)], input_dim=3)
-    opt = ic.optim.Nadam(m.parameters(), lr=1e-3)
+    opt = ic.optim.NAdam(m.parameters(), lr=1e-3)
     x, y = data(8, d=3)
     x = x.astype(np.float32)
     # Warm-up: the plan, and CPython's free lists (tuples, floats, views), which fill up to their
@@ -360,7 +360,7 @@ def test_user_writes_and_reassignments_between_steps_are_seen():
 def test_nadam_mu_product_is_kept_in_the_optimizer_state():
     x, y = data()
     m = model()
-    opt = ic.optim.Nadam(m.parameters())
+    opt = ic.optim.NAdam(m.parameters())
     for _ in range(3):
         m.train_step(x, y, opt)
     mus = {st["mu_product"] for st in opt.state.values()}

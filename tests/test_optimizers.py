@@ -252,7 +252,7 @@ ROUND_TRIP = [
     lambda ps: optim.RMSprop(ps, momentum=0.5, centered=True),
     lambda ps: optim.Adam(ps, amsgrad=True),
     optim.AdamW,
-    optim.Nadam,
+    optim.NAdam,
 ]
 
 
@@ -306,7 +306,7 @@ def test_state_arrays_are_eager_contiguous_and_typed():
     assert set(optim.SGD(params).state["dense_0/bias"]) == set()
     assert set(optim.SGD(params, momentum=0.9).state["dense_0/bias"]) == {"momentum_buffer"}
     assert set(optim.RMSprop(params, centered=True).state["dense_0/bias"]) == {"square_avg", "grad_avg"}
-    assert optim.Nadam(params).state["dense_0/bias"]["mu_product"] == 1.0
+    assert optim.NAdam(params).state["dense_0/bias"]["mu_product"] == 1.0
     ag = optim.Adagrad(params, initial_accumulator_value=0.25)
     assert np.all(ag.state["dense_0/bias"]["state_sum"] == 0.25)
     # A hyper-parameter change that needs a new buffer gets one at the next step.
@@ -369,7 +369,7 @@ def test_torch_defaults_and_hyper():
     assert optim.RMSprop(ps).hyper == dict(
         lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False
     )
-    nd = optim.Nadam(ps)
+    nd = optim.NAdam(ps)
     assert nd.hyper["lr"] == 2e-3 and nd.hyper["momentum_decay"] == 4e-3 and nd.betas == (0.9, 0.999)
     assert [
         o.kind for o in (optim.SGD(ps), optim.Adagrad(ps), optim.RMSprop(ps), optim.Adam(ps), optim.AdamW(ps), nd)
@@ -391,7 +391,7 @@ def test_torch_defaults_and_hyper():
         (lambda ps: optim.Adagrad(ps, lr_decay=-1), "Invalid lr_decay value"),
         (lambda ps: optim.Adagrad(ps, initial_accumulator_value=-1), "Invalid initial_accumulator_value value"),
         (lambda ps: optim.RMSprop(ps, alpha=-0.5), "Invalid alpha value"),
-        (lambda ps: optim.Nadam(ps, momentum_decay=-1), "Invalid momentum_decay value"),
+        (lambda ps: optim.NAdam(ps, momentum_decay=-1), "Invalid momentum_decay value"),
         (lambda ps: optim.Adam(ps, lr=float("nan")), "Invalid learning rate"),
         (lambda ps: optim.Adam([]), "empty parameter list"),
         (lambda ps: optim.Adam(ps + ps[:1]), "appears twice"),

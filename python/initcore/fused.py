@@ -37,7 +37,7 @@ import numpy as np
 from . import layers as L
 from . import optim as O
 
-_OPTIMIZERS = (O.SGD, O.Adagrad, O.RMSprop, O.Adam, O.AdamW, O.Nadam)
+_OPTIMIZERS = (O.SGD, O.Adagrad, O.RMSprop, O.Adam, O.AdamW, O.NAdam)
 _ACTIVATIONS = (L.Activation, L.LeakyReLU, L.ELU, L.SELU)
 _VALUE, _GRAD = attrgetter("value"), attrgetter("grad")
 _FUSED_LOSSES = ("cross_entropy", "binary_cross_entropy", "mse", "mae", "huber")

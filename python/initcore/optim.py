@@ -65,6 +65,7 @@ __all__ = [
     "RMSprop",
     "Adam",
     "AdamW",
+    "NAdam",
     "Nadam",
     "get",
     "OPTIMIZERS",
@@ -654,7 +655,7 @@ class AdamW(Adam):
     _default_wd = 1e-2
 
 
-class Nadam(Optimizer):
+class NAdam(Optimizer):
     """Nadam (Dozat 2016: Adam with Nesterov momentum), as ``torch.optim.NAdam``.
 
     ``g ← g + λw`` (or decoupled ``w ← w·(1 − ηλ)``, Loshchilov & Hutter's NAdamW);
@@ -721,7 +722,7 @@ class Nadam(Optimizer):
         )
 
 
-OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "nadam": Nadam}
+OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "nadam": NAdam}
 
 
 def get(name, params: Iterable[Parameter] | None = None, **kwargs) -> Optimizer:
@@ -865,3 +866,7 @@ def decay_groups(params, weight_decay: float = 1e-2) -> list[dict[str, Any]]:
     if rest:
         groups.append({"params": rest, "weight_decay": 0.0})
     return groups
+
+
+#: Keras's spelling of :class:`NAdam` (the class was named ``Nadam`` before 0.2).
+Nadam = NAdam

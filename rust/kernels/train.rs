@@ -23,7 +23,7 @@ use super::loss::{
     binary_cross_entropy, check_weighted_loss, cross_entropy, mse, weighted_loss, LossFn, Reduction, Targets,
 };
 use super::network::Network;
-use super::optim::{adagrad_step, adam_step, nadam_step, rmsprop_step, sgd_step, Adagrad, Adam, NAdam, RmsProp, Sgd};
+use super::optim::{adagrad_step, adam_step, nadam_step, rmsprop_step, sgd_step, Adagrad, Adam, NAdam, RMSprop, Sgd};
 use super::parallel;
 use super::vmath::VMath;
 use super::ShapeError;
@@ -119,7 +119,7 @@ pub enum Target<'a, T> {
 pub enum Optimizer {
     Sgd(Sgd),
     Adagrad(Adagrad),
-    RmsProp(RmsProp),
+    RMSprop(RMSprop),
     /// Adam, AdamW (`decoupled_weight_decay`) and AMSGrad.
     Adam(Adam),
     NAdam(NAdam),
@@ -138,7 +138,7 @@ impl Optimizer {
                 }
             }
             Optimizer::Adagrad(_) => vec!["state_sum"],
-            Optimizer::RmsProp(h) => {
+            Optimizer::RMSprop(h) => {
                 let mut v = vec!["square_avg"];
                 if h.momentum > 0.0 {
                     v.push("momentum_buffer");
@@ -163,7 +163,7 @@ impl Optimizer {
         match self {
             Optimizer::Sgd(h) => (h.momentum > 0.0) as usize,
             Optimizer::Adagrad(_) => 1,
-            Optimizer::RmsProp(h) => 1 + (h.momentum > 0.0) as usize + h.centered as usize,
+            Optimizer::RMSprop(h) => 1 + (h.momentum > 0.0) as usize + h.centered as usize,
             Optimizer::Adam(h) => 2 + h.amsgrad as usize,
             Optimizer::NAdam(_) => 2,
         }
@@ -175,7 +175,7 @@ impl Optimizer {
         match &mut o {
             Optimizer::Sgd(h) => h.lr = lr,
             Optimizer::Adagrad(h) => h.lr = lr,
-            Optimizer::RmsProp(h) => h.lr = lr,
+            Optimizer::RMSprop(h) => h.lr = lr,
             Optimizer::Adam(h) => h.lr = lr,
             Optimizer::NAdam(h) => h.lr = lr,
         }
@@ -187,7 +187,7 @@ impl Optimizer {
         match self {
             Optimizer::Sgd(h) => h.validate(),
             Optimizer::Adagrad(h) => h.validate(),
-            Optimizer::RmsProp(h) => h.validate(),
+            Optimizer::RMSprop(h) => h.validate(),
             Optimizer::Adam(h) => h.validate(),
             Optimizer::NAdam(h) => h.validate(),
         }
@@ -215,7 +215,7 @@ impl Optimizer {
                     .ok_or_else(|| ShapeError("missing state 'state_sum'".into()))?;
                 adagrad_step(p, g, s, step, h).map(|_| mu_product)
             }
-            Optimizer::RmsProp(h) => {
+            Optimizer::RMSprop(h) => {
                 let sq = it
                     .next()
                     .ok_or_else(|| ShapeError("missing state 'square_avg'".into()))?;

@@ -32,12 +32,12 @@ fn optimizers() -> Vec<Optimizer> {
             weight_decay: 0.1,
             ..Adagrad::default()
         }),
-        Optimizer::RmsProp(RmsProp::default()),
-        Optimizer::RmsProp(RmsProp {
+        Optimizer::RMSprop(RMSprop::default()),
+        Optimizer::RMSprop(RMSprop {
             momentum: 0.9,
             centered: true,
             weight_decay: 0.01,
-            ..RmsProp::default()
+            ..RMSprop::default()
         }),
         Optimizer::Adam(Adam::default()),
         Optimizer::Adam(Adam {

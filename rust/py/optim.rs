@@ -8,7 +8,7 @@
 //! configuration needs; all of it happens before the first write.
 
 use super::array::{by_dtype, c_slice_mut, check_shape, describe, readwrite, same_dtype, shape_err};
-use crate::kernels::optim::{self, Adagrad, Adam, NAdam, RmsProp, Sgd};
+use crate::kernels::optim::{self, Adagrad, Adam, NAdam, RMSprop, Sgd};
 use crate::kernels::{Real, ShapeError};
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -222,7 +222,7 @@ fn rmsprop_step<'py>(
     maximize: bool,
 ) -> PyResult<()> {
     const F: &str = "rmsprop_step";
-    let h = RmsProp {
+    let h = RMSprop {
         lr,
         alpha,
         eps,
@@ -243,7 +243,7 @@ fn rmsprop_step<'py>(
         g: &Obj<'_>,
         st: [(&str, Option<&Obj<'_>>); 3],
         step: u64,
-        h: RmsProp,
+        h: RMSprop,
     ) -> PyResult<()> {
         borrow::<T, 3>(F, p, g, st)?.run(
             py,

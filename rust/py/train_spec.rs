@@ -139,7 +139,7 @@ pub(super) fn optimizer_of(f: &str, kind: &str, hyper: &Bound<'_, PyDict>) -> Py
     let opt = match kind {
         "sgd" => Optimizer::Sgd(hyper_of(f, kind, hyper, &[])?),
         "adagrad" => Optimizer::Adagrad(hyper_of(f, kind, hyper, &[])?),
-        "rmsprop" => Optimizer::RmsProp(hyper_of(f, kind, hyper, &[])?),
+        "rmsprop" => Optimizer::RMSprop(hyper_of(f, kind, hyper, &[])?),
         "adam" => adam(false)?,
         "adamw" => adam(true)?,
         "nadam" => Optimizer::NAdam(hyper_of(f, kind, hyper, &[])?),

@@ -312,7 +312,7 @@ def make_optimizer(name: str, params, lr: float):
         return optim.SGD(params, lr=lr, momentum=0.9)
     if name == "nesterov":
         return optim.SGD(params, lr=lr, momentum=0.9, nesterov=True)
-    table = {"adagrad": optim.Adagrad, "rmsprop": optim.RMSprop, "adam": optim.Adam, "nadam": optim.Nadam}
+    table = {"adagrad": optim.Adagrad, "rmsprop": optim.RMSprop, "adam": optim.Adam, "nadam": optim.NAdam}
     if name not in table:
         raise ValueError(f"unknown optimizer {name!r}")
     return table[name](params, lr=lr)

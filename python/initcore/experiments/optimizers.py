@@ -65,7 +65,7 @@ def make(name: str, params, lr: float):
         return optim.SGD(params, lr=lr, momentum=0.9)
     if name == "Nesterov":
         return optim.SGD(params, lr=lr, momentum=0.9, nesterov=True)
-    return {"Adagrad": optim.Adagrad, "RMSprop": optim.RMSprop, "Adam": optim.Adam, "Nadam": optim.Nadam}[name](
+    return {"Adagrad": optim.Adagrad, "RMSprop": optim.RMSprop, "Adam": optim.Adam, "Nadam": optim.NAdam}[name](
         params, lr=lr
     )
 

@@ -100,7 +100,7 @@ def run(
         bst = activation_stats(bmodel, btrain[0], bins=40)
         bm, blo, bhi = layer_band(bst)
         bh = fit(
-            bmodel, btrain, btest, optim.Nadam(bmodel.parameters(), lr=LR), boston_epochs, batch_size=32, loss="mse"
+            bmodel, btrain, btest, optim.NAdam(bmodel.parameters(), lr=LR), boston_epochs, batch_size=32, loss="mse"
         )
         boston_curves[label] = bh
         bep, bloss = best_epoch(bh["val_loss"], "min")

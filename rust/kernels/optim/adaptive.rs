@@ -90,7 +90,7 @@ pub fn adagrad_step<T: Real>(
 
 /// Hyper-parameters of `torch.optim.RMSprop` (PyTorch's defaults).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RmsProp {
+pub struct RMSprop {
     pub lr: f64,
     pub alpha: f64,
     pub eps: f64,
@@ -100,7 +100,7 @@ pub struct RmsProp {
     pub maximize: bool,
 }
 
-impl Default for RmsProp {
+impl Default for RMSprop {
     fn default() -> Self {
         Self {
             lr: 1e-2,
@@ -114,7 +114,7 @@ impl Default for RmsProp {
     }
 }
 
-impl RmsProp {
+impl RMSprop {
     /// `0 ≤ alpha < 1`; `lr`, `eps`, `weight_decay`, `momentum` finite and ≥ 0.
     pub fn validate(&self) -> Result<(), ShapeError> {
         check_min("lr", self.lr, 0.0, false)?;
@@ -177,7 +177,7 @@ pub fn rmsprop_step<T: Real>(
     momentum_buffer: Option<&mut [T]>,
     grad_avg: Option<&mut [T]>,
     step: u64,
-    h: &RmsProp,
+    h: &RMSprop,
 ) -> Result<(), ShapeError> {
     check_step(step)?;
     h.validate()?;
@@ -248,7 +248,7 @@ mod tests {
         }
     }
 
-    fn naive_rmsprop<T: Real>(p: &mut [T], g: &[T], s: &mut [T], b: &mut [T], a: &mut [T], h: &RmsProp) {
+    fn naive_rmsprop<T: Real>(p: &mut [T], g: &[T], s: &mut [T], b: &mut [T], a: &mut [T], h: &RMSprop) {
         let (al, keep) = (T::of(h.alpha), T::of(1.0 - h.alpha));
         for i in 0..p.len() {
             let mut gi = if h.maximize { -g[i] } else { g[i] };
@@ -298,12 +298,12 @@ mod tests {
             for momentum in [0.0, 0.9] {
                 for centered in [false, true] {
                     for (weight_decay, maximize) in [(0.0, false), (0.01, true)] {
-                        let h = RmsProp {
+                        let h = RMSprop {
                             momentum,
                             centered,
                             weight_decay,
                             maximize,
-                            ..RmsProp::default()
+                            ..RMSprop::default()
                         };
                         let (mut p, g) = (data::<T>(n, 1, 2.0), data::<T>(n, 2, 1.0));
                         // s ≥ a² keeps the centered square root real.
@@ -363,7 +363,7 @@ mod tests {
     #[test]
     fn bad_arguments_write_nothing() {
         let (mut p, g, mut s, mut b) = ([1.0f64; 3], [1.0f64; 3], [1.0f64; 3], [1.0f64; 3]);
-        let h = RmsProp::default();
+        let h = RMSprop::default();
         let e = |r: Result<(), ShapeError>| r.unwrap_err().0;
         assert!(e(rmsprop_step(&mut p, &g, &mut s[..2], None, None, 1, &h)).contains("'square_avg'"));
         assert!(e(rmsprop_step(
@@ -373,7 +373,7 @@ mod tests {
             None,
             None,
             1,
-            &RmsProp { alpha: 1.0, ..h }
+            &RMSprop { alpha: 1.0, ..h }
         ))
         .contains("'alpha'"));
         assert!(e(rmsprop_step(
@@ -383,7 +383,7 @@ mod tests {
             None,
             None,
             1,
-            &RmsProp { centered: true, ..h }
+            &RMSprop { centered: true, ..h }
         ))
         .contains("'grad_avg' is required"));
         assert!(
@@ -396,7 +396,7 @@ mod tests {
             None,
             None,
             1,
-            &RmsProp { eps: -1.0, ..h }
+            &RMSprop { eps: -1.0, ..h }
         ))
         .contains("'eps'"));
         let a = Adagrad::default();

@@ -36,12 +36,12 @@ mod sgd;
 
 hyper_table!(Sgd; num lr, momentum, dampening, weight_decay; flag nesterov, maximize);
 hyper_table!(Adagrad; num lr, lr_decay, weight_decay, eps; flag maximize);
-hyper_table!(RmsProp; num lr, alpha, eps, weight_decay, momentum; flag centered, maximize);
+hyper_table!(RMSprop; num lr, alpha, eps, weight_decay, momentum; flag centered, maximize);
 hyper_table!(Adam; num lr, beta1, beta2, eps, weight_decay; flag amsgrad, decoupled_weight_decay, maximize);
 hyper_table!(NAdam; num lr, beta1, beta2, eps, weight_decay, momentum_decay; flag decoupled_weight_decay, maximize);
 
 pub use adam::{adam_step, nadam_step, Adam, NAdam};
-pub use adaptive::{adagrad_step, rmsprop_step, Adagrad, RmsProp};
+pub use adaptive::{adagrad_step, rmsprop_step, Adagrad, RMSprop};
 pub use sgd::{sgd_step, Sgd};
 
 /// One hyper-parameter value as it crosses a language boundary.
@@ -401,7 +401,7 @@ mod hyper_table_tests {
     fn every_optimizer_table_covers_its_fields() {
         check::<Sgd>();
         check::<Adagrad>();
-        check::<RmsProp>();
+        check::<RMSprop>();
         check::<Adam>();
         check::<NAdam>();
         assert_eq!(Sgd::FIELDS.len(), 6);
