@@ -110,7 +110,7 @@ def batch_norm_backward(
 ) -> tuple[Array, Array, Array]:
     """Returns ``(dx, dgamma, dbeta)``."""
 
-# --- loss.rs (reduction "mean" or "sum"; the loss is a Python float) ---------------------------
+# --- losses.rs (reduction "mean" or "sum"; the loss is a Python float) ---------------------------
 def cross_entropy(
     logits: Array,
     labels: IntArray | Array,

@@ -25,7 +25,7 @@
 //! run has completed `progress.steps` whole steps.
 
 use super::clip::Clip;
-use super::loss::LossFn;
+use super::losses::LossFn;
 use super::network::Network;
 use super::train::{check_target, train_step, Extras, Loss, Optimizer, State, Target};
 use super::vmath::VMath;

@@ -12,7 +12,7 @@ pub mod clip;
 pub mod dense;
 pub mod dropout;
 pub mod epoch;
-pub mod loss;
+pub mod losses;
 pub mod matmul;
 pub mod network;
 pub mod optim;

@@ -498,7 +498,7 @@ fn bad_networks_and_arguments_are_errors() {
 #[test]
 #[ignore]
 fn profile_phases() {
-    use crate::kernels::loss::{cross_entropy, Reduction};
+    use crate::kernels::losses::{cross_entropy, Reduction};
     use crate::kernels::matmul::{gemm_into, gemm_into_banded, gemm_threads, MatRef};
     use crate::kernels::optim::{adam_step, Adam};
     use std::time::Instant;

@@ -8,7 +8,7 @@
 //! ∇θ L = backward                       overwrites every gradient array
 //! θ    ← optimizer(θ, ∇θ L, state, t)    every parameter, in the model's order
 //! ```
-//! The loss is `loss::cross_entropy` (integer labels), `binary_cross_entropy` or `mse`, all
+//! The loss is `losses::cross_entropy` (integer labels), `binary_cross_entropy` or `mse`, all
 //! with the mean reduction of `torch.nn`; the update is one of the `optim` kernels, with the
 //! rules of `torch.optim`. The learning rate and the step count `t` are arguments of each call,
 //! so schedules and resumed optimizers are honoured. Parameters, gradients and optimizer states
@@ -19,7 +19,7 @@
 //! states as they were.
 
 use super::clip::{clip_gradients, Clip};
-use super::loss::{
+use super::losses::{
     binary_cross_entropy, check_weighted_loss, cross_entropy, mse, weighted_loss, LossFn, Reduction, Targets,
 };
 use super::network::Network;
@@ -53,7 +53,7 @@ impl Loss {
 
 /// What a step computes beyond the plain one, chosen per call: the loss's options (label
 /// smoothing, `mae`, `huber`: `loss_fn`), per-sample `weights` of the batch (both through
-/// `loss::weighted_loss`, as the layer-by-layer path calls it), and the gradient clipping run
+/// `losses::weighted_loss`, as the layer-by-layer path calls it), and the gradient clipping run
 /// between the backward pass and the update (`clip::clip_gradients`). [`Extras::plain`] is
 /// the plain step, whose code path is untouched.
 ///

@@ -9,7 +9,7 @@ mod batch_norm;
 mod clip;
 mod dense;
 mod dropout;
-mod loss;
+mod losses;
 mod matmul;
 mod optim;
 mod parallel;
@@ -24,7 +24,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     dropout::register(m)?;
     activation::register(m)?;
     batch_norm::register(m)?;
-    loss::register(m)?;
+    losses::register(m)?;
     clip::register(m)?;
     optim::register(m)?;
     stats::register(m)?;

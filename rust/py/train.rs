@@ -15,7 +15,7 @@ mod spec;
 use super::array::{check_shape, dt_str, readonly, shape_err, Dt};
 use crate::kernels::clip::Clip;
 use crate::kernels::epoch::{train_epoch, EpochArgs, EpochWs, Progress};
-use crate::kernels::loss::LossFn;
+use crate::kernels::losses::LossFn;
 use crate::kernels::network::{LayerKind, Network};
 use crate::kernels::train::{evaluate, evaluate_with_metrics, train_step, Extras, Loss, MetricSums, Optimizer, State};
 use crate::kernels::vmath::VMath;
@@ -564,7 +564,7 @@ impl TrainPlan {
     /// parameter; ``buffers``: BatchNorm running means and variances; ``uniforms``: ``(n,
     /// width)`` draws in ``[0, 1)`` per dropout layer; ``out``: ``(n, output_dim)`` receives
     /// the network output; ``mu_products`` (NAdam): a list of floats, updated in place.
-    /// ``sample_weight (n,)``: per-sample weights of the loss (``kernels::loss::weighted_loss``).
+    /// ``sample_weight (n,)``: per-sample weights of the loss (``kernels::losses::weighted_loss``).
     /// ``param_lrs``: with parameter groups, every parameter's learning rate (its group's).
     #[pyo3(signature = (x, y, params, grads, states, buffers, uniforms, step, lr, out, mu_products=None, sample_weight=None, param_lrs=None))]
     #[allow(clippy::too_many_arguments)]

@@ -208,7 +208,7 @@ pub(super) struct Meta {
     pub(super) loss: Option<Loss>,
     /// The loss's options (`mae`/`huber` keep `loss: Mse` for their float targets) and the
     /// optimizer's gradient clipping (see `kernels::train::Extras`).
-    pub(super) loss_fn: Option<crate::kernels::loss::LossFn>,
+    pub(super) loss_fn: Option<crate::kernels::losses::LossFn>,
     pub(super) clip: crate::kernels::clip::Clip,
     /// Per-parameter optimizers and learning-rate ratios (parameter groups); empty: `opt` for all.
     pub(super) per_param: Vec<(Optimizer, f64)>,

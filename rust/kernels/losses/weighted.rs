@@ -312,7 +312,7 @@ fn ew_rows<T: VMath>(loss: LossFn, a: &[T], b: &[T], c: usize, w: Option<&[T]>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::loss::{binary_cross_entropy, cross_entropy, mse};
+    use crate::kernels::losses::{binary_cross_entropy, cross_entropy, mse};
     use crate::kernels::parallel::{self, PAR_THRESHOLD};
     use crate::kernels::test_data::uniform as data;
 

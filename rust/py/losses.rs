@@ -1,13 +1,13 @@
-//! `cross_entropy`, `binary_cross_entropy`, `mse`, `mae`, `huber` (see `kernels::loss`): each
+//! `cross_entropy`, `binary_cross_entropy`, `mse`, `mae`, `huber` (see `kernels::losses`): each
 //! returns `(loss: float, grad: ndarray)`. Labels may be any integer dtype; inputs in any layout
 //! are copied to C order when needed; the gradient is a new C-ordered array of the input's shape.
 //! Without options (`sample_weight`, `label_smoothing`, soft targets) the three classic losses
-//! call their plain kernels; with any option, or for `mae`/`huber`, `kernels::loss::weighted_loss`.
+//! call their plain kernels; with any option, or for `mae`/`huber`, `kernels::losses::weighted_loss`.
 
 use super::array::{
     by_dtype, c_order, check_ndim, check_shape, describe, fresh, readonly, same_dtype, shape_err, tuple, zeros, Dt,
 };
-use crate::kernels::loss::{self, Label, LossFn, Reduction, Targets};
+use crate::kernels::losses::{self, Label, LossFn, Reduction, Targets};
 use crate::kernels::vmath::VMath;
 use crate::kernels::Real;
 use numpy::{Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
@@ -55,7 +55,7 @@ fn ce_run<'py, T: VMath + Element, L: Label + Element>(
     let loss = {
         let mut w = g.readwrite();
         let gs = fresh(&mut w);
-        py.detach(|| loss::cross_entropy(&zs, n, c, &ls, red, gs))
+        py.detach(|| losses::cross_entropy(&zs, n, c, &ls, red, gs))
             .map_err(|e| shape_err(CE, e))?
     };
     Ok((loss, g.into_any().unbind()))
@@ -243,7 +243,7 @@ fn weighted_run<'py, T: VMath + Element, L: Label + Element>(
             _ => unreachable!(),
         };
         let wts = ws.as_deref();
-        py.detach(|| loss::weighted_loss(loss, &os, n, c, t, wts, red, gs))
+        py.detach(|| losses::weighted_loss(loss, &os, n, c, t, wts, red, gs))
             .map_err(|e| shape_err(fname, e))?
     };
     Ok((value, g.into_any().unbind()))
@@ -339,8 +339,8 @@ fn binary_cross_entropy<'py>(
         logits,
         targets,
         reduction,
-        loss::binary_cross_entropy::<f32>,
-        loss::binary_cross_entropy::<f64>,
+        losses::binary_cross_entropy::<f32>,
+        losses::binary_cross_entropy::<f64>,
     )
 }
 
@@ -374,8 +374,8 @@ fn mse<'py>(
         pred,
         target,
         reduction,
-        loss::mse::<f32>,
-        loss::mse::<f64>,
+        losses::mse::<f32>,
+        losses::mse::<f64>,
     )
 }
 

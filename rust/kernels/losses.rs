@@ -16,7 +16,7 @@
 //! entropy and BCE's `ln_1p` are the standard library's (one call per row, resp. per entry).
 //!
 //! The losses with options (sample weights, label smoothing, soft targets, `mae`, `huber`) are
-//! [`weighted_loss`] in `loss_weighted.rs`; the three plain kernels here stay the fast path.
+//! [`weighted_loss`] in `losses/weighted.rs`; the three plain kernels here stay the fast path.
 
 use super::parallel::{install, threads_for};
 use super::vmath::VMath;
@@ -26,7 +26,6 @@ use rayon::prelude::*;
 use std::fmt::Display;
 
 // Per-sample weights, label smoothing, soft targets, MAE and Huber (one kernel for all of them).
-#[path = "loss_weighted.rs"]
 mod weighted;
 pub use weighted::{check_weighted_loss, weighted_loss, LossFn, Targets};
 
