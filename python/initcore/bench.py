@@ -28,13 +28,13 @@ import datetime
 import json
 import os
 import platform
-import resource
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from ._timing import _cpu_model, _stats, interleaved, load_warning, machine_load
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,8 @@ WORKLOADS: dict[str, Workload] = {
 
 # One epoch of ``fit`` (469 steps of the ``mlp`` network), timed as a whole; not a step workload.
 EPOCH = Workload("epoch", (784, 256, 128, 10), 128)
+
+
 EPOCH_SAMPLES = 60_000
 
 
@@ -248,6 +250,8 @@ def _tiny_fit() -> Callable[[], None]:
 
 
 TINY_FIT_STEPS = 1000
+
+
 MATMUL_SHAPES = [(128, 784, 256), (2048, 2048, 2048)]
 
 
@@ -262,99 +266,6 @@ def _matmul(m: int, k: int, n: int, system: str) -> Callable[[], None]:
     return lambda: ic.ops.matmul(a, b, out=out)
 
 
-# --- the machine ---------------------------------------------------------------------------------
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _busy_jiffies() -> tuple[int, int] | None:
-    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat (Linux)."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(t) for t in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = v[3] + (v[4] if len(v) > 4 else 0)
-    total = sum(v[:8])
-    return total - idle, total
-
-
-def machine_load(sample_s: float = 0.5, own_run: bool = False) -> dict:
-    """The load average, and the share of all cores that *other* processes kept busy during
-    ``sample_s`` seconds while this one slept (``None`` where /proc is unavailable).
-    ``own_run``: sampled right after this benchmark ran, whose own threads are still in the
-    load average, so only the other processes' share decides whether the machine was quiet."""
-    cpus = os.cpu_count() or 1
-    try:
-        load = list(os.getloadavg())
-    except OSError:
-        load = None
-    other = None
-    a = _busy_jiffies()
-    if a is not None:
-        r0 = resource.getrusage(resource.RUSAGE_SELF)
-        time.sleep(sample_s)
-        b = _busy_jiffies()
-        r1 = resource.getrusage(resource.RUSAGE_SELF)
-        if b is not None and b[1] > a[1]:
-            tick = os.sysconf("SC_CLK_TCK")
-            own = (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) * tick
-            other = max(0.0, (b[0] - a[0] - own) / (b[1] - a[1]))
-    quiet = (other is None or other < 0.05) and (own_run or load is None or load[0] < 0.5 * cpus)
-    return {"cpus": cpus, "loadavg": load, "other_busy": other, "quiet": quiet}
-
-
-def load_warning(load: dict) -> str | None:
-    if load["quiet"]:
-        return None
-    parts = []
-    if load["other_busy"] is not None:
-        parts.append(f"other processes kept {100 * load['other_busy']:.0f}% of the cores busy")
-    if load["loadavg"] is not None:
-        parts.append(f"load average {load['loadavg'][0]:.2f} on {load['cpus']} CPUs")
-    return (
-        "WARNING: the machine is not quiet (" + ", ".join(parts) + "): absolute times and % of peak are "
-        "distorted; only ratios within a row, measured interleaved, mean something."
-    )
-
-
-# --- timing ----------------------------------------------------------------------------------------
-def interleaved(fns: dict[str, Callable[[], None]], budget_s: float, repeats: int) -> dict[str, list[float]]:
-    """Seconds per call of every function, ``repeats`` blocks each, the functions taking turns
-    within each repeat. A block is calibrated to about ``budget_s / repeats`` seconds."""
-    calls = {}
-    for name, fn in fns.items():
-        fn()
-        fn()  # warm-up: plans, caches, JIT, pages
-        t0 = time.perf_counter()
-        k = 0
-        while k < 1 or time.perf_counter() - t0 < budget_s / (2 * repeats):
-            fn()
-            k += 1
-        per_call = (time.perf_counter() - t0) / k
-        calls[name] = max(1, int(budget_s / repeats / per_call))
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            k = calls[name]
-            t = time.perf_counter()
-            for _ in range(k):
-                fn()
-            times[name].append((time.perf_counter() - t) / k)
-    return times
-
-
-def _stats(ts: list[float]) -> dict:
-    return {"min": float(np.min(ts)), "median": float(np.median(ts)), "repeats": len(ts)}
-
-
 def gemm_peak(budget_s: float, repeats: int) -> dict:
     """float32 GEMM throughput at 2048³ with all threads: NumPy's BLAS, initcore's GEMM, the better."""
     n = 2048
@@ -365,6 +276,8 @@ def gemm_peak(budget_s: float, repeats: int) -> dict:
 
 # --- the rows ---------------------------------------------------------------------------------------
 SYSTEMS = ("initcore", "numpy", "torch", "jax", "initcore_1thread", "initcore_float64")
+
+
 LABELS = {
     "initcore": "initcore",
     "numpy": "NumPy ref.",
