@@ -19,6 +19,7 @@
 //! [`weighted_loss`] in `losses/weighted.rs`; the three plain kernels here stay the fast path.
 
 use super::parallel::{install, threads_for};
+use super::rows::{row_max, row_sum};
 use super::vmath::VMath;
 use super::{Real, ShapeError};
 use crate::ensure;
@@ -155,45 +156,6 @@ pub fn cross_entropy<T: VMath, L: Label>(
         Reduction::Mean => total / n as f64,
         Reduction::Sum => total,
     })
-}
-
-/// Maximum of a row (NaN ignored; a NaN row still yields a NaN loss through `exp`), with four
-/// independent comparison chains so that short rows do not wait on one serial chain.
-#[inline(always)]
-fn row_max<T: Real>(r: &[T]) -> T {
-    let mut acc = [T::neg_infinity(); 4];
-    let mut q = r.chunks_exact(4);
-    for c in &mut q {
-        for k in 0..4 {
-            acc[k] = if c[k] > acc[k] { c[k] } else { acc[k] };
-        }
-    }
-    for (k, &v) in q.remainder().iter().enumerate() {
-        acc[k] = if v > acc[k] { v } else { acc[k] };
-    }
-    let a = if acc[1] > acc[0] { acc[1] } else { acc[0] };
-    let b = if acc[3] > acc[2] { acc[3] } else { acc[2] };
-    if b > a {
-        b
-    } else {
-        a
-    }
-}
-
-/// Sum of a row in four fixed lanes (a fixed order, so still deterministic).
-#[inline(always)]
-fn row_sum<T: Real>(r: &[T]) -> T {
-    let mut acc = [T::zero(); 4];
-    let mut q = r.chunks_exact(4);
-    for c in &mut q {
-        for k in 0..4 {
-            acc[k] += c[k];
-        }
-    }
-    for (k, &v) in q.remainder().iter().enumerate() {
-        acc[k] += v;
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
 #[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]

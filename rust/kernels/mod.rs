@@ -18,6 +18,7 @@ pub mod network;
 pub mod optim;
 pub mod parallel;
 pub mod real;
+pub mod rows;
 pub mod stats;
 pub mod train;
 pub mod vmath;

@@ -21,8 +21,8 @@
 //! falls in no histogram bin and is never saturated. An infinity gives an infinite mean and a
 //! NaN variance, as in NumPy, lies outside the (finite) edges, and counts as saturated.
 
-use super::batch_norm::{quads, split4};
 use super::parallel::for_each_chunk;
+use super::rows::{quads, split4};
 use super::{Real, ShapeError};
 use crate::ensure;
 

@@ -14,61 +14,10 @@
 
 use super::{parallel, rows_per_chunk};
 use crate::ensure;
+use crate::kernels::rows::{row_dot, row_max, row_sum};
 use crate::kernels::vmath::VMath;
 use crate::kernels::{Real, ShapeError};
 use multiversion::multiversion;
-
-/// Maximum of a row with NaN ignored (a NaN then propagates through the exponentials).
-#[inline(always)]
-fn row_max<T: Real>(x: &[T]) -> T {
-    let mut acc = [T::neg_infinity(); 8];
-    let chunks = x.chunks_exact(8);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for l in 0..8 {
-            acc[l] = if c[l] > acc[l] { c[l] } else { acc[l] };
-        }
-    }
-    let mut m = acc[0];
-    for &v in acc[1..].iter().chain(tail) {
-        m = if v > m { v } else { m };
-    }
-    m
-}
-
-/// Σ_j f(x_j) with eight accumulators, combined pairwise in a fixed order.
-#[inline(always)]
-fn row_sum<T: Real>(x: &[T]) -> T {
-    let mut acc = [T::zero(); 8];
-    let chunks = x.chunks_exact(8);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for l in 0..8 {
-            acc[l] += c[l];
-        }
-    }
-    for (l, &v) in tail.iter().enumerate() {
-        acc[l] += v;
-    }
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
-}
-
-/// Σ_j a_j b_j with eight accumulators.
-#[inline(always)]
-fn row_dot<T: Real>(a: &[T], b: &[T]) -> T {
-    let mut acc = [T::zero(); 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ta, tb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    for (l, (&x, &y)) in ta.iter().zip(tb).enumerate() {
-        acc[l] += x * y;
-    }
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
-}
 
 #[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 fn softmax_rows<T: VMath>(m: usize, x: &[T], y: &mut [T]) {
