@@ -337,8 +337,14 @@ class TrainPlan:
         top_k: list[int] = [],  # noqa: B006 (a stub: the default is what the binding uses)
         errors: bool = False,
         r2: bool = False,
+        label_smoothing: float = 0.0,
+        delta: float = 1.0,
+        sample_weight: Array | None = None,
     ) -> tuple[float, int, int] | tuple[float, int, int, dict]:
         """``(summed loss, correct, count)`` in evaluation mode; with ``top_k`` (cross-entropy:
         the k of each top-k accuracy), ``errors`` (the summed absolute and squared errors) or
-        ``r2`` (the sums R² needs), a fourth item holds those sums (``initcore.metrics``)."""
+        ``r2`` (the sums R² needs), a fourth item holds those sums (``initcore.metrics``).
+        ``loss`` may be ``"mae"``/``"huber"``, ``y`` soft targets for cross-entropy;
+        ``label_smoothing``, ``delta`` and ``sample_weight (n,)`` make the summed loss the
+        weighted kernel's ``Σ w_i·l_i``."""
     def reserve(self, rows: int) -> None: ...

@@ -41,7 +41,6 @@ _OPTIMIZERS = (O.SGD, O.Adagrad, O.RMSprop, O.Adam, O.AdamW, O.Nadam)
 _ACTIVATIONS = (L.Activation, L.LeakyReLU, L.ELU, L.SELU)
 _VALUE, _GRAD = attrgetter("value"), attrgetter("grad")
 _FUSED_LOSSES = ("cross_entropy", "binary_cross_entropy", "mse", "mae", "huber")
-_EVALUATED = ("cross_entropy", "binary_cross_entropy", "mse")  # TrainPlan.evaluate's losses
 
 
 def _canon(loss):
@@ -247,8 +246,6 @@ def train_step(model, x, y, optimizer, loss, sample_weight=None):
     if n == 0:
         raise ValueError("Sequential.train_step: x has no rows (a training step needs at least one)")
     y = _ready_target(model, y, _name(loss), n)
-    if y.ndim != 1 and _name(loss) == "cross_entropy":
-        return None  # soft targets: the layer-by-layer step
     model._check_optimizer(optimizer)
     plan = _plan(model, optimizer, loss)
     if plan is None:
@@ -308,19 +305,27 @@ def predict(model, x, batch_size):
     return out
 
 
-def evaluate(model, x, y, loss, batch_size, top_k=(), errors=False, r2=False):
-    """``(summed loss, correct, count)`` in evaluation mode (``y`` checked), or ``None``; with
-    ``top_k`` (the ``k``s), ``errors`` (mae, mse) or ``r2``, also the dict of their sums
-    (``TrainPlan.evaluate``)."""
-    if not _usable(model) or loss not in _EVALUATED:
+def evaluate(model, x, y, loss, batch_size, top_k=(), errors=False, r2=False, sample_weight=None):
+    """``(summed loss, correct, count)`` in evaluation mode (``y`` checked: labels, soft targets
+    or values), or ``None``; with ``top_k`` (the ``k``s), ``errors`` (mae, mse) or ``r2``, also
+    the dict of their sums (``TrainPlan.evaluate``). ``loss``: a name or an
+    ``initcore.losses.Loss`` (its options); ``sample_weight``: checked per-sample weights of the
+    model dtype (the summed loss is then ``Σ w_i·l_i``, batch by batch)."""
+    loss = _canon(loss)
+    if not _usable(model) or _name(loss) not in _FUSED_LOSSES:
         return None
     plan = _plan(model, None, None)
     if plan is None:
         return None
     params, buffers = plan.params_and_buffers()
-    if not (top_k or errors or r2):
-        return plan.plan.evaluate(x, y, loss, batch_size, params, buffers)
-    return plan.plan.evaluate(x, y, loss, batch_size, params, buffers, list(top_k), errors, r2)
+    if isinstance(loss, str) and sample_weight is None:
+        if not (top_k or errors or r2):
+            return plan.plan.evaluate(x, y, loss, batch_size, params, buffers)
+        return plan.plan.evaluate(x, y, loss, batch_size, params, buffers, list(top_k), errors, r2)
+    options = {} if isinstance(loss, str) else {"label_smoothing": loss.label_smoothing, "delta": loss.delta}
+    return plan.plan.evaluate(
+        x, y, _name(loss), batch_size, params, buffers, list(top_k), errors, r2, sample_weight=sample_weight, **options
+    )
 
 
 # Dropout uniforms are drawn ahead for at most this many values per native call (16 MiB of
@@ -358,8 +363,6 @@ def train_batches(
         return None
     n_rows = len(order)
     y = _ready_target(model, y, _name(loss), x.shape[0])
-    if y.ndim != 1 and _name(loss) == "cross_entropy":
-        return None  # soft targets: the layer-by-layer step (trainapi)
     model._check_optimizer(optimizer)
     plan = _plan(model, optimizer, loss)
     if plan is None:

@@ -798,11 +798,15 @@ class Sequential(WeightsMixin):
         tracked = [m for m in (metrics_mod.get(s) for s in metric_specs) if m.name != "accuracy"]
         for m in tracked:
             m.reset()
-        plain = w is None and isinstance(spec, losses.Loss) and spec == losses.Loss(loss)
-        plain = plain and not (loss == "cross_entropy" and y.ndim != 1)
-        # The metrics the native evaluation computes (top-k, mae, mse, r2) come with its sums.
-        native = metrics_mod.native_request(tracked, loss == "cross_entropy") if plain else None
-        fast = fused_mod.evaluate(self, x, y, loss, self._batch_size(batch_size), *native) if native else None
+        # Built-in losses (their options, weights and soft targets included) are one native call;
+        # the metrics it computes (top-k, mae, mse, r2) come with its sums.
+        soft = loss == "cross_entropy" and y.ndim != 1
+        native = None
+        if isinstance(spec, losses.Loss) and not (soft and tracked):
+            native = metrics_mod.native_request(tracked, loss == "cross_entropy")
+        fast = None
+        if native is not None:
+            fast = fused_mod.evaluate(self, x, y, spec, self._batch_size(batch_size), *native, sample_weight=w)
         if fast is not None and len(fast) == 4:
             metrics_mod.load_native(tracked, fast[3])
             fast = fast[:3]

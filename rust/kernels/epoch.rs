@@ -27,7 +27,7 @@
 use super::clip::Clip;
 use super::loss::LossFn;
 use super::network::Network;
-use super::train::{check_target, train_step, Extras, Loss, Optimizer, State, Target};
+use super::train::{check_target, np_argmax, train_step, Extras, Loss, Optimizer, State, Target};
 use super::vmath::VMath;
 use super::ShapeError;
 use crate::ensure;
@@ -139,6 +139,15 @@ pub fn accuracy_counts<T: VMath>(loss: Loss, out: &[T], n: usize, c: usize, targ
                 });
                 correct += (best as i64 == label) as usize;
             }
+            (correct, n)
+        }
+        // Soft targets: the arg-max class of the output against the target's, as fit counts it.
+        (Loss::CrossEntropy, Target::Values(t)) => {
+            let correct = out
+                .chunks_exact(c)
+                .zip(t[..n * c].chunks_exact(c))
+                .filter(|(row, trow)| np_argmax(row) == np_argmax(trow))
+                .count();
             (correct, n)
         }
         (Loss::BinaryCrossEntropy, Target::Values(t)) => {

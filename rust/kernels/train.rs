@@ -267,7 +267,7 @@ pub(crate) fn check_target<T>(loss: Loss, target: &Target<'_, T>, n: usize, c: u
                 )));
             }
         }
-        (Loss::CrossEntropy, Target::Values(_)) => return Err(ShapeError("cross_entropy takes integer labels".into())),
+        // Soft targets (rows of class probabilities), as torch.nn.CrossEntropyLoss takes them.
         (_, Target::Values(v)) => ensure!(
             v.len() == n * c,
             "argument 'y' has {} values, expected {n}x{c}",
@@ -276,6 +276,17 @@ pub(crate) fn check_target<T>(loss: Loss, target: &Target<'_, T>, n: usize, c: u
         (_, Target::Labels(_)) => return Err(ShapeError("binary_cross_entropy and mse take float targets".into())),
     }
     Ok(())
+}
+
+/// NumPy's `argmax` of a row: the first maximum, or the first NaN if there is one.
+pub(crate) fn np_argmax<T: VMath>(row: &[T]) -> usize {
+    row.iter().enumerate().fold(0, |b, (j, &v)| {
+        if !row[b].is_nan() && (v > row[b] || v.is_nan()) {
+            j
+        } else {
+            b
+        }
+    })
 }
 
 /// `loss(out, target)` with `reduction`, its gradient written into `grad`.
@@ -290,6 +301,17 @@ fn loss_and_grad<T: VMath>(
 ) -> Result<f64, ShapeError> {
     match (loss, target) {
         (Loss::CrossEntropy, Target::Labels(l)) => cross_entropy(out, n, c, l, reduction, grad),
+        // Soft targets: the weighted kernel's probability-target rows, as the layer path calls it.
+        (Loss::CrossEntropy, Target::Values(t)) => weighted_loss::<T, i64>(
+            LossFn::CrossEntropy { label_smoothing: 0.0 },
+            out,
+            n,
+            c,
+            Targets::Values(t),
+            None,
+            reduction,
+            grad,
+        ),
         (Loss::BinaryCrossEntropy, Target::Values(t)) => binary_cross_entropy(out, t, reduction, grad),
         (Loss::Mse, Target::Values(t)) => mse(out, t, reduction, grad),
         _ => Err(ShapeError("the loss does not match the kind of target".into())),
@@ -496,7 +518,18 @@ pub fn evaluate<T: VMath>(
     out: Option<&mut [T]>,
 ) -> Result<Evaluation, ShapeError> {
     let mut none = MetricSums::default();
-    evaluate_with_metrics(net, x, n, batch, params, buffers, target, out, &mut none)
+    evaluate_with_metrics(
+        net,
+        x,
+        n,
+        batch,
+        params,
+        buffers,
+        target,
+        out,
+        &Extras::plain(),
+        &mut none,
+    )
 }
 
 /// The sums of the metrics [`evaluate_with_metrics`] computes on every batch's output, in
@@ -565,7 +598,10 @@ impl MetricSums {
     }
 }
 
-/// [`evaluate`], also accumulating the metrics `metrics` asks for (see [`MetricSums`]).
+/// [`evaluate`], also accumulating the metrics `metrics` asks for (see [`MetricSums`]). The
+/// loss's options and per-sample weights `(n,)` of `extras` (the rest is unused) make each
+/// batch's loss the weighted kernel's `Σ_i w_i·l_i` (`loss::weighted_loss`, reduction sum),
+/// as `Sequential.evaluate` adds it batch by batch.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_with_metrics<T: VMath>(
     net: &mut Network<T>,
@@ -576,6 +612,7 @@ pub fn evaluate_with_metrics<T: VMath>(
     buffers: &mut [&mut [T]],
     target: Option<(Loss, Target<'_, T>)>,
     mut out: Option<&mut [T]>,
+    extras: &Extras<'_, T>,
     metrics: &mut MetricSums,
 ) -> Result<Evaluation, ShapeError> {
     let (d, c) = (net.input_dim(), net.output_dim());
@@ -605,6 +642,9 @@ pub fn evaluate_with_metrics<T: VMath>(
     }
     if let Some((loss, t)) = &target {
         check_target(*loss, t, n, c)?;
+        if let Some(lf) = extras.weighted(*loss) {
+            check_weighted_loss(&lf, n * c, n, c, &targets_of(t), extras.weights, n * c)?;
+        }
     }
     let rows = batch.min(net.capacity()).max(1);
     let pooled = net.wants_pool(rows);
@@ -629,7 +669,13 @@ pub fn evaluate_with_metrics<T: VMath>(
                     Target::Labels(l) => Target::Labels(&l[r0..r1]),
                     Target::Values(v) => Target::Values(&v[r0 * c..r1 * c]),
                 };
-                ev.loss_sum += loss_and_grad(*loss, o, nb, c, &tb, Reduction::Sum, g)?;
+                ev.loss_sum += match extras.weighted(*loss) {
+                    None => loss_and_grad(*loss, o, nb, c, &tb, Reduction::Sum, g)?,
+                    Some(lf) => {
+                        let w = extras.weights.map(|w| &w[r0..r1]);
+                        weighted_loss(lf, o, nb, c, targets_of(&tb), w, Reduction::Sum, g)?
+                    }
+                };
                 match (loss, tb) {
                     (Loss::CrossEntropy, Target::Labels(l)) => {
                         for (row, &label) in o.chunks_exact(c).zip(l) {
@@ -641,6 +687,13 @@ pub fn evaluate_with_metrics<T: VMath>(
                                 }
                             });
                             ev.correct += (best as i64 == label) as usize;
+                        }
+                        ev.count += nb;
+                    }
+                    // Soft targets: the arg-max class of the output against the target's.
+                    (Loss::CrossEntropy, Target::Values(t)) => {
+                        for (row, trow) in o.chunks_exact(c).zip(t.chunks_exact(c)) {
+                            ev.correct += (np_argmax(row) == np_argmax(trow)) as usize;
                         }
                         ev.count += nb;
                     }

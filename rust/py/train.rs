@@ -353,7 +353,8 @@ impl<T: VMath + Element> Plan<T> {
         py: Python<'_>,
         x: &Bound<'_, PyAny>,
         y: &Bound<'_, PyAny>,
-        loss: Loss,
+        (loss, loss_fn): (Loss, Option<LossFn>),
+        weights: Option<&Bound<'_, PyAny>>,
         batch: usize,
         a: &StepArgs<'_, '_>,
         metrics: &mut MetricSums,
@@ -366,12 +367,22 @@ impl<T: VMath + Element> Plan<T> {
         let (ry, labels) = meta.take_target(F, s, loss, y, n)?;
         meta.take_state(F, s, a, false, n)?;
         check_overlaps(F, s, meta)?;
+        let rw = weights_of::<T>(F, weights, n)?;
+        let ws = rw.as_ref().map(|w| super::batch_norm::c_order(F, w)).transpose()?;
         reserve(F, net, batch.min(n))?;
         // SAFETY: as in `step`.
         let (xs, target) = unsafe { (slice::<T>(rx), target_of::<T>(ry, labels)) };
         let Slots { params, buffers, .. } = s;
+        let extras = Extras {
+            loss_fn,
+            weights: ws.as_deref(),
+            ..Extras::plain()
+        };
         let ev = py
-            .detach(|| evaluate_with_metrics(net, xs, n, batch, params, buffers, Some((loss, target)), None, metrics))
+            .detach(|| {
+                let t = Some((loss, target));
+                evaluate_with_metrics(net, xs, n, batch, params, buffers, t, None, &extras, metrics)
+            })
             .map_err(|e| value_err(F, e))?;
         Ok((ev.loss_sum, ev.correct, ev.count))
     }
@@ -687,7 +698,10 @@ impl TrainPlan {
     /// ``top_k`` (a list of ``k``s), ``errors`` (mae/mse) or ``r2``, a fourth element: a dict of
     /// the metric sums (``kernels::train::MetricSums``: ``top_k`` ``[(k, hits)]``, ``abs_sum``,
     /// ``sq_sum``, ``entries``, ``col_sum``, ``col_sq``, ``col_res``, ``rows``).
-    #[pyo3(signature = (x, y, loss, batch_size, params, buffers, top_k=Vec::new(), errors=false, r2=false))]
+    /// ``loss`` may also be ``"mae"`` or ``"huber"``; ``label_smoothing``, ``delta`` and
+    /// ``sample_weight (n,)`` make the summed loss the weighted kernel's ``Σ w_i·l_i``
+    /// (``kernels::loss::weighted_loss``); ``y`` may be soft targets ``(n, C)`` for cross-entropy.
+    #[pyo3(signature = (x, y, loss, batch_size, params, buffers, top_k=Vec::new(), errors=false, r2=false, label_smoothing=0.0, delta=1.0, sample_weight=None))]
     #[allow(clippy::too_many_arguments)]
     fn evaluate<'py>(
         &mut self,
@@ -701,9 +715,18 @@ impl TrainPlan {
         top_k: Vec<usize>,
         errors: bool,
         r2: bool,
+        label_smoothing: f64,
+        delta: f64,
+        sample_weight: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let l = Loss::parse(loss)
+        let lf = LossFn::parse(loss, label_smoothing, delta)
             .ok_or_else(|| PyValueError::new_err(format!("TrainPlan.evaluate: unknown loss '{loss}'")))?;
+        lf.validate().map_err(|e| value_err("TrainPlan.evaluate", e))?;
+        // mae and huber take float targets as mse does; the options need the weighted kernel.
+        let l = Loss::parse(loss).unwrap_or(Loss::Mse);
+        let plain = matches!(lf, LossFn::CrossEntropy { label_smoothing } if label_smoothing == 0.0)
+            || matches!(lf, LossFn::BinaryCrossEntropy | LossFn::Mse);
+        let lf = if plain { None } else { Some(lf) };
         if let Some(k) = top_k.iter().find(|&&k| k == 0) {
             return Err(PyValueError::new_err(format!(
                 "TrainPlan.evaluate: top_k must hold positive ints, got {k}"
@@ -724,7 +747,8 @@ impl TrainPlan {
             r2,
             ..MetricSums::default()
         };
-        let (loss_sum, correct, count) = dispatch!(self, p => p.evaluate(py, x, y, l, batch_size.max(1), &a, &mut m))?;
+        let (loss_sum, correct, count) =
+            dispatch!(self, p => p.evaluate(py, x, y, (l, lf), sample_weight, batch_size.max(1), &a, &mut m))?;
         if !wanted {
             return PyTuple::new(
                 py,

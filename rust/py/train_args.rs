@@ -371,7 +371,8 @@ impl Meta {
         self.take::<T, T>(f, s, Arg::X, x, &[0, self.input_dim], true, false)
     }
 
-    /// The targets for `loss`: int64 labels `(n,)` or `T` values `(n, C)`; `true` for labels.
+    /// The targets for `loss`: int64 labels `(n,)` or `T` values `(n, C)` (cross-entropy takes
+    /// both: values are soft targets); `true` for labels.
     pub(super) fn take_target<T: Element>(
         &self,
         f: &str,
@@ -380,7 +381,8 @@ impl Meta {
         y: &Bound<'_, PyAny>,
         n: usize,
     ) -> PyResult<(Raw, bool)> {
-        if loss == Loss::CrossEntropy {
+        let soft = || y.cast::<PyArrayDyn<T>>().is_ok_and(|a| a.ndim() == 2);
+        if loss == Loss::CrossEntropy && !soft() {
             Ok((self.take::<i64, T>(f, s, Arg::Y, y, &[n], false, false)?.0, true))
         } else {
             Ok((
