@@ -173,3 +173,103 @@ def test_evaluate_rejects_bad_weights_naming_the_argument():
         m.evaluate(x, soft, sample_weight=bad)
     with pytest.raises(ValueError, match="sample_weight"):
         m.evaluate(x, soft, sample_weight=w[:-1])
+
+
+# --- OneCycle's cycled momentum ---------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+@pytest.mark.parametrize("three_phase", [False, True])
+def test_onecycle_momentum_matches_torch_step_by_step(kind, three_phase):
+    torch = pytest.importorskip("torch")
+    kw = dict(max_lr=0.3, total_steps=40, pct_start=0.3, three_phase=three_phase)
+    p = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    opt = torch.optim.SGD([p], lr=0.1, momentum=0.9) if kind == "sgd" else torch.optim.Adam([p], lr=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, **kw)  # cycle_momentum=True, 0.85 .. 0.95
+    want_m, want_lr = [], []
+    for _ in range(40):
+        g = opt.param_groups[0]
+        want_m.append(g["momentum"] if kind == "sgd" else g["betas"][0])
+        want_lr.append(g["lr"])
+        opt.step()
+        sched.step()
+    ours = ic.schedules.OneCycle(**kw)
+    np.testing.assert_allclose([ours.momentum_at(i) for i in range(40)], want_m, rtol=1e-14)
+    np.testing.assert_allclose([ours.lr_at(i) for i in range(40)], want_lr, rtol=1e-12)
+    np.testing.assert_array_equal(ours.momentums(5, 7), [ours.momentum_at(i) for i in range(5, 12)])
+    assert ic.schedules.OneCycle(cycle_momentum=False, **kw).momentum_at(3) is None
+
+
+def onecycle_fit(fused, kind, groups=False):
+    x, _, y, _ = data(70)
+    m = ic.Sequential([L.Dense(8, activation="relu"), L.BatchNorm(), L.Dense(3)], input_dim=5, seed=3)
+    m.fused = fused
+    params = optim.decay_groups(m, weight_decay=0.01) if groups else m.parameters()
+    if groups:
+        # a group's own momentum / β₁, which the cycled one replaces (as torch's OneCycleLR does)
+        if kind in ("sgd", "rmsprop"):
+            params[1]["momentum"] = 0.5
+        else:
+            params[1]["betas"] = (0.5, 0.9)
+    opt = optim.get(kind, params, **({"momentum": 0.9} if kind in ("sgd", "rmsprop") else {}))
+    sched = ic.schedules.OneCycle(max_lr=0.05, total_steps=15)
+    h = m.fit(x, y, optimizer=opt, epochs=3, batch_size=16, callbacks=[sched], verbose=0)
+    return m, h, opt, sched
+
+
+@pytest.mark.parametrize("kind", ["sgd", "rmsprop", "adam", "nadam"])
+@pytest.mark.parametrize("groups", [False, True])
+def test_onecycle_momentum_runs_in_the_native_epoch_bit_exact(kind, groups, monkeypatch):
+    calls = []
+    real = fused_mod.train_batches
+
+    def counting(*args, **kw):
+        got = real(*args, **kw)
+        calls.append(got is not None and kw.get("momentums", args[13] if len(args) > 13 else None) is not None)
+        return got
+
+    monkeypatch.setattr(fused_mod, "train_batches", counting)
+    fast, hf, of, sched = onecycle_fit(True, kind, groups)
+    assert calls and all(calls), "the cycled momentum did not go through the native epoch"
+    slow, hs, os_, _ = onecycle_fit(False, kind, groups)
+    same_params(fast, slow)
+    assert hf.history["loss"] == hs.history["loss"]
+    key = of.momentum_key
+    last = sched.momentum_at(of.step_count - 1)
+    for o in (of, os_):
+        assert o.step_count == 15
+        assert all(g.hyper()[key] == last for g in o.param_groups)  # every group, as torch sets them
+    assert fast.__dict__["fused_builds"] <= 2, "the plan was rebuilt for the changing momentum"
+
+
+def test_onecycle_by_hand_with_fused_steps_is_fit():
+    fit_model, _, _, sched = onecycle_fit(True, "adam")
+    x, _, y, _ = data(70)
+    m = ic.Sequential([L.Dense(8, activation="relu"), L.BatchNorm(), L.Dense(3)], input_dim=5, seed=3)
+    opt = optim.Adam(m.parameters())
+    for _epoch in range(3):
+        order = m.rng.permutation(70)
+        for b in range(5):
+            idx = order[b * 16 : (b + 1) * 16]
+            opt.lr = sched.lr_at(opt.step_count)
+            opt.set_momentum(sched.momentum_at(opt.step_count))
+            m.train_step(x[idx], y[idx], opt)  # fused, the momentum passed per call
+    assert m.__dict__["fused_builds"] == 1
+    for p, q in zip(m.parameters(), fit_model.parameters()):
+        np.testing.assert_array_equal(p.value, q.value)
+
+
+def test_onecycle_refuses_an_optimizer_without_momentum_and_bad_momentums():
+    x, _, y, _ = data()
+    m = net()
+    with pytest.raises(ValueError, match="momentum or beta1"):
+        m.fit(x, y, optimizer=optim.Adagrad(m.parameters()), callbacks=[ic.schedules.OneCycle(0.1, 10)], verbose=0)
+    with pytest.raises(ValueError, match="base_momentum"):
+        ic.schedules.OneCycle(0.1, 10, base_momentum=0.99, max_momentum=0.9)
+    # A momentum that would drop SGD's buffer mid-epoch is refused before anything is written.
+    opt = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    before = [p.value.copy() for p in m.parameters()]
+    order = np.arange(50, dtype=np.int64)
+    with pytest.raises(ValueError, match="state arrays"):
+        fused_mod.train_batches(m, x, y, opt, "cross_entropy", order, 10, 0, 3, momentums=[0.9, 0.0, 0.9])
+    for p, b in zip(m.parameters(), before):
+        np.testing.assert_array_equal(p.value, b)
+    assert opt.step_count == 0

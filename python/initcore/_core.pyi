@@ -296,9 +296,11 @@ class TrainPlan:
         mu_products: list | None = None,
         sample_weight: Array | None = None,
         param_lrs: list[float] | None = None,
+        momentum: float | None = None,
     ) -> float:
         """Forward (training), mean loss and its gradient, backward, optimizer update; returns the
-        loss and writes the network output into ``out``."""
+        loss and writes the network output into ``out``. ``momentum``: this step's momentum /
+        β₁ for every parameter instead of the plan's (a cycled momentum)."""
     def epoch(
         self,
         x: Array,
@@ -322,9 +324,11 @@ class TrainPlan:
         loss_sum: float = 0.0,
         sample_weight: Array | None = None,
         param_lrs: list[float] | None = None,
+        momentums: Sequence[float] | None = None,
     ) -> None:
         """Steps over batches ``first .. first + count`` of ``order`` in one call, GIL released;
-        ``progress`` receives ``[steps, loss_sum, samples, correct, count, last_rows]``."""
+        ``progress`` receives ``[steps, loss_sum, samples, correct, count, last_rows]``;
+        ``momentums``: one momentum / β₁ per step (OneCycle's cycled momentum)."""
     def predict(self, x: Array, out: Array, batch_size: int, params: tuple, buffers: tuple) -> None: ...
     def evaluate(
         self,

@@ -156,6 +156,10 @@ class Plan:
         self.state_params = [name for name in self.param_names for _ in names]
         self.state_keys = names * len(self.params)
         self.nadam = optimizer is not None and optimizer.kind == "nadam"
+        # A cycled momentum / β₁ (schedules.OneCycle) changes at every step: passed per call
+        # (TrainPlan.step's momentum, epoch's momentums) instead of rebuilding the plan.
+        self.mom_key = None if optimizer is None else optimizer.momentum_key
+        self.built_mom = None if self.mom_key is None else optimizer.hyper[self.mom_key]
         self.capacity = 0
         self.out = None
         self.uniforms = []
@@ -187,10 +191,29 @@ class Plan:
         h = optimizer.hyper
         if h == self.hyper:
             return True
-        if h.keys() != self.hyper.keys() or any(h[k] != v for k, v in self.hyper.items() if k != "lr"):
+        free = ("lr", self.mom_key) if self._momentum_passable(optimizer) else ("lr",)
+        if h.keys() != self.hyper.keys() or any(h[k] != v for k, v in self.hyper.items() if k not in free):
             return False
-        self.hyper = dict(h)  # only the learning rate changed: it is passed at every step
+        self.hyper = dict(h)  # only the learning rate (or momentum) changed: passed at every step
         return True
+
+    def _momentum_passable(self, optimizer):
+        """Whether the optimizer's momentum / β₁, changed since the build, can be passed per
+        call: the same state arrays (a momentum stays > 0 or stays 0), and no group of a
+        grouped plan holding a value of its own (the value passed applies to every parameter)."""
+        key = self.mom_key
+        if key is None:
+            return False
+        if key == "momentum" and (optimizer.hyper[key] > 0) != (self.built_mom > 0):
+            return False
+        return not (self.grouped and any(key in over for over in optimizer._overrides))
+
+    def momentum(self, optimizer):
+        """The momentum / β₁ to pass to a call: ``None`` while it is the plan's own."""
+        if self.mom_key is None:
+            return None
+        m = optimizer.hyper[self.mom_key]
+        return None if m == self.built_mom else float(m)
 
     def params_and_buffers(self):
         return tuple(map(_VALUE, self.params)), tuple(map(getattr, self.buffer_owners, self.buffer_names))
@@ -279,6 +302,7 @@ def train_step(model, x, y, optimizer, loss, sample_weight=None):
             mu,
             sample_weight,
             _param_lrs(plan, optimizer),
+            plan.momentum(optimizer),
         )
     except Exception:
         if uniforms:
@@ -347,6 +371,7 @@ def train_batches(
     max_seconds=0.0,
     total=0.0,
     sample_weight=None,
+    momentums=None,
 ):
     """Batches ``first .. first + count`` of an epoch (batch ``b`` = rows
     ``order[b*batch_size:(b+1)*batch_size]`` of the checked ``x`` and ``y``) in one call into Rust
@@ -357,7 +382,8 @@ def train_batches(
     or ``None`` when the model cannot be fused. ``lrs``: one learning rate per step (else
     ``optimizer.lr``). A pending signal (Ctrl-C) raises after the step in progress, with the
     model, optimizer and Generator as of the last completed step. ``loss``: a name or an
-    ``initcore.losses.Loss``; ``sample_weight``: per-sample weights of all rows of ``x``."""
+    ``initcore.losses.Loss``; ``sample_weight``: per-sample weights of all rows of ``x``;
+    ``momentums``: one momentum / β₁ per step (a cycled momentum, else the optimizer's)."""
     loss = _canon(loss)
     if not _usable(model) or count <= 0 or _name(loss) not in _FUSED_LOSSES:
         return None
@@ -376,6 +402,10 @@ def train_batches(
         count = min(count, per_batch)
     if lrs is not None:
         lrs = [float(v) for v in lrs[:count]]
+    if momentums is not None:
+        momentums = [float(v) for v in momentums[:count]]
+    elif plan.momentum(optimizer) is not None:
+        momentums = [plan.momentum(optimizer)] * count
     plan.reserve(min(batch_size, n_rows), model.output_dim)
     draws = None
     if width:
@@ -412,6 +442,7 @@ def train_batches(
             total,
             sample_weight,
             None if lrs is not None else _param_lrs(plan, optimizer),
+            momentums,
         )
     finally:
         # Whatever happened, the model is as of the last completed step: the optimizer's step

@@ -62,6 +62,9 @@ pub struct EpochArgs<'a, T> {
     /// without, the groups' own rates `param_lrs`.
     pub per_param: &'a [(Optimizer, f64)],
     pub param_lrs: Option<&'a [f64]>,
+    /// The momentum / β₁ of every step for every parameter (OneCycle's cycled momentum,
+    /// `train::Extras::momentum`), or the plan's.
+    pub momentums: Option<&'a [f64]>,
 }
 
 /// What a run has done so far.
@@ -263,6 +266,20 @@ pub fn train_epoch<T: VMath>(
             opt.with_lr(lr).validate()?;
         }
     }
+    if let Some(m) = a.momentums {
+        ensure!(
+            m.len() == a.count,
+            "argument 'momentums' has {} values, expected one per step ({})",
+            m.len(),
+            a.count
+        );
+        for &v in m {
+            opt.checked_momentum(v)?;
+            for (o, _) in a.per_param {
+                o.checked_momentum(v)?;
+            }
+        }
+    }
     let labels = matches!(a.target, Target::Labels(_));
     ws.reserve(largest, d, c, labels);
     net.reserve(largest);
@@ -311,6 +328,7 @@ pub fn train_epoch<T: VMath>(
             clip: a.clip,
             per_param: a.per_param,
             param_lrs: if a.lrs.is_some() { None } else { a.param_lrs },
+            momentum: a.momentums.map(|m| m[s]),
         };
         let lr = a.lrs.map_or(a.lr, |l| l[s]);
         let st = State {

@@ -61,6 +61,10 @@ impl Loss {
 /// optimizer (its group's hyper-parameters) and the ratio of its learning rate to the step's;
 /// its rate is `param_lrs[i]` when given (the groups' current rates), else `lr·ratio` (what a
 /// schedule setting the default rate gives every group). Empty: one optimizer for all.
+///
+/// `momentum`: this step's momentum (SGD, RMSprop) or β₁ (Adam family) for every parameter,
+/// replacing the plan's, as `torch.optim.lr_scheduler.OneCycleLR(cycle_momentum=True)` sets it
+/// in every group before each step; it must keep the state arrays (a momentum stays > 0).
 #[derive(Clone, Copy, Debug)]
 pub struct Extras<'a, T> {
     pub loss_fn: Option<LossFn>,
@@ -68,6 +72,7 @@ pub struct Extras<'a, T> {
     pub clip: Clip,
     pub per_param: &'a [(Optimizer, f64)],
     pub param_lrs: Option<&'a [f64]>,
+    pub momentum: Option<f64>,
 }
 
 impl<T> Extras<'_, T> {
@@ -78,13 +83,15 @@ impl<T> Extras<'_, T> {
             clip: Clip::None,
             per_param: &[],
             param_lrs: None,
+            momentum: None,
         }
     }
 
     /// Parameter `i`'s optimizer with its learning rate at a step of rate `lr`.
     fn param_opt(&self, i: usize, lr: f64) -> Optimizer {
         let (o, ratio) = self.per_param[i];
-        o.with_lr(self.param_lrs.map_or(lr * ratio, |l| l[i]))
+        let o = o.with_lr(self.param_lrs.map_or(lr * ratio, |l| l[i]));
+        self.momentum.map_or(o, |m| o.with_momentum(m))
     }
 
     /// The weighted kernel's loss for `loss`, when the options or weights call for it.
@@ -180,6 +187,34 @@ impl Optimizer {
             Optimizer::NAdam(h) => h.lr = lr,
         }
         o
+    }
+
+    /// A copy with momentum (SGD, RMSprop) or β₁ (Adam, NAdam) `m`; Adagrad has neither.
+    pub fn with_momentum(&self, m: f64) -> Self {
+        let mut o = *self;
+        match &mut o {
+            Optimizer::Sgd(h) => h.momentum = m,
+            Optimizer::RmsProp(h) => h.momentum = m,
+            Optimizer::Adam(h) => h.beta1 = m,
+            Optimizer::NAdam(h) => h.beta1 = m,
+            Optimizer::Adagrad(_) => {}
+        }
+        o
+    }
+
+    /// [`Optimizer::with_momentum`], checked: valid, and keeping the same state arrays.
+    pub fn checked_momentum(&self, m: f64) -> Result<Self, ShapeError> {
+        ensure!(
+            !matches!(self, Optimizer::Adagrad(_)),
+            "argument 'momentum': adagrad has no momentum or beta1 to set"
+        );
+        let o = self.with_momentum(m);
+        o.validate()?;
+        ensure!(
+            o.n_states() == self.n_states(),
+            "argument 'momentum' = {m} changes the optimizer's state arrays (a momentum of 0 keeps no buffer)"
+        );
+        Ok(o)
     }
 
     /// The kernel's own checks of the hyper-parameters.
@@ -361,7 +396,10 @@ pub fn train_step<T: VMath>(
         step >= 1,
         "argument 'step' must be >= 1 (steps count from 1), got {step}"
     );
-    let opt = opt.with_lr(lr);
+    let opt = match extras.momentum {
+        Some(m) => opt.checked_momentum(m)?.with_lr(lr),
+        None => opt.with_lr(lr),
+    };
     opt.validate()?;
     ensure!(n >= 1, "argument 'x' has no rows");
     net.check_args(x, n, st.params, st.buffers, Some(uniforms))?;

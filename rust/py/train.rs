@@ -105,7 +105,7 @@ impl<T: VMath + Element> Plan<T> {
         out: &Bound<'_, PyAny>,
         mu: Option<&Bound<'_, PyList>>,
         weights: Option<&Bound<'_, PyAny>>,
-        param_lrs: Option<Vec<f64>>,
+        (param_lrs, momentum): (Option<Vec<f64>>, Option<f64>),
     ) -> PyResult<f64> {
         const F: &str = "TrainPlan.step";
         let Plan {
@@ -164,6 +164,7 @@ impl<T: VMath + Element> Plan<T> {
                     clip: meta.clip,
                     per_param: &meta.per_param,
                     param_lrs: param_lrs.as_deref(),
+                    momentum,
                 };
                 train_step(net, &opt, lr, step, loss, xs, n, target, uniforms, st, outs, extras)
             })
@@ -259,6 +260,7 @@ impl<T: VMath + Element> Plan<T> {
             clip: meta.clip,
             per_param: &meta.per_param,
             param_lrs: e.param_lrs.as_deref(),
+            momentums: e.momentums.as_deref(),
         };
         let Slots {
             params,
@@ -405,6 +407,7 @@ struct EpochCall<'a, 'py> {
     loss_sum: f64,
     weights: Option<&'a Bound<'py, PyAny>>,
     param_lrs: Option<Vec<f64>>,
+    momentums: Option<Vec<f64>>,
 }
 
 enum Inner {
@@ -577,7 +580,9 @@ impl TrainPlan {
     /// the network output; ``mu_products`` (NAdam): a list of floats, updated in place.
     /// ``sample_weight (n,)``: per-sample weights of the loss (``kernels::loss::weighted_loss``).
     /// ``param_lrs``: with parameter groups, every parameter's learning rate (its group's).
-    #[pyo3(signature = (x, y, params, grads, states, buffers, uniforms, step, lr, out, mu_products=None, sample_weight=None, param_lrs=None))]
+    /// ``momentum``: this step's momentum (SGD, RMSprop) or β₁ (Adam family) for every
+    /// parameter instead of the plan's (a cycled momentum); it must keep the state arrays.
+    #[pyo3(signature = (x, y, params, grads, states, buffers, uniforms, step, lr, out, mu_products=None, sample_weight=None, param_lrs=None, momentum=None))]
     #[allow(clippy::too_many_arguments)]
     fn step(
         &mut self,
@@ -595,6 +600,7 @@ impl TrainPlan {
         mu_products: Option<&Bound<'_, PyList>>,
         sample_weight: Option<&Bound<'_, PyAny>>,
         param_lrs: Option<Vec<f64>>,
+        momentum: Option<f64>,
     ) -> PyResult<f64> {
         let a = StepArgs {
             params,
@@ -603,7 +609,7 @@ impl TrainPlan {
             buffers,
             uniforms: Some(uniforms),
         };
-        dispatch!(self, p => p.step(py, x, y, &a, step, lr, out, mu_products, sample_weight, param_lrs))
+        dispatch!(self, p => p.step(py, x, y, &a, step, lr, out, mu_products, sample_weight, (param_lrs, momentum)))
     }
 
     /// Training steps over batches ``first .. first + count`` of an epoch, in one call (the GIL
@@ -618,7 +624,8 @@ impl TrainPlan {
     /// ``[steps, loss_sum, samples, correct, count, last_rows]``.
     /// ``sample_weight (rows,)``: per-sample weights of all rows, gathered with them.
     /// ``param_lrs``: with parameter groups and no ``lrs``, every parameter's learning rate.
-    #[pyo3(signature = (x, y, order, batch_size, first, count, params, grads, states, buffers, uniforms, step, lr, out, progress, mu_products=None, lrs=None, max_seconds=0.0, loss_sum=0.0, sample_weight=None, param_lrs=None))]
+    /// ``momentums``: one momentum / β₁ per step for every parameter (``step``'s ``momentum``).
+    #[pyo3(signature = (x, y, order, batch_size, first, count, params, grads, states, buffers, uniforms, step, lr, out, progress, mu_products=None, lrs=None, max_seconds=0.0, loss_sum=0.0, sample_weight=None, param_lrs=None, momentums=None))]
     #[allow(clippy::too_many_arguments)]
     fn epoch(
         &mut self,
@@ -644,6 +651,7 @@ impl TrainPlan {
         loss_sum: f64,
         sample_weight: Option<&Bound<'_, PyAny>>,
         param_lrs: Option<Vec<f64>>,
+        momentums: Option<Vec<f64>>,
     ) -> PyResult<()> {
         let a = StepArgs {
             params,
@@ -668,6 +676,7 @@ impl TrainPlan {
             loss_sum,
             weights: sample_weight,
             param_lrs,
+            momentums,
         };
         dispatch!(self, p => p.epoch(py, &e, &a, mu_products, progress))
     }
