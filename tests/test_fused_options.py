@@ -273,3 +273,56 @@ def test_onecycle_refuses_an_optimizer_without_momentum_and_bad_momentums():
     for p, b in zip(m.parameters(), before):
         np.testing.assert_array_equal(p.value, b)
     assert opt.step_count == 0
+
+
+# --- parameter groups keeping different state arrays ------------------------------------------------
+GROUPS = {
+    # kind: (default hyper, the second group's own values)
+    "sgd": ({"lr": 0.05, "momentum": 0.9, "nesterov": True}, {"momentum": 0.0, "nesterov": False, "lr": 0.1}),
+    "sgd-plain-default": ({"lr": 0.05}, {"momentum": 0.8, "dampening": 0.1}),
+    "adam": ({"lr": 0.01, "amsgrad": True}, {"amsgrad": False, "betas": (0.8, 0.99), "weight_decay": 0.1}),
+    "rmsprop": ({"lr": 0.01, "centered": True}, {"centered": False, "momentum": 0.5}),
+    "nadam": ({"lr": 0.01}, {"betas": (0.85, 0.98), "momentum_decay": 0.002}),
+}
+
+
+def grouped(model, kind):
+    default, own = GROUPS[kind]
+    groups = optim.decay_groups(model, weight_decay=0.0)  # kernels, then the 1-D parameters
+    groups[1].update(own)
+    return optim.get(kind.split("-")[0], groups, **default)
+
+
+@pytest.mark.parametrize("kind", sorted(GROUPS))
+def test_groups_with_different_state_arrays_are_fused_bit_exact(kind, monkeypatch):
+    x, _, y, _ = data(70)
+    calls = []
+    real = fused_mod.train_batches
+
+    def counting(*args, **kw):
+        got = real(*args, **kw)
+        calls.append(got is not None)
+        return got
+
+    monkeypatch.setattr(fused_mod, "train_batches", counting)
+    runs = []
+    for fused in (True, False):
+        m = net(fused=fused, bn=True, seed=4)
+        opt = grouped(m, kind)
+        for _ in range(2):  # single fused steps, then a native epoch
+            m.train_step(x[:20], y[:20], opt)
+        h = m.fit(x, y, optimizer=opt, epochs=2, batch_size=16, verbose=0)
+        runs.append((m, opt, h))
+        if fused:
+            assert calls and all(calls), "the grouped optimizer did not go through the native epoch"
+    (fast, of, hf), (slow, os_, hs) = runs
+    assert fast.__dict__.get("_fused_train") is not None and slow.__dict__.get("_fused_train") is None
+    same_params(fast, slow)
+    assert hf.history["loss"] == hs.history["loss"]
+    for p in fast.parameters():
+        # each parameter keeps exactly its group's state arrays, with the layer path's values
+        assert sorted(of.state[p.name]) == sorted(os_.state[p.name]), p.name
+        for k, v in of.state[p.name].items():
+            np.testing.assert_array_equal(v, os_.state[p.name][k])
+    names = fast.__dict__["_fused_train"].plan.param_state_names
+    assert len({tuple(n) for n in names}) == (1 if kind == "nadam" else 2), names  # nadam: same arrays

@@ -264,6 +264,7 @@ class TrainPlan:
     capacity: int
     dtype: str
     state_names: list
+    param_state_names: list
     param_shapes: list
     uniform_widths: list
 

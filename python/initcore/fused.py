@@ -114,8 +114,10 @@ class Plan:
         self.hyper = dict(optimizer.hyper) if optimizer is not None else None
         opt_desc = None
         if optimizer is not None:
-            for p in self.params:
-                optimizer._ensure_state(p)
+            for group in optimizer.param_groups:  # each group's own state arrays
+                spec = optimizer._state_spec(group.hyper())
+                for p in group["params"]:
+                    optimizer._ensure_state(p, spec)
             opt_desc = (optimizer.kind, dict(optimizer.hyper))
         self.param_names = [p.name for p in self.params]
         # A loss with options (initcore.losses.Loss) and the optimizer's clipping (trainapi).
@@ -151,10 +153,11 @@ class Plan:
             **options,
         )
         # Optimizer state is looked up at every step (``optimizer.state[name][key]``), so a
-        # replaced dict or array is seen too.
-        names = list(self.plan.state_names)
-        self.state_params = [name for name in self.param_names for _ in names]
-        self.state_keys = names * len(self.params)
+        # replaced dict or array is seen too. Groups may keep different arrays (SGD with and
+        # without momentum): each parameter's own, in order.
+        per = self.plan.param_state_names
+        self.state_params = [name for name, keys in zip(self.param_names, per) for _ in keys]
+        self.state_keys = [key for keys in per for key in keys]
         self.nadam = optimizer is not None and optimizer.kind == "nadam"
         # A cycled momentum / β₁ (schedules.OneCycle) changes at every step: passed per call
         # (TrainPlan.step's momentum, epoch's momentums) instead of rebuilding the plan.
@@ -235,9 +238,6 @@ def _plan(model, optimizer, loss):
             return None
         if sorted(map(id, optimizer.params)) != sorted(map(id, model.parameters())):
             return None
-        specs = {tuple(optimizer._state_spec(g.hyper())) for g in optimizer.param_groups}
-        if len(specs) > 1:
-            return None  # groups keeping different state arrays: the layer-by-layer step
     plan = Plan(model, desc, optimizer, loss)
     model.__dict__["fused_builds"] = model.__dict__.get("fused_builds", 0) + 1
     model.__dict__[key] = plan

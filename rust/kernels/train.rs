@@ -60,7 +60,9 @@ impl Loss {
 /// Parameter groups (`torch.optim`'s `param_groups`): `per_param[i]` is parameter `i`'s
 /// optimizer (its group's hyper-parameters) and the ratio of its learning rate to the step's;
 /// its rate is `param_lrs[i]` when given (the groups' current rates), else `lr·ratio` (what a
-/// schedule setting the default rate gives every group). Empty: one optimizer for all.
+/// schedule setting the default rate gives every group). Empty: one optimizer for all. Groups
+/// may keep different state arrays (SGD with and without momentum, AMSGrad in one group):
+/// `states` then holds each parameter's own `n_states`, parameter after parameter.
 ///
 /// `momentum`: this step's momentum (SGD, RMSprop) or β₁ (Adam family) for every parameter,
 /// replacing the plan's, as `torch.optim.lr_scheduler.OneCycleLR(cycle_momentum=True)` sets it
@@ -387,7 +389,7 @@ pub fn train_step<T: VMath>(
             let o = extras.param_opt(i, lr);
             o.validate()?;
             ensure!(
-                o.n_states() == opt.n_states() && o.uses_mu_product() == opt.uses_mu_product(),
+                o.n_states() == extras.per_param[i].0.n_states() && o.uses_mu_product() == opt.uses_mu_product(),
                 "parameter {i}'s optimizer keeps other state arrays than the plan's"
             );
         }
@@ -423,20 +425,26 @@ pub fn train_step<T: VMath>(
             p.len()
         );
     }
-    let ns = opt.n_states();
+    // Parameter i's state arrays: `opt`'s count each, or its group optimizer's.
+    let ns_of = |i: usize| extras.per_param.get(i).map_or(opt.n_states(), |(o, _)| o.n_states());
+    let total: usize = (0..np).map(ns_of).sum();
     ensure!(
-        st.states.len() == np * ns,
-        "{} optimizer state arrays given, expected {ns} per parameter ({})",
+        st.states.len() == total,
+        "{} optimizer state arrays given, expected {total} ({} per parameter)",
         st.states.len(),
-        np * ns
+        opt.n_states()
     );
-    for (i, s) in st.states.iter().enumerate() {
-        ensure!(
-            s.len() == st.params[i / ns.max(1)].len(),
-            "optimizer state {i} has {} elements, its parameter {}",
-            s.len(),
-            st.params[i / ns.max(1)].len()
-        );
+    let mut at = 0;
+    for i in 0..np {
+        for s in &st.states[at..at + ns_of(i)] {
+            ensure!(
+                s.len() == st.params[i].len(),
+                "optimizer state {at} has {} elements, its parameter {}",
+                s.len(),
+                st.params[i].len()
+            );
+            at += 1;
+        }
     }
     if opt.uses_mu_product() {
         ensure!(
@@ -461,10 +469,11 @@ pub fn train_step<T: VMath>(
         if extras.per_param.is_empty() {
             optimizer_phase(&opt, step, st.params, st.grads, st.states, st.mu_products)?;
         } else {
-            let ns = opt.n_states();
+            let mut at = 0;
             for i in 0..np {
                 let o = extras.param_opt(i, lr);
-                let states = &mut st.states[i * ns..(i + 1) * ns];
+                let states = &mut st.states[at..at + o.n_states()];
+                at += o.n_states();
                 let mu = st.mu_products.get(i).copied().unwrap_or(1.0);
                 let new_mu = o.update(&mut *st.params[i], &*st.grads[i], states, step, mu)?;
                 if let Some(m) = st.mu_products.get_mut(i) {

@@ -455,6 +455,22 @@ fn build<T: VMath + Element>(
             shapes.len()
         )));
     }
+    if !per_param.is_empty() && per_param.len() != shapes.len() {
+        return Err(PyValueError::new_err(format!(
+            "{f}: {} param_optimizers given, the layers have {} parameters",
+            per_param.len(),
+            shapes.len()
+        )));
+    }
+    let state_of = (0..shapes.len())
+        .flat_map(|i| {
+            let o = per_param.get(i).map(|(o, _)| *o).or(opt);
+            o.map(|o| o.state_names())
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |k| (i, k))
+        })
+        .collect();
     let meta = Meta {
         opt,
         loss,
@@ -465,6 +481,7 @@ fn build<T: VMath + Element>(
         buffer_lens: net.buffer_lens().to_vec(),
         uniform_widths: net.uniform_widths().to_vec(),
         state_names: opt.map(|o| o.state_names()).unwrap_or_default(),
+        state_of,
         shapes,
         input_dim,
         output_dim: net.output_dim(),
@@ -513,16 +530,10 @@ impl TrainPlan {
             None => None,
         };
         let mut per_param = Vec::new();
-        if let (Some(list), Some((kind, _)), Some(o)) = (&param_optimizers, &optimizer, opt) {
+        // Groups may keep other state arrays than the optimizer's (TrainPlan.param_state_names).
+        if let (Some(list), Some((kind, _)), Some(_)) = (&param_optimizers, &optimizer, opt) {
             for (i, (hyper, ratio)) in list.iter().enumerate() {
                 let p = optimizer_of(F, kind, hyper)?;
-                if p.state_names() != o.state_names() {
-                    return Err(PyValueError::new_err(format!(
-                        "{F}: param_optimizers[{i}] keeps the states {:?}, the optimizer {:?}",
-                        p.state_names(),
-                        o.state_names()
-                    )));
-                }
                 if !(ratio.is_finite() && *ratio >= 0.0) {
                     return Err(PyValueError::new_err(format!(
                         "{F}: param_optimizers[{i}] has the learning-rate ratio {ratio}"
@@ -816,6 +827,21 @@ impl TrainPlan {
             Inner::F64(p) => p.meta.opt,
         };
         opt.map(|o| o.state_names()).unwrap_or_default()
+    }
+
+    /// Names of each parameter's optimizer state arrays, in the order ``states`` takes them
+    /// (``state_names`` for every parameter, unless parameter groups keep other arrays).
+    #[getter]
+    fn param_state_names(&self) -> Vec<Vec<&'static str>> {
+        let meta = match &self.inner {
+            Inner::F32(p) => &p.meta,
+            Inner::F64(p) => &p.meta,
+        };
+        let mut out = vec![Vec::new(); meta.shapes.len()];
+        for &(i, k) in &meta.state_of {
+            out[i].push(k);
+        }
+        out
     }
 
     /// Shapes of the parameters, in order.
