@@ -480,7 +480,6 @@ fn build<T: VMath + Element>(
         param_names,
         buffer_lens: net.buffer_lens().to_vec(),
         uniform_widths: net.uniform_widths().to_vec(),
-        state_names: opt.map(|o| o.state_names()).unwrap_or_default(),
         state_of,
         shapes,
         input_dim,

@@ -221,7 +221,6 @@ pub(super) struct Meta {
     pub(super) shapes: Vec<Vec<usize>>,
     pub(super) buffer_lens: Vec<usize>,
     pub(super) uniform_widths: Vec<usize>,
-    pub(super) state_names: Vec<&'static str>,
     /// Every state array's parameter and name, in the order of `states` (parameter groups may
     /// keep different arrays: `per_param`'s own).
     pub(super) state_of: Vec<(usize, &'static str)>,
