@@ -17,10 +17,17 @@ same order, so the two paths give the same bits. The state it leaves behind is t
 
 The plan (a ``TrainPlan`` with its workspaces) is built on first use and cached on the model;
 it is rebuilt when the layer description (architecture and every layer hyper-parameter), the
-dtype, the optimizer (object, kind, or any hyper-parameter other than the learning rate) or the
-loss changes. Its workspaces grow to the largest batch seen; smaller batches use a prefix.
+dtype, the optimizer (object, kind, or any hyper-parameter other than the learning rate and a
+momentum / β₁ that keeps the state arrays, both passed per call) or the loss changes. Its workspaces grow to the largest batch seen; smaller batches use a prefix.
 Parameters are read from the ``Parameter`` objects at every call, so ``p.value = new_array`` is
 seen (it must keep the shape and dtype, and be C-contiguous).
+
+Fused too: cross-entropy against soft targets (float ``(n, C)`` rows of probabilities, the
+weighted kernel's probability rows, as the layer path calls it), sample weights and the loss
+options, clipping, parameter groups (each parameter's own hyper-parameters and state arrays),
+per-step learning rates and momenta (``schedules.OneCycle``). An epoch converts its targets
+once, so a batch whose soft rows happen to be all one-hot stays on the soft kernel (the
+layer-by-layer step would take it as labels; the two differ in the last bits only).
 
 What is not fused falls back to the layer-by-layer path: a model with ``backend="numpy"`` or
 ``model.fused = False``, layer or optimizer classes other than initcore's own (subclasses

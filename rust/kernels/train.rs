@@ -8,7 +8,8 @@
 //! ∇θ L = backward                       overwrites every gradient array
 //! θ    ← optimizer(θ, ∇θ L, state, t)    every parameter, in the model's order
 //! ```
-//! The loss is `loss::cross_entropy` (integer labels), `binary_cross_entropy` or `mse`, all
+//! The loss is `loss::cross_entropy` (integer labels; soft targets go to the weighted kernel's
+//! probability rows, `loss::weighted_loss`), `binary_cross_entropy` or `mse`, all
 //! with the mean reduction of `torch.nn`; the update is one of the `optim` kernels, with the
 //! rules of `torch.optim`. The learning rate and the step count `t` are arguments of each call,
 //! so schedules and resumed optimizers are honoured. Parameters, gradients and optimizer states
