@@ -18,7 +18,8 @@ same order, so the two paths give the same bits. The state it leaves behind is t
 The plan (a ``TrainPlan`` with its workspaces) is built on first use and cached on the model;
 it is rebuilt when the layer description (architecture and every layer hyper-parameter), the
 dtype, the optimizer (object, kind, or any hyper-parameter other than the learning rate and a
-momentum / β₁ that keeps the state arrays, both passed per call) or the loss changes. Its workspaces grow to the largest batch seen; smaller batches use a prefix.
+momentum / β₁ that keeps the state arrays, both passed per call) or the loss changes. Its
+workspaces grow to the largest batch seen; smaller batches use a prefix.
 Parameters are read from the ``Parameter`` objects at every call, so ``p.value = new_array`` is
 seen (it must keep the shape and dtype, and be C-contiguous).
 

@@ -697,8 +697,8 @@ fn groups_may_keep_different_state_arrays() {
             ws.net
                 .backward(&ws.x, nn, &muts(&mut ws.params), &mut muts(&mut ws.grads))
                 .unwrap();
-            for i in 0..np {
-                let o = per[i].0.with_lr(0.01);
+            for (i, (o, _)) in per.iter().enumerate() {
+                let o = o.with_lr(0.01);
                 let mut st = muts(&mut ws.states[i..i + o.n_states()]);
                 o.update(&mut ws.params[i], &ws.grads[i], &mut st, step, 1.0).unwrap();
             }
