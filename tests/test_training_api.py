@@ -393,6 +393,10 @@ OPTIONS = {
     "mae": dict(loss="mae", target="values"),
     "huber": dict(loss=ic.losses.Loss("huber", delta=0.5), target="values"),
     "smoothing": dict(loss=ic.losses.Loss("cross_entropy", label_smoothing=0.1)),
+    "soft targets": dict(target="soft"),
+    "soft, smoothing, weights": dict(
+        target="soft", weights=True, loss=ic.losses.Loss("cross_entropy", label_smoothing=0.1)
+    ),
     "weights": dict(weights=True),
     "weighted mse": dict(weights=True, loss="mse", target="values"),
     "weighted bce": dict(weights=True, loss="binary_cross_entropy", target="probs"),
@@ -412,6 +416,8 @@ def run_fit(fused, option, kind):
         y = (r.standard_normal((70, 3)) * 2).astype(np.float32)
     elif option.get("target") == "probs":
         y = r.random((70, 3)).astype(np.float32)
+    elif option.get("target") == "soft":  # rows of class probabilities (e.g. mixup's)
+        y = r.dirichlet(np.ones(3), 70).astype(np.float32)
     m = ic.Sequential([L.Dense(8, activation="relu"), L.BatchNorm(), L.Dropout(0.2), L.Dense(3)], input_dim=5, seed=3)
     m.fused = fused
     params = m.parameters()
@@ -456,6 +462,7 @@ def test_fused_fit_is_bit_exact_with_every_option(name, kind, monkeypatch):
     for k in fast.buffers():
         np.testing.assert_array_equal(fast.buffers()[k], slow.buffers()[k])
     assert hf.history["loss"] == hs.history["loss"]
+    assert hf.history.get("accuracy") == hs.history.get("accuracy")
     assert fast.optimizer.step_count == slow.optimizer.step_count == 10
 
 

@@ -264,6 +264,7 @@ class TrainPlan:
     capacity: int
     dtype: str
     state_names: list
+    param_state_names: list
     param_shapes: list
     uniform_widths: list
 
@@ -296,9 +297,11 @@ class TrainPlan:
         mu_products: list | None = None,
         sample_weight: Array | None = None,
         param_lrs: list[float] | None = None,
+        momentum: float | None = None,
     ) -> float:
         """Forward (training), mean loss and its gradient, backward, optimizer update; returns the
-        loss and writes the network output into ``out``."""
+        loss and writes the network output into ``out``. ``momentum``: this step's momentum /
+        β₁ for every parameter instead of the plan's (a cycled momentum)."""
     def epoch(
         self,
         x: Array,
@@ -322,9 +325,11 @@ class TrainPlan:
         loss_sum: float = 0.0,
         sample_weight: Array | None = None,
         param_lrs: list[float] | None = None,
+        momentums: Sequence[float] | None = None,
     ) -> None:
         """Steps over batches ``first .. first + count`` of ``order`` in one call, GIL released;
-        ``progress`` receives ``[steps, loss_sum, samples, correct, count, last_rows]``."""
+        ``progress`` receives ``[steps, loss_sum, samples, correct, count, last_rows]``;
+        ``momentums``: one momentum / β₁ per step (OneCycle's cycled momentum)."""
     def predict(self, x: Array, out: Array, batch_size: int, params: tuple, buffers: tuple) -> None: ...
     def evaluate(
         self,
@@ -337,8 +342,14 @@ class TrainPlan:
         top_k: list[int] = [],  # noqa: B006 (a stub: the default is what the binding uses)
         errors: bool = False,
         r2: bool = False,
+        label_smoothing: float = 0.0,
+        delta: float = 1.0,
+        sample_weight: Array | None = None,
     ) -> tuple[float, int, int] | tuple[float, int, int, dict]:
         """``(summed loss, correct, count)`` in evaluation mode; with ``top_k`` (cross-entropy:
         the k of each top-k accuracy), ``errors`` (the summed absolute and squared errors) or
-        ``r2`` (the sums R² needs), a fourth item holds those sums (``initcore.metrics``)."""
+        ``r2`` (the sums R² needs), a fourth item holds those sums (``initcore.metrics``).
+        ``loss`` may be ``"mae"``/``"huber"``, ``y`` soft targets for cross-entropy;
+        ``label_smoothing``, ``delta`` and ``sample_weight (n,)`` make the summed loss the
+        weighted kernel's ``Σ w_i·l_i``."""
     def reserve(self, rows: int) -> None: ...

@@ -17,10 +17,18 @@ same order, so the two paths give the same bits. The state it leaves behind is t
 
 The plan (a ``TrainPlan`` with its workspaces) is built on first use and cached on the model;
 it is rebuilt when the layer description (architecture and every layer hyper-parameter), the
-dtype, the optimizer (object, kind, or any hyper-parameter other than the learning rate) or the
-loss changes. Its workspaces grow to the largest batch seen; smaller batches use a prefix.
+dtype, the optimizer (object, kind, or any hyper-parameter other than the learning rate and a
+momentum / β₁ that keeps the state arrays, both passed per call) or the loss changes. Its
+workspaces grow to the largest batch seen; smaller batches use a prefix.
 Parameters are read from the ``Parameter`` objects at every call, so ``p.value = new_array`` is
 seen (it must keep the shape and dtype, and be C-contiguous).
+
+Fused too: cross-entropy against soft targets (float ``(n, C)`` rows of probabilities, the
+weighted kernel's probability rows, as the layer path calls it), sample weights and the loss
+options, clipping, parameter groups (each parameter's own hyper-parameters and state arrays),
+per-step learning rates and momenta (``schedules.OneCycle``). An epoch converts its targets
+once, so a batch whose soft rows happen to be all one-hot stays on the soft kernel (the
+layer-by-layer step would take it as labels; the two differ in the last bits only).
 
 What is not fused falls back to the layer-by-layer path: a model with ``backend="numpy"`` or
 ``model.fused = False``, layer or optimizer classes other than initcore's own (subclasses
@@ -41,7 +49,6 @@ _OPTIMIZERS = (O.SGD, O.Adagrad, O.RMSprop, O.Adam, O.AdamW, O.NAdam)
 _ACTIVATIONS = (L.Activation, L.LeakyReLU, L.ELU, L.SELU)
 _VALUE, _GRAD = attrgetter("value"), attrgetter("grad")
 _FUSED_LOSSES = ("cross_entropy", "binary_cross_entropy", "mse", "mae", "huber")
-_EVALUATED = ("cross_entropy", "binary_cross_entropy", "mse")  # TrainPlan.evaluate's losses
 
 
 def _canon(loss):
@@ -115,8 +122,10 @@ class Plan:
         self.hyper = dict(optimizer.hyper) if optimizer is not None else None
         opt_desc = None
         if optimizer is not None:
-            for p in self.params:
-                optimizer._ensure_state(p)
+            for group in optimizer.param_groups:  # each group's own state arrays
+                spec = optimizer._state_spec(group.hyper())
+                for p in group["params"]:
+                    optimizer._ensure_state(p, spec)
             opt_desc = (optimizer.kind, dict(optimizer.hyper))
         self.param_names = [p.name for p in self.params]
         # A loss with options (initcore.losses.Loss) and the optimizer's clipping (trainapi).
@@ -152,11 +161,16 @@ class Plan:
             **options,
         )
         # Optimizer state is looked up at every step (``optimizer.state[name][key]``), so a
-        # replaced dict or array is seen too.
-        names = list(self.plan.state_names)
-        self.state_params = [name for name in self.param_names for _ in names]
-        self.state_keys = names * len(self.params)
+        # replaced dict or array is seen too. Groups may keep different arrays (SGD with and
+        # without momentum): each parameter's own, in order.
+        per = self.plan.param_state_names
+        self.state_params = [name for name, keys in zip(self.param_names, per) for _ in keys]
+        self.state_keys = [key for keys in per for key in keys]
         self.nadam = optimizer is not None and optimizer.kind == "nadam"
+        # A cycled momentum / β₁ (schedules.OneCycle) changes at every step: passed per call
+        # (TrainPlan.step's momentum, epoch's momentums) instead of rebuilding the plan.
+        self.mom_key = None if optimizer is None else optimizer.momentum_key
+        self.built_mom = None if self.mom_key is None else optimizer.hyper[self.mom_key]
         self.capacity = 0
         self.out = None
         self.uniforms = []
@@ -188,10 +202,29 @@ class Plan:
         h = optimizer.hyper
         if h == self.hyper:
             return True
-        if h.keys() != self.hyper.keys() or any(h[k] != v for k, v in self.hyper.items() if k != "lr"):
+        free = ("lr", self.mom_key) if self._momentum_passable(optimizer) else ("lr",)
+        if h.keys() != self.hyper.keys() or any(h[k] != v for k, v in self.hyper.items() if k not in free):
             return False
-        self.hyper = dict(h)  # only the learning rate changed: it is passed at every step
+        self.hyper = dict(h)  # only the learning rate (or momentum) changed: passed at every step
         return True
+
+    def _momentum_passable(self, optimizer):
+        """Whether the optimizer's momentum / β₁, changed since the build, can be passed per
+        call: the same state arrays (a momentum stays > 0 or stays 0), and no group of a
+        grouped plan holding a value of its own (the value passed applies to every parameter)."""
+        key = self.mom_key
+        if key is None:
+            return False
+        if key == "momentum" and (optimizer.hyper[key] > 0) != (self.built_mom > 0):
+            return False
+        return not (self.grouped and any(key in over for over in optimizer._overrides))
+
+    def momentum(self, optimizer):
+        """The momentum / β₁ to pass to a call: ``None`` while it is the plan's own."""
+        if self.mom_key is None:
+            return None
+        m = optimizer.hyper[self.mom_key]
+        return None if m == self.built_mom else float(m)
 
     def params_and_buffers(self):
         return tuple(map(_VALUE, self.params)), tuple(map(getattr, self.buffer_owners, self.buffer_names))
@@ -213,9 +246,6 @@ def _plan(model, optimizer, loss):
             return None
         if sorted(map(id, optimizer.params)) != sorted(map(id, model.parameters())):
             return None
-        specs = {tuple(optimizer._state_spec(g.hyper())) for g in optimizer.param_groups}
-        if len(specs) > 1:
-            return None  # groups keeping different state arrays: the layer-by-layer step
     plan = Plan(model, desc, optimizer, loss)
     model.__dict__["fused_builds"] = model.__dict__.get("fused_builds", 0) + 1
     model.__dict__[key] = plan
@@ -247,8 +277,6 @@ def train_step(model, x, y, optimizer, loss, sample_weight=None):
     if n == 0:
         raise ValueError("Sequential.train_step: x has no rows (a training step needs at least one)")
     y = _ready_target(model, y, _name(loss), n)
-    if y.ndim != 1 and _name(loss) == "cross_entropy":
-        return None  # soft targets: the layer-by-layer step
     model._check_optimizer(optimizer)
     plan = _plan(model, optimizer, loss)
     if plan is None:
@@ -282,6 +310,7 @@ def train_step(model, x, y, optimizer, loss, sample_weight=None):
             mu,
             sample_weight,
             _param_lrs(plan, optimizer),
+            plan.momentum(optimizer),
         )
     except Exception:
         if uniforms:
@@ -308,19 +337,27 @@ def predict(model, x, batch_size):
     return out
 
 
-def evaluate(model, x, y, loss, batch_size, top_k=(), errors=False, r2=False):
-    """``(summed loss, correct, count)`` in evaluation mode (``y`` checked), or ``None``; with
-    ``top_k`` (the ``k``s), ``errors`` (mae, mse) or ``r2``, also the dict of their sums
-    (``TrainPlan.evaluate``)."""
-    if not _usable(model) or loss not in _EVALUATED:
+def evaluate(model, x, y, loss, batch_size, top_k=(), errors=False, r2=False, sample_weight=None):
+    """``(summed loss, correct, count)`` in evaluation mode (``y`` checked: labels, soft targets
+    or values), or ``None``; with ``top_k`` (the ``k``s), ``errors`` (mae, mse) or ``r2``, also
+    the dict of their sums (``TrainPlan.evaluate``). ``loss``: a name or an
+    ``initcore.losses.Loss`` (its options); ``sample_weight``: checked per-sample weights of the
+    model dtype (the summed loss is then ``Σ w_i·l_i``, batch by batch)."""
+    loss = _canon(loss)
+    if not _usable(model) or _name(loss) not in _FUSED_LOSSES:
         return None
     plan = _plan(model, None, None)
     if plan is None:
         return None
     params, buffers = plan.params_and_buffers()
-    if not (top_k or errors or r2):
-        return plan.plan.evaluate(x, y, loss, batch_size, params, buffers)
-    return plan.plan.evaluate(x, y, loss, batch_size, params, buffers, list(top_k), errors, r2)
+    if isinstance(loss, str) and sample_weight is None:
+        if not (top_k or errors or r2):
+            return plan.plan.evaluate(x, y, loss, batch_size, params, buffers)
+        return plan.plan.evaluate(x, y, loss, batch_size, params, buffers, list(top_k), errors, r2)
+    options = {} if isinstance(loss, str) else {"label_smoothing": loss.label_smoothing, "delta": loss.delta}
+    return plan.plan.evaluate(
+        x, y, _name(loss), batch_size, params, buffers, list(top_k), errors, r2, sample_weight=sample_weight, **options
+    )
 
 
 # Dropout uniforms are drawn ahead for at most this many values per native call (16 MiB of
@@ -342,6 +379,7 @@ def train_batches(
     max_seconds=0.0,
     total=0.0,
     sample_weight=None,
+    momentums=None,
 ):
     """Batches ``first .. first + count`` of an epoch (batch ``b`` = rows
     ``order[b*batch_size:(b+1)*batch_size]`` of the checked ``x`` and ``y``) in one call into Rust
@@ -352,14 +390,13 @@ def train_batches(
     or ``None`` when the model cannot be fused. ``lrs``: one learning rate per step (else
     ``optimizer.lr``). A pending signal (Ctrl-C) raises after the step in progress, with the
     model, optimizer and Generator as of the last completed step. ``loss``: a name or an
-    ``initcore.losses.Loss``; ``sample_weight``: per-sample weights of all rows of ``x``."""
+    ``initcore.losses.Loss``; ``sample_weight``: per-sample weights of all rows of ``x``;
+    ``momentums``: one momentum / β₁ per step (a cycled momentum, else the optimizer's)."""
     loss = _canon(loss)
     if not _usable(model) or count <= 0 or _name(loss) not in _FUSED_LOSSES:
         return None
     n_rows = len(order)
     y = _ready_target(model, y, _name(loss), x.shape[0])
-    if y.ndim != 1 and _name(loss) == "cross_entropy":
-        return None  # soft targets: the layer-by-layer step (trainapi)
     model._check_optimizer(optimizer)
     plan = _plan(model, optimizer, loss)
     if plan is None:
@@ -373,6 +410,10 @@ def train_batches(
         count = min(count, per_batch)
     if lrs is not None:
         lrs = [float(v) for v in lrs[:count]]
+    if momentums is not None:
+        momentums = [float(v) for v in momentums[:count]]
+    elif plan.momentum(optimizer) is not None:
+        momentums = [plan.momentum(optimizer)] * count
     plan.reserve(min(batch_size, n_rows), model.output_dim)
     draws = None
     if width:
@@ -409,6 +450,7 @@ def train_batches(
             total,
             sample_weight,
             None if lrs is not None else _param_lrs(plan, optimizer),
+            momentums,
         )
     finally:
         # Whatever happened, the model is as of the last completed step: the optimizer's step

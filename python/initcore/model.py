@@ -661,9 +661,13 @@ class Sequential(WeightsMixin):
                 if check and epoch == start and b == 0:
                     due = 0  # the start-up check sees the first batch before it is trained on
                 if due > b:
-                    lrs = None if step_schedule is None else step_schedule.lrs(optimizer.step_count, due - b)
+                    lrs = moms = None
+                    if step_schedule is not None:
+                        lrs = step_schedule.lrs(optimizer.step_count, due - b)
+                        if callable(getattr(step_schedule, "momentums", None)):  # OneCycle's cycled momentum
+                            moms = step_schedule.momentums(optimizer.step_count, due - b)
                     got = fused_mod.train_batches(
-                        self, x, y, optimizer, step_loss, order, batch_size, b, due - b, lrs, refresh, total, w
+                        self, x, y, optimizer, step_loss, order, batch_size, b, due - b, lrs, refresh, total, w, moms
                     )
                     if got is None:
                         native = False
@@ -671,6 +675,8 @@ class Sequential(WeightsMixin):
                         steps, new_total, size, correct, count = got
                         if lrs is not None and steps:
                             optimizer.lr = float(lrs[steps - 1])  # as the schedule's batch hook leaves it
+                        if moms is not None and steps:
+                            optimizer.set_momentum(float(moms[steps - 1]))
                         if not warned and steps and not math.isfinite(new_total - total):
                             warned = True
                             _warn_non_finite(new_total - total, epoch, f"step {b + steps - 1} at the latest")
@@ -798,11 +804,15 @@ class Sequential(WeightsMixin):
         tracked = [m for m in (metrics_mod.get(s) for s in metric_specs) if m.name != "accuracy"]
         for m in tracked:
             m.reset()
-        plain = w is None and isinstance(spec, losses.Loss) and spec == losses.Loss(loss)
-        plain = plain and not (loss == "cross_entropy" and y.ndim != 1)
-        # The metrics the native evaluation computes (top-k, mae, mse, r2) come with its sums.
-        native = metrics_mod.native_request(tracked, loss == "cross_entropy") if plain else None
-        fast = fused_mod.evaluate(self, x, y, loss, self._batch_size(batch_size), *native) if native else None
+        # Built-in losses (their options, weights and soft targets included) are one native call;
+        # the metrics it computes (top-k, mae, mse, r2) come with its sums.
+        soft = loss == "cross_entropy" and y.ndim != 1
+        native = None
+        if isinstance(spec, losses.Loss) and not (soft and tracked):
+            native = metrics_mod.native_request(tracked, loss == "cross_entropy")
+        fast = None
+        if native is not None:
+            fast = fused_mod.evaluate(self, x, y, spec, self._batch_size(batch_size), *native, sample_weight=w)
         if fast is not None and len(fast) == 4:
             metrics_mod.load_native(tracked, fast[3])
             fast = fast[:3]

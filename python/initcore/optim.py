@@ -168,6 +168,28 @@ class Optimizer:
             if "lr" in over:
                 over["lr"] = v * factor
 
+    # -- momentum (cycled by schedules.OneCycle) ----------------------------------------------------
+    @property
+    def momentum_key(self) -> str | None:
+        """The hyper-parameter a cycled momentum sets: ``"beta1"`` (Adam family), ``"momentum"``
+        (SGD, RMSprop), or ``None`` (Adagrad), as ``OneCycleLR(cycle_momentum=True)`` picks
+        ``betas[0]`` or ``momentum``."""
+        if "beta1" in self.hyper:
+            return "beta1"
+        return "momentum" if "momentum" in self.hyper else None
+
+    def set_momentum(self, value: float) -> None:
+        """Sets the momentum / β₁ of every group to ``value`` (a group's own value is replaced,
+        as PyTorch's OneCycleLR writes it into every group)."""
+        key = self.momentum_key
+        if key is None:
+            raise ValueError(f"{type(self).__name__} has no momentum or beta1 to set")
+        v = self._check_overrides(0, {key: value})[key]
+        _check_hyper(self.kind, {**self.hyper, key: v})
+        self.hyper[key] = v
+        for over in self._overrides:
+            over.pop(key, None)
+
     # -- state -------------------------------------------------------------------------------------
     def _state_spec(self, hyper: dict[str, Any] | None = None) -> dict[str, Any]:
         """State entries this optimizer needs with ``hyper`` (default ``self.hyper``): name →

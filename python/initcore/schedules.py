@@ -434,8 +434,13 @@ class OneCycle(StepSchedule):
     ``pct_start·total_steps − 1``, then falls to ``max_lr/(div_factor·final_div_factor)`` at
     step ``total_steps − 1`` (``three_phase``: back to the start value at ``2·pct_start·total
     − 2`` first, then to the minimum). ``anneal_strategy``: ``"cos"`` or ``"linear"``. The
-    optimizer's own learning rate is ignored (``max_lr`` sets the scale). Unlike PyTorch's
-    default (``cycle_momentum=True``), momentum / β₁ is not cycled."""
+    optimizer's own learning rate is ignored (``max_lr`` sets the scale).
+
+    ``cycle_momentum`` (default, as PyTorch): the momentum (SGD, RMSprop) or β₁ (Adam family)
+    of every group moves the other way, from ``max_momentum`` down to ``base_momentum`` while
+    the rate rises and back up while it falls (three phases: it stays at ``max_momentum`` in
+    the last); :meth:`momentum_at` gives it per step. ``fit`` evaluates both inside the native
+    epoch. Adagrad has neither, and is refused (as PyTorch refuses it)."""
 
     def __init__(
         self,
@@ -446,6 +451,9 @@ class OneCycle(StepSchedule):
         div_factor: float = 25.0,
         final_div_factor: float = 1e4,
         three_phase: bool = False,
+        cycle_momentum: bool = True,
+        base_momentum: float = 0.85,
+        max_momentum: float = 0.95,
     ):
         super().__init__()
         if not max_lr > 0:
@@ -460,36 +468,75 @@ class OneCycle(StepSchedule):
         self.max_lr, self.pct_start = float(max_lr), float(pct_start)
         self.anneal_strategy, self.three_phase = anneal_strategy, bool(three_phase)
         self.div_factor, self.final_div_factor = float(div_factor), float(final_div_factor)
+        self.cycle_momentum = bool(cycle_momentum)
+        if self.cycle_momentum and not (0 <= base_momentum <= max_momentum < 1):
+            raise ValueError(
+                f"base_momentum and max_momentum must satisfy 0 <= base_momentum <= max_momentum < 1, "
+                f"got {base_momentum}, {max_momentum}"
+            )
+        self.base_momentum, self.max_momentum = float(base_momentum), float(max_momentum)
+        lo_m, hi_m = self.base_momentum, self.max_momentum
         initial = self.max_lr / self.div_factor
         low = initial / self.final_div_factor
         t = self.total_steps
+        # (end step, lr from, lr to, momentum from, momentum to) per phase, as OneCycleLR's.
         if self.three_phase:
             self.phases = [
-                (float(self.pct_start * t) - 1, initial, self.max_lr),
-                (float(2 * self.pct_start * t) - 2, self.max_lr, initial),
-                (t - 1, initial, low),
+                (float(self.pct_start * t) - 1, initial, self.max_lr, hi_m, lo_m),
+                (float(2 * self.pct_start * t) - 2, self.max_lr, initial, lo_m, hi_m),
+                (t - 1, initial, low, hi_m, hi_m),
             ]
         else:
-            self.phases = [(float(self.pct_start * t) - 1, initial, self.max_lr), (t - 1, self.max_lr, low)]
+            self.phases = [
+                (float(self.pct_start * t) - 1, initial, self.max_lr, hi_m, lo_m),
+                (t - 1, self.max_lr, low, lo_m, hi_m),
+            ]
 
     def _anneal(self, start, end, pct):
         if self.anneal_strategy == "cos":
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
-    def lr_at(self, step, base_lr=None):
+    def _at(self, step, momentum):
         s = int(step)
         if s < 0 or s > self.total_steps:
             raise ValueError(f"Tried to step {s} times. The specified number of total steps is {self.total_steps}")
         begin = 0.0
-        for i, (end, lo, hi) in enumerate(self.phases):
+        for i, (end, lo, hi, m0, m1) in enumerate(self.phases):
             if s <= end or i == len(self.phases) - 1:
-                return self._anneal(lo, hi, (s - begin) / (end - begin))
+                pct = (s - begin) / (end - begin)
+                return self._anneal(m0, m1, pct) if momentum else self._anneal(lo, hi, pct)
             begin = end
         raise AssertionError("unreachable")
 
+    def lr_at(self, step, base_lr=None):
+        return self._at(step, False)
+
+    def momentum_at(self, step: int) -> float | None:
+        """The momentum / β₁ of the 0-based step ``step`` (``None`` without ``cycle_momentum``)."""
+        return self._at(step, True) if self.cycle_momentum else None
+
+    def momentums(self, start: int, count: int):
+        """``[momentum_at(start), …]`` for ``count`` steps (float64), or ``None``."""
+        import numpy as np
+
+        if not self.cycle_momentum:
+            return None
+        return np.array([self._at(s, True) for s in range(int(start), int(start) + int(count))], dtype=np.float64)
+
     def on_train_begin(self, logs=None):
         self.base_lr = self.max_lr
+        if self.cycle_momentum:
+            opt = _optimizer(self)
+            if opt.momentum_key is None:
+                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
+            opt.set_momentum(self.momentum_at(opt.step_count))
+
+    def on_batch_begin(self, batch, logs=None):
+        super().on_batch_begin(batch, logs)
+        if self.cycle_momentum:
+            opt = _optimizer(self)
+            opt.set_momentum(self.momentum_at(opt.step_count))
 
 
 class ExponentialPerStep(StepSchedule):

@@ -27,7 +27,7 @@
 use super::clip::Clip;
 use super::losses::LossFn;
 use super::network::Network;
-use super::train::{check_target, train_step, Extras, Loss, Optimizer, State, Target};
+use super::train::{check_target, np_argmax, train_step, Extras, Loss, Optimizer, State, Target};
 use super::vmath::VMath;
 use super::ShapeError;
 use crate::ensure;
@@ -62,6 +62,9 @@ pub struct EpochArgs<'a, T> {
     /// without, the groups' own rates `param_lrs`.
     pub per_param: &'a [(Optimizer, f64)],
     pub param_lrs: Option<&'a [f64]>,
+    /// The momentum / β₁ of every step for every parameter (OneCycle's cycled momentum,
+    /// `train::Extras::momentum`), or the plan's.
+    pub momentums: Option<&'a [f64]>,
 }
 
 /// What a run has done so far.
@@ -139,6 +142,15 @@ pub fn accuracy_counts<T: VMath>(loss: Loss, out: &[T], n: usize, c: usize, targ
                 });
                 correct += (best as i64 == label) as usize;
             }
+            (correct, n)
+        }
+        // Soft targets: the arg-max class of the output against the target's, as fit counts it.
+        (Loss::CrossEntropy, Target::Values(t)) => {
+            let correct = out
+                .chunks_exact(c)
+                .zip(t[..n * c].chunks_exact(c))
+                .filter(|(row, trow)| np_argmax(row) == np_argmax(trow))
+                .count();
             (correct, n)
         }
         (Loss::BinaryCrossEntropy, Target::Values(t)) => {
@@ -254,6 +266,20 @@ pub fn train_epoch<T: VMath>(
             opt.with_lr(lr).validate()?;
         }
     }
+    if let Some(m) = a.momentums {
+        ensure!(
+            m.len() == a.count,
+            "argument 'momentums' has {} values, expected one per step ({})",
+            m.len(),
+            a.count
+        );
+        for &v in m {
+            opt.checked_momentum(v)?;
+            for (o, _) in a.per_param {
+                o.checked_momentum(v)?;
+            }
+        }
+    }
     let labels = matches!(a.target, Target::Labels(_));
     ws.reserve(largest, d, c, labels);
     net.reserve(largest);
@@ -302,6 +328,7 @@ pub fn train_epoch<T: VMath>(
             clip: a.clip,
             per_param: a.per_param,
             param_lrs: if a.lrs.is_some() { None } else { a.param_lrs },
+            momentum: a.momentums.map(|m| m[s]),
         };
         let lr = a.lrs.map_or(a.lr, |l| l[s]);
         let st = State {

@@ -147,6 +147,7 @@ fn run(
         clip: Clip::None,
         per_param: &[],
         param_lrs: None,
+        momentums: None,
     };
     let st = State {
         params: &mut muts(&mut w.params),

@@ -8,7 +8,8 @@
 //! ∇θ L = backward                       overwrites every gradient array
 //! θ    ← optimizer(θ, ∇θ L, state, t)    every parameter, in the model's order
 //! ```
-//! The loss is `losses::cross_entropy` (integer labels), `binary_cross_entropy` or `mse`, all
+//! The loss is `losses::cross_entropy` (integer labels; soft targets go to the weighted kernel's
+//! probability rows, `losses::weighted_loss`), `binary_cross_entropy` or `mse`, all
 //! with the mean reduction of `torch.nn`; the update is one of the `optim` kernels, with the
 //! rules of `torch.optim`. The learning rate and the step count `t` are arguments of each call,
 //! so schedules and resumed optimizers are honoured. Parameters, gradients and optimizer states
@@ -60,7 +61,13 @@ impl Loss {
 /// Parameter groups (`torch.optim`'s `param_groups`): `per_param[i]` is parameter `i`'s
 /// optimizer (its group's hyper-parameters) and the ratio of its learning rate to the step's;
 /// its rate is `param_lrs[i]` when given (the groups' current rates), else `lr·ratio` (what a
-/// schedule setting the default rate gives every group). Empty: one optimizer for all.
+/// schedule setting the default rate gives every group). Empty: one optimizer for all. Groups
+/// may keep different state arrays (SGD with and without momentum, AMSGrad in one group):
+/// `states` then holds each parameter's own `n_states`, parameter after parameter.
+///
+/// `momentum`: this step's momentum (SGD, RMSprop) or β₁ (Adam family) for every parameter,
+/// replacing the plan's, as `torch.optim.lr_scheduler.OneCycleLR(cycle_momentum=True)` sets it
+/// in every group before each step; it must keep the state arrays (a momentum stays > 0).
 #[derive(Clone, Copy, Debug)]
 pub struct Extras<'a, T> {
     pub loss_fn: Option<LossFn>,
@@ -68,6 +75,7 @@ pub struct Extras<'a, T> {
     pub clip: Clip,
     pub per_param: &'a [(Optimizer, f64)],
     pub param_lrs: Option<&'a [f64]>,
+    pub momentum: Option<f64>,
 }
 
 impl<T> Extras<'_, T> {
@@ -78,13 +86,15 @@ impl<T> Extras<'_, T> {
             clip: Clip::None,
             per_param: &[],
             param_lrs: None,
+            momentum: None,
         }
     }
 
     /// Parameter `i`'s optimizer with its learning rate at a step of rate `lr`.
     fn param_opt(&self, i: usize, lr: f64) -> Optimizer {
         let (o, ratio) = self.per_param[i];
-        o.with_lr(self.param_lrs.map_or(lr * ratio, |l| l[i]))
+        let o = o.with_lr(self.param_lrs.map_or(lr * ratio, |l| l[i]));
+        self.momentum.map_or(o, |m| o.with_momentum(m))
     }
 
     /// The weighted kernel's loss for `loss`, when the options or weights call for it.
@@ -182,6 +192,34 @@ impl Optimizer {
         o
     }
 
+    /// A copy with momentum (SGD, RMSprop) or β₁ (Adam, NAdam) `m`; Adagrad has neither.
+    pub fn with_momentum(&self, m: f64) -> Self {
+        let mut o = *self;
+        match &mut o {
+            Optimizer::Sgd(h) => h.momentum = m,
+            Optimizer::RMSprop(h) => h.momentum = m,
+            Optimizer::Adam(h) => h.beta1 = m,
+            Optimizer::NAdam(h) => h.beta1 = m,
+            Optimizer::Adagrad(_) => {}
+        }
+        o
+    }
+
+    /// [`Optimizer::with_momentum`], checked: valid, and keeping the same state arrays.
+    pub fn checked_momentum(&self, m: f64) -> Result<Self, ShapeError> {
+        ensure!(
+            !matches!(self, Optimizer::Adagrad(_)),
+            "argument 'momentum': adagrad has no momentum or beta1 to set"
+        );
+        let o = self.with_momentum(m);
+        o.validate()?;
+        ensure!(
+            o.n_states() == self.n_states(),
+            "argument 'momentum' = {m} changes the optimizer's state arrays (a momentum of 0 keeps no buffer)"
+        );
+        Ok(o)
+    }
+
     /// The kernel's own checks of the hyper-parameters.
     pub fn validate(&self) -> Result<(), ShapeError> {
         match self {
@@ -267,7 +305,7 @@ pub(crate) fn check_target<T>(loss: Loss, target: &Target<'_, T>, n: usize, c: u
                 )));
             }
         }
-        (Loss::CrossEntropy, Target::Values(_)) => return Err(ShapeError("cross_entropy takes integer labels".into())),
+        // Soft targets (rows of class probabilities), as torch.nn.CrossEntropyLoss takes them.
         (_, Target::Values(v)) => ensure!(
             v.len() == n * c,
             "argument 'y' has {} values, expected {n}x{c}",
@@ -276,6 +314,17 @@ pub(crate) fn check_target<T>(loss: Loss, target: &Target<'_, T>, n: usize, c: u
         (_, Target::Labels(_)) => return Err(ShapeError("binary_cross_entropy and mse take float targets".into())),
     }
     Ok(())
+}
+
+/// NumPy's `argmax` of a row: the first maximum, or the first NaN if there is one.
+pub(crate) fn np_argmax<T: VMath>(row: &[T]) -> usize {
+    row.iter().enumerate().fold(0, |b, (j, &v)| {
+        if !row[b].is_nan() && (v > row[b] || v.is_nan()) {
+            j
+        } else {
+            b
+        }
+    })
 }
 
 /// `loss(out, target)` with `reduction`, its gradient written into `grad`.
@@ -290,6 +339,17 @@ fn loss_and_grad<T: VMath>(
 ) -> Result<f64, ShapeError> {
     match (loss, target) {
         (Loss::CrossEntropy, Target::Labels(l)) => cross_entropy(out, n, c, l, reduction, grad),
+        // Soft targets: the weighted kernel's probability-target rows, as the layer path calls it.
+        (Loss::CrossEntropy, Target::Values(t)) => weighted_loss::<T, i64>(
+            LossFn::CrossEntropy { label_smoothing: 0.0 },
+            out,
+            n,
+            c,
+            Targets::Values(t),
+            None,
+            reduction,
+            grad,
+        ),
         (Loss::BinaryCrossEntropy, Target::Values(t)) => binary_cross_entropy(out, t, reduction, grad),
         (Loss::Mse, Target::Values(t)) => mse(out, t, reduction, grad),
         _ => Err(ShapeError("the loss does not match the kind of target".into())),
@@ -330,7 +390,7 @@ pub fn train_step<T: VMath>(
             let o = extras.param_opt(i, lr);
             o.validate()?;
             ensure!(
-                o.n_states() == opt.n_states() && o.uses_mu_product() == opt.uses_mu_product(),
+                o.n_states() == extras.per_param[i].0.n_states() && o.uses_mu_product() == opt.uses_mu_product(),
                 "parameter {i}'s optimizer keeps other state arrays than the plan's"
             );
         }
@@ -339,7 +399,10 @@ pub fn train_step<T: VMath>(
         step >= 1,
         "argument 'step' must be >= 1 (steps count from 1), got {step}"
     );
-    let opt = opt.with_lr(lr);
+    let opt = match extras.momentum {
+        Some(m) => opt.checked_momentum(m)?.with_lr(lr),
+        None => opt.with_lr(lr),
+    };
     opt.validate()?;
     ensure!(n >= 1, "argument 'x' has no rows");
     net.check_args(x, n, st.params, st.buffers, Some(uniforms))?;
@@ -363,20 +426,26 @@ pub fn train_step<T: VMath>(
             p.len()
         );
     }
-    let ns = opt.n_states();
+    // Parameter i's state arrays: `opt`'s count each, or its group optimizer's.
+    let ns_of = |i: usize| extras.per_param.get(i).map_or(opt.n_states(), |(o, _)| o.n_states());
+    let total: usize = (0..np).map(ns_of).sum();
     ensure!(
-        st.states.len() == np * ns,
-        "{} optimizer state arrays given, expected {ns} per parameter ({})",
+        st.states.len() == total,
+        "{} optimizer state arrays given, expected {total} ({} per parameter)",
         st.states.len(),
-        np * ns
+        opt.n_states()
     );
-    for (i, s) in st.states.iter().enumerate() {
-        ensure!(
-            s.len() == st.params[i / ns.max(1)].len(),
-            "optimizer state {i} has {} elements, its parameter {}",
-            s.len(),
-            st.params[i / ns.max(1)].len()
-        );
+    let mut at = 0;
+    for i in 0..np {
+        for s in &st.states[at..at + ns_of(i)] {
+            ensure!(
+                s.len() == st.params[i].len(),
+                "optimizer state {at} has {} elements, its parameter {}",
+                s.len(),
+                st.params[i].len()
+            );
+            at += 1;
+        }
     }
     if opt.uses_mu_product() {
         ensure!(
@@ -401,10 +470,11 @@ pub fn train_step<T: VMath>(
         if extras.per_param.is_empty() {
             optimizer_phase(&opt, step, st.params, st.grads, st.states, st.mu_products)?;
         } else {
-            let ns = opt.n_states();
+            let mut at = 0;
             for i in 0..np {
                 let o = extras.param_opt(i, lr);
-                let states = &mut st.states[i * ns..(i + 1) * ns];
+                let states = &mut st.states[at..at + o.n_states()];
+                at += o.n_states();
                 let mu = st.mu_products.get(i).copied().unwrap_or(1.0);
                 let new_mu = o.update(&mut *st.params[i], &*st.grads[i], states, step, mu)?;
                 if let Some(m) = st.mu_products.get_mut(i) {
@@ -496,7 +566,18 @@ pub fn evaluate<T: VMath>(
     out: Option<&mut [T]>,
 ) -> Result<Evaluation, ShapeError> {
     let mut none = MetricSums::default();
-    evaluate_with_metrics(net, x, n, batch, params, buffers, target, out, &mut none)
+    evaluate_with_metrics(
+        net,
+        x,
+        n,
+        batch,
+        params,
+        buffers,
+        target,
+        out,
+        &Extras::plain(),
+        &mut none,
+    )
 }
 
 /// The sums of the metrics [`evaluate_with_metrics`] computes on every batch's output, in
@@ -565,7 +646,10 @@ impl MetricSums {
     }
 }
 
-/// [`evaluate`], also accumulating the metrics `metrics` asks for (see [`MetricSums`]).
+/// [`evaluate`], also accumulating the metrics `metrics` asks for (see [`MetricSums`]). The
+/// loss's options and per-sample weights `(n,)` of `extras` (the rest is unused) make each
+/// batch's loss the weighted kernel's `Σ_i w_i·l_i` (`losses::weighted_loss`, reduction sum),
+/// as `Sequential.evaluate` adds it batch by batch.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_with_metrics<T: VMath>(
     net: &mut Network<T>,
@@ -576,6 +660,7 @@ pub fn evaluate_with_metrics<T: VMath>(
     buffers: &mut [&mut [T]],
     target: Option<(Loss, Target<'_, T>)>,
     mut out: Option<&mut [T]>,
+    extras: &Extras<'_, T>,
     metrics: &mut MetricSums,
 ) -> Result<Evaluation, ShapeError> {
     let (d, c) = (net.input_dim(), net.output_dim());
@@ -605,6 +690,9 @@ pub fn evaluate_with_metrics<T: VMath>(
     }
     if let Some((loss, t)) = &target {
         check_target(*loss, t, n, c)?;
+        if let Some(lf) = extras.weighted(*loss) {
+            check_weighted_loss(&lf, n * c, n, c, &targets_of(t), extras.weights, n * c)?;
+        }
     }
     let rows = batch.min(net.capacity()).max(1);
     let pooled = net.wants_pool(rows);
@@ -629,7 +717,13 @@ pub fn evaluate_with_metrics<T: VMath>(
                     Target::Labels(l) => Target::Labels(&l[r0..r1]),
                     Target::Values(v) => Target::Values(&v[r0 * c..r1 * c]),
                 };
-                ev.loss_sum += loss_and_grad(*loss, o, nb, c, &tb, Reduction::Sum, g)?;
+                ev.loss_sum += match extras.weighted(*loss) {
+                    None => loss_and_grad(*loss, o, nb, c, &tb, Reduction::Sum, g)?,
+                    Some(lf) => {
+                        let w = extras.weights.map(|w| &w[r0..r1]);
+                        weighted_loss(lf, o, nb, c, targets_of(&tb), w, Reduction::Sum, g)?
+                    }
+                };
                 match (loss, tb) {
                     (Loss::CrossEntropy, Target::Labels(l)) => {
                         for (row, &label) in o.chunks_exact(c).zip(l) {
@@ -641,6 +735,13 @@ pub fn evaluate_with_metrics<T: VMath>(
                                 }
                             });
                             ev.correct += (best as i64 == label) as usize;
+                        }
+                        ev.count += nb;
+                    }
+                    // Soft targets: the arg-max class of the output against the target's.
+                    (Loss::CrossEntropy, Target::Values(t)) => {
+                        for (row, trow) in o.chunks_exact(c).zip(t.chunks_exact(c)) {
+                            ev.correct += (np_argmax(row) == np_argmax(trow)) as usize;
                         }
                         ev.count += nb;
                     }

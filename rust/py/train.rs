@@ -105,7 +105,7 @@ impl<T: VMath + Element> Plan<T> {
         out: &Bound<'_, PyAny>,
         mu: Option<&Bound<'_, PyList>>,
         weights: Option<&Bound<'_, PyAny>>,
-        param_lrs: Option<Vec<f64>>,
+        (param_lrs, momentum): (Option<Vec<f64>>, Option<f64>),
     ) -> PyResult<f64> {
         const F: &str = "TrainPlan.step";
         let Plan {
@@ -164,6 +164,7 @@ impl<T: VMath + Element> Plan<T> {
                     clip: meta.clip,
                     per_param: &meta.per_param,
                     param_lrs: param_lrs.as_deref(),
+                    momentum,
                 };
                 train_step(net, &opt, lr, step, loss, xs, n, target, uniforms, st, outs, extras)
             })
@@ -259,6 +260,7 @@ impl<T: VMath + Element> Plan<T> {
             clip: meta.clip,
             per_param: &meta.per_param,
             param_lrs: e.param_lrs.as_deref(),
+            momentums: e.momentums.as_deref(),
         };
         let Slots {
             params,
@@ -353,7 +355,8 @@ impl<T: VMath + Element> Plan<T> {
         py: Python<'_>,
         x: &Bound<'_, PyAny>,
         y: &Bound<'_, PyAny>,
-        loss: Loss,
+        (loss, loss_fn): (Loss, Option<LossFn>),
+        weights: Option<&Bound<'_, PyAny>>,
         batch: usize,
         a: &StepArgs<'_, '_>,
         metrics: &mut MetricSums,
@@ -366,12 +369,22 @@ impl<T: VMath + Element> Plan<T> {
         let (ry, labels) = meta.take_target(F, s, loss, y, n)?;
         meta.take_state(F, s, a, false, n)?;
         check_overlaps(F, s, meta)?;
+        let rw = weights_of::<T>(F, weights, n)?;
+        let ws = rw.as_ref().map(|w| super::array::c_order(F, w)).transpose()?;
         reserve(F, net, batch.min(n))?;
         // SAFETY: as in `step`.
         let (xs, target) = unsafe { (slice::<T>(rx), target_of::<T>(ry, labels)) };
         let Slots { params, buffers, .. } = s;
+        let extras = Extras {
+            loss_fn,
+            weights: ws.as_deref(),
+            ..Extras::plain()
+        };
         let ev = py
-            .detach(|| evaluate_with_metrics(net, xs, n, batch, params, buffers, Some((loss, target)), None, metrics))
+            .detach(|| {
+                let t = Some((loss, target));
+                evaluate_with_metrics(net, xs, n, batch, params, buffers, t, None, &extras, metrics)
+            })
             .map_err(|e| shape_err(F, e))?;
         Ok((ev.loss_sum, ev.correct, ev.count))
     }
@@ -394,6 +407,7 @@ struct EpochCall<'a, 'py> {
     loss_sum: f64,
     weights: Option<&'a Bound<'py, PyAny>>,
     param_lrs: Option<Vec<f64>>,
+    momentums: Option<Vec<f64>>,
 }
 
 enum Inner {
@@ -441,6 +455,22 @@ fn build<T: VMath + Element>(
             shapes.len()
         )));
     }
+    if !per_param.is_empty() && per_param.len() != shapes.len() {
+        return Err(PyValueError::new_err(format!(
+            "{f}: {} param_optimizers given, the layers have {} parameters",
+            per_param.len(),
+            shapes.len()
+        )));
+    }
+    let state_of = (0..shapes.len())
+        .flat_map(|i| {
+            let o = per_param.get(i).map(|(o, _)| *o).or(opt);
+            o.map(|o| o.state_names())
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |k| (i, k))
+        })
+        .collect();
     let meta = Meta {
         opt,
         loss,
@@ -450,7 +480,7 @@ fn build<T: VMath + Element>(
         param_names,
         buffer_lens: net.buffer_lens().to_vec(),
         uniform_widths: net.uniform_widths().to_vec(),
-        state_names: opt.map(|o| o.state_names()).unwrap_or_default(),
+        state_of,
         shapes,
         input_dim,
         output_dim: net.output_dim(),
@@ -499,16 +529,10 @@ impl TrainPlan {
             None => None,
         };
         let mut per_param = Vec::new();
-        if let (Some(list), Some((kind, _)), Some(o)) = (&param_optimizers, &optimizer, opt) {
+        // Groups may keep other state arrays than the optimizer's (TrainPlan.param_state_names).
+        if let (Some(list), Some((kind, _)), Some(_)) = (&param_optimizers, &optimizer, opt) {
             for (i, (hyper, ratio)) in list.iter().enumerate() {
                 let p = optimizer_of(F, kind, hyper)?;
-                if p.state_names() != o.state_names() {
-                    return Err(PyValueError::new_err(format!(
-                        "{F}: param_optimizers[{i}] keeps the states {:?}, the optimizer {:?}",
-                        p.state_names(),
-                        o.state_names()
-                    )));
-                }
                 if !(ratio.is_finite() && *ratio >= 0.0) {
                     return Err(PyValueError::new_err(format!(
                         "{F}: param_optimizers[{i}] has the learning-rate ratio {ratio}"
@@ -566,7 +590,9 @@ impl TrainPlan {
     /// the network output; ``mu_products`` (NAdam): a list of floats, updated in place.
     /// ``sample_weight (n,)``: per-sample weights of the loss (``kernels::losses::weighted_loss``).
     /// ``param_lrs``: with parameter groups, every parameter's learning rate (its group's).
-    #[pyo3(signature = (x, y, params, grads, states, buffers, uniforms, step, lr, out, mu_products=None, sample_weight=None, param_lrs=None))]
+    /// ``momentum``: this step's momentum (SGD, RMSprop) or β₁ (Adam family) for every
+    /// parameter instead of the plan's (a cycled momentum); it must keep the state arrays.
+    #[pyo3(signature = (x, y, params, grads, states, buffers, uniforms, step, lr, out, mu_products=None, sample_weight=None, param_lrs=None, momentum=None))]
     #[allow(clippy::too_many_arguments)]
     fn step(
         &mut self,
@@ -584,6 +610,7 @@ impl TrainPlan {
         mu_products: Option<&Bound<'_, PyList>>,
         sample_weight: Option<&Bound<'_, PyAny>>,
         param_lrs: Option<Vec<f64>>,
+        momentum: Option<f64>,
     ) -> PyResult<f64> {
         let a = StepArgs {
             params,
@@ -592,7 +619,7 @@ impl TrainPlan {
             buffers,
             uniforms: Some(uniforms),
         };
-        dispatch!(self, p => p.step(py, x, y, &a, step, lr, out, mu_products, sample_weight, param_lrs))
+        dispatch!(self, p => p.step(py, x, y, &a, step, lr, out, mu_products, sample_weight, (param_lrs, momentum)))
     }
 
     /// Training steps over batches ``first .. first + count`` of an epoch, in one call (the GIL
@@ -607,7 +634,8 @@ impl TrainPlan {
     /// ``[steps, loss_sum, samples, correct, count, last_rows]``.
     /// ``sample_weight (rows,)``: per-sample weights of all rows, gathered with them.
     /// ``param_lrs``: with parameter groups and no ``lrs``, every parameter's learning rate.
-    #[pyo3(signature = (x, y, order, batch_size, first, count, params, grads, states, buffers, uniforms, step, lr, out, progress, mu_products=None, lrs=None, max_seconds=0.0, loss_sum=0.0, sample_weight=None, param_lrs=None))]
+    /// ``momentums``: one momentum / β₁ per step for every parameter (``step``'s ``momentum``).
+    #[pyo3(signature = (x, y, order, batch_size, first, count, params, grads, states, buffers, uniforms, step, lr, out, progress, mu_products=None, lrs=None, max_seconds=0.0, loss_sum=0.0, sample_weight=None, param_lrs=None, momentums=None))]
     #[allow(clippy::too_many_arguments)]
     fn epoch(
         &mut self,
@@ -633,6 +661,7 @@ impl TrainPlan {
         loss_sum: f64,
         sample_weight: Option<&Bound<'_, PyAny>>,
         param_lrs: Option<Vec<f64>>,
+        momentums: Option<Vec<f64>>,
     ) -> PyResult<()> {
         let a = StepArgs {
             params,
@@ -657,6 +686,7 @@ impl TrainPlan {
             loss_sum,
             weights: sample_weight,
             param_lrs,
+            momentums,
         };
         dispatch!(self, p => p.epoch(py, &e, &a, mu_products, progress))
     }
@@ -687,7 +717,10 @@ impl TrainPlan {
     /// ``top_k`` (a list of ``k``s), ``errors`` (mae/mse) or ``r2``, a fourth element: a dict of
     /// the metric sums (``kernels::train::MetricSums``: ``top_k`` ``[(k, hits)]``, ``abs_sum``,
     /// ``sq_sum``, ``entries``, ``col_sum``, ``col_sq``, ``col_res``, ``rows``).
-    #[pyo3(signature = (x, y, loss, batch_size, params, buffers, top_k=Vec::new(), errors=false, r2=false))]
+    /// ``loss`` may also be ``"mae"`` or ``"huber"``; ``label_smoothing``, ``delta`` and
+    /// ``sample_weight (n,)`` make the summed loss the weighted kernel's ``Σ w_i·l_i``
+    /// (``kernels::losses::weighted_loss``); ``y`` may be soft targets ``(n, C)`` for cross-entropy.
+    #[pyo3(signature = (x, y, loss, batch_size, params, buffers, top_k=Vec::new(), errors=false, r2=false, label_smoothing=0.0, delta=1.0, sample_weight=None))]
     #[allow(clippy::too_many_arguments)]
     fn evaluate<'py>(
         &mut self,
@@ -701,9 +734,18 @@ impl TrainPlan {
         top_k: Vec<usize>,
         errors: bool,
         r2: bool,
+        label_smoothing: f64,
+        delta: f64,
+        sample_weight: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let l = Loss::parse(loss)
+        let lf = LossFn::parse(loss, label_smoothing, delta)
             .ok_or_else(|| PyValueError::new_err(format!("TrainPlan.evaluate: unknown loss '{loss}'")))?;
+        lf.validate().map_err(|e| shape_err("TrainPlan.evaluate", e))?;
+        // mae and huber take float targets as mse does; the options need the weighted kernel.
+        let l = Loss::parse(loss).unwrap_or(Loss::Mse);
+        let plain = matches!(lf, LossFn::CrossEntropy { label_smoothing } if label_smoothing == 0.0)
+            || matches!(lf, LossFn::BinaryCrossEntropy | LossFn::Mse);
+        let lf = if plain { None } else { Some(lf) };
         if let Some(k) = top_k.iter().find(|&&k| k == 0) {
             return Err(PyValueError::new_err(format!(
                 "TrainPlan.evaluate: top_k must hold positive ints, got {k}"
@@ -724,7 +766,8 @@ impl TrainPlan {
             r2,
             ..MetricSums::default()
         };
-        let (loss_sum, correct, count) = dispatch!(self, p => p.evaluate(py, x, y, l, batch_size.max(1), &a, &mut m))?;
+        let (loss_sum, correct, count) =
+            dispatch!(self, p => p.evaluate(py, x, y, (l, lf), sample_weight, batch_size.max(1), &a, &mut m))?;
         if !wanted {
             return PyTuple::new(
                 py,
@@ -783,6 +826,21 @@ impl TrainPlan {
             Inner::F64(p) => p.meta.opt,
         };
         opt.map(|o| o.state_names()).unwrap_or_default()
+    }
+
+    /// Names of each parameter's optimizer state arrays, in the order ``states`` takes them
+    /// (``state_names`` for every parameter, unless parameter groups keep other arrays).
+    #[getter]
+    fn param_state_names(&self) -> Vec<Vec<&'static str>> {
+        let meta = match &self.inner {
+            Inner::F32(p) => &p.meta,
+            Inner::F64(p) => &p.meta,
+        };
+        let mut out = vec![Vec::new(); meta.shapes.len()];
+        for &(i, k) in &meta.state_of {
+            out[i].push(k);
+        }
+        out
     }
 
     /// Shapes of the parameters, in order.

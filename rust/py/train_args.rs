@@ -216,7 +216,9 @@ pub(super) struct Meta {
     pub(super) shapes: Vec<Vec<usize>>,
     pub(super) buffer_lens: Vec<usize>,
     pub(super) uniform_widths: Vec<usize>,
-    pub(super) state_names: Vec<&'static str>,
+    /// Every state array's parameter and name, in the order of `states` (parameter groups may
+    /// keep different arrays: `per_param`'s own).
+    pub(super) state_of: Vec<(usize, &'static str)>,
     pub(super) input_dim: usize,
     pub(super) output_dim: usize,
 }
@@ -248,18 +250,16 @@ impl Meta {
 
     /// The name of an argument, for a message (`params[1] (dense_0/bias)`).
     fn arg_name(&self, a: Arg) -> String {
-        let ns = self.state_names.len().max(1);
         match a {
             Arg::X => "x".into(),
             Arg::Y => "y".into(),
             Arg::Out => "out".into(),
             Arg::Param(i) => format!("params[{i}] ({})", self.name(i)),
             Arg::Grad(i) => format!("grads[{i}] ({})", self.name(i)),
-            Arg::State(i) => format!(
-                "states[{i}] ({}: {})",
-                self.name(i / ns),
-                self.state_names.get(i % ns).unwrap_or(&"?")
-            ),
+            Arg::State(i) => match self.state_of.get(i) {
+                Some(&(p, key)) => format!("states[{i}] ({}: {key})", self.name(p)),
+                None => format!("states[{i}]"),
+            },
             Arg::Buffer(i) => format!("buffers[{i}]"),
             Arg::Uniform(i) => format!("uniforms[{i}]"),
             Arg::Order => "order".into(),
@@ -315,19 +315,21 @@ impl Meta {
         if !train {
             return Ok(());
         }
-        let opt = self
-            .opt
-            .ok_or_else(|| PyValueError::new_err(format!("{f}: this plan was built without an optimizer")))?;
-        let ns = opt.n_states();
+        if self.opt.is_none() {
+            return Err(PyValueError::new_err(format!(
+                "{f}: this plan was built without an optimizer"
+            )));
+        }
         check_count(f, "grads", a.grads, np)?;
-        check_count(f, "states", a.states, np * ns)?;
+        check_count(f, "states", a.states, self.state_of.len())?;
         for (i, obj) in a.grads.iter_borrowed().enumerate() {
             let (r, _) = self.take::<T, T>(f, s, Arg::Grad(i), &obj, &self.shapes[i], false, true)?;
             // SAFETY: as above.
             s.grads.push(unsafe { slice_mut(r) });
         }
         for (i, obj) in a.states.iter_borrowed().enumerate() {
-            let (r, _) = self.take::<T, T>(f, s, Arg::State(i), &obj, &self.shapes[i / ns], false, true)?;
+            let shape = &self.shapes[self.state_of[i].0];
+            let (r, _) = self.take::<T, T>(f, s, Arg::State(i), &obj, shape, false, true)?;
             // SAFETY: as above.
             s.states.push(unsafe { slice_mut(r) });
         }
@@ -366,7 +368,8 @@ impl Meta {
         self.take::<T, T>(f, s, Arg::X, x, &[0, self.input_dim], true, false)
     }
 
-    /// The targets for `loss`: int64 labels `(n,)` or `T` values `(n, C)`; `true` for labels.
+    /// The targets for `loss`: int64 labels `(n,)` or `T` values `(n, C)` (cross-entropy takes
+    /// both: values are soft targets); `true` for labels.
     pub(super) fn take_target<T: Element>(
         &self,
         f: &str,
@@ -375,7 +378,8 @@ impl Meta {
         y: &Bound<'_, PyAny>,
         n: usize,
     ) -> PyResult<(Raw, bool)> {
-        if loss == Loss::CrossEntropy {
+        let soft = || y.cast::<PyArrayDyn<T>>().is_ok_and(|a| a.ndim() == 2);
+        if loss == Loss::CrossEntropy && !soft() {
             Ok((self.take::<i64, T>(f, s, Arg::Y, y, &[n], false, false)?.0, true))
         } else {
             Ok((
