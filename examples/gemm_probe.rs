@@ -1,0 +1,36 @@
+//! Times `gemm_into` at one shape: `cargo run --release --example gemm_probe -- m k n form threads`.
+use initcore::kernels::matmul::{gemm_into, MatRef};
+use std::time::Instant;
+
+fn main() {
+    let a: Vec<usize> = std::env::args().skip(1).filter_map(|s| s.parse().ok()).collect();
+    let (m, k, n, form, t) = (a[0], a[1], a[2], a[3], a[4]);
+    let av: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
+    let bv: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
+    let am = if form == 2 {
+        MatRef::row_major(&av, k, m).unwrap().t()
+    } else {
+        MatRef::row_major(&av, m, k).unwrap()
+    };
+    let bm = if form == 1 {
+        MatRef::row_major(&bv, n, k).unwrap().t()
+    } else {
+        MatRef::row_major(&bv, k, n).unwrap()
+    };
+    let mut c = vec![0f32; m * n];
+    let flops = 2.0 * (m * k * n) as f64;
+    let reps = ((2e9 / flops) as usize).clamp(3, 200000);
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            gemm_into(&mut c, am, bm, false, t).unwrap();
+        }
+        best = best.min(t0.elapsed().as_secs_f64() / reps as f64);
+    }
+    println!(
+        "{m}x{k}x{n} form{form} t{t}: {:.1} GFLOP/s, {:.2} us",
+        flops / best / 1e9,
+        best * 1e6
+    );
+}
