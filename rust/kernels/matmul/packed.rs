@@ -225,9 +225,11 @@ unsafe fn serial_impl<T: Copy + Default + 'static, const MR: usize, const NR: us
                 let load_c = accumulate || blk > 0;
                 // A row-major A is read in place (its rows are already contiguous in depth),
                 // unless its row stride is a multiple of 2 KiB: then the MR rows fall into
-                // at most two L1 sets and evict each other. Other layouts are packed. The
+                // at most two L1 sets and evict each other while the kernel sweeps the B
+                // slivers; with one B sliver (n <= NR) there is no sweep and no reuse to
+                // protect, so packing would only add a pass. Other layouts are packed. The
                 // kernels compute the same either way.
-                let direct = a.cs == 1 && !(a.rs * std::mem::size_of::<T>()).is_multiple_of(2048);
+                let direct = a.cs == 1 && (n <= NR || !(a.rs * std::mem::size_of::<T>()).is_multiple_of(2048));
                 if !direct {
                     pack_a::<T, MR>(ap, a, i0, mb, p0, kb);
                 }

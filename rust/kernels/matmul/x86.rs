@@ -70,24 +70,33 @@ macro_rules! kernel_family {
                         }
                     }
                 }
-                for (i, row) in acc.iter().enumerate() {
-                    // SAFETY: i < R rows, each `ldc` apart, as the caller guarantees.
-                    let ci = unsafe { c.add(i * ldc) };
-                    for (v, x) in row.iter().enumerate() {
-                        let valid = (cols - v * $lanes).min($lanes);
-                        // SAFETY: columns v·lanes .. v·lanes + valid <= cols of row i.
-                        unsafe {
-                            let cv = ci.add(v * $lanes);
-                            if valid == $lanes {
-                                let r = if load_c { $add($load(cv), *x) } else { *x };
-                                $store(cv, r);
-                            } else {
-                                let mut tmp = [0.0 as $t; $lanes];
-                                $store(tmp.as_mut_ptr(), *x);
-                                for (j, t) in tmp.iter().take(valid).enumerate() {
-                                    let d = cv.add(j);
-                                    *d = if load_c { *d + *t } else { *t };
-                                }
+                // Constant trip counts only, so that `acc` stays in registers (a loop with a
+                // data-dependent body here made LLVM keep it on the stack and zero it per call).
+                if cols == NV * $lanes {
+                    for (i, row) in acc.iter().enumerate() {
+                        for (v, x) in row.iter().enumerate() {
+                            // SAFETY: row i < R, columns v·lanes.. +lanes <= cols.
+                            unsafe {
+                                let cv = c.add(i * ldc + v * $lanes);
+                                $store(cv, if load_c { $add($load(cv), *x) } else { *x });
+                            }
+                        }
+                    }
+                } else {
+                    let mut tile = [[[0.0 as $t; $lanes]; NV]; R];
+                    for (t, row) in tile.iter_mut().zip(&acc) {
+                        for (tv, x) in t.iter_mut().zip(row) {
+                            // SAFETY: `tv` is `lanes` writable elements.
+                            unsafe { $store(tv.as_mut_ptr(), *x) };
+                        }
+                    }
+                    for (i, t) in tile.iter().enumerate() {
+                        for (j, &x) in t.as_flattened().iter().take(cols).enumerate() {
+                            // SAFETY: row i < R, column j < cols. The scalar add rounds as the
+                            // vector add does.
+                            unsafe {
+                                let d = c.add(i * ldc + j);
+                                *d = if load_c { *d + x } else { x };
                             }
                         }
                     }
