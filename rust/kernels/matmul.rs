@@ -311,16 +311,18 @@ fn packed_run<T: Real>(
 /// Rows of `c` per band below which [`gemm_into_banded`] does not split.
 pub const BAND_MIN_ROWS: usize = 32;
 
-/// `c ← a·b` like [`gemm_into`], parallel by bands of whole rows of `c`: up to `threads`
-/// bands, each one serial GEMM on its own thread. GEMM's own threading splits a product into
-/// many small jobs with a barrier per depth block, which does not scale on products of MLP size
-/// (128 rows: two threads run no faster than one); bands keep every core on one long serial
-/// product.
+/// `c ← a·b` like [`gemm_into`], parallel by bands of `c`, each one serial product on its own
+/// thread.
 ///
-/// Same bits as one serial call: GEMM computes each element of `c` with the same kernel and the
-/// same depth blocking wherever its row falls (the blocking depends on `k` alone once a product
-/// is past GEMM's small-matrix paths, which the split stays clear of: bands are at least
-/// `BAND_MIN_ROWS` rows, and outputs of 64 columns or fewer are not split). Tested below.
+/// On the packed GEMM this is `gemm_into` itself, which already cuts `c` into row or column
+/// bands (whichever balances better) and gives every split the same bits. On the `gemm` crate
+/// it cuts rows: the crate's own threading splits a product into many small jobs with a
+/// barrier per depth block, which does not scale on products of MLP size (128 rows: two
+/// threads run no faster than one), while bands keep every core on one long serial product.
+/// The crate computes each element with the same kernel and depth blocking wherever its row
+/// falls once a product is past its small-matrix paths, which the split stays clear of: bands
+/// are at least `BAND_MIN_ROWS` rows, and outputs of 64 columns or fewer are not split.
+/// Tested in `matmul/tests.rs`.
 pub fn gemm_into_banded<T: Real>(
     c: &mut [T],
     a: MatRef<'_, T>,
