@@ -89,6 +89,66 @@ def test_bit_identical_for_any_thread_count(rng):
     assert np.array_equal(c1.view(np.uint32), c3.view(np.uint32))
 
 
+def _bits(x):
+    return x.view(np.uint32 if x.dtype == np.float32 else np.uint64)
+
+
+def _form(rng, m, k, n, form, dt):
+    """Operands of one dense-layer product form: NN (forward), NT (dX = dY·Wᵀ), TN (dW = Xᵀ·dY)."""
+    a = rng.standard_normal((k, m) if form == "TN" else (m, k)).astype(dt)
+    b = rng.standard_normal((n, k) if form == "NT" else (k, n)).astype(dt)
+    return a, b, {"trans_a": form == "TN", "trans_b": form == "NT"}
+
+
+# The step's product shapes (mlp, snn, wide, tiny layers) and shapes past every blocking edge
+# of the packed GEMM (several depth blocks, row blocks, partial register tiles, n = 1).
+STEP_SHAPES = [(128, 784, 256), (128, 100, 100), (512, 1024, 10), (32, 64, 64), (1210, 800, 45), (37, 5, 1)]
+
+
+@pytest.mark.parametrize("form", ["NN", "NT", "TN"])
+@pytest.mark.parametrize("m,k,n", STEP_SHAPES)
+def test_step_shapes_match_reference_and_are_bit_identical_across_threads(m, k, n, form, dtype, rng):
+    a, b, kw = _form(rng, m, k, n, form, dtype)
+    n0 = ic.get_num_threads()
+    try:
+        outs = []
+        for t in (1, 2, 3):
+            ic.set_num_threads(t)
+            outs.append(ops.matmul(a, b, **kw))
+    finally:
+        ic.set_num_threads(n0)
+    assert_close(outs[0], ref.matmul(a, b, **kw), scale=k**0.5)
+    for o in outs[1:]:
+        assert np.array_equal(_bits(o), _bits(outs[0]))
+
+
+@pytest.mark.parametrize("form", ["NN", "NT", "TN"])
+def test_row_and_column_bands_are_bit_identical_to_the_whole_product(form, dtype, rng):
+    # The thread team computes a product as row bands (forward, dX) or column bands (dW) of
+    # its output, each on one thread: every cut gives the bits of the whole product.
+    m, k, n = 131, 300, 97
+    a, b, kw = _form(rng, m, k, n, form, dtype)
+    whole = ops.matmul(a, b, **kw)
+    for r0, r1 in [(0, 1), (1, 13), (13, 64), (64, 131)]:
+        band = a[:, r0:r1] if kw["trans_a"] else a[r0:r1]
+        assert np.array_equal(_bits(ops.matmul(band, b, **kw)), _bits(whole[r0:r1]))
+    for c0, c1 in [(0, 5), (5, 32), (32, 97)]:
+        band = b[c0:c1] if kw["trans_b"] else b[:, c0:c1]
+        assert np.array_equal(_bits(ops.matmul(a, band, **kw)), _bits(whole[:, c0:c1]))
+
+
+def test_non_finite_values_stay_in_their_rows_and_columns(dtype, rng):
+    a = rng.standard_normal((29, 40)).astype(dtype)
+    b = rng.standard_normal((40, 45)).astype(dtype)
+    a[3, 7] = np.inf
+    b[11, 40] = np.nan
+    c = ops.matmul(a, b)
+    assert not np.isfinite(c[3]).any()
+    assert np.isnan(c[:, 40]).all()
+    rest = np.delete(np.delete(c, 3, axis=0), 40, axis=1)
+    assert np.isfinite(rest).all()
+
+
 @pytest.mark.parametrize("backend", [ops, ref], ids=["rust", "numpy"])
 class TestBadInput:
     def test_int_dtype(self, backend):

@@ -1,18 +1,30 @@
 //! Matrix products: `C = A·B` (optionally `C += A·B`) and NumPy-style batched products.
 //!
-//! The arithmetic is the `gemm` crate's: packed micro-kernels chosen at run time (AVX2/FMA,
-//! AVX-512, NEON), arbitrary row/column strides and Rayon parallelism. This file is its one safe
-//! wrapper: a `MatRef` proves that every element its shape and strides address lies inside its
-//! slice, so the single `unsafe` call below cannot read or write out of bounds, and no `unsafe`
-//! reaches the rest of the crate.
+//! Two engines compute them. On x86-64 CPUs with AVX-512F or AVX2+FMA, f32 and f64 products
+//! run on initcore's own packed GEMM (`matmul/packed.rs`, micro-kernels in `matmul/x86.rs`),
+//! BLIS-style, with reusable per-thread packing buffers, split across Rayon workers by row or
+//! column bands of `C`. Everything else (other CPUs and architectures) runs on the `gemm`
+//! crate (packed micro-kernels for NEON and older x86, arbitrary strides, Rayon parallelism).
+//! Which engine runs depends only on the CPU and the element type, never on the shape, so a
+//! product split into bands runs on one engine throughout.
 //!
-//! Transposes cost nothing: `MatRef::t` swaps the strides. gemm splits the output into tiles and
-//! accumulates each tile over `k` in a fixed order, whatever the thread count, so results are
-//! bit-identical for any number of threads (tested below).
+//! Safety: a `MatRef` proves that every element its shape and strides address lies inside its
+//! slice, so the `unsafe` calls into the engines cannot read or write out of bounds.
+//!
+//! Transposes cost nothing: `MatRef::t` swaps the strides. Both engines accumulate each
+//! element of `C` over `k` in an order fixed by `k` alone (never split across threads), so
+//! results are bit-identical for any number of threads and any band split (tested in
+//! `matmul/tests.rs`).
 
 use super::parallel;
 use super::{Real, ShapeError};
 use crate::ensure;
+use std::any::TypeId;
+
+#[cfg(target_arch = "x86_64")]
+mod packed;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 /// Floating-point operations (multiply-adds) under which a product runs on the calling thread.
 pub const GEMM_PAR_THRESHOLD: usize = 1 << 20;
@@ -94,6 +106,38 @@ impl<'a, T> MatRef<'a, T> {
             ..self
         }
     }
+
+    /// Columns `c0..c1` (`c0 < c1 <= cols`), as a view of the same memory.
+    pub fn col_band(self, c0: usize, c1: usize) -> Self {
+        debug_assert!(c0 < c1 && c1 <= self.cols);
+        Self {
+            data: &self.data[c0 * self.cs..],
+            cols: c1 - c0,
+            ..self
+        }
+    }
+
+    /// The same view with its element type spelled `U`, if `T` is `U`.
+    fn cast<U: 'static>(self) -> Option<MatRef<'a, U>>
+    where
+        T: 'static,
+    {
+        (TypeId::of::<T>() == TypeId::of::<U>()).then(|| MatRef {
+            // SAFETY: T and U are the same type, so the slice is reinterpreted as itself.
+            data: unsafe { std::slice::from_raw_parts(self.data.as_ptr() as *const U, self.data.len()) },
+            rows: self.rows,
+            cols: self.cols,
+            rs: self.rs,
+            cs: self.cs,
+        })
+    }
+}
+
+/// `c` with its element type spelled `U`, if `T` is `U`.
+fn cast_mut<T: 'static, U: 'static>(c: &mut [T]) -> Option<&mut [U]> {
+    // SAFETY: T and U are the same type, so the slice is reinterpreted as itself.
+    (TypeId::of::<T>() == TypeId::of::<U>())
+        .then(|| unsafe { std::slice::from_raw_parts_mut(c.as_mut_ptr() as *mut U, c.len()) })
 }
 
 /// `c ← a·b` (or `c ← c + a·b` when `accumulate`), with `c` a contiguous row-major
@@ -125,61 +169,160 @@ pub fn gemm_into<T: Real>(
         }
         return Ok(());
     }
-    let par = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    let mut run = || {
-        // SAFETY: `MatRef::new` checked that every (i, j) with i < rows, j < cols addresses an
-        // element inside its slice; `c` is exactly m·n contiguous elements written through
-        // (rs = n, cs = 1); `a` and `b` are shared borrows and `c` an exclusive one, so they
-        // cannot alias; T is f32 or f64, both supported by gemm.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                c.as_mut_ptr(),
-                1,
-                n as isize,
-                accumulate,
-                a.data.as_ptr(),
-                a.cs as isize,
-                a.rs as isize,
-                b.data.as_ptr(),
-                b.cs as isize,
-                b.rs as isize,
-                T::one(),
-                T::one(),
-                false,
-                false,
-                false,
-                par,
-            )
+    if !packed_into(c, a, b, accumulate, threads) {
+        let par = if threads > 1 {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        let n = c.len() / m;
+        // SAFETY: `c` is m·n contiguous elements, written through row stride n; `a` and `b`
+        // are shared borrows, `c` an exclusive one, so they cannot alias.
+        let mut run = || unsafe { crate_gemm(c.as_mut_ptr(), n, a, b, accumulate, par) };
+        if threads > 1 {
+            parallel::install(run)
+        } else {
+            run()
         }
-    };
-    if threads > 1 {
-        parallel::install(run)
-    } else {
-        run()
     }
     Ok(())
+}
+
+/// `c (a.rows × b.cols, row stride ldc) ← (c +) a·b` on the `gemm` crate.
+///
+/// # Safety
+/// `c` addresses `a.rows` rows `ldc` apart of `b.cols` writable elements, not overlapping `a`
+/// or `b`; `a.cols == b.rows`.
+unsafe fn crate_gemm<T: Real>(
+    c: *mut T,
+    ldc: usize,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    accumulate: bool,
+    par: gemm::Parallelism,
+) {
+    // SAFETY: `MatRef::new` checked that every (i, j) with i < rows, j < cols addresses an
+    // element inside its slice; the caller vouches for `c`; T is f32 or f64, both supported.
+    unsafe {
+        gemm::gemm(
+            a.rows,
+            b.cols,
+            a.cols,
+            c,
+            1,
+            ldc as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+/// Whether this CPU runs `T`'s products on initcore's packed GEMM.
+fn has_packed<T: Real>() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if TypeId::of::<T>() == TypeId::of::<f32>() {
+            return packed::isa_f32().is_some();
+        }
+        if TypeId::of::<T>() == TypeId::of::<f64>() {
+            return packed::isa_f64().is_some();
+        }
+    }
+    false
+}
+
+/// Runs the product on the packed GEMM if this CPU has it for `T` (else returns `false` and
+/// writes nothing). Shapes are checked and non-empty.
+fn packed_into<T: Real>(c: &mut [T], a: MatRef<'_, T>, b: MatRef<'_, T>, accumulate: bool, threads: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let (Some(isa), Some(c), Some(a), Some(b)) = (packed::isa_f32(), cast_mut(c), a.cast(), b.cast()) {
+            packed_run(isa, c, a, b, accumulate, threads);
+            return true;
+        }
+        if let (Some(isa), Some(c), Some(a), Some(b)) = (packed::isa_f64(), cast_mut(c), a.cast(), b.cast()) {
+            packed_run(isa, c, a, b, accumulate, threads);
+            return true;
+        }
+    }
+    let _ = (c, a, b, accumulate, threads);
+    false
+}
+
+/// The packed GEMM on up to `threads` workers, each on its own band of rows or columns of `c`
+/// (never splitting `k`, so the bits do not depend on the split).
+#[cfg(target_arch = "x86_64")]
+fn packed_run<T: Real>(
+    isa: &'static packed::Isa<T>,
+    c: &mut [T],
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    accumulate: bool,
+    threads: usize,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let (mr, nr) = isa.tile();
+    // One band: rows lo..hi (or columns lo..hi) of c. A band whose packing buffer cannot be
+    // allocated runs on the gemm crate instead; nothing of it was written before that.
+    let band = |out: packed::OutPtr<T>, by_rows: bool, lo: usize, hi: usize| {
+        let (a, b, c) = if by_rows {
+            // SAFETY: lo < hi <= m: row lo of c lies inside its m·n elements.
+            (a.row_band(lo, hi), b, unsafe { out.get().add(lo * n) })
+        } else {
+            // SAFETY: lo < hi <= n: column lo of row 0 lies inside c.
+            (a, b.col_band(lo, hi), unsafe { out.get().add(lo) })
+        };
+        // SAFETY: c addresses a.rows rows n apart of b.cols elements of the caller's `c`,
+        // disjoint from every other band's, and `a`, `b` are shared borrows of other memory.
+        unsafe {
+            if packed::gemm_serial(isa, a, b, c, n, accumulate).is_err() {
+                crate_gemm(c, n, a, b, accumulate, gemm::Parallelism::None);
+            }
+        }
+    };
+    let out = packed::OutPtr(c.as_mut_ptr());
+    let (by_rows, parts) = packed::split(mr, nr, m, k, n, threads.max(1));
+    if parts <= 1 {
+        return band(out, true, 0, m);
+    }
+    let (len, step) = if by_rows { (m, mr) } else { (n, nr) };
+    parallel::install(|| {
+        use rayon::prelude::*;
+        (0..parts).into_par_iter().for_each(|w| {
+            let (lo, hi) = packed::part(len, step, parts, w);
+            if lo < hi {
+                band(out, by_rows, lo, hi);
+            }
+        })
+    });
 }
 
 /// Rows of `c` per band below which [`gemm_into_banded`] does not split.
 pub const BAND_MIN_ROWS: usize = 32;
 
-/// `c ← a·b` like [`gemm_into`], parallel by bands of whole rows of `c`: up to `threads`
-/// bands, each one serial GEMM on its own thread. GEMM's own threading splits a product into
-/// many small jobs with a barrier per depth block, which does not scale on products of MLP size
-/// (128 rows: two threads run no faster than one); bands keep every core on one long serial
-/// product.
+/// `c ← a·b` like [`gemm_into`], parallel by bands of `c`, each one serial product on its own
+/// thread.
 ///
-/// Same bits as one serial call: GEMM computes each element of `c` with the same kernel and the
-/// same depth blocking wherever its row falls (the blocking depends on `k` alone once a product
-/// is past GEMM's small-matrix paths, which the split stays clear of: bands are at least
-/// `BAND_MIN_ROWS` rows, and outputs of 64 columns or fewer are not split). Tested below.
+/// On the packed GEMM this is `gemm_into` itself, which already cuts `c` into row or column
+/// bands (whichever balances better) and gives every split the same bits. On the `gemm` crate
+/// it cuts rows: the crate's own threading splits a product into many small jobs with a
+/// barrier per depth block, which does not scale on products of MLP size (128 rows: two
+/// threads run no faster than one), while bands keep every core on one long serial product.
+/// The crate computes each element with the same kernel and depth blocking wherever its row
+/// falls once a product is past its small-matrix paths, which the split stays clear of: bands
+/// are at least `BAND_MIN_ROWS` rows, and outputs of 64 columns or fewer are not split.
+/// Tested in `matmul/tests.rs`.
 pub fn gemm_into_banded<T: Real>(
     c: &mut [T],
     a: MatRef<'_, T>,
@@ -187,6 +330,10 @@ pub fn gemm_into_banded<T: Real>(
     accumulate: bool,
     threads: usize,
 ) -> Result<(), ShapeError> {
+    if has_packed::<T>() {
+        // The packed GEMM splits rows or columns itself, whichever balances better.
+        return gemm_into(c, a, b, accumulate, threads);
+    }
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let bands = threads.min(m / BAND_MIN_ROWS);
     if bands < 2 || n <= 64 || k <= 2 {
@@ -333,227 +480,4 @@ pub fn batched_matmul<T: Real>(c: &mut [T], a: Batched<'_, T>, b: Batched<'_, T>
 const PAR_COST: usize = parallel::PAR_THRESHOLD;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn naive(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Vec<f64> {
-        let mut c = vec![0.0; a.rows() * b.cols()];
-        for i in 0..a.rows() {
-            for j in 0..b.cols() {
-                let mut s = 0.0;
-                for p in 0..a.cols() {
-                    s += a.at(i, p) * b.at(p, j);
-                }
-                c[i * b.cols() + j] = s;
-            }
-        }
-        c
-    }
-
-    fn fill(n: usize, seed: u64) -> Vec<f64> {
-        // A small LCG: deterministic values in [-1, 1) without a dependency.
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-            })
-            .collect()
-    }
-
-    fn close(x: &[f64], y: &[f64], tol: f64) {
-        assert_eq!(x.len(), y.len());
-        for (i, (a, b)) in x.iter().zip(y).enumerate() {
-            assert!((a - b).abs() <= tol * (1.0 + b.abs()), "index {i}: {a} vs {b}");
-        }
-    }
-
-    #[test]
-    fn matches_naive_on_awkward_shapes() {
-        for &(m, k, n) in &[
-            (0, 3, 4),
-            (3, 0, 4),
-            (1, 1, 1),
-            (7, 9, 5),
-            (8, 16, 8),
-            (17, 33, 15),
-            (33, 65, 31),
-            (128, 100, 64),
-        ] {
-            let a = fill(m * k, 1);
-            let b = fill(k * n, 2);
-            let (am, bm) = (
-                MatRef::row_major(&a, m, k).unwrap(),
-                MatRef::row_major(&b, k, n).unwrap(),
-            );
-            let mut c = vec![f64::NAN; m * n];
-            matmul(&mut c, am, bm).unwrap();
-            close(&c, &naive(am, bm), 1e-12);
-        }
-    }
-
-    #[test]
-    fn transposed_views_need_no_copy() {
-        let (m, k, n) = (13, 7, 11);
-        let at = fill(k * m, 3); // stored as (k, m)
-        let bt = fill(n * k, 4); // stored as (n, k)
-        let a = MatRef::row_major(&at, k, m).unwrap().t();
-        let b = MatRef::row_major(&bt, n, k).unwrap().t();
-        let mut c = vec![0.0; m * n];
-        matmul(&mut c, a, b).unwrap();
-        close(&c, &naive(a, b), 1e-12);
-    }
-
-    #[test]
-    fn accumulate_adds_to_the_output() {
-        let (m, k, n) = (5, 6, 7);
-        let a = fill(m * k, 5);
-        let b = fill(k * n, 6);
-        let (am, bm) = (
-            MatRef::row_major(&a, m, k).unwrap(),
-            MatRef::row_major(&b, k, n).unwrap(),
-        );
-        let mut c = vec![1.0; m * n];
-        gemm_into(&mut c, am, bm, true, 1).unwrap();
-        let want: Vec<f64> = naive(am, bm).iter().map(|v| v + 1.0).collect();
-        close(&c, &want, 1e-12);
-    }
-
-    #[test]
-    fn f32_matches_f64_naive() {
-        let (m, k, n) = (31, 257, 9);
-        let a = fill(m * k, 7);
-        let b = fill(k * n, 8);
-        let a32: Vec<f32> = a.iter().map(|&v| v as f32).collect();
-        let b32: Vec<f32> = b.iter().map(|&v| v as f32).collect();
-        let mut c = vec![0f32; m * n];
-        matmul(
-            &mut c,
-            MatRef::row_major(&a32, m, k).unwrap(),
-            MatRef::row_major(&b32, k, n).unwrap(),
-        )
-        .unwrap();
-        let a64: Vec<f64> = a32.iter().map(|&v| v as f64).collect();
-        let b64: Vec<f64> = b32.iter().map(|&v| v as f64).collect();
-        let want = naive(
-            MatRef::row_major(&a64, m, k).unwrap(),
-            MatRef::row_major(&b64, k, n).unwrap(),
-        );
-        let got: Vec<f64> = c.iter().map(|&v| v as f64).collect();
-        close(&got, &want, 1e-5);
-    }
-
-    #[test]
-    fn bit_identical_for_any_thread_count() {
-        let (m, k, n) = (256, 300, 200);
-        let a = fill(m * k, 9);
-        let b = fill(k * n, 10);
-        let (am, bm) = (
-            MatRef::row_major(&a, m, k).unwrap(),
-            MatRef::row_major(&b, k, n).unwrap(),
-        );
-        let mut c1 = vec![0.0; m * n];
-        gemm_into(&mut c1, am, bm, false, 1).unwrap();
-        for t in [2, 3, 4] {
-            let mut ct = vec![0.0; m * n];
-            parallel::install(|| gemm_into(&mut ct, am, bm, false, t)).unwrap();
-            assert!(
-                c1.iter().zip(&ct).all(|(x, y)| x.to_bits() == y.to_bits()),
-                "threads={t}"
-            );
-        }
-    }
-
-    #[test]
-    fn banded_products_are_bit_identical_to_one_serial_product() {
-        // (m, k, n, a transposed, b transposed): the shapes of an MLP's forward, dW and dx.
-        let shapes = [
-            (128, 784, 256, false, false),
-            (784, 128, 256, true, false),
-            (128, 256, 784, false, true),
-            (128, 100, 100, false, false),
-            (100, 128, 100, true, false),
-            (97, 33, 65, false, false),
-            (512, 1024, 1024, false, false),
-            (1024, 512, 1024, true, false),
-            (64, 600, 70, false, true),
-            (300, 7, 10, false, false),
-        ];
-        for &(m, k, n, ta, tb) in &shapes {
-            let a = fill(m * k, 13);
-            let b = fill(k * n, 14);
-            let am = if ta {
-                MatRef::row_major(&a, k, m).unwrap().t()
-            } else {
-                MatRef::row_major(&a, m, k).unwrap()
-            };
-            let bm = if tb {
-                MatRef::row_major(&b, n, k).unwrap().t()
-            } else {
-                MatRef::row_major(&b, k, n).unwrap()
-            };
-            let a32: Vec<f32> = a.iter().map(|&v| v as f32).collect();
-            let b32: Vec<f32> = b.iter().map(|&v| v as f32).collect();
-            let am32 = if ta {
-                MatRef::row_major(&a32, k, m).unwrap().t()
-            } else {
-                MatRef::row_major(&a32, m, k).unwrap()
-            };
-            let bm32 = if tb {
-                MatRef::row_major(&b32, n, k).unwrap().t()
-            } else {
-                MatRef::row_major(&b32, k, n).unwrap()
-            };
-            let mut want = vec![0.0; m * n];
-            gemm_into(&mut want, am, bm, false, 1).unwrap();
-            let mut want32 = vec![0f32; m * n];
-            gemm_into(&mut want32, am32, bm32, false, 1).unwrap();
-            for t in [2, 3, 4, 7] {
-                let mut got = vec![f64::NAN; m * n];
-                gemm_into_banded(&mut got, am, bm, false, t).unwrap();
-                assert!(
-                    got.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()),
-                    "f64 {m}x{k}x{n} threads={t}"
-                );
-                let mut got32 = vec![f32::NAN; m * n];
-                gemm_into_banded(&mut got32, am32, bm32, false, t).unwrap();
-                assert!(
-                    got32.iter().zip(&want32).all(|(x, y)| x.to_bits() == y.to_bits()),
-                    "f32 {m}x{k}x{n} threads={t}"
-                );
-            }
-        }
-        let a = fill(6, 1);
-        let mut c = vec![0.0; 4];
-        let am = MatRef::row_major(&a, 2, 3).unwrap();
-        assert!(gemm_into_banded(&mut c, am, am, false, 2).is_err());
-    }
-
-    #[test]
-    fn batched_broadcasts_like_numpy() {
-        let (batch, m, k, n) = (6, 4, 5, 3);
-        let a = fill(batch * m * k, 11);
-        let b = fill(k * n, 12); // one matrix, broadcast over the batch
-        let ab = Batched::new(&a, batch, m * k, m, k, k, 1).unwrap();
-        let bb = Batched::new(&b, 1, 0, k, n, n, 1).unwrap();
-        let mut c = vec![0.0; batch * m * n];
-        batched_matmul(&mut c, ab, bb).unwrap();
-        for i in 0..batch {
-            let want = naive(
-                MatRef::row_major(&a[i * m * k..(i + 1) * m * k], m, k).unwrap(),
-                bb.first,
-            );
-            close(&c[i * m * n..(i + 1) * m * n], &want, 1e-12);
-        }
-    }
-
-    #[test]
-    fn bad_shapes_are_errors_not_panics() {
-        let a = vec![0.0f64; 6];
-        assert!(MatRef::row_major(&a, 2, 4).is_err());
-        assert!(MatRef::new(&a, 3, 3, 3, 1).is_err());
-        let am = MatRef::row_major(&a, 2, 3).unwrap();
-        let mut c = vec![0.0; 4];
-        assert!(matmul(&mut c, am, am).is_err());
-    }
-}
+mod tests;
