@@ -19,6 +19,7 @@ pub mod optim;
 pub mod parallel;
 pub mod real;
 pub mod stats;
+pub mod team;
 pub mod train;
 pub mod vmath;
 

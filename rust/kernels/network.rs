@@ -39,7 +39,7 @@
 //! whole pass is too.
 
 use super::activation::{
-    act_backward, act_forward, colsum_workspace_len, log_softmax, log_softmax_backward, maxout_backward,
+    self, act_backward, act_forward, colsum_workspace_len, log_softmax, log_softmax_backward, maxout_backward,
     maxout_forward, prelu_backward, prelu_forward, softmax, softmax_backward, Act,
 };
 use super::batch_norm;
@@ -219,6 +219,8 @@ pub struct Network<T> {
     db_scratch: Vec<T>,
     /// BatchNorm's `f64` partial sums.
     work64: Vec<f64>,
+    /// A team's per-block partial sums of a Dense layer's `db` (`network_team.rs`).
+    team_parts: Vec<T>,
 }
 
 /// Where a layer reads its input: the caller's `x` or an earlier layer's output.
@@ -283,6 +285,7 @@ impl<T: VMath> Network<T> {
             colsum: vec![],
             db_scratch: vec![],
             work64: vec![],
+            team_parts: vec![],
         };
         net.reserve(capacity.max(1));
         Ok(net)
@@ -338,6 +341,7 @@ impl<T: VMath> Network<T> {
         self.colsum = vec![T::zero(); colsum];
         self.db_scratch = vec![T::zero(); dense_out];
         self.work64 = vec![0.0; work64];
+        self.team_parts = vec![T::zero(); cap.div_ceil(activation::SUM_BLOCK_ROWS) * dense_out];
         self.capacity = cap;
     }
 
@@ -485,10 +489,30 @@ impl<T: VMath> Network<T> {
         self.check_args(x, n, params, buffers, training.then_some(uniforms))?;
         let mut prev: Option<usize> = None;
         for i in 0..self.specs.len() {
+            prev = self.forward_layer(i, prev, x, n, params, buffers, uniforms, training)?;
+        }
+        Ok(())
+    }
+
+    /// Layer `i` of [`Network::forward`] (arguments checked), reading the output of layer
+    /// `prev` (`None`: `x`); returns where its own output lives.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_layer(
+        &mut self,
+        i: usize,
+        prev: Option<usize>,
+        x: &[T],
+        n: usize,
+        params: &[&mut [T]],
+        buffers: &mut [&mut [T]],
+        uniforms: &[&[T]],
+        training: bool,
+    ) -> Result<Option<usize>, ShapeError> {
+        {
             let s = self.specs[i];
             if s.passes_through(training) {
                 self.src[i] = prev;
-                continue;
+                return Ok(prev);
             }
             let (before, rest) = self.ws.split_at_mut(i);
             let w = &mut rest[0];
@@ -540,10 +564,9 @@ impl<T: VMath> Network<T> {
                     alpha_dropout_forward(x_in, u, rate, a, b, alpha_p, mask, y)?;
                 }
             }
-            prev = Some(i);
-            self.src[i] = prev;
+            self.src[i] = Some(i);
         }
-        Ok(())
+        Ok(Some(i))
     }
 
     /// The buffer to which a loss writes `d loss / d output` (`n × output_dim` values) before
@@ -569,6 +592,15 @@ impl<T: VMath> Network<T> {
         params: &[&mut [T]],
         grads: &mut [&mut [T]],
     ) -> Result<(), ShapeError> {
+        self.check_grads(params, grads)?;
+        let mut flip = false;
+        for i in (self.stop..self.specs.len()).rev() {
+            flip ^= self.backward_layer(i, flip, x, n, params, grads)?;
+        }
+        Ok(())
+    }
+
+    fn check_grads(&self, params: &[&mut [T]], grads: &[&mut [T]]) -> Result<(), ShapeError> {
         ensure!(
             grads.len() == self.n_params,
             "{} gradient arrays given, the network has {}",
@@ -583,12 +615,27 @@ impl<T: VMath> Network<T> {
                 p.len()
             );
         }
+        Ok(())
+    }
+
+    /// Layer `i` of [`Network::backward`] (arguments checked): its output gradient is in
+    /// `grad[flip as usize]`, its input gradient goes to the other buffer. Returns whether it
+    /// wrote one (the buffers then swap roles).
+    fn backward_layer(
+        &mut self,
+        i: usize,
+        flip: bool,
+        x: &[T],
+        n: usize,
+        params: &[&mut [T]],
+        grads: &mut [&mut [T]],
+    ) -> Result<bool, ShapeError> {
         let [g0, g1] = &mut self.grad;
-        let (mut dy_buf, mut dx_buf) = (g0, g1);
-        for i in (self.stop..self.specs.len()).rev() {
+        let (dy_buf, dx_buf) = if flip { (g1, g0) } else { (g0, g1) };
+        {
             let s = self.specs[i];
             if s.passes_through(true) {
-                continue;
+                return Ok(false);
             }
             let prev = if i == 0 { None } else { self.src[i - 1] };
             let x_in = input_of(x, &self.ws, prev, n * s.inp);
@@ -638,11 +685,13 @@ impl<T: VMath> Network<T> {
                 LayerKind::Maxout { k } => maxout_backward(dy, &w.arg[..len], n, m, k, dx)?,
                 LayerKind::Dropout { .. } | LayerKind::AlphaDropout { .. } => dropout_backward(dy, &w.mask[..len], dx)?,
             }
-            std::mem::swap(&mut dy_buf, &mut dx_buf);
         }
-        Ok(())
+        Ok(true)
     }
 }
+
+#[path = "network_team.rs"]
+mod team;
 
 #[cfg(test)]
 #[path = "network_tests.rs"]
