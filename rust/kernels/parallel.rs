@@ -165,11 +165,31 @@ pub fn pool_size() -> usize {
     pool().current_num_threads()
 }
 
-/// Whether a training step may run on a thread team (`team.rs`): yes unless the
-/// `INITCORE_TEAM` variable is `0` (read once; for comparing with the kernel-by-kernel path).
+/// Whether training steps may run on a thread team (`team.rs`): 0 = not decided yet (then the
+/// `INITCORE_TEAM` variable decides: on if `1`), 1 = yes, 2 = no.
+///
+/// Off by default until measured on a quiet machine: on the shared build VM the team's two
+/// threads often share one CPU, where every phase handoff waits for a yield (about 12 µs a
+/// phase instead of 0.2 µs), and the kernel-by-kernel path was faster there.
+static TEAM: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Whether a training step may run on a thread team; see `set_team_enabled`.
 pub fn team_enabled() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| std::env::var("INITCORE_TEAM").map_or(true, |v| v.trim() != "0"))
+    match TEAM.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let on = std::env::var("INITCORE_TEAM").is_ok_and(|v| v.trim() == "1");
+            TEAM.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+            on
+        }
+    }
+}
+
+/// Turns the team step on or off (off: each kernel forks and joins on its own, as before the
+/// team; for comparisons). Results are the same bits either way.
+pub fn set_team_enabled(on: bool) {
+    TEAM.store(if on { 1 } else { 2 }, Ordering::Relaxed);
 }
 
 /// Replaces the pool with one of `n` threads (`n >= 1`). Calls already running keep the old one.

@@ -39,7 +39,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long a waiting member spins, then yields, before it sleeps.
-const SPIN: Duration = Duration::from_micros(20);
+const SPIN: Duration = Duration::from_micros(2);
 const YIELD: Duration = Duration::from_micros(1000);
 /// One sleep of a waiting member (its wake-up latency once the leader is long away).
 const NAP: Duration = Duration::from_micros(200);
@@ -330,5 +330,58 @@ mod tests {
             .unwrap();
         });
         assert!(!parallel::in_team());
+    }
+
+    /// What a team costs: forming one, and one phase (empty, and with ~20 µs of work per
+    /// member). `cargo test --release --lib team_costs -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn team_costs() {
+        let work = |us: f64| {
+            let t = Instant::now();
+            while t.elapsed().as_secs_f64() * 1e6 < us {
+                std::hint::spin_loop();
+            }
+        };
+        for want in [2, 3] {
+            let (mut form, mut sizes) = (f64::INFINITY, vec![]);
+            for _ in 0..200 {
+                let t = Instant::now();
+                let s = with_team(want, |team| team.size());
+                form = form.min(t.elapsed().as_secs_f64());
+                sizes.push(s);
+                work(200.0);
+            }
+            let full = sizes.iter().filter(|&&s| s == want.min(parallel::pool_size())).count();
+            let (mut empty, mut busy) = (vec![], vec![]);
+            with_team(want, |team| {
+                for _ in 0..2000 {
+                    let t = Instant::now();
+                    team.run(&|_, _| Ok(())).unwrap();
+                    empty.push(t.elapsed().as_secs_f64());
+                    let t = Instant::now();
+                    team.run(&|_, _| {
+                        work(20.0);
+                        Ok(())
+                    })
+                    .unwrap();
+                    busy.push(t.elapsed().as_secs_f64() - 20e-6);
+                }
+            });
+            empty.sort_by(f64::total_cmp);
+            busy.sort_by(f64::total_cmp);
+            let us = |v: &[f64], q: f64| v[((v.len() - 1) as f64 * q) as usize] * 1e6;
+            println!(
+                "team of {want} (pool {}): forming min {:.1} us, full in {full}/200; empty phase min/median/p99 {:.2}/{:.2}/{:.2} us; 20-us phase overhead {:.2}/{:.2}/{:.2} us",
+                parallel::pool_size(),
+                form * 1e6,
+                us(&empty, 0.0),
+                us(&empty, 0.5),
+                us(&empty, 0.99),
+                us(&busy, 0.0),
+                us(&busy, 0.5),
+                us(&busy, 0.99)
+            );
+        }
     }
 }

@@ -69,7 +69,7 @@ impl<T> Slots<'_, T> {
     /// # Safety
     /// `i` is in bounds, and no other live slice overlaps `r` of array `i`.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn range<'s>(&'s self, i: usize, r: std::ops::Range<usize>) -> &'s mut [T] {
+    unsafe fn range(&self, i: usize, r: std::ops::Range<usize>) -> &mut [T] {
         let whole: *mut [T] = std::ptr::addr_of_mut!(**self.0.add(i));
         assert!(r.start <= r.end && r.end <= whole.len());
         std::slice::from_raw_parts_mut((whole as *mut T).add(r.start), r.end - r.start)

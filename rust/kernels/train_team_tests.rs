@@ -216,6 +216,7 @@ fn on_team(
 #[test]
 fn the_network_splits_and_tiny_networks_do_not() {
     let net = Network::new(INPUT, big_layers(), 256).unwrap();
+    parallel::set_team_enabled(true);
     parallel::set_num_threads(3).unwrap();
     // (Another test may resize the pool meanwhile; a size of 1 is then the answer.)
     let size = net.team_size(256);
@@ -347,6 +348,8 @@ fn a_run_of_steps_is_bit_identical_for_any_pool_size() {
             per_param: &[],
             param_lrs: None,
         };
+        // The team on (the default is off): the run forms one team for its steps.
+        parallel::set_team_enabled(true);
         parallel::set_num_threads(threads).unwrap();
         let mut ws = EpochWs::new();
         let mut out = vec![0.0; 256 * CLASSES];
