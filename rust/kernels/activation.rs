@@ -35,7 +35,7 @@ pub mod maxout;
 pub mod prelu;
 pub mod softmax;
 
-pub(crate) use colsum::{blocked_colsum, for_each_chunk_pair, rows_per_chunk};
+pub(crate) use colsum::{blocked_colsum, column_sum_blocks, fold_blocks, for_each_chunk_pair, rows_per_chunk};
 pub use colsum::{colsum_workspace_len, column_sums};
 use element::{op, ElementOp};
 
@@ -345,6 +345,32 @@ pub fn bias_act_backward<T: VMath>(
         let r = r0 * m..r0 * m + dzc.len();
         bias_backward_rows(o, m, &dy[r.clone()], &z[r.clone()], &y[r], dzc, part)
     }))
+}
+
+/// A band of [`bias_act_backward`] for a team: rows of `dy`, `z`, `y`, `dz` starting on a
+/// block boundary of the batch, `dz ← dy · f'(z)` and one partial column sum per block of
+/// `SUM_BLOCK_ROWS` rows into `parts` (`⌈rows/SUM_BLOCK_ROWS⌉ · m`); `colsum::fold_blocks`
+/// over all bands' partials then gives `db` with the bits of `bias_act_backward`. The caller
+/// (`network_team.rs`) has checked the shapes.
+pub(crate) fn bias_act_backward_blocks<T: VMath>(
+    act: Act<T>,
+    dy: &[T],
+    z: &[T],
+    y: &[T],
+    m: usize,
+    dz: &mut [T],
+    parts: &mut [T],
+) {
+    if m == 0 {
+        return;
+    }
+    let c = SUM_BLOCK_ROWS * m;
+    with_op!(act, o => {
+        for (i, (dzc, part)) in dz.chunks_mut(c).zip(parts.chunks_exact_mut(m)).enumerate() {
+            let r = i * c..i * c + dzc.len();
+            bias_backward_rows(o, m, &dy[r.clone()], &z[r.clone()], &y[r], dzc, part);
+        }
+    });
 }
 
 #[cfg(test)]

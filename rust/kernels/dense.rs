@@ -34,7 +34,7 @@ use crate::ensure;
 /// Multiply-adds per row band of a product split across threads (about 10 µs of one core): on
 /// smaller bands, handing work to another thread costs more than it saves (measured on the
 /// 100-unit layers of the `snn` workload).
-const BAND_MACS: usize = 1 << 19;
+pub(crate) const BAND_MACS: usize = 1 << 19;
 /// Multiply-adds of each of a layer's two backward products above which they run side by side.
 pub(crate) const JOIN_MACS: usize = 1 << 19;
 

@@ -1,5 +1,5 @@
 //! A run of consecutive training steps (a whole epoch, or part of one) as one call: the batches
-//! gathered from the caller's data in the caller's shuffled order, one [`train_step`] each, and
+//! gathered from the caller's data in the caller's shuffled order, one `train::train_step` each, and
 //! the running sums `fit` logs.
 //!
 //! ```text
@@ -27,7 +27,9 @@
 use super::clip::Clip;
 use super::losses::LossFn;
 use super::network::Network;
-use super::train::{check_target, np_argmax, train_step, Extras, Loss, Optimizer, State, Target};
+use super::parallel;
+use super::team::Team;
+use super::train::{check_target, np_argmax, train_step_on, Extras, Loss, Optimizer, State, Target};
 use super::vmath::VMath;
 use super::ShapeError;
 use crate::ensure;
@@ -165,7 +167,7 @@ pub fn accuracy_counts<T: VMath>(loss: Loss, out: &[T], n: usize, c: usize, targ
     }
 }
 
-/// Checks a run's arguments (beyond what every [`train_step`] checks) before anything is written.
+/// Checks a run's arguments (beyond what every `train::train_step` checks) before anything is written.
 fn check<T: VMath>(net: &Network<T>, loss: Loss, a: &EpochArgs<'_, T>) -> Result<usize, ShapeError> {
     let (d, c) = (net.input_dim(), net.output_dim());
     ensure!(a.batch >= 1, "argument 'batch_size' must be >= 1");
@@ -293,78 +295,89 @@ pub fn train_epoch<T: VMath>(
         buffers,
         mu_products,
     } = st;
-    for s in 0..a.count {
-        let r = batch_range(a.first + s, a.batch, a.order.len());
-        let (idx, n) = (&a.order[r.clone()], r.len());
-        gather(a.x, d, idx, &mut ws.x[..n * d]);
-        let target = match a.target {
-            Target::Labels(l) => {
-                for (dst, &i) in ws.labels[..n].iter_mut().zip(idx) {
-                    *dst = l[i as usize];
+    // One team for the whole run (`team.rs`): its workers stay awake from step to step, and
+    // the leader (this thread) gathers, polls and logs between steps.
+    let want = net.team_size(largest);
+    let mut run = |team: Option<&Team<'_>>| -> Result<(), ShapeError> {
+        for s in 0..a.count {
+            let r = batch_range(a.first + s, a.batch, a.order.len());
+            let (idx, n) = (&a.order[r.clone()], r.len());
+            gather(a.x, d, idx, &mut ws.x[..n * d]);
+            let target = match a.target {
+                Target::Labels(l) => {
+                    for (dst, &i) in ws.labels[..n].iter_mut().zip(idx) {
+                        *dst = l[i as usize];
+                    }
+                    Target::Labels(&ws.labels[..n])
                 }
-                Target::Labels(&ws.labels[..n])
+                Target::Values(v) => {
+                    gather(v, c, idx, &mut ws.values[..n * c]);
+                    Target::Values(&ws.values[..n * c])
+                }
+            };
+            uniforms.clear();
+            for &w in &widths {
+                uniforms.push(&a.uniforms[u_at..u_at + n * w]);
+                u_at += n * w;
             }
-            Target::Values(v) => {
-                gather(v, c, idx, &mut ws.values[..n * c]);
-                Target::Values(&ws.values[..n * c])
+            let weights = match a.weights {
+                Some(w) => {
+                    ws.weights.clear();
+                    ws.weights.extend(idx.iter().map(|&i| w[i as usize]));
+                    Some(&ws.weights[..])
+                }
+                None => None,
+            };
+            let extras = Extras {
+                loss_fn: a.loss_fn,
+                weights,
+                clip: a.clip,
+                per_param: a.per_param,
+                param_lrs: if a.lrs.is_some() { None } else { a.param_lrs },
+                momentum: a.momentums.map(|m| m[s]),
+            };
+            let lr = a.lrs.map_or(a.lr, |l| l[s]);
+            let st = State {
+                params: &mut *params,
+                grads: &mut *grads,
+                states: &mut *states,
+                buffers: &mut *buffers,
+                mu_products: &mut *mu_products,
+            };
+            let o = &mut out[..n * c];
+            let value = train_step_on(
+                team,
+                net,
+                opt,
+                lr,
+                a.step0 + s as u64,
+                loss,
+                &ws.x[..n * d],
+                n,
+                target,
+                &uniforms,
+                st,
+                o,
+                extras,
+            )?;
+            let (ok, count) = accuracy_counts(loss, o, n, c, &target);
+            progress.steps += 1;
+            progress.loss_sum += value * n as f64;
+            progress.samples += n;
+            progress.correct += ok;
+            progress.count += count;
+            progress.last_rows = n;
+            if s + 1 < a.count && poll(progress) {
+                break;
             }
-        };
-        uniforms.clear();
-        for &w in &widths {
-            uniforms.push(&a.uniforms[u_at..u_at + n * w]);
-            u_at += n * w;
         }
-        let weights = match a.weights {
-            Some(w) => {
-                ws.weights.clear();
-                ws.weights.extend(idx.iter().map(|&i| w[i as usize]));
-                Some(&ws.weights[..])
-            }
-            None => None,
-        };
-        let extras = Extras {
-            loss_fn: a.loss_fn,
-            weights,
-            clip: a.clip,
-            per_param: a.per_param,
-            param_lrs: if a.lrs.is_some() { None } else { a.param_lrs },
-            momentum: a.momentums.map(|m| m[s]),
-        };
-        let lr = a.lrs.map_or(a.lr, |l| l[s]);
-        let st = State {
-            params: &mut *params,
-            grads: &mut *grads,
-            states: &mut *states,
-            buffers: &mut *buffers,
-            mu_products: &mut *mu_products,
-        };
-        let o = &mut out[..n * c];
-        let value = train_step(
-            net,
-            opt,
-            lr,
-            a.step0 + s as u64,
-            loss,
-            &ws.x[..n * d],
-            n,
-            target,
-            &uniforms,
-            st,
-            o,
-            extras,
-        )?;
-        let (ok, count) = accuracy_counts(loss, o, n, c, &target);
-        progress.steps += 1;
-        progress.loss_sum += value * n as f64;
-        progress.samples += n;
-        progress.correct += ok;
-        progress.count += count;
-        progress.last_rows = n;
-        if s + 1 < a.count && poll(progress) {
-            break;
-        }
+        Ok(())
+    };
+    if want > 1 {
+        parallel::with_team(want, |team| run(Some(team)))
+    } else {
+        run(None)
     }
-    Ok(())
 }
 
 #[cfg(test)]

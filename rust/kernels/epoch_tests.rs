@@ -5,6 +5,7 @@ use super::*;
 use crate::kernels::activation::tests::fill;
 use crate::kernels::network::tests::{every_layer, inputs, muts};
 use crate::kernels::optim::Adam;
+use crate::kernels::train::train_step;
 
 const ROWS: usize = 23;
 const BATCH: usize = 5;

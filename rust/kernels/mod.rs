@@ -20,6 +20,7 @@ pub mod parallel;
 pub mod real;
 pub mod rows;
 pub mod stats;
+pub mod team;
 pub mod train;
 pub mod vmath;
 

@@ -39,7 +39,7 @@
 //! whole pass is too.
 
 use super::activation::{
-    act_backward, act_forward, colsum_workspace_len, log_softmax, log_softmax_backward, maxout_backward,
+    self, act_backward, act_forward, colsum_workspace_len, log_softmax, log_softmax_backward, maxout_backward,
     maxout_forward, prelu_backward, prelu_forward, softmax, softmax_backward, Act,
 };
 use super::batch_norm;
@@ -47,132 +47,12 @@ use super::dense::{self, dense_backward, dense_forward, DenseShape};
 use super::dropout::{alpha_dropout_forward, dropout_backward, dropout_forward};
 use super::parallel;
 use super::vmath::VMath;
-use super::{Real, ShapeError};
+use super::ShapeError;
 use crate::ensure;
 
-/// What a layer computes (its widths are in [`LayerSpec`]).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum LayerKind<T> {
-    /// `y = f(x·W + b)`; parameters: the kernel `W (in, out)`, then the bias `b (out,)` if any.
-    Dense {
-        bias: bool,
-        act: Act<T>,
-    },
-    /// Parameters γ, β; buffers running mean, running variance (all `(m,)`).
-    BatchNorm {
-        momentum: f64,
-        eps: f64,
-    },
-    /// An elementwise activation.
-    Activation(Act<T>),
-    Softmax,
-    LogSoftmax,
-    /// Parameter: the slopes `(m,)`.
-    PRelu,
-    /// `in = out·k`.
-    Maxout {
-        k: usize,
-    },
-    /// Inverted dropout; `rate ∈ [0, 1)`.
-    Dropout {
-        rate: f64,
-    },
-    /// Alpha dropout with its affine correction `a`, `b` and the saturation value `alpha_p`.
-    AlphaDropout {
-        rate: f64,
-        a: f64,
-        b: f64,
-        alpha_p: f64,
-    },
-}
-
-/// One layer: its kind and its input and output widths.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LayerSpec<T> {
-    pub kind: LayerKind<T>,
-    pub inp: usize,
-    pub out: usize,
-}
-
-impl<T: Real> LayerSpec<T> {
-    /// Shapes of the layer's parameters, in the model's order.
-    pub fn param_shapes(&self) -> Vec<Vec<usize>> {
-        match self.kind {
-            LayerKind::Dense { bias, .. } => {
-                let mut v = vec![vec![self.inp, self.out]];
-                if bias {
-                    v.push(vec![self.out]);
-                }
-                v
-            }
-            LayerKind::BatchNorm { .. } => vec![vec![self.out], vec![self.out]],
-            LayerKind::PRelu => vec![vec![self.out]],
-            _ => vec![],
-        }
-    }
-
-    /// Number of non-trainable buffers (BatchNorm's running mean and variance), each `(out,)`.
-    pub fn n_buffers(&self) -> usize {
-        match self.kind {
-            LayerKind::BatchNorm { .. } => 2,
-            _ => 0,
-        }
-    }
-
-    /// Whether the layer takes a matrix of uniforms `(n, out)` in a training forward.
-    pub fn draws(&self) -> bool {
-        match self.kind {
-            LayerKind::Dropout { rate } | LayerKind::AlphaDropout { rate, .. } => rate > 0.0,
-            _ => false,
-        }
-    }
-
-    /// Whether the layer's output is its input (no buffer, no arithmetic).
-    fn passes_through(&self, training: bool) -> bool {
-        match self.kind {
-            LayerKind::Activation(Act::Identity) => true,
-            LayerKind::Dropout { .. } | LayerKind::AlphaDropout { .. } => !(training && self.draws()),
-            _ => false,
-        }
-    }
-
-    fn check(&self, i: usize) -> Result<(), ShapeError> {
-        let (inp, out) = (self.inp, self.out);
-        ensure!(
-            inp >= 1 && out >= 1,
-            "layer {i}: widths must be >= 1, got in={inp}, out={out}"
-        );
-        match self.kind {
-            LayerKind::Dense { .. } => {}
-            LayerKind::Maxout { k } => {
-                ensure!(
-                    k >= 1 && inp == out * k,
-                    "layer {i} (maxout): in={inp} must be out={out} times k={k}"
-                )
-            }
-            _ => ensure!(
-                inp == out,
-                "layer {i}: in={inp} and out={out} must be equal for this layer"
-            ),
-        }
-        match self.kind {
-            LayerKind::BatchNorm { momentum, eps } => batch_norm::check_hyper(momentum, eps)
-                .map_err(|e| ShapeError(format!("layer {i} (batch_norm): {e}")))?,
-            LayerKind::Dropout { rate } | LayerKind::AlphaDropout { rate, .. } => ensure!(
-                rate.is_finite() && (0.0..1.0).contains(&rate),
-                "layer {i} (dropout): rate must be in [0, 1), got {rate}"
-            ),
-            _ => {}
-        }
-        if let LayerKind::AlphaDropout { a, b, alpha_p, .. } = self.kind {
-            ensure!(
-                a.is_finite() && b.is_finite() && alpha_p.is_finite(),
-                "layer {i} (alpha_dropout): a, b and alpha_p must be finite"
-            );
-        }
-        Ok(())
-    }
-}
+#[path = "network_spec.rs"]
+mod spec;
+pub use spec::{LayerKind, LayerSpec};
 
 /// The workspace of one layer, sized for `capacity` rows (empty vectors where unused).
 #[derive(Debug, Default)]
@@ -219,6 +99,8 @@ pub struct Network<T> {
     db_scratch: Vec<T>,
     /// BatchNorm's `f64` partial sums.
     work64: Vec<f64>,
+    /// A team's per-block partial sums of a Dense layer's `db` (`network_team.rs`).
+    team_parts: Vec<T>,
 }
 
 /// Where a layer reads its input: the caller's `x` or an earlier layer's output.
@@ -283,6 +165,7 @@ impl<T: VMath> Network<T> {
             colsum: vec![],
             db_scratch: vec![],
             work64: vec![],
+            team_parts: vec![],
         };
         net.reserve(capacity.max(1));
         Ok(net)
@@ -338,6 +221,7 @@ impl<T: VMath> Network<T> {
         self.colsum = vec![T::zero(); colsum];
         self.db_scratch = vec![T::zero(); dense_out];
         self.work64 = vec![0.0; work64];
+        self.team_parts = vec![T::zero(); cap.div_ceil(activation::SUM_BLOCK_ROWS) * dense_out];
         self.capacity = cap;
     }
 
@@ -485,10 +369,30 @@ impl<T: VMath> Network<T> {
         self.check_args(x, n, params, buffers, training.then_some(uniforms))?;
         let mut prev: Option<usize> = None;
         for i in 0..self.specs.len() {
+            prev = self.forward_layer(i, prev, x, n, params, buffers, uniforms, training)?;
+        }
+        Ok(())
+    }
+
+    /// Layer `i` of [`Network::forward`] (arguments checked), reading the output of layer
+    /// `prev` (`None`: `x`); returns where its own output lives.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_layer(
+        &mut self,
+        i: usize,
+        prev: Option<usize>,
+        x: &[T],
+        n: usize,
+        params: &[&mut [T]],
+        buffers: &mut [&mut [T]],
+        uniforms: &[&[T]],
+        training: bool,
+    ) -> Result<Option<usize>, ShapeError> {
+        {
             let s = self.specs[i];
             if s.passes_through(training) {
                 self.src[i] = prev;
-                continue;
+                return Ok(prev);
             }
             let (before, rest) = self.ws.split_at_mut(i);
             let w = &mut rest[0];
@@ -540,10 +444,9 @@ impl<T: VMath> Network<T> {
                     alpha_dropout_forward(x_in, u, rate, a, b, alpha_p, mask, y)?;
                 }
             }
-            prev = Some(i);
-            self.src[i] = prev;
+            self.src[i] = Some(i);
         }
-        Ok(())
+        Ok(Some(i))
     }
 
     /// The buffer to which a loss writes `d loss / d output` (`n × output_dim` values) before
@@ -569,6 +472,15 @@ impl<T: VMath> Network<T> {
         params: &[&mut [T]],
         grads: &mut [&mut [T]],
     ) -> Result<(), ShapeError> {
+        self.check_grads(params, grads)?;
+        let mut flip = false;
+        for i in (self.stop..self.specs.len()).rev() {
+            flip ^= self.backward_layer(i, flip, x, n, params, grads)?;
+        }
+        Ok(())
+    }
+
+    fn check_grads(&self, params: &[&mut [T]], grads: &[&mut [T]]) -> Result<(), ShapeError> {
         ensure!(
             grads.len() == self.n_params,
             "{} gradient arrays given, the network has {}",
@@ -583,12 +495,27 @@ impl<T: VMath> Network<T> {
                 p.len()
             );
         }
+        Ok(())
+    }
+
+    /// Layer `i` of [`Network::backward`] (arguments checked): its output gradient is in
+    /// `grad[flip as usize]`, its input gradient goes to the other buffer. Returns whether it
+    /// wrote one (the buffers then swap roles).
+    fn backward_layer(
+        &mut self,
+        i: usize,
+        flip: bool,
+        x: &[T],
+        n: usize,
+        params: &[&mut [T]],
+        grads: &mut [&mut [T]],
+    ) -> Result<bool, ShapeError> {
         let [g0, g1] = &mut self.grad;
-        let (mut dy_buf, mut dx_buf) = (g0, g1);
-        for i in (self.stop..self.specs.len()).rev() {
+        let (dy_buf, dx_buf) = if flip { (g1, g0) } else { (g0, g1) };
+        {
             let s = self.specs[i];
             if s.passes_through(true) {
-                continue;
+                return Ok(false);
             }
             let prev = if i == 0 { None } else { self.src[i - 1] };
             let x_in = input_of(x, &self.ws, prev, n * s.inp);
@@ -638,11 +565,13 @@ impl<T: VMath> Network<T> {
                 LayerKind::Maxout { k } => maxout_backward(dy, &w.arg[..len], n, m, k, dx)?,
                 LayerKind::Dropout { .. } | LayerKind::AlphaDropout { .. } => dropout_backward(dy, &w.mask[..len], dx)?,
             }
-            std::mem::swap(&mut dy_buf, &mut dx_buf);
         }
-        Ok(())
+        Ok(true)
     }
 }
+
+#[path = "network_team.rs"]
+mod team;
 
 #[cfg(test)]
 #[path = "network_tests.rs"]

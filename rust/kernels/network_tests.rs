@@ -610,6 +610,61 @@ fn profile_phases() {
                 us(best.iter().sum())
             );
         }
+        // The whole step as `train::train_step` runs it: on a team when the network deserves
+        // one, and with the team turned off (each kernel forking and joining on its own).
+        let team_was = parallel::team_enabled();
+        for team in [true, false, true] {
+            use crate::kernels::train::{train_step, Extras, Loss, Optimizer, State, Target};
+            parallel::set_team_enabled(team);
+            let opt = Optimizer::Adam(Adam::default());
+            let mut states: Vec<Vec<f32>> = m1.iter().chain(&m2).cloned().collect();
+            let ns = states.len() / 2;
+            let mut ordered: Vec<&mut [f32]> = vec![];
+            let (a, b) = states.split_at_mut(ns);
+            for (x1, x2) in a.iter_mut().zip(b.iter_mut()) {
+                ordered.push(&mut x1[..]);
+                ordered.push(&mut x2[..]);
+            }
+            let mut out = vec![0f32; n * c];
+            let mut best = f64::INFINITY;
+            let mut ps: Vec<&mut [f32]> = params.iter_mut().map(|a| &mut a[..]).collect();
+            let mut gs: Vec<&mut [f32]> = grads.iter_mut().map(|a| &mut a[..]).collect();
+            let mut bs: Vec<&mut [f32]> = buffers.iter_mut().map(|a| &mut a[..]).collect();
+            for r in 0..reps + 3 {
+                let t0 = Instant::now();
+                let st = State {
+                    params: &mut ps,
+                    grads: &mut gs,
+                    states: &mut ordered,
+                    buffers: &mut bs,
+                    mu_products: &mut [],
+                };
+                let target = Target::Labels(&labels);
+                train_step(
+                    &mut net,
+                    &opt,
+                    1e-3,
+                    r as u64 + 1,
+                    Loss::CrossEntropy,
+                    &x,
+                    n,
+                    target,
+                    &[],
+                    st,
+                    &mut out,
+                    Extras::plain(),
+                )
+                .unwrap();
+                best = best.min(t0.elapsed().as_secs_f64());
+            }
+            println!(
+                "{name:5} train_step, team {} (team size {}): {:8.1} us",
+                if team { "on " } else { "off" },
+                net.team_size(n),
+                best * 1e6
+            );
+        }
+        parallel::set_team_enabled(team_was);
         let mut shapes = vec![];
         for w in sizes.windows(2) {
             shapes.push(("fwd x.W", n, w[0], w[1], false, false));

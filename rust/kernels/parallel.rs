@@ -19,9 +19,41 @@
 
 use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
+use std::cell::Cell;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Once, OnceLock, RwLock, TryLockError};
+
+pub use super::team::{with_team, Team};
+
+thread_local! {
+    /// Set while this thread is a member of a [`Team`]: every kernel it calls then runs on it
+    /// alone. A team member must never hand work to the pool: the pool's other threads are
+    /// inside the team, waiting at its barrier, and would never pick the work up.
+    static IN_TEAM: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the calling thread is inside a team (see `IN_TEAM`).
+#[inline]
+pub fn in_team() -> bool {
+    IN_TEAM.with(|c| c.get())
+}
+
+/// Marks the calling thread a team member until the guard drops.
+pub(crate) struct TeamMember(bool);
+
+impl TeamMember {
+    pub(crate) fn enter() -> Self {
+        Self(IN_TEAM.with(|c| c.replace(true)))
+    }
+}
+
+impl Drop for TeamMember {
+    fn drop(&mut self) {
+        let was = self.0;
+        IN_TEAM.with(|c| c.set(was));
+    }
+}
 
 /// Elements of work below which a kernel stays on the calling thread.
 pub const PAR_THRESHOLD: usize = 1 << 15;
@@ -120,9 +152,44 @@ pub fn pool() -> Arc<ThreadPool> {
     guard.as_ref().unwrap().clone()
 }
 
-/// Number of threads kernels may use.
+/// Number of threads kernels may use: the pool's size, or 1 inside a team.
 pub fn num_threads() -> usize {
+    if in_team() {
+        return 1;
+    }
     pool().current_num_threads()
+}
+
+/// The pool's size, whatever thread asks.
+pub fn pool_size() -> usize {
+    pool().current_num_threads()
+}
+
+/// Whether training steps may run on a thread team (`team.rs`): 0 = not decided yet (then the
+/// `INITCORE_TEAM` variable decides: on if `1`), 1 = yes, 2 = no.
+///
+/// Off by default until measured on a quiet machine: on the shared build VM the team's two
+/// threads often share one CPU, where every phase handoff waits for a yield (about 12 µs a
+/// phase instead of 0.2 µs), and the kernel-by-kernel path was faster there.
+static TEAM: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Whether a training step may run on a thread team; see `set_team_enabled`.
+pub fn team_enabled() -> bool {
+    match TEAM.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let on = std::env::var("INITCORE_TEAM").is_ok_and(|v| v.trim() == "1");
+            TEAM.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+            on
+        }
+    }
+}
+
+/// Turns the team step on or off (off: each kernel forks and joins on its own, as before the
+/// team; for comparisons). Results are the same bits either way.
+pub fn set_team_enabled(on: bool) {
+    TEAM.store(if on { 1 } else { 2 }, Ordering::Relaxed);
 }
 
 /// Replaces the pool with one of `n` threads (`n >= 1`). Calls already running keep the old one.
@@ -143,7 +210,7 @@ pub fn set_num_threads(n: usize) -> Result<(), String> {
 /// `PAR_THRESHOLD` elements, capped by the pool size.
 #[inline]
 pub fn threads_for(work: usize) -> usize {
-    if work < 2 * PAR_THRESHOLD {
+    if work < 2 * PAR_THRESHOLD || in_team() {
         1
     } else {
         (work / PAR_THRESHOLD).clamp(1, num_threads())

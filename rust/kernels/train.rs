@@ -26,6 +26,7 @@ use super::losses::{
 use super::network::Network;
 use super::optim::{adagrad_step, adam_step, nadam_step, rmsprop_step, sgd_step, Adagrad, Adam, NAdam, RMSprop, Sgd};
 use super::parallel;
+use super::team::Team;
 use super::vmath::VMath;
 use super::ShapeError;
 use crate::ensure;
@@ -358,8 +359,32 @@ fn loss_and_grad<T: VMath>(
 
 /// One training step over the `n` rows of `x`; returns the (mean) loss. `out` (`n ×
 /// output_dim`) receives the network output. `uniforms` are the dropout layers' uniform draws.
+///
+/// A network whose layers are big enough to split ([`Network::team_size`]) runs the step on a
+/// thread team (`team.rs`, `network_team.rs`); the bits are those of the serial step.
 #[allow(clippy::too_many_arguments)]
 pub fn train_step<T: VMath>(
+    net: &mut Network<T>,
+    opt: &Optimizer,
+    lr: f64,
+    step: u64,
+    loss: Loss,
+    x: &[T],
+    n: usize,
+    target: Target<'_, T>,
+    uniforms: &[&[T]],
+    st: State<'_, '_, T>,
+    out: &mut [T],
+    extras: Extras<'_, T>,
+) -> Result<f64, ShapeError> {
+    train_step_on(None, net, opt, lr, step, loss, x, n, target, uniforms, st, out, extras)
+}
+
+/// [`train_step`] on the caller's `team` (a run of steps keeps one team; `None`: a team of its
+/// own when the network deserves one).
+#[allow(clippy::too_many_arguments)]
+pub fn train_step_on<T: VMath>(
+    team: Option<&Team<'_>>,
     net: &mut Network<T>,
     opt: &Optimizer,
     lr: f64,
@@ -460,6 +485,19 @@ pub fn train_step<T: VMath>(
         }
     }
 
+    if let Some(team) = team {
+        return step_on_team(
+            team, net, &opt, lr, step, loss, x, n, &target, uniforms, st, out, &extras,
+        );
+    }
+    let want = net.team_size(n);
+    if want > 1 {
+        return parallel::with_team(want, |team| {
+            step_on_team(
+                team, net, &opt, lr, step, loss, x, n, &target, uniforms, st, out, &extras,
+            )
+        });
+    }
     let pooled = net.wants_pool(n);
     let mut run = move || -> Result<f64, ShapeError> {
         let value = loss_phase(net, loss, x, n, &target, st.params, st.buffers, uniforms, out, &extras)?;
@@ -508,8 +546,23 @@ pub fn loss_phase<T: VMath>(
     out: &mut [T],
     extras: &Extras<'_, T>,
 ) -> Result<f64, ShapeError> {
-    let c = net.output_dim();
     net.forward(x, n, params, buffers, uniforms, true)?;
+    output_loss(net, loss, x, n, target, out, extras)
+}
+
+/// The loss of the last training forward's output (copied to `out`), with `d loss / d output`
+/// left in the network's output gradient. Shared by the serial step and the team's.
+#[allow(clippy::too_many_arguments)]
+fn output_loss<T: VMath>(
+    net: &mut Network<T>,
+    loss: Loss,
+    x: &[T],
+    n: usize,
+    target: &Target<'_, T>,
+    out: &mut [T],
+    extras: &Extras<'_, T>,
+) -> Result<f64, ShapeError> {
+    let c = net.output_dim();
     let (o, g) = net.output_and_grad(x, n);
     out.copy_from_slice(o);
     match extras.weighted(loss) {
@@ -771,3 +824,11 @@ pub fn evaluate_with_metrics<T: VMath>(
 #[cfg(test)]
 #[path = "train_tests.rs"]
 mod tests;
+
+#[path = "train_team.rs"]
+mod team;
+use team::step_on_team;
+
+#[cfg(test)]
+#[path = "train_team_tests.rs"]
+mod team_tests;

@@ -160,6 +160,33 @@ pub fn column_sums<T: Real>(x: &[T], n: usize, m: usize, ws: &mut [T], out: &mut
     Ok(())
 }
 
+/// The block partials of [`column_sums`] for a band of rows that starts on a block boundary:
+/// `parts` (`⌈rows/SUM_BLOCK_ROWS⌉ · m`) receives one partial row per block of the band. A
+/// team computes the bands of a batch on several threads, then [`fold_blocks`] adds the
+/// partials in block order: the same additions in the same order as `column_sums`, so the
+/// same bits.
+pub(crate) fn column_sum_blocks<T: Real>(x: &[T], m: usize, parts: &mut [T]) {
+    if m == 0 {
+        return;
+    }
+    for (rows, part) in x.chunks(SUM_BLOCK_ROWS * m).zip(parts.chunks_exact_mut(m)) {
+        sum_rows(m, rows, part);
+    }
+}
+
+/// `out ← Σ_blocks parts`, in block order, as `column_sums` and `blocked_colsum` fold their
+/// partials (a single block is copied: the one-block path writes its sums directly).
+pub(crate) fn fold_blocks<T: Real>(parts: &[T], m: usize, out: &mut [T]) {
+    if m == 0 {
+        return;
+    }
+    let (first, rest) = parts.split_at(m);
+    out.copy_from_slice(first);
+    for part in rest.chunks_exact(m) {
+        add_into(out, part);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

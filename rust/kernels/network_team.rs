@@ -1,0 +1,348 @@
+//! The training forward and backward of a [`Network`] run by a thread team
+//! (`team.rs`): each layer's work is one or two phases, every member computing a static share.
+//!
+//! ```text
+//! Dense forward   rows r of the batch:    z_r = x_r·W (+ b), y_r = f(z_r)
+//! Dense backward  A: 64-row blocks B:     dz_B = dy_B ⊙ f'(z_B),  s_B = Σ_{rows of B} dz_B
+//!                 B: rows i of W:         dW_i = (xᵀ)_i·dz        (the batch sum K is never split)
+//!                    rows r of the batch: dx_r = dz_r·Wᵀ
+//!                    leader:              db   = ((s_0 + s_1) + s_2) + …
+//! elementwise     ranges of elements:     activation, dropout masks, their backward
+//! ```
+//! Bit-identity with [`Network::forward`] / [`Network::backward`] (and so with the
+//! layer-by-layer path) for any team size:
+//! - a product's row band is computed by GEMM exactly as that row is in the whole product
+//!   (same kernel, same depth blocking; `matmul::gemm_into_banded` relies on and tests this),
+//!   under its conditions: bands of at least `BAND_MIN_ROWS` rows, outputs wider than 64
+//!   columns, depth above 2 — products that miss them run whole on one member;
+//! - `db` folds the same fixed 64-row block partials in the same order as
+//!   `activation::bias_act_backward` (`colsum::fold_blocks`), and bands start on block
+//!   boundaries;
+//! - everything else is elementwise.
+//!
+//! Layers with work too small to split, and the kinds not listed (BatchNorm, PReLU, Maxout,
+//! softmax), run whole on the leader with the serial kernels of `network.rs`
+//! (`forward_layer`, `backward_layer`): one copy of the math.
+//!
+//! Memory: members write disjoint bands of the network's own workspaces (see `Bands`); the
+//! block partials of `db` live in `team_parts`, sized in `reserve`. Nothing is allocated.
+
+use super::{input_of, LayerKind, Network};
+use crate::kernels::activation::{
+    act_backward, act_forward, bias_act_backward_blocks, bias_act_forward, column_sum_blocks, fold_blocks, Act, CHUNK,
+    SUM_BLOCK_ROWS,
+};
+use crate::kernels::dense::BAND_MACS;
+use crate::kernels::dropout::{alpha_dropout_forward, dropout_backward, dropout_forward};
+use crate::kernels::matmul::{gemm_into, MatRef, BAND_MIN_ROWS};
+use crate::kernels::parallel;
+use crate::kernels::team::Team;
+use crate::kernels::vmath::VMath;
+use crate::kernels::ShapeError;
+use std::ops::Range;
+
+/// Elements of elementwise work per member below which a phase is not split: a phase handoff
+/// costs about a µs, as much as an elementwise pass over a few thousand values. Elementwise
+/// ranges start at multiples of `activation::CHUNK`, where the kernels' own parallel split
+/// cuts (so a vectorized loop's tail falls where it falls in a serial call's chunks).
+pub(crate) const ELEM_PER_PART: usize = CHUNK;
+
+/// A mutable slice that team members write in disjoint bands.
+#[derive(Clone, Copy)]
+pub(crate) struct Bands<T> {
+    ptr: *mut T,
+    len: usize,
+}
+
+// SAFETY: `Bands` hands out only the ranges its users promise are disjoint (see `part`).
+unsafe impl<T: Send> Send for Bands<T> {}
+unsafe impl<T: Send> Sync for Bands<T> {}
+
+impl<T> Bands<T> {
+    pub(crate) fn new(s: &mut [T]) -> Self {
+        Self {
+            ptr: s.as_mut_ptr(),
+            len: s.len(),
+        }
+    }
+
+    /// Elements `r` (bounds-checked).
+    ///
+    /// # Safety
+    /// While the returned slice lives, no other member may hold an overlapping range, and the
+    /// slice `Bands::new` took must not be used otherwise.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn part(&self, r: Range<usize>) -> &mut [T] {
+        assert!(r.start <= r.end && r.end <= self.len, "band {r:?} of {}", self.len);
+        std::slice::from_raw_parts_mut(self.ptr.add(r.start), r.end - r.start)
+    }
+}
+
+/// Member `w`'s band of `0..len` cut into `parts` bands whose boundaries are multiples of
+/// `align` (the last members' bands may be empty).
+pub(crate) fn band(len: usize, parts: usize, align: usize, w: usize) -> Range<usize> {
+    let per = len.div_ceil(parts.max(1)).div_ceil(align) * align;
+    (w * per).min(len)..((w + 1) * per).min(len)
+}
+
+/// Bands a `rows×k` by `k×cols` product is split into on a team of `size` (1: whole).
+pub(crate) fn product_parts(rows: usize, k: usize, cols: usize, size: usize) -> usize {
+    if cols <= 64 || k <= 2 {
+        return 1;
+    }
+    let macs = rows.saturating_mul(k).saturating_mul(cols);
+    (rows / BAND_MIN_ROWS).min(macs / BAND_MACS).clamp(1, size.max(1))
+}
+
+/// Parts an elementwise pass over `len` values is split into.
+pub(crate) fn elem_parts(len: usize, size: usize) -> usize {
+    (len / ELEM_PER_PART).clamp(1, size.max(1))
+}
+
+impl<T: VMath> Network<T> {
+    /// Parts layer `i`'s forward and backward split into on a team of `size`, over `n` rows
+    /// (1: it runs whole, on the leader).
+    fn layer_parts(&self, i: usize, n: usize, size: usize) -> (usize, usize) {
+        let s = self.specs[i];
+        let len = n * s.out;
+        match s.kind {
+            LayerKind::Dense { .. } => {
+                let fwd = product_parts(n, s.inp, s.out, size);
+                let dz = elem_parts(len, size).min(n.div_ceil(SUM_BLOCK_ROWS));
+                let dw = product_parts(s.inp, n, s.out, size);
+                let dx = if i > self.stop {
+                    product_parts(n, s.out, s.inp, size)
+                } else {
+                    1
+                };
+                (fwd, dz.max(dw).max(dx))
+            }
+            LayerKind::Activation(Act::Identity) => (1, 1),
+            LayerKind::Activation(_) => (elem_parts(len, size), elem_parts(len, size)),
+            LayerKind::Dropout { .. } | LayerKind::AlphaDropout { .. } if s.draws() => {
+                (elem_parts(len, size), elem_parts(len, size))
+            }
+            _ => (1, 1),
+        }
+    }
+
+    /// The team a training step over `n` rows deserves: the most parts any phase splits into
+    /// with the whole pool (1: no phase splits, and the step runs without a team).
+    pub fn team_size(&self, n: usize) -> usize {
+        let threads = parallel::num_threads();
+        if threads <= 1 || !parallel::team_enabled() {
+            return 1;
+        }
+        (0..self.specs.len())
+            .map(|i| {
+                let (f, b) = self.layer_parts(i, n, threads);
+                f.max(b)
+            })
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// [`Network::forward`] in training mode, on `team`.
+    pub fn forward_team(
+        &mut self,
+        team: &Team<'_>,
+        x: &[T],
+        n: usize,
+        params: &[&mut [T]],
+        buffers: &mut [&mut [T]],
+        uniforms: &[&[T]],
+    ) -> Result<(), ShapeError> {
+        self.check_args(x, n, params, buffers, Some(uniforms))?;
+        let size = team.size();
+        let mut prev: Option<usize> = None;
+        for i in 0..self.specs.len() {
+            let s = self.specs[i];
+            let parts = self.layer_parts(i, n, size).0;
+            if parts <= 1 || s.passes_through(true) {
+                prev = self.forward_layer(i, prev, x, n, params, buffers, uniforms, true)?;
+                continue;
+            }
+            let (before, rest) = self.ws.split_at_mut(i);
+            let w = &mut rest[0];
+            let x_in = input_of(x, before, prev, n * s.inp);
+            let (m, len) = (s.out, n * s.out);
+            let y = Bands::new(&mut w.out[..len]);
+            match s.kind {
+                LayerKind::Dense { bias, act } => {
+                    let p0 = self.first_param[i];
+                    let b = if bias { Some(&*params[p0 + 1]) } else { None };
+                    if let Some(b) = b {
+                        crate::ensure!(b.len() == m, "dense forward: b has {} elements, expected {m}", b.len());
+                    }
+                    let xm = MatRef::row_major(x_in, n, s.inp)?;
+                    let wm = MatRef::row_major(&*params[p0], s.inp, m)?;
+                    let z = Bands::new(&mut w.z[..len]);
+                    team.run(&|t, _| {
+                        let r = band(n, parts, 1, t);
+                        if r.is_empty() {
+                            return Ok(());
+                        }
+                        // SAFETY: members' row bands are disjoint.
+                        let (z, y) = unsafe { (z.part(r.start * m..r.end * m), y.part(r.start * m..r.end * m)) };
+                        gemm_into(z, xm.row_band(r.start, r.end), wm, false, 1)?;
+                        bias_act_forward(act, b, r.len(), m, z, y)
+                    })?;
+                }
+                LayerKind::Activation(act) => team.run(&|t, _| {
+                    let r = band(len, parts, CHUNK, t);
+                    // SAFETY: members' ranges are disjoint.
+                    act_forward(act, &x_in[r.clone()], unsafe { y.part(r) })
+                })?,
+                LayerKind::Dropout { rate } => {
+                    let u = uniforms[self.first_uniform[i]];
+                    let mask = Bands::new(&mut w.mask[..len]);
+                    team.run(&|t, _| {
+                        let r = band(len, parts, CHUNK, t);
+                        // SAFETY: members' ranges are disjoint.
+                        let (mk, yy) = unsafe { (mask.part(r.clone()), y.part(r.clone())) };
+                        dropout_forward(&x_in[r.clone()], &u[r], rate, mk, yy)
+                    })?
+                }
+                LayerKind::AlphaDropout { rate, a, b, alpha_p } => {
+                    let u = uniforms[self.first_uniform[i]];
+                    let mask = Bands::new(&mut w.mask[..len]);
+                    team.run(&|t, _| {
+                        let r = band(len, parts, CHUNK, t);
+                        // SAFETY: members' ranges are disjoint.
+                        let (mk, yy) = unsafe { (mask.part(r.clone()), y.part(r.clone())) };
+                        alpha_dropout_forward(&x_in[r.clone()], &u[r], rate, a, b, alpha_p, mk, yy)
+                    })?
+                }
+                _ => unreachable!("layer_parts splits only Dense, elementwise and dropout layers"),
+            }
+            prev = Some(i);
+            self.src[i] = prev;
+        }
+        Ok(())
+    }
+
+    /// [`Network::backward`] on `team`.
+    pub fn backward_team(
+        &mut self,
+        team: &Team<'_>,
+        x: &[T],
+        n: usize,
+        params: &[&mut [T]],
+        grads: &mut [&mut [T]],
+    ) -> Result<(), ShapeError> {
+        self.check_grads(params, grads)?;
+        let size = team.size();
+        let mut flip = false;
+        for i in (self.stop..self.specs.len()).rev() {
+            let s = self.specs[i];
+            let parts = self.layer_parts(i, n, size).1;
+            if parts <= 1 || s.passes_through(true) {
+                flip ^= self.backward_layer(i, flip, x, n, params, grads)?;
+                continue;
+            }
+            let prev = if i == 0 { None } else { self.src[i - 1] };
+            let x_in = input_of(x, &self.ws, prev, n * s.inp);
+            let w = &self.ws[i];
+            let (m, len) = (s.out, n * s.out);
+            let [g0, g1] = &mut self.grad;
+            let (dy_buf, dx_buf) = if flip { (g1, g0) } else { (g0, g1) };
+            let dy = &dy_buf[..len];
+            let dx = Bands::new(&mut dx_buf[..n * s.inp]);
+            match s.kind {
+                LayerKind::Dense { bias, act } => {
+                    let p0 = self.first_param[i];
+                    let blocks = n.div_ceil(SUM_BLOCK_ROWS);
+                    let pa = elem_parts(len, size).min(blocks);
+                    let partials = Bands::new(&mut self.team_parts[..blocks * m]);
+                    let dz_bands = (act != Act::Identity).then(|| Bands::new(&mut self.dz[..len]));
+                    let (z, y) = (&w.z[..len], &w.out[..len]);
+                    team.run(&|t, _| {
+                        let r = band(n, pa, SUM_BLOCK_ROWS, t);
+                        if r.is_empty() {
+                            return Ok(());
+                        }
+                        let (b0, b1) = (r.start / SUM_BLOCK_ROWS, r.end.div_ceil(SUM_BLOCK_ROWS));
+                        let rows = r.start * m..r.end * m;
+                        // SAFETY: members' row bands (and so their blocks) are disjoint.
+                        let part = unsafe { partials.part(b0 * m..b1 * m) };
+                        match dz_bands {
+                            None => column_sum_blocks(&dy[rows], m, part),
+                            Some(dz) => {
+                                let dzr = unsafe { dz.part(rows.clone()) };
+                                bias_act_backward_blocks(
+                                    act,
+                                    &dy[rows.clone()],
+                                    &z[rows.clone()],
+                                    &y[rows],
+                                    m,
+                                    dzr,
+                                    part,
+                                )
+                            }
+                        }
+                        Ok(())
+                    })?;
+                    let dz: &[T] = if act == Act::Identity { dy } else { &self.dz[..len] };
+                    let partials = &self.team_parts[..blocks * m];
+                    let (gw, gb) = grads[p0..].split_at_mut(1);
+                    let db: &mut [T] = if bias { &mut *gb[0] } else { &mut self.db_scratch[..m] };
+                    crate::ensure!(
+                        db.len() == m && gw[0].len() == s.inp * m,
+                        "dense backward: gradient shapes do not match the layer ({}x{m})",
+                        s.inp
+                    );
+                    let (db, dw) = (Bands::new(db), Bands::new(&mut *gw[0]));
+                    let dzm = MatRef::row_major(dz, n, m)?;
+                    let xt = MatRef::row_major(x_in, n, s.inp)?.t();
+                    let wt = MatRef::row_major(&*params[p0], s.inp, m)?.t();
+                    let pw = product_parts(s.inp, n, m, size);
+                    let px = if i > self.stop {
+                        product_parts(n, m, s.inp, size)
+                    } else {
+                        0
+                    };
+                    let inp = s.inp;
+                    team.run(&|t, _| {
+                        if t == 0 {
+                            // SAFETY: only member 0 writes `db`.
+                            fold_blocks(partials, m, unsafe { db.part(0..m) });
+                        }
+                        let r = band(inp, pw, 1, t);
+                        if t < pw && !r.is_empty() {
+                            // SAFETY: members' row bands of dW are disjoint.
+                            let dwr = unsafe { dw.part(r.start * m..r.end * m) };
+                            gemm_into(dwr, xt.row_band(r.start, r.end), dzm, false, 1)?;
+                        }
+                        let r = band(n, px.max(1), 1, t);
+                        if t < px && !r.is_empty() {
+                            // SAFETY: members' row bands of dx are disjoint.
+                            let dxr = unsafe { dx.part(r.start * inp..r.end * inp) };
+                            gemm_into(dxr, dzm.row_band(r.start, r.end), wt, false, 1)?;
+                        }
+                        Ok(())
+                    })?;
+                }
+                LayerKind::Activation(act) => {
+                    let y = &w.out[..len];
+                    team.run(&|t, _| {
+                        let r = band(len, parts, CHUNK, t);
+                        // SAFETY: members' ranges are disjoint.
+                        let dxr = unsafe { dx.part(r.clone()) };
+                        act_backward(act, &dy[r.clone()], &x_in[r.clone()], &y[r], dxr)
+                    })?
+                }
+                LayerKind::Dropout { .. } | LayerKind::AlphaDropout { .. } => {
+                    let mask = &w.mask[..len];
+                    team.run(&|t, _| {
+                        let r = band(len, parts, CHUNK, t);
+                        // SAFETY: members' ranges are disjoint.
+                        dropout_backward(&dy[r.clone()], &mask[r.clone()], unsafe { dx.part(r) })
+                    })?
+                }
+                _ => unreachable!("layer_parts splits only Dense, elementwise and dropout layers"),
+            }
+            flip = !flip;
+        }
+        Ok(())
+    }
+}
