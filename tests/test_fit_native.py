@@ -1,4 +1,4 @@
-"""``fit``'s native epoch (``fused.train_batches``, ``TrainPlan.epoch``, ``kernels/epoch.rs``):
+"""``fit``'s native epoch (``fused.train_batches``, ``FusedPlan.epoch``, ``kernels/epoch.rs``):
 the same bits as one step per batch for every loss, dtype and dropout chunking; thread-count
 bit identity of whole epochs; callbacks that must see a batch (a learning-rate change, a stop,
 ``Watch``) take effect at their step; progress reports; Ctrl-C mid-epoch; flat memory."""

@@ -106,7 +106,7 @@ def test_os_fork_child_runs_a_parallel_matmul():
 # --- 2. running out of memory --------------------------------------------------------------------------
 def test_fused_predict_with_a_huge_workspace_raises_memory_error():
     m = ic.Sequential([L.Dense(100000), L.Dense(2)], input_dim=2)
-    with pytest.raises(MemoryError, match=r"TrainPlan.predict: cannot allocate the workspaces .* bytes"):
+    with pytest.raises(MemoryError, match=r"FusedPlan.predict: cannot allocate the workspaces .* bytes"):
         m.predict(np.ones((100000, 2)), batch_size=100000)
     assert m.predict(np.ones((3, 2))).shape == (3, 2)  # and the model still works
 

@@ -256,7 +256,7 @@ LayerDesc = tuple  # ("dense", in, out, use_bias, activation, alpha), ("batch_no
 # ("activation", m, name, alpha), ("prelu", m), ("maxout", in, k), ("dropout", m, rate),
 # ("alpha_dropout", m, rate, a, b, alpha_p)
 
-class TrainPlan:
+class FusedPlan:
     """Workspaces and layer list of one network, dtype, optimizer and loss. Parameters,
     gradients, optimizer states and BatchNorm buffers are the caller's arrays (tuples, model
     order), read and written in place at every call; the GIL is released during the compute."""

@@ -1,5 +1,5 @@
 """The fused path of :class:`initcore.Sequential`: a whole training step, prediction or
-evaluation in one call into Rust (``initcore._core.TrainPlan``; ``rust/kernels/network.rs``,
+evaluation in one call into Rust (``initcore._core.FusedPlan``; ``rust/kernels/network.rs``,
 ``rust/kernels/train.rs``).
 
 One training step is the layer-by-layer ``train_step`` — forward in training mode, the loss and
@@ -15,7 +15,7 @@ same order, so the two paths give the same bits. The state it leaves behind is t
 - ``model.last_output`` set to the network output. It is a view of a buffer that the next
   fused step overwrites (copy it to keep it).
 
-The plan (a ``TrainPlan`` with its workspaces) is built on first use and cached on the model;
+The plan (a ``FusedPlan`` with its workspaces) is built on first use and cached on the model;
 it is rebuilt when the layer description (architecture and every layer hyper-parameter), the
 dtype, the optimizer (object, kind, or any hyper-parameter other than the learning rate and a
 momentum / β₁ that keeps the state arrays, both passed per call) or the loss changes. Its
@@ -87,7 +87,7 @@ _DESCRIBE = {
 
 
 def describe(model):
-    """The layer description of ``model`` for ``TrainPlan`` (a tuple of tuples), or ``None`` if
+    """The layer description of ``model`` for ``FusedPlan`` (a tuple of tuples), or ``None`` if
     a layer cannot be fused (a class other than initcore's own, subclasses included)."""
     desc = []
     for layer in model.layers:
@@ -103,10 +103,10 @@ def _usable(model):
 
 
 class Plan:
-    """A ``TrainPlan`` and everything the Python side needs to call it cheaply."""
+    """A ``FusedPlan`` and everything the Python side needs to call it cheaply."""
 
     def __init__(self, model, desc, optimizer=None, loss=None):
-        from ._core import TrainPlan
+        from ._core import FusedPlan
 
         self.desc = desc
         self.dtype = model.dtype
@@ -148,7 +148,7 @@ class Plan:
             self.group_of = [by_name[p.name][0] for p in self.params]
             per_param = [by_name[p.name][1:] for p in self.params]
             self.group_sig = optimizer.group_signature()
-        self.plan = TrainPlan(
+        self.plan = FusedPlan(
             desc,
             model.input_dim,
             self.dtype.name,
@@ -168,7 +168,7 @@ class Plan:
         self.state_keys = [key for keys in per for key in keys]
         self.nadam = optimizer is not None and optimizer.kind == "nadam"
         # A cycled momentum / β₁ (schedules.OneCycle) changes at every step: passed per call
-        # (TrainPlan.step's momentum, epoch's momentums) instead of rebuilding the plan.
+        # (FusedPlan.step's momentum, epoch's momentums) instead of rebuilding the plan.
         self.mom_key = None if optimizer is None else optimizer.momentum_key
         self.built_mom = None if self.mom_key is None else optimizer.hyper[self.mom_key]
         self.capacity = 0
@@ -340,7 +340,7 @@ def predict(model, x, batch_size):
 def evaluate(model, x, y, loss, batch_size, top_k=(), errors=False, r2=False, sample_weight=None):
     """``(summed loss, correct, count)`` in evaluation mode (``y`` checked: labels, soft targets
     or values), or ``None``; with ``top_k`` (the ``k``s), ``errors`` (mae, mse) or ``r2``, also
-    the dict of their sums (``TrainPlan.evaluate``). ``loss``: a name or an
+    the dict of their sums (``FusedPlan.evaluate``). ``loss``: a name or an
     ``initcore.losses.Loss`` (its options); ``sample_weight``: checked per-sample weights of the
     model dtype (the summed loss is then ``Σ w_i·l_i``, batch by batch)."""
     loss = _canon(loss)
@@ -383,7 +383,7 @@ def train_batches(
 ):
     """Batches ``first .. first + count`` of an epoch (batch ``b`` = rows
     ``order[b*batch_size:(b+1)*batch_size]`` of the checked ``x`` and ``y``) in one call into Rust
-    (``TrainPlan.epoch``), each step the fused ``train_step``. Returns ``(steps, total, samples,
+    (``FusedPlan.epoch``), each step the fused ``train_step``. Returns ``(steps, total, samples,
     correct, count)`` — steps done (fewer than ``count`` after ``max_seconds``, or when the
     dropout uniforms of all the steps would exceed ``UNIFORM_CHUNK``), ``total`` plus the sum of
     ``loss · rows`` over them (added in order, as ``fit`` adds them), and the accuracy counts —

@@ -18,7 +18,7 @@ a callable ``f(output, y)``   its value per batch, averaged weighted by the batc
 
 Metrics are unweighted (Keras's ``metrics``, not ``weighted_metrics``). ``evaluate`` on a fused
 model computes accuracy, top-k, mae, mse and r2 in its native pass over the data
-(``TrainPlan.evaluate``, sums in float64); the others, and every metric of the training batches
+(``FusedPlan.evaluate``, sums in float64); the others, and every metric of the training batches
 but accuracy, are computed here in NumPy on each batch's output (``fit`` then runs batch by
 batch instead of one native call per epoch).
 """
@@ -196,7 +196,7 @@ def get(spec) -> Metric:
 
 
 def native_request(tracked, labels: bool):
-    """``(top_k, errors, r2)`` for ``TrainPlan.evaluate`` if every metric in ``tracked`` is one
+    """``(top_k, errors, r2)`` for ``FusedPlan.evaluate`` if every metric in ``tracked`` is one
     it computes (top-k with labels; mae, mse, r2 with value targets), else ``None``."""
     top_k, errors, r2 = [], False, False
     for m in tracked:
@@ -212,7 +212,7 @@ def native_request(tracked, labels: bool):
 
 
 def load_native(tracked, sums) -> None:
-    """Sets each metric's state from ``TrainPlan.evaluate``'s sums, so ``result()`` reports them."""
+    """Sets each metric's state from ``FusedPlan.evaluate``'s sums, so ``result()`` reports them."""
     hits = dict(sums["top_k"])
     for m in tracked:
         if type(m) is TopKAccuracy:

@@ -11,17 +11,15 @@ pub mod batch_norm;
 pub mod clip;
 pub mod dense;
 pub mod dropout;
-pub mod epoch;
+pub mod fused;
 pub mod losses;
 pub mod matmul;
-pub mod network;
 pub mod optim;
 pub mod parallel;
 pub mod real;
 pub mod rows;
 pub mod stats;
 pub mod team;
-pub mod train;
 pub mod vmath;
 
 #[cfg(test)]

@@ -9,12 +9,12 @@ mod batch_norm;
 mod clip;
 mod dense;
 mod dropout;
+mod fused;
 mod losses;
 mod matmul;
 mod optim;
 mod parallel;
 mod stats;
-mod train;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -28,6 +28,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     clip::register(m)?;
     optim::register(m)?;
     stats::register(m)?;
-    train::register(m)?;
+    fused::register(m)?;
     Ok(())
 }

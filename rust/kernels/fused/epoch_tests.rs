@@ -3,9 +3,9 @@
 
 use super::*;
 use crate::kernels::activation::tests::fill;
-use crate::kernels::network::tests::{every_layer, inputs, muts};
+use crate::kernels::fused::network::tests::{every_layer, inputs, muts};
+use crate::kernels::fused::step::train_step;
 use crate::kernels::optim::Adam;
-use crate::kernels::train::train_step;
 
 const ROWS: usize = 23;
 const BATCH: usize = 5;

@@ -1,5 +1,5 @@
-//! `TrainPlan`: a whole network's training step, prediction and evaluation, one call each
-//! (see `kernels::network` and `kernels::train`). Built once from a plain description of the
+//! `FusedPlan`: a whole network's training step, prediction and evaluation, one call each
+//! (see `kernels::fused::network` and `kernels::fused::step`). Built once from a plain description of the
 //! layers (`python/initcore/fused.py` makes it from a `Sequential`), it owns only workspaces;
 //! parameters, gradients, optimizer states and BatchNorm buffers are the caller's NumPy arrays,
 //! passed to every call as tuples and updated in place.
@@ -7,17 +7,19 @@
 //! Per-call cost matters, so the array arguments are checked on their C structs and used as
 //! unchecked slices: `train_args.rs` has the checks and the safety argument.
 
-#[path = "train_args.rs"]
+#[path = "fused_args.rs"]
 mod args;
-#[path = "train_spec.rs"]
+#[path = "fused_spec.rs"]
 mod spec;
 
 use super::array::{check_shape, dt_str, readonly, shape_err, Dt};
 use crate::kernels::clip::Clip;
-use crate::kernels::epoch::{train_epoch, EpochArgs, EpochWs, Progress};
+use crate::kernels::fused::epoch::{train_epoch, EpochArgs, EpochWs, Progress};
+use crate::kernels::fused::network::{LayerKind, Network};
+use crate::kernels::fused::step::{
+    evaluate, evaluate_with_metrics, train_step, Extras, Loss, MetricSums, Optimizer, State,
+};
 use crate::kernels::losses::LossFn;
-use crate::kernels::network::{LayerKind, Network};
-use crate::kernels::train::{evaluate, evaluate_with_metrics, train_step, Extras, Loss, MetricSums, Optimizer, State};
 use crate::kernels::vmath::VMath;
 use args::{check_overlaps, slice, slice_mut, target_of, Arg, Guard, Meta, Slots, StepArgs};
 use numpy::{Element, PyReadonlyArrayDyn, PyUntypedArrayMethods};
@@ -107,7 +109,7 @@ impl<T: VMath + Element> Plan<T> {
         weights: Option<&Bound<'_, PyAny>>,
         (param_lrs, momentum): (Option<Vec<f64>>, Option<f64>),
     ) -> PyResult<f64> {
-        const F: &str = "TrainPlan.step";
+        const F: &str = "FusedPlan.step";
         let Plan {
             net,
             meta,
@@ -178,7 +180,7 @@ impl<T: VMath + Element> Plan<T> {
         Ok(value)
     }
 
-    /// Batches `first .. first + count` of an epoch in one call (`kernels::epoch`), the GIL
+    /// Batches `first .. first + count` of an epoch in one call (`kernels::fused::epoch`), the GIL
     /// released; returns after `max_seconds` (a whole step done) when that is positive, and on a
     /// pending signal, whose exception it raises. `progress` always receives how far it got.
     #[allow(clippy::too_many_arguments)]
@@ -190,7 +192,7 @@ impl<T: VMath + Element> Plan<T> {
         mu: Option<&Bound<'_, PyList>>,
         progress: &Bound<'_, PyList>,
     ) -> PyResult<()> {
-        const F: &str = "TrainPlan.epoch";
+        const F: &str = "FusedPlan.epoch";
         let Plan {
             net,
             meta,
@@ -332,7 +334,7 @@ impl<T: VMath + Element> Plan<T> {
         batch: usize,
         a: &StepArgs<'_, '_>,
     ) -> PyResult<()> {
-        const F: &str = "TrainPlan.predict";
+        const F: &str = "FusedPlan.predict";
         let Plan { net, meta, slots, .. } = self;
         let g = Guard(slots);
         let s = &mut *g.0;
@@ -361,7 +363,7 @@ impl<T: VMath + Element> Plan<T> {
         a: &StepArgs<'_, '_>,
         metrics: &mut MetricSums,
     ) -> PyResult<(f64, usize, usize)> {
-        const F: &str = "TrainPlan.evaluate";
+        const F: &str = "FusedPlan.evaluate";
         let Plan { net, meta, slots, .. } = self;
         let g = Guard(slots);
         let s = &mut *g.0;
@@ -390,7 +392,7 @@ impl<T: VMath + Element> Plan<T> {
     }
 }
 
-/// The epoch-specific arguments of `TrainPlan.epoch`.
+/// The epoch-specific arguments of `FusedPlan.epoch`.
 struct EpochCall<'a, 'py> {
     x: &'a Bound<'py, PyAny>,
     y: &'a Bound<'py, PyAny>,
@@ -425,8 +427,8 @@ macro_rules! dispatch {
 }
 
 /// A fused training plan for one network, dtype, optimizer and loss (see the module docs).
-#[pyclass(module = "initcore._core", name = "TrainPlan")]
-pub struct TrainPlan {
+#[pyclass(module = "initcore._core", name = "FusedPlan")]
+pub struct FusedPlan {
     inner: Inner,
     dtype: Dt,
 }
@@ -495,8 +497,8 @@ fn build<T: VMath + Element>(
 }
 
 #[pymethods]
-impl TrainPlan {
-    /// ``TrainPlan(layers, input_dim, dtype, capacity=1, optimizer=None, loss=None,
+impl FusedPlan {
+    /// ``FusedPlan(layers, input_dim, dtype, capacity=1, optimizer=None, loss=None,
     /// param_names=())``. ``layers``: tuples ``("dense", in, out, use_bias, activation, alpha)``,
     /// ``("batch_norm", m, momentum, eps)``, ``("activation", m, name, alpha)`` (``name`` may
     /// be ``"softmax"``/``"log_softmax"``), ``("prelu", m)``, ``("maxout", in, k)``,
@@ -507,7 +509,7 @@ impl TrainPlan {
     /// gradient clipping ``(mode, threshold)`` (``initcore.ops.clip_gradients``' modes).
     #[new]
     /// ``param_optimizers``: parameter groups, one ``(hyper, lr_ratio)`` per parameter (the
-    /// optimizer's kind; ``kernels::train::Extras``).
+    /// optimizer's kind; ``kernels::fused::step::Extras``).
     #[pyo3(signature = (layers, input_dim, dtype, capacity=1, optimizer=None, loss=None, param_names=Vec::new(), label_smoothing=0.0, delta=1.0, clip=None, param_optimizers=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -523,13 +525,13 @@ impl TrainPlan {
         clip: Option<(String, f64)>,
         param_optimizers: Option<Vec<(Bound<'_, PyDict>, f64)>>,
     ) -> PyResult<Self> {
-        const F: &str = "TrainPlan";
+        const F: &str = "FusedPlan";
         let opt = match &optimizer {
             Some((kind, hyper)) => Some(optimizer_of(F, kind, hyper)?),
             None => None,
         };
         let mut per_param = Vec::new();
-        // Groups may keep other state arrays than the optimizer's (TrainPlan.param_state_names).
+        // Groups may keep other state arrays than the optimizer's (FusedPlan.param_state_names).
         if let (Some(list), Some((kind, _)), Some(_)) = (&param_optimizers, &optimizer, opt) {
             for (i, (hyper, ratio)) in list.iter().enumerate() {
                 let p = optimizer_of(F, kind, hyper)?;
@@ -715,7 +717,7 @@ impl TrainPlan {
 
     /// Evaluation-mode ``(summed loss, correct, count)`` over ``x``, ``y`` in batches; with
     /// ``top_k`` (a list of ``k``s), ``errors`` (mae/mse) or ``r2``, a fourth element: a dict of
-    /// the metric sums (``kernels::train::MetricSums``: ``top_k`` ``[(k, hits)]``, ``abs_sum``,
+    /// the metric sums (``kernels::fused::step::MetricSums``: ``top_k`` ``[(k, hits)]``, ``abs_sum``,
     /// ``sq_sum``, ``entries``, ``col_sum``, ``col_sq``, ``col_res``, ``rows``).
     /// ``loss`` may also be ``"mae"`` or ``"huber"``; ``label_smoothing``, ``delta`` and
     /// ``sample_weight (n,)`` make the summed loss the weighted kernel's ``Σ w_i·l_i``
@@ -739,8 +741,8 @@ impl TrainPlan {
         sample_weight: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let lf = LossFn::parse(loss, label_smoothing, delta)
-            .ok_or_else(|| PyValueError::new_err(format!("TrainPlan.evaluate: unknown loss '{loss}'")))?;
-        lf.validate().map_err(|e| shape_err("TrainPlan.evaluate", e))?;
+            .ok_or_else(|| PyValueError::new_err(format!("FusedPlan.evaluate: unknown loss '{loss}'")))?;
+        lf.validate().map_err(|e| shape_err("FusedPlan.evaluate", e))?;
         // mae and huber take float targets as mse does; the options need the weighted kernel.
         let l = Loss::parse(loss).unwrap_or(Loss::Mse);
         let plain = matches!(lf, LossFn::CrossEntropy { label_smoothing } if label_smoothing == 0.0)
@@ -748,7 +750,7 @@ impl TrainPlan {
         let lf = if plain { None } else { Some(lf) };
         if let Some(k) = top_k.iter().find(|&&k| k == 0) {
             return Err(PyValueError::new_err(format!(
-                "TrainPlan.evaluate: top_k must hold positive ints, got {k}"
+                "FusedPlan.evaluate: top_k must hold positive ints, got {k}"
             )));
         }
         let empty = PyTuple::empty(py);
@@ -800,7 +802,7 @@ impl TrainPlan {
 
     /// Grows the workspaces to ``rows`` rows (a no-op if they hold as many).
     fn reserve(&mut self, rows: usize) -> PyResult<()> {
-        dispatch!(self, p => reserve("TrainPlan.reserve", &mut p.net, rows))
+        dispatch!(self, p => reserve("FusedPlan.reserve", &mut p.net, rows))
     }
 
     /// Rows the workspaces hold (the largest batch seen).
@@ -863,5 +865,5 @@ impl TrainPlan {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<TrainPlan>()
+    m.add_class::<FusedPlan>()
 }

@@ -1,4 +1,4 @@
-//! The array arguments of a `TrainPlan` call: checked directly on each array's C struct and
+//! The array arguments of a `FusedPlan` call: checked directly on each array's C struct and
 //! then used as slices, without rust-numpy's borrow tracker.
 //!
 //! Per-call cost matters: a step of a small network takes microseconds, and the tracker's
@@ -17,7 +17,7 @@
 //!   arrays from another thread meanwhile is unsupported (as in PyTorch): a data race.
 
 use super::super::array::tuple;
-use crate::kernels::train::{Loss, Optimizer, Target};
+use crate::kernels::fused::step::{Loss, Optimizer, Target};
 use crate::kernels::vmath::VMath;
 use numpy::npyffi::{_PyArray_GET_ITEM_DATA, NPY_ARRAY_ALIGNED, NPY_ARRAY_C_CONTIGUOUS, NPY_ARRAY_WRITEABLE};
 use numpy::{Element, PyArrayDyn, PyUntypedArrayMethods};
@@ -207,7 +207,7 @@ pub(super) struct Meta {
     pub(super) opt: Option<Optimizer>,
     pub(super) loss: Option<Loss>,
     /// The loss's options (`mae`/`huber` keep `loss: Mse` for their float targets) and the
-    /// optimizer's gradient clipping (see `kernels::train::Extras`).
+    /// optimizer's gradient clipping (see `kernels::fused::step::Extras`).
     pub(super) loss_fn: Option<crate::kernels::losses::LossFn>,
     pub(super) clip: crate::kernels::clip::Clip,
     /// Per-parameter optimizers and learning-rate ratios (parameter groups); empty: `opt` for all.

@@ -1,5 +1,5 @@
 //! A run of consecutive training steps (a whole epoch, or part of one) as one call: the batches
-//! gathered from the caller's data in the caller's shuffled order, one `train::train_step` each, and
+//! gathered from the caller's data in the caller's shuffled order, one `step::train_step` each, and
 //! the running sums `fit` logs.
 //!
 //! ```text
@@ -24,15 +24,15 @@
 //! (with the progress so far) and returns `true` to stop. Nothing is left half-done: a stopped
 //! run has completed `progress.steps` whole steps.
 
-use super::clip::Clip;
-use super::losses::LossFn;
 use super::network::Network;
-use super::parallel;
-use super::team::Team;
-use super::train::{check_target, np_argmax, train_step_on, Extras, Loss, Optimizer, State, Target};
-use super::vmath::VMath;
-use super::ShapeError;
+use super::step::{check_target, np_argmax, train_step_on, Extras, Loss, Optimizer, State, Target};
 use crate::ensure;
+use crate::kernels::clip::Clip;
+use crate::kernels::losses::LossFn;
+use crate::kernels::parallel;
+use crate::kernels::team::Team;
+use crate::kernels::vmath::VMath;
+use crate::kernels::ShapeError;
 
 /// The data and schedule of one run of steps.
 pub struct EpochArgs<'a, T> {
@@ -56,11 +56,11 @@ pub struct EpochArgs<'a, T> {
     /// The running `Σ loss_b · n_b` of the epoch's earlier batches, which this run continues.
     pub loss_sum0: f64,
     /// Per-sample weights of all `rows` (gathered per batch as the targets are), the loss's
-    /// options and the clipping of every step (see `train::Extras`).
+    /// options and the clipping of every step (see `step::Extras`).
     pub weights: Option<&'a [T]>,
     pub loss_fn: Option<LossFn>,
     pub clip: Clip,
-    /// Parameter groups (see `train::Extras`): with `lrs`, each group's rate is `lrs[s]·ratio`;
+    /// Parameter groups (see `step::Extras`): with `lrs`, each group's rate is `lrs[s]·ratio`;
     /// without, the groups' own rates `param_lrs`.
     pub per_param: &'a [(Optimizer, f64)],
     pub param_lrs: Option<&'a [f64]>,
@@ -167,7 +167,7 @@ pub fn accuracy_counts<T: VMath>(loss: Loss, out: &[T], n: usize, c: usize, targ
     }
 }
 
-/// Checks a run's arguments (beyond what every `train::train_step` checks) before anything is written.
+/// Checks a run's arguments (beyond what every `step::train_step` checks) before anything is written.
 fn check<T: VMath>(net: &Network<T>, loss: Loss, a: &EpochArgs<'_, T>) -> Result<usize, ShapeError> {
     let (d, c) = (net.input_dim(), net.output_dim());
     ensure!(a.batch >= 1, "argument 'batch_size' must be >= 1");

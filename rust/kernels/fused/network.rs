@@ -38,17 +38,17 @@
 //! serial below the work threshold). Every piece is bit-identical for any thread count, so the
 //! whole pass is too.
 
-use super::activation::{
+use crate::ensure;
+use crate::kernels::activation::{
     self, act_backward, act_forward, colsum_workspace_len, log_softmax, log_softmax_backward, maxout_backward,
     maxout_forward, prelu_backward, prelu_forward, softmax, softmax_backward, Act,
 };
-use super::batch_norm;
-use super::dense::{self, dense_backward, dense_forward, DenseShape};
-use super::dropout::{alpha_dropout_forward, dropout_backward, dropout_forward};
-use super::parallel;
-use super::vmath::VMath;
-use super::ShapeError;
-use crate::ensure;
+use crate::kernels::batch_norm;
+use crate::kernels::dense::{self, dense_backward, dense_forward, DenseShape};
+use crate::kernels::dropout::{alpha_dropout_forward, dropout_backward, dropout_forward};
+use crate::kernels::parallel;
+use crate::kernels::vmath::VMath;
+use crate::kernels::ShapeError;
 
 #[path = "network_spec.rs"]
 mod spec;

@@ -7,9 +7,9 @@
 use super::*;
 use crate::kernels::activation::tests::fill;
 use crate::kernels::activation::Act;
-use crate::kernels::epoch::{train_epoch, EpochArgs, EpochWs, Progress};
-use crate::kernels::network::tests::{inputs, muts, refs};
-use crate::kernels::network::{LayerKind, LayerSpec};
+use crate::kernels::fused::epoch::{train_epoch, EpochArgs, EpochWs, Progress};
+use crate::kernels::fused::network::tests::{inputs, muts, refs};
+use crate::kernels::fused::network::{LayerKind, LayerSpec};
 use crate::kernels::team::with_team;
 
 const INPUT: usize = 96;

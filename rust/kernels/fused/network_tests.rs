@@ -566,7 +566,7 @@ fn profile_phases() {
         } else {
             100
         };
-        // Per-step minimum of each phase (robust to a busy machine), run as `train::train_step`
+        // Per-step minimum of each phase (robust to a busy machine), run as `step::train_step`
         // runs it (inside the pool when the network has parallel work), and outside the pool
         // for comparison.
         for pooled in [net.wants_pool(n), false, net.wants_pool(n)] {
@@ -610,11 +610,11 @@ fn profile_phases() {
                 us(best.iter().sum())
             );
         }
-        // The whole step as `train::train_step` runs it: on a team when the network deserves
+        // The whole step as `step::train_step` runs it: on a team when the network deserves
         // one, and with the team turned off (each kernel forking and joining on its own).
         let team_was = parallel::team_enabled();
         for team in [true, false, true] {
-            use crate::kernels::train::{train_step, Extras, Loss, Optimizer, State, Target};
+            use crate::kernels::fused::step::{train_step, Extras, Loss, Optimizer, State, Target};
             parallel::set_team_enabled(team);
             let opt = Optimizer::Adam(Adam::default());
             let mut states: Vec<Vec<f32>> = m1.iter().chain(&m2).cloned().collect();

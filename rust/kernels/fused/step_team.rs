@@ -1,6 +1,6 @@
 //! A training step on a thread team (`team.rs`): the forward and backward split by
 //! `network_team.rs`, the loss and the gradient clipping on the leader (the loss phase stays
-//! `train::output_loss`, the one seam for other losses), and the optimizer update split by
+//! `step::output_loss`, the one seam for other losses), and the optimizer update split by
 //! parameter ranges. Every optimizer kernel is elementwise (`θ ← θ − lr·u(g, state)` per
 //! element, `torch.optim`'s rules, see `optim/`), so any split of the elements gives the bits
 //! of the serial loop over parameters.
@@ -9,7 +9,7 @@ use super::{output_loss, Extras, Loss, Optimizer, State, Target};
 use crate::ensure;
 use crate::kernels::activation::CHUNK;
 use crate::kernels::clip::{clip_gradients, Clip};
-use crate::kernels::network::Network;
+use crate::kernels::fused::network::Network;
 use crate::kernels::team::Team;
 use crate::kernels::vmath::VMath;
 use crate::kernels::ShapeError;

@@ -1,13 +1,13 @@
-//! The plain descriptions `TrainPlan` is built from, parsed: a layer tuple into a
+//! The plain descriptions `FusedPlan` is built from, parsed: a layer tuple into a
 //! `LayerSpec`, an optimizer `(kind, hyper)` pair into an `Optimizer`. Every value is checked
 //! here (unknown kinds and hyper-parameters, missing ones, a Maxout `k` that does not divide
 //! the width), so a plan is only ever built from a valid description.
 
 use super::super::array::shape_err;
 use crate::kernels::activation::Act;
-use crate::kernels::network::{LayerKind, LayerSpec};
+use crate::kernels::fused::network::{LayerKind, LayerSpec};
+use crate::kernels::fused::step::Optimizer;
 use crate::kernels::optim::{Adam, Hyper, HyperValue};
-use crate::kernels::train::Optimizer;
 use crate::kernels::vmath::VMath;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;

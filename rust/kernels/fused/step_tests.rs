@@ -4,8 +4,8 @@
 use super::*;
 use crate::kernels::activation::tests::fill;
 use crate::kernels::activation::Act;
-use crate::kernels::network::tests::{every_layer, inputs, muts, refs};
-use crate::kernels::network::{LayerKind, LayerSpec};
+use crate::kernels::fused::network::tests::{every_layer, inputs, muts, refs};
+use crate::kernels::fused::network::{LayerKind, LayerSpec};
 
 fn optimizers() -> Vec<Optimizer> {
     vec![

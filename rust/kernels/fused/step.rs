@@ -19,17 +19,19 @@
 //! before anything is written, so an error leaves parameters, running statistics and optimizer
 //! states as they were.
 
-use super::clip::{clip_gradients, Clip};
-use super::losses::{
+use super::network::Network;
+use crate::ensure;
+use crate::kernels::clip::{clip_gradients, Clip};
+use crate::kernels::losses::{
     binary_cross_entropy, check_weighted_loss, cross_entropy, mse, weighted_loss, LossFn, Reduction, Targets,
 };
-use super::network::Network;
-use super::optim::{adagrad_step, adam_step, nadam_step, rmsprop_step, sgd_step, Adagrad, Adam, NAdam, RMSprop, Sgd};
-use super::parallel;
-use super::team::Team;
-use super::vmath::VMath;
-use super::ShapeError;
-use crate::ensure;
+use crate::kernels::optim::{
+    adagrad_step, adam_step, nadam_step, rmsprop_step, sgd_step, Adagrad, Adam, NAdam, RMSprop, Sgd,
+};
+use crate::kernels::parallel;
+use crate::kernels::team::Team;
+use crate::kernels::vmath::VMath;
+use crate::kernels::ShapeError;
 
 /// The training loss, on the network's raw output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -822,13 +824,13 @@ pub fn evaluate_with_metrics<T: VMath>(
 }
 
 #[cfg(test)]
-#[path = "train_tests.rs"]
+#[path = "step_tests.rs"]
 mod tests;
 
-#[path = "train_team.rs"]
+#[path = "step_team.rs"]
 mod team;
 use team::step_on_team;
 
 #[cfg(test)]
-#[path = "train_team_tests.rs"]
+#[path = "step_team_tests.rs"]
 mod team_tests;
