@@ -84,8 +84,8 @@ fn check_mat(name: &str, len: usize, n: usize, m: usize) -> Result<(), ShapeErro
 // Leaf loops: one block of whole rows, compiled per instruction set. The column index is the
 // inner loop, so each row is one contiguous, vectorizable sweep.
 
+simd_fn! {
 /// `part[j] = Σ_rows x[r, j]` in `f64`.
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 fn block_sum<T: Real>(x: &[T], part: &mut [f64]) {
     let m = part.len();
     part.fill(0.0);
@@ -102,9 +102,10 @@ fn block_sum<T: Real>(x: &[T], part: &mut [f64]) {
         }
     }
 }
+}
 
+simd_fn! {
 /// `part[j] = Σ_rows (x[r, j] − mean[j])²` in `f64`.
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 fn block_sqdev<T: Real>(x: &[T], mean: &[f64], part: &mut [f64]) {
     let m = part.len();
     part.fill(0.0);
@@ -125,9 +126,10 @@ fn block_sqdev<T: Real>(x: &[T], mean: &[f64], part: &mut [f64]) {
         }
     }
 }
+}
 
+simd_fn! {
 /// `db[j] = Σ_rows dy`, `dg[j] = Σ_rows dy·(x − mean)` in `f64` (`invstd` is applied once, after).
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 fn block_grad_sums<T: Real>(dy: &[T], x: &[T], mean: &[T], db: &mut [f64], dg: &mut [f64]) {
     let m = db.len();
     db.fill(0.0);
@@ -166,9 +168,10 @@ fn block_grad_sums<T: Real>(dy: &[T], x: &[T], mean: &[T], db: &mut [f64], dg: &
         }
     }
 }
+}
 
+simd_fn! {
 /// `y = ((x − mean)·invstd)·γ + β`, row by row.
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 fn block_normalize<T: Real>(x: &[T], mean: &[T], invstd: &[T], gamma: &[T], beta: &[T], y: &mut [T]) {
     let m = mean.len();
     for (yr, xr) in y.chunks_exact_mut(m).zip(x.chunks_exact(m)) {
@@ -177,10 +180,11 @@ fn block_normalize<T: Real>(x: &[T], mean: &[T], invstd: &[T], gamma: &[T], beta
         }
     }
 }
+}
 
+simd_fn! {
 /// Training `dx = (γ·invstd·(1/n)) · (n·dy − dβ − x̂·dγ)` with `x̂ = (x − mean)·invstd`.
 #[allow(clippy::too_many_arguments)]
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 fn block_dx_train<T: Real>(
     dy: &[T],
     x: &[T],
@@ -210,9 +214,10 @@ fn block_dx_train<T: Real>(
         }
     }
 }
+}
 
+simd_fn! {
 /// Evaluation `dx = dy·(γ·invstd)`.
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 fn block_dx_eval<T: Real>(dy: &[T], gamma: &[T], invstd: &[T], dx: &mut [T]) {
     let m = gamma.len();
     for (o, d) in dx.chunks_exact_mut(m).zip(dy.chunks_exact(m)) {
@@ -220,6 +225,7 @@ fn block_dx_eval<T: Real>(dy: &[T], gamma: &[T], invstd: &[T], dx: &mut [T]) {
             *o = d * (g * s);
         }
     }
+}
 }
 
 /// Adds the partial sums of blocks `1..` into block 0 (stride `stride`, `m` sums each), in

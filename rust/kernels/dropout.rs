@@ -19,7 +19,6 @@
 use super::vmath::VMath;
 use super::{Real, ShapeError};
 use crate::ensure;
-use multiversion::multiversion;
 
 fn check_rate(rate: f64) -> Result<(), ShapeError> {
     ensure!(
@@ -37,7 +36,7 @@ fn check_lens(what: &str, lens: &[(&str, usize)]) -> Result<(), ShapeError> {
     Ok(())
 }
 
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+simd_fn! {
 fn dropout_rows<T: Real>(x: &[T], u: &[T], rate: T, scale: T, mask: &mut [T], y: &mut [T]) {
     for (((m, o), &xi), &ui) in mask.iter_mut().zip(y.iter_mut()).zip(x).zip(u) {
         let keep = if ui >= rate { T::one() } else { T::zero() };
@@ -45,9 +44,10 @@ fn dropout_rows<T: Real>(x: &[T], u: &[T], rate: T, scale: T, mask: &mut [T], y:
         *o = xi * *m;
     }
 }
+}
 
+simd_fn! {
 #[allow(clippy::too_many_arguments)]
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 fn alpha_dropout_rows<T: Real>(x: &[T], u: &[T], rate: T, a: T, c: T, b: T, mask: &mut [T], y: &mut [T]) {
     for (((m, o), &xi), &ui) in mask.iter_mut().zip(y.iter_mut()).zip(x).zip(u) {
         let keep = if ui >= rate { T::one() } else { T::zero() };
@@ -55,12 +55,14 @@ fn alpha_dropout_rows<T: Real>(x: &[T], u: &[T], rate: T, a: T, c: T, b: T, mask
         *o = xi * *m + ((T::one() - keep) * c + b);
     }
 }
+}
 
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+simd_fn! {
 fn mul_into<T: Real>(dy: &[T], mask: &[T], dx: &mut [T]) {
     for ((d, &g), &m) in dx.iter_mut().zip(dy).zip(mask) {
         *d = g * m;
     }
+}
 }
 
 /// Inverted dropout: `mask ← [u ≥ rate]·(1/(1 − rate))`, `y ← x ⊙ mask` (all the same length).

@@ -158,7 +158,7 @@ pub fn cross_entropy<T: VMath, L: Label>(
     })
 }
 
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+simd_fn! {
 fn ce_block<T: VMath, L: Label>(z: &[T], c: usize, labels: &[L], scale: T, g: &mut [T]) -> f64 {
     let mut total = 0.0f64;
     // Pass 1, per row: z − max into g, and the −(z_y − max) part of the loss.
@@ -193,6 +193,7 @@ fn ce_block<T: VMath, L: Label>(z: &[T], c: usize, labels: &[L], scale: T, g: &m
         }
     }
     total + (prod.ln() + exp2 as f64 * std::f64::consts::LN_2)
+}
 }
 
 const TWO_POW_600: f64 = 4.149515568880993e180;
@@ -248,7 +249,7 @@ fn elementwise<T: Real>(
     })
 }
 
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+simd_fn! {
 fn bce_block<T: VMath>(z: &[T], t: &[T], scale: T, g: &mut [T]) -> f64 {
     let one = T::one();
     // e = exp(−|z|) first, in a loop that vectorizes; `ln_1p` below is a libm call per entry.
@@ -282,8 +283,9 @@ fn bce_block<T: VMath>(z: &[T], t: &[T], scale: T, g: &mut [T]) -> f64 {
     }
     fold_lanes(acc)
 }
+}
 
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+simd_fn! {
 fn mse_block<T: Real>(p: &[T], t: &[T], scale: T, g: &mut [T]) -> f64 {
     let two = T::of(2.0);
     let mut acc = [0.0f64; LANES];
@@ -311,6 +313,7 @@ fn mse_block<T: Real>(p: &[T], t: &[T], scale: T, g: &mut [T]) -> f64 {
         acc[k] += d * d;
     }
     fold_lanes(acc)
+}
 }
 
 #[cfg(test)]

@@ -6,6 +6,20 @@
 //! - shape errors are returned as `ShapeError`, never panics: the bindings validate first, and
 //!   kernels re-check cheaply so that a bug cannot read out of bounds.
 
+/// Compiles the wrapped function once per SIMD target initcore dispatches to at run time (AVX2
+/// with FMA, AVX-512, NEON; the build's baseline elsewhere), through `multiversion`: the one
+/// list of those targets in the crate. Defined before the modules so that they all see it.
+macro_rules! simd_fn {
+    ($item:item) => {
+        #[::multiversion::multiversion(targets(
+            "x86_64+avx2+fma",
+            "x86_64+avx512f+avx512bw+avx512dq+avx512vl",
+            "aarch64+neon"
+        ))]
+        $item
+    };
+}
+
 pub mod activation;
 pub mod batch_norm;
 pub mod clip;

@@ -161,8 +161,8 @@ fn nan_max(acc: f64, v: f64) -> f64 {
     }
 }
 
+simd_fn! {
 /// One block of whole rows into `part` (layout of `block_len`).
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 fn block_stats<T: Real>(
     x: &[T],
     m: usize,
@@ -256,6 +256,7 @@ fn block_stats<T: Real>(
         }
     }
     sat[0] = nsat as f64;
+}
 }
 
 /// Statistics of `x (n, m)` (row-major) into `out`; see the module docs. `edges` (checked with

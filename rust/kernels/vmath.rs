@@ -54,7 +54,6 @@
 #![allow(clippy::excessive_precision)]
 
 use super::Real;
-use multiversion::multiversion;
 
 /// Transcendental functions that LLVM can vectorize (see the module documentation for the
 /// method and the error bounds). Implemented for `f32` and `f64`.
@@ -269,8 +268,8 @@ impl_vmath!(
     ]
 );
 
+simd_fn! {
 /// `y ← e^x` elementwise (`x` and `y` of equal length, else nothing is written).
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 pub fn exp_slice<T: VMath>(x: &[T], y: &mut [T]) {
     if x.len() == y.len() {
         for (yi, &xi) in y.iter_mut().zip(x) {
@@ -278,9 +277,10 @@ pub fn exp_slice<T: VMath>(x: &[T], y: &mut [T]) {
         }
     }
 }
+}
 
+simd_fn! {
 /// `y ← tanh x` elementwise (`x` and `y` of equal length, else nothing is written).
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 pub fn tanh_slice<T: VMath>(x: &[T], y: &mut [T]) {
     if x.len() == y.len() {
         for (yi, &xi) in y.iter_mut().zip(x) {
@@ -288,15 +288,17 @@ pub fn tanh_slice<T: VMath>(x: &[T], y: &mut [T]) {
         }
     }
 }
+}
 
+simd_fn! {
 /// `y ← σ(x)` elementwise (`x` and `y` of equal length, else nothing is written).
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 pub fn sigmoid_slice<T: VMath>(x: &[T], y: &mut [T]) {
     if x.len() == y.len() {
         for (yi, &xi) in y.iter_mut().zip(x) {
             *yi = xi.vsigmoid();
         }
     }
+}
 }
 
 #[cfg(test)]

@@ -8,11 +8,10 @@ use super::{CHUNK, SUM_BLOCK_ROWS};
 use crate::ensure;
 use crate::kernels::parallel::{self, for_each_chunk};
 use crate::kernels::{Real, ShapeError};
-use multiversion::multiversion;
 use rayon::prelude::*;
 
+simd_fn! {
 /// `part ← Σ_rows x` over the rows of `x` (`m` columns).
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
 fn sum_rows<T: Real>(m: usize, x: &[T], part: &mut [T]) {
     part.fill(T::zero());
     for r in x.chunks_exact(m) {
@@ -21,12 +20,14 @@ fn sum_rows<T: Real>(m: usize, x: &[T], part: &mut [T]) {
         }
     }
 }
+}
 
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+simd_fn! {
 fn add_into<T: Real>(acc: &mut [T], x: &[T]) {
     for (a, &v) in acc.iter_mut().zip(x) {
         *a += v;
     }
+}
 }
 
 /// Like `parallel::for_each_chunk`, over two outputs cut into the same number of chunks

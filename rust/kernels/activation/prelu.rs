@@ -8,9 +8,8 @@
 use super::{blocked_colsum, colsum_workspace_len, rows_per_chunk};
 use crate::ensure;
 use crate::kernels::{Real, ShapeError};
-use multiversion::multiversion;
 
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+simd_fn! {
 fn forward_rows<T: Real>(slope: &[T], m: usize, x: &[T], y: &mut [T]) {
     for (xr, yr) in x.chunks_exact(m).zip(y.chunks_exact_mut(m)) {
         for ((yj, &xj), &a) in yr.iter_mut().zip(xr).zip(slope) {
@@ -18,8 +17,9 @@ fn forward_rows<T: Real>(slope: &[T], m: usize, x: &[T], y: &mut [T]) {
         }
     }
 }
+}
 
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+simd_fn! {
 fn backward_rows<T: Real>(slope: &[T], m: usize, dy: &[T], x: &[T], dx: &mut [T], part: &mut [T]) {
     part.fill(T::zero());
     for ((gr, xr), dr) in dy.chunks_exact(m).zip(x.chunks_exact(m)).zip(dx.chunks_exact_mut(m)) {
@@ -29,6 +29,7 @@ fn backward_rows<T: Real>(slope: &[T], m: usize, dy: &[T], x: &[T], dx: &mut [T]
             *p += if pos { T::zero() } else { g * xj };
         }
     }
+}
 }
 
 /// `y ← prelu(x)` for `x, y (n, m)` and `slope (m,)`.

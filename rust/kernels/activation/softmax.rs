@@ -17,9 +17,8 @@ use crate::ensure;
 use crate::kernels::rows::{row_dot, row_max, row_sum};
 use crate::kernels::vmath::VMath;
 use crate::kernels::{Real, ShapeError};
-use multiversion::multiversion;
 
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+simd_fn! {
 fn softmax_rows<T: VMath>(m: usize, x: &[T], y: &mut [T]) {
     for (xr, yr) in x.chunks_exact(m).zip(y.chunks_exact_mut(m)) {
         let c = row_max(xr);
@@ -33,8 +32,9 @@ fn softmax_rows<T: VMath>(m: usize, x: &[T], y: &mut [T]) {
         }
     }
 }
+}
 
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+simd_fn! {
 fn log_softmax_rows<T: VMath>(m: usize, x: &[T], y: &mut [T]) {
     for (xr, yr) in x.chunks_exact(m).zip(y.chunks_exact_mut(m)) {
         let c = row_max(xr);
@@ -48,8 +48,9 @@ fn log_softmax_rows<T: VMath>(m: usize, x: &[T], y: &mut [T]) {
         }
     }
 }
+}
 
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+simd_fn! {
 fn softmax_backward_rows<T: VMath>(m: usize, dy: &[T], y: &[T], dx: &mut [T]) {
     for ((gr, yr), dr) in dy.chunks_exact(m).zip(y.chunks_exact(m)).zip(dx.chunks_exact_mut(m)) {
         let dot = row_dot(gr, yr);
@@ -58,8 +59,9 @@ fn softmax_backward_rows<T: VMath>(m: usize, dy: &[T], y: &[T], dx: &mut [T]) {
         }
     }
 }
+}
 
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+simd_fn! {
 fn log_softmax_backward_rows<T: VMath>(m: usize, dy: &[T], y: &[T], dx: &mut [T]) {
     for ((gr, yr), dr) in dy.chunks_exact(m).zip(y.chunks_exact(m)).zip(dx.chunks_exact_mut(m)) {
         let s = row_sum(gr);
@@ -67,6 +69,7 @@ fn log_softmax_backward_rows<T: VMath>(m: usize, dy: &[T], y: &[T], dx: &mut [T]
             *d = g - v.vexp() * s;
         }
     }
+}
 }
 
 /// Runs `f(element_range, output_chunk)` over chunks of whole rows, in parallel when worth it.

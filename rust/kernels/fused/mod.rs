@@ -12,5 +12,7 @@
 //! the `*_tests.rs` files).
 
 pub mod epoch;
+pub mod evaluate;
 pub mod network;
+pub mod optimizer;
 pub mod step;

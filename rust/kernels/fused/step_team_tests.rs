@@ -10,6 +10,8 @@ use crate::kernels::activation::Act;
 use crate::kernels::fused::epoch::{train_epoch, EpochArgs, EpochWs, Progress};
 use crate::kernels::fused::network::tests::{inputs, muts, refs};
 use crate::kernels::fused::network::{LayerKind, LayerSpec};
+use crate::kernels::fused::optimizer::*;
+use crate::kernels::optim::*;
 use crate::kernels::team::with_team;
 
 const INPUT: usize = 96;

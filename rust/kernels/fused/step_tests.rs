@@ -4,8 +4,11 @@
 use super::*;
 use crate::kernels::activation::tests::fill;
 use crate::kernels::activation::Act;
+use crate::kernels::fused::evaluate::*;
 use crate::kernels::fused::network::tests::{every_layer, inputs, muts, refs};
 use crate::kernels::fused::network::{LayerKind, LayerSpec};
+use crate::kernels::fused::optimizer::*;
+use crate::kernels::optim::*;
 
 fn optimizers() -> Vec<Optimizer> {
     vec![

@@ -243,28 +243,31 @@ fn halve<S: Split>(arrays: S, f: &(impl Fn(S) + Sync)) {
 // Vectorized element loops: `f` is inlined into each instruction-set clone. Zipped slice
 // iterators carry no bounds checks, so LLVM vectorizes the body.
 
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+simd_fn! {
 pub(crate) fn zip2<T: Real, F: Fn(&mut T, T)>(p: &mut [T], g: &[T], f: F) {
     for (p, &g) in p.iter_mut().zip(g) {
         f(p, g)
     }
 }
+}
 
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+simd_fn! {
 pub(crate) fn zip3<T: Real, F: Fn(&mut T, T, &mut T)>(p: &mut [T], g: &[T], a: &mut [T], f: F) {
     for ((p, &g), a) in p.iter_mut().zip(g).zip(a.iter_mut()) {
         f(p, g, a)
     }
 }
+}
 
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+simd_fn! {
 pub(crate) fn zip4<T: Real, F: Fn(&mut T, T, &mut T, &mut T)>(p: &mut [T], g: &[T], a: &mut [T], b: &mut [T], f: F) {
     for (((p, &g), a), b) in p.iter_mut().zip(g).zip(a.iter_mut()).zip(b.iter_mut()) {
         f(p, g, a, b)
     }
 }
+}
 
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512bw+avx512dq+avx512vl", "aarch64+neon"))]
+simd_fn! {
 pub(crate) fn zip5<T: Real, F: Fn(&mut T, T, &mut T, &mut T, &mut T)>(
     p: &mut [T],
     g: &[T],
@@ -282,6 +285,7 @@ pub(crate) fn zip5<T: Real, F: Fn(&mut T, T, &mut T, &mut T, &mut T)>(
     {
         f(p, g, a, b, c)
     }
+}
 }
 
 #[cfg(test)]
