@@ -251,7 +251,7 @@ def column_stats(
     x: Array, edges: Array | None = None, saturation: tuple[float, float] | None = None
 ) -> ColumnStats: ...
 
-# --- train.rs: a whole network's training step in one call (used by initcore.fused) -----------
+# --- fused.rs: a whole network's training step in one call (used by initcore.fused) -----------
 LayerDesc = tuple  # ("dense", in, out, use_bias, activation, alpha), ("batch_norm", m, momentum, eps),
 # ("activation", m, name, alpha), ("prelu", m), ("maxout", in, k), ("dropout", m, rate),
 # ("alpha_dropout", m, rate, a, b, alpha_p)

@@ -1,6 +1,6 @@
 """The fused path of :class:`initcore.Sequential`: a whole training step, prediction or
-evaluation in one call into Rust (``initcore._core.FusedPlan``; ``rust/kernels/network.rs``,
-``rust/kernels/train.rs``).
+evaluation in one call into Rust (``initcore._core.FusedPlan``; ``rust/kernels/fused/``,
+``rust/py/fused.rs``).
 
 One training step is the layer-by-layer ``train_step`` — forward in training mode, the loss and
 its gradient, ``backward(need_dx=False)``, ``optimizer.step()`` — with the same kernels in the

@@ -16,7 +16,7 @@
 //! The functions write into caller-provided slices and allocate nothing, so that a training
 //! step can call them in a loop with workspaces it keeps. They are the one implementation of
 //! the layer: the layer-by-layer path (`py/dense.rs`) and the whole-network step
-//! (`network.rs`) both call them.
+//! (`fused/network.rs`) both call them.
 //!
 //! Threads: each product is split in row bands of at least `BAND_MACS` multiply-adds, one
 //! serial GEMM per thread (`matmul::gemm_into_banded`), and the two backward products run side

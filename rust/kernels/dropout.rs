@@ -14,7 +14,7 @@
 //! are computed in `f64` and rounded once to the dtype, as NumPy's `dtype.type(...)` does.
 //!
 //! These are the one implementation: the layer-by-layer path (`layers.Dropout` through
-//! `ops`) and the whole-network step (`network.rs`) both call them.
+//! `ops`) and the whole-network step (`fused/network.rs`) both call them.
 
 use super::vmath::VMath;
 use super::{Real, ShapeError};

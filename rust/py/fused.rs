@@ -5,7 +5,7 @@
 //! passed to every call as tuples and updated in place.
 //!
 //! Per-call cost matters, so the array arguments are checked on their C structs and used as
-//! unchecked slices: `train_args.rs` has the checks and the safety argument.
+//! unchecked slices: `fused_args.rs` has the checks and the safety argument.
 
 #[path = "fused_args.rs"]
 mod args;

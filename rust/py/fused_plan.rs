@@ -209,7 +209,7 @@ impl<T: VMath + Element> Plan<T> {
                 mu_vals.push(v.extract::<f64>()?);
             }
         }
-        // SAFETY: checked above (shapes, dtypes, contiguity, overlaps); see `train_args.rs`.
+        // SAFETY: checked above (shapes, dtypes, contiguity, overlaps); see `fused_args.rs`.
         let (xs, outs, target, order, uniforms) = unsafe {
             (
                 slice::<T>(rx),

@@ -1,4 +1,4 @@
-//! Tests of `train.rs`: a step is exactly its parts (forward, loss, backward, one optimizer
+//! Tests of `step.rs`: a step is exactly its parts (forward, loss, backward, one optimizer
 //! kernel per parameter) for every optimizer and loss; errors write nothing; evaluation.
 
 use super::*;
