@@ -1,10 +1,9 @@
 """initcore.diagnostics and initcore.plots: per-layer statistics against a direct NumPy
 computation, the side-effect-free trace, gradient statistics and update ratios, the Watch
 callback (steps, values equal to a replayed run, the Rust column_stats kernel, History), the
-InitWarning rules, and every picture."""
+InitWarning rules (the pictures: test_plots.py)."""
 
 import math
-import sys
 import warnings
 
 import numpy as np
@@ -556,66 +555,6 @@ def test_watch_warns_when_units_die_during_training(mnist_batch):
             callbacks=[quiet],
         )
     assert quiet.warnings == []
-
-
-# --- plots --------------------------------------------------------------------------------------------
-def _png(path):
-    with open(path, "rb") as f:
-        return f.read(8) == b"\x89PNG\r\n\x1a\n"
-
-
-def test_every_plot_writes_a_png(tmp_path):
-    from initcore import plots as P
-
-    model = _mlp("numpy")
-    x, y = data(n=48), np.arange(48) % 3
-    t = D.activation_stats(model, x)
-    watch = D.Watch(every=1, bins=10)
-    h = model.fit(
-        x,
-        y,
-        optimizer=ic.optim.Adam(model.parameters()),
-        epochs=2,
-        batch_size=16,
-        callbacks=[watch],
-        validation_data=(x, y),
-        verbose=0,
-    )
-    figs = {
-        "hist.png": P.activation_histograms(t, stage="both", title="t"),
-        "grid.png": P.activation_histograms({"a": t, "b": t}, layers=[1, 2]),
-        "depth.png": P.stats_vs_depth({"a": t, "b": [dict(r, act_std=0.0) for r in t]}),
-        "profile.png": P.profile_grid({"p": {"a": t}, "q": {"b": t}}),
-        "heat.png": P.watch_heatmap(h.watch, stage="pre"),
-        "curves.png": P.training_curves({"a": h, "b": {"loss": [1.0, math.nan], "val_accuracy": [0.5, 0.2]}}),
-        "lines.png": P.lines([1, 2, 3], {"a": [1, 2, math.nan]}, logx=True),
-        "traj.png": P.trajectories(
-            lambda X, Y: X * X + Y * Y,
-            {"sgd": np.array([[1.0, 1.0], [0.5, 0.5], [0, 0]])},
-            marks=[(0, 0)],
-            saddles=[(1, 0)],
-            log_levels=True,
-        ),
-    }
-    for name, fig in figs.items():
-        P.save(fig, tmp_path / "sub" / name)
-        assert _png(tmp_path / "sub" / name), name
-    assert len([a for a in figs["hist.png"].axes if a.get_visible()]) == 3
-    assert len(figs["grid.png"].axes) == 4
-    with pytest.raises(ValueError, match="stage"):
-        P.activation_histograms(t, stage="x")
-    with pytest.raises(ValueError, match="none of the metrics"):
-        P.training_curves({"a": {"loss": [1]}}, metrics=("nope",))
-
-
-def test_plots_without_matplotlib_say_how_to_install(monkeypatch):
-    from initcore import plots as P
-
-    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(ImportError, match=r"pip install initcore\[plot\]"):
-        P.lines([1], {"a": [1]})
 
 
 def test_watch_on_the_fused_path_keeps_it_and_the_trajectory():

@@ -576,3 +576,7 @@ mod team;
 #[cfg(test)]
 #[path = "network_tests.rs"]
 pub(crate) mod tests;
+
+#[cfg(test)]
+#[path = "network_profile.rs"]
+mod profile;

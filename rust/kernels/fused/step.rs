@@ -439,7 +439,11 @@ pub fn optimizer_phase<T: VMath>(
 
 #[cfg(test)]
 #[path = "step_tests.rs"]
-mod tests;
+pub(crate) mod tests;
+
+#[cfg(test)]
+#[path = "step_options_tests.rs"]
+mod options_tests;
 
 #[path = "step_team.rs"]
 mod team;
