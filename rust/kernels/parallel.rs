@@ -166,11 +166,12 @@ pub fn pool_size() -> usize {
 }
 
 /// Whether training steps may run on a thread team (`team.rs`): 0 = not decided yet (then the
-/// `INITCORE_TEAM` variable decides: on if `1`), 1 = yes, 2 = no.
+/// `INITCORE_TEAM` variable decides: off if `0`, on otherwise), 1 = yes, 2 = no.
 ///
-/// Off by default until measured on a quiet machine: on the shared build VM the team's two
-/// threads often share one CPU, where every phase handoff waits for a yield (about 12 µs a
-/// phase instead of 0.2 µs), and the kernel-by-kernel path was faster there.
+/// On by default: on a quiet 2-core machine the team made the 60,000-sample epoch 1.4-1.6x
+/// faster and every step workload as fast or faster (README "Benchmarks"). When the team's
+/// threads must share one CPU (an oversubscribed machine), each phase handoff waits for a
+/// yield instead of a spin; `INITCORE_TEAM=0` then returns to one fork-join per kernel.
 static TEAM: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 /// Whether a training step may run on a thread team; see `set_team_enabled`.
@@ -179,7 +180,7 @@ pub fn team_enabled() -> bool {
         1 => true,
         2 => false,
         _ => {
-            let on = std::env::var("INITCORE_TEAM").is_ok_and(|v| v.trim() == "1");
+            let on = std::env::var("INITCORE_TEAM").map_or(true, |v| v.trim() != "0");
             TEAM.store(if on { 1 } else { 2 }, Ordering::Relaxed);
             on
         }
