@@ -1,9 +1,17 @@
 """Shared test machinery: the one comparison helper that holds every tolerance, hypothesis
 strategies for float arrays, and a central finite-difference gradient."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 from hypothesis import settings
+
+import initcore as ic
+from initcore import layers as L
 
 settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True)
 settings.register_profile("dev", max_examples=25, deadline=None)
@@ -70,3 +78,29 @@ def dtype(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+# --- helpers shared by the reliability tests ---------------------------------------------------
+
+
+def python(code, timeout=120, env=None):
+    """Runs ``code`` in a fresh interpreter; returns the CompletedProcess (fails on a hang)."""
+    full_env = dict(os.environ, **(env or {}))
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=full_env,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the subprocess hung for {timeout} s")
+
+
+def small_model(bn=False, seed=0, input_dim=6, backend="rust"):
+    layers = [L.Dense(16, activation="relu")]
+    if bn:
+        layers.append(L.BatchNorm())
+    layers.append(L.Dense(3))
+    return ic.Sequential(layers, input_dim=input_dim, seed=seed, backend=backend)

@@ -6,10 +6,8 @@ Tests that could hang or exhaust memory on a regression run in a subprocess with
 so a regression fails the test instead of taking the suite down with it."""
 
 import multiprocessing
-import os
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 
@@ -17,33 +15,9 @@ import numpy as np
 import pytest
 
 import initcore as ic
+from conftest import python, small_model
 from initcore import layers as L
 from initcore import optim
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def python(code, timeout=120, env=None):
-    """Runs ``code`` in a fresh interpreter; returns the CompletedProcess (fails on a hang)."""
-    full_env = dict(os.environ, **(env or {}))
-    try:
-        return subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(code)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=full_env,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"the subprocess hung for {timeout} s")
-
-
-def small_model(bn=False, seed=0, input_dim=6, backend="rust"):
-    layers = [L.Dense(16, activation="relu")]
-    if bn:
-        layers.append(L.BatchNorm())
-    layers.append(L.Dense(3))
-    return ic.Sequential(layers, input_dim=input_dim, seed=seed, backend=backend)
 
 
 def blobs(n=64, d=6, c=3, seed=0):

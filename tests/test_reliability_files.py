@@ -4,8 +4,6 @@ saves leave no debris the next save does not remove, and saved files follow the 
 import gzip
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 import zipfile
 import zlib
@@ -14,35 +12,9 @@ import numpy as np
 import pytest
 
 import initcore as ic
-from initcore import layers as L
-
-HERE = os.path.dirname(os.path.abspath(__file__))
+from conftest import python, small_model
 
 
-def python(code, timeout=120, env=None):
-    """Runs ``code`` in a fresh interpreter; returns the CompletedProcess (fails on a hang)."""
-    full_env = dict(os.environ, **(env or {}))
-    try:
-        return subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(code)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=full_env,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"the subprocess hung for {timeout} s")
-
-
-def small_model(bn=False, seed=0, input_dim=6, backend="rust"):
-    layers = [L.Dense(16, activation="relu")]
-    if bn:
-        layers.append(L.BatchNorm())
-    layers.append(L.Dense(3))
-    return ic.Sequential(layers, input_dim=input_dim, seed=seed, backend=backend)
-
-
-# --- 8. decompression bombs --------------------------------------------------------------------------------
 def _peak_rss_run(code):
     r = python(
         textwrap.dedent(code)
