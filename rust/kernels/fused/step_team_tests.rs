@@ -134,8 +134,9 @@ fn bits(m: &Model) -> Vec<Vec<u64>> {
     all.map(|v| v.iter().map(|x| x.to_bits()).collect()).collect()
 }
 
-/// The serial step from its parts, with the same extras.
-fn by_parts(m: &mut Model, opt: &Optimizer, lr: f64, step: u64, labels: &[i64], extras: &Extras<'_, f64>) -> f64 {
+/// The serial forward, cross-entropy and backward: leaves the gradients in `m.grads`, returns
+/// the loss.
+fn forward_backward(m: &mut Model, labels: &[i64]) -> f64 {
     let n = labels.len();
     let net = &mut m.net;
     net.forward(
@@ -153,6 +154,12 @@ fn by_parts(m: &mut Model, opt: &Optimizer, lr: f64, step: u64, labels: &[i64], 
     net.output_grad(n).copy_from_slice(&g);
     net.backward(&m.x, n, &muts(&mut m.params), &mut muts(&mut m.grads))
         .unwrap();
+    value
+}
+
+/// The serial step from its parts, with the same extras.
+fn by_parts(m: &mut Model, opt: &Optimizer, lr: f64, step: u64, labels: &[i64], extras: &Extras<'_, f64>) -> f64 {
+    let value = forward_backward(m, labels);
     if extras.clip != Clip::None {
         clip_gradients(&mut muts(&mut m.grads), extras.clip).unwrap();
     }
@@ -429,22 +436,7 @@ fn groups_with_different_state_arrays_are_bit_identical_on_a_team() {
         // The serial step from its parts, each parameter's states at its own offset.
         {
             let m = &mut want;
-            let net = &mut m.net;
-            net.forward(
-                &m.x,
-                n,
-                &muts(&mut m.params),
-                &mut muts(&mut m.buffers),
-                &refs(&m.uniforms),
-                true,
-            )
-            .unwrap();
-            let out = net.output(&m.x, n).to_vec();
-            let mut g = vec![0.0; n * CLASSES];
-            cross_entropy(&out, n, CLASSES, &labels, Reduction::Mean, &mut g).unwrap();
-            net.output_grad(n).copy_from_slice(&g);
-            net.backward(&m.x, n, &muts(&mut m.params), &mut muts(&mut m.grads))
-                .unwrap();
+            forward_backward(m, &labels);
             let ex = extras();
             let mut at = 0;
             for i in 0..np {
