@@ -13,6 +13,29 @@ from hypothesis import settings
 import initcore as ic
 from initcore import layers as L
 
+
+def optional_torch():
+    """PyTorch, or None where it is not installed. It is not in the test extra (PyPI's Linux
+    wheel brings ~5 GB of CUDA libraries); `.ci/run` installs it (`.ci/torch-cache`), so under
+    CI=true its absence is an error, never a silent skip."""
+    try:
+        import torch
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        return None
+    return torch
+
+
+def require_torch():
+    """PyTorch for a test that compares against it: skips the test where it is not installed
+    (an error under CI, see `optional_torch`)."""
+    torch = optional_torch()
+    if torch is None:
+        pytest.skip("PyTorch is not installed: pip install 'initcore[torch]'")
+    return torch
+
+
 settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True)
 settings.register_profile("dev", max_examples=25, deadline=None)
 settings.load_profile("ci")

@@ -1,25 +1,17 @@
 """model.to_torch() against predict (1e-6, float32) and initcore.export.to_onnx run in
 onnxruntime against predict (1e-5), for every layer type with a counterpart."""
 
-import os
-
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 
 import initcore as ic
+from conftest import optional_torch
 from initcore import layers as L
 from initcore.export import to_onnx, to_torch
 
-try:
-    import torch
-except ImportError:
-    # PyTorch is not in the test extra (PyPI's Linux wheel brings ~5 GB of CUDA libraries);
-    # .ci/run installs it (.ci/torch-cache) and CI=true makes its absence an error, never a skip.
-    if os.environ.get("CI"):
-        raise
-    torch = None
+torch = optional_torch()
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed: pip install 'initcore[torch]'")
 
 # Fresh layers per call (a layer belongs to one model): every layer type, after some training

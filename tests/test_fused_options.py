@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import initcore as ic
+from conftest import require_torch
 from initcore import fused as fused_mod
 from initcore import layers as L
 from initcore import optim
@@ -93,7 +94,7 @@ def test_soft_targets_fit_runs_natively_and_gives_the_layer_bits(monkeypatch):
 
 
 def test_soft_targets_match_torch_cross_entropy_with_probabilities():
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     x, soft, _, w = data(dtype=np.float64)
     for eps in (0.0, 0.2):
         m = net(dtype="float64")
@@ -179,7 +180,7 @@ def test_evaluate_rejects_bad_weights_naming_the_argument():
 @pytest.mark.parametrize("kind", ["sgd", "adam"])
 @pytest.mark.parametrize("three_phase", [False, True])
 def test_onecycle_momentum_matches_torch_step_by_step(kind, three_phase):
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     kw = dict(max_lr=0.3, total_steps=40, pct_start=0.3, three_phase=three_phase)
     p = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
     opt = torch.optim.SGD([p], lr=0.1, momentum=0.9) if kind == "sgd" else torch.optim.Adam([p], lr=0.1)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import assert_close, numeric_grad
+from conftest import assert_close, numeric_grad, require_torch
 from initcore import ops
 from initcore.reference import ops as ref
 
@@ -130,7 +130,7 @@ def test_huber_and_mae_closed_forms(backend):
 
 
 def test_against_pytorch_when_installed():
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     r = np.random.default_rng(3)
     z = r.standard_normal((7, 5))
     y = r.integers(0, 5, 7)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import initcore as ic
+from conftest import require_torch
 from initcore import schedules as S
 
 
@@ -67,7 +68,7 @@ def torch_lrs(torch, make_sched, base_lr, steps):
 
 
 def test_against_pytorch_when_installed():
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     L = torch.optim.lr_scheduler
     ours = S.OneCycle(max_lr=0.3, total_steps=50, pct_start=0.25, div_factor=10, final_div_factor=100)
     want = torch_lrs(
