@@ -105,6 +105,26 @@ fn fold_lanes(acc: [f64; LANES]) -> f64 {
     acc.iter().fold(0.0, |a, &b| a + b)
 }
 
+/// `labels` has one class index in `[0, c)` per row of an `(n, c)` output: the one check of
+/// integer labels (cross-entropy here and in `weighted.rs`), run before anything is written.
+pub(crate) fn check_labels<L: Label>(labels: &[L], n: usize, c: usize) -> Result<(), ShapeError> {
+    ensure!(
+        labels.len() == n,
+        "argument 'labels' has shape ({},), expected ({n},) (one per row of logits)",
+        labels.len()
+    );
+    if let Some((i, l)) = labels
+        .iter()
+        .enumerate()
+        .find(|(_, l)| !matches!(l.index(), Some(k) if k < c))
+    {
+        return Err(ShapeError(format!(
+            "argument 'labels' has labels[{i}] = {l}, outside [0, {c})"
+        )));
+    }
+    Ok(())
+}
+
 /// Softmax cross-entropy of `logits (n, c)` (row-major) against `labels (n,)`; writes
 /// `dlogits (n, c)` and returns the loss. Labels are checked before anything is written.
 pub fn cross_entropy<T: VMath, L: Label>(
@@ -129,20 +149,7 @@ pub fn cross_entropy<T: VMath, L: Label>(
         "argument 'dlogits' has {} elements, expected {n}x{c}",
         dlogits.len()
     );
-    ensure!(
-        labels.len() == n,
-        "argument 'labels' has shape ({},), expected ({n},) (one per row of logits)",
-        labels.len()
-    );
-    if let Some((i, l)) = labels
-        .iter()
-        .enumerate()
-        .find(|(_, l)| !matches!(l.index(), Some(k) if k < c))
-    {
-        return Err(ShapeError(format!(
-            "argument 'labels' has labels[{i}] = {l}, outside [0, {c})"
-        )));
-    }
+    check_labels(labels, n, c)?;
     let scale = match reduction {
         Reduction::Mean => T::of(1.0 / n as f64),
         Reduction::Sum => T::one(),

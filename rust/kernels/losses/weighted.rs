@@ -117,20 +117,7 @@ pub fn check_weighted_loss<T: Real, L: Label>(
                 loss.per_row(),
                 "integer labels are for cross_entropy only; this loss takes float targets ({n}, {c})"
             );
-            ensure!(
-                l.len() == n,
-                "argument 'labels' has shape ({},), expected ({n},) (one per row)",
-                l.len()
-            );
-            if let Some((i, v)) = l
-                .iter()
-                .enumerate()
-                .find(|(_, v)| !matches!(v.index(), Some(k) if k < c))
-            {
-                return Err(ShapeError(format!(
-                    "argument 'labels' has labels[{i}] = {v}, outside [0, {c})"
-                )));
-            }
+            super::check_labels(l, n, c)?;
         }
         Targets::Values(v) => ensure!(
             v.len() == n * c,
