@@ -16,11 +16,11 @@ from numpy.typing import ArrayLike
 from . import fused as fused_mod
 from . import layers as layers_mod
 from . import losses, training
+from ._guard import _count, _exclusive, _warn_non_finite
 
 if TYPE_CHECKING:
     from .callbacks import Callback, History
     from .optim import Optimizer
-from ._guard import _count, _exclusive, _warn_non_finite
 
 
 class FitMixin:

@@ -30,16 +30,16 @@ from numpy.typing import ArrayLike, DTypeLike
 from . import fused as fused_mod
 from . import layers as layers_mod
 from . import losses, training
+from ._fit import FitMixin
+from ._guard import _exclusive
 from .backend import BACKENDS, check_dtype, get_ops
 from .parameter import Parameter
+from .saving import load_model, save_model
 from .weights import WeightsMixin
 
 if TYPE_CHECKING:
     from .callbacks import Callback, History
     from .optim import Optimizer
-from ._fit import FitMixin
-from ._guard import _exclusive
-from .saving import load_model, save_model
 
 # One lock per model: ``train_step``, ``fit``, ``predict``, ``evaluate`` and
 # ``population_statistics`` of one model run one at a time (a second thread waits), because each
