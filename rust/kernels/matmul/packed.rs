@@ -31,8 +31,8 @@ use super::x86;
 use super::MatRef;
 use std::cell::RefCell;
 
-/// `(kc, a, lda, b sliver, c, ldc, load_c, cols)`: see `x86.rs`.
-pub(super) type KernelFn<T> = unsafe fn(usize, *const T, usize, *const T, *mut T, usize, bool, usize);
+/// `(kc, a, lda, b, ldb, c, ldc, load_c, cols)`: see `x86.rs`.
+pub(super) type KernelFn<T> = unsafe fn(usize, *const T, usize, *const T, usize, *mut T, usize, bool, usize);
 
 /// One instruction set's kernels and blocking for one element type.
 pub(super) struct Isa<T: 'static> {
@@ -233,9 +233,20 @@ unsafe fn serial_impl<T: Copy + Default + 'static, const MR: usize, const NR: us
                 if !direct {
                     pack_a::<T, MR>(ap, a, i0, mb, p0, kb);
                 }
+                // A row-major B (forward X·W, dW = Xᵀ·dY) is read in place by the same rule:
+                // NR contiguous values per depth step are what the kernel loads from a packed
+                // sliver too, so packing it only copied it, once per thread (each thread of a
+                // row split packed all of B). Its rows then stream from L2 at stride `b.rs`,
+                // which a multiple of 2 KiB would fold onto a few L2 sets.
+                let direct_b = b.cs == 1 && n >= NR && !(b.rs * std::mem::size_of::<T>()).is_multiple_of(2048);
                 for j0 in (0..n).step_by(nc) {
                     let nb = nc.min(n - j0);
-                    pack_b::<T, NR>(bp, b, p0, kb, j0, nb);
+                    // Full slivers of a direct B are read in place; only a last partial one
+                    // is packed (at the buffer's start), since the kernel loads whole vectors.
+                    let full = if direct_b { nb / nr * nr } else { 0 };
+                    if full < nb {
+                        pack_b::<T, NR>(bp, b, p0, kb, j0 + full, nb - full);
+                    }
                     for ir in (0..mb).step_by(mr) {
                         let rows = mr.min(mb - ir);
                         let (a_sliver, lda) = if direct {
@@ -245,11 +256,17 @@ unsafe fn serial_impl<T: Copy + Default + 'static, const MR: usize, const NR: us
                         };
                         for jr in (0..nb).step_by(nr) {
                             let cols = nr.min(nb - jr);
+                            let (b_sliver, ldb) = if jr < full {
+                                (b.data[p0 * b.rs + j0 + jr..].as_ptr(), b.rs)
+                            } else {
+                                (bp[(jr - full) * kb..].as_ptr(), NR)
+                            };
                             let kernel = isa.kernels[usize::from(direct)][rows - 1][usize::from(cols > nr / 2)];
                             // SAFETY: the A sliver holds kb·MR elements (rows beyond `rows`
                             // are never read), or, direct, `a` has rows i0+ir.. i0+ir+rows
                             // with depth p0..p0+kb at stride lda; the B sliver holds kb·NR
-                            // elements; the tile's `rows` rows of
+                            // elements, or, direct, `b` has depth rows p0..p0+kb with the
+                            // NR columns j0+jr.. j0+jr+NR <= n at stride ldb; the tile's `rows` rows of
                             // `cols` elements at (i0+ir, j0+jr) lie inside C by the contract
                             // above; the packing buffers are not C.
                             unsafe {
@@ -257,7 +274,8 @@ unsafe fn serial_impl<T: Copy + Default + 'static, const MR: usize, const NR: us
                                     kb,
                                     a_sliver,
                                     lda,
-                                    bp[jr * kb..].as_ptr(),
+                                    b_sliver,
+                                    ldb,
                                     c.add((i0 + ir) * ldc + j0 + jr),
                                     ldc,
                                     load_c,

@@ -36,11 +36,14 @@ macro_rules! kernel_family {
             /// the first `cols` columns of each row (`cols > (NV-1)·lanes`). `A(i, p)` is
             /// `a[p·MR + i]` (a packed sliver) or, if `DIRECT`, `a[i·lda + p]` (rows of a
             /// row-major A read in place, which saves transposing them into a sliver).
+            /// Depth step `p` of B is the `NV·lanes` values at `b[p·ldb..]`: `ldb = NR` for a
+            /// packed sliver, the row stride for a row-major B read in place.
             ///
             /// # Safety
             /// The CPU supports the enabled features; `a` addresses `R×kc` readable elements
-            /// as above and `b` holds `kc·NR`; `c` addresses `R` rows `ldc` apart of `cols`
-            /// writable elements each, not aliased by `a` or `b`.
+            /// as above and `b` addresses `kc` runs of `NV·lanes` readable elements `ldb`
+            /// apart; `c` addresses `R` rows `ldc` apart of `cols` writable elements each, not
+            /// aliased by `a` or `b`.
             #[allow(clippy::too_many_arguments)]
             #[target_feature(enable = $feat)]
             unsafe fn kernel<const DIRECT: bool, const R: usize, const NV: usize>(
@@ -48,6 +51,7 @@ macro_rules! kernel_family {
                 a: *const $t,
                 lda: usize,
                 b: *const $t,
+                ldb: usize,
                 c: *mut $t,
                 ldc: usize,
                 load_c: bool,
@@ -55,8 +59,8 @@ macro_rules! kernel_family {
             ) {
                 let mut acc = [[$zero(); NV]; R];
                 for p in 0..kc {
-                    // SAFETY: p < kc, so the B read stays inside its kc·NR elements.
-                    let bp = unsafe { b.add(p * NR) };
+                    // SAFETY: p < kc, so the B read stays inside the caller's kc runs.
+                    let bp = unsafe { b.add(p * ldb) };
                     let mut bv = [$zero(); NV];
                     for (v, x) in bv.iter_mut().enumerate() {
                         // SAFETY: v·lanes + lanes <= NR elements of this depth step.
