@@ -229,8 +229,13 @@ unsafe fn serial_impl<T: Copy + Default + 'static, const MR: usize, const NR: us
                 // slivers; with one B sliver (n <= NR) there is no sweep and no reuse to
                 // protect, so packing would only add a pass. Other layouts are packed. The
                 // kernels compute the same either way.
-                let direct = a.cs == 1 && (n <= NR || !(a.rs * std::mem::size_of::<T>()).is_multiple_of(2048));
-                if !direct {
+                let unfolded = |stride: usize| n <= NR || !(stride * std::mem::size_of::<T>()).is_multiple_of(2048);
+                let direct = a.cs == 1 && unfolded(a.rs);
+                // Aᵀ stored row-major (dW = Xᵀ·dY) holds each depth step's MR values side by
+                // side, as a packed sliver does with stride MR; read in place with stride
+                // `a.cs`, by the same rule.
+                let direct_t = !direct && a.rs == 1 && unfolded(a.cs);
+                if !direct && !direct_t {
                     pack_a::<T, MR>(ap, a, i0, mb, p0, kb);
                 }
                 // A row-major B (forward X·W, dW = Xᵀ·dY) is read in place by the same rule:
@@ -251,8 +256,10 @@ unsafe fn serial_impl<T: Copy + Default + 'static, const MR: usize, const NR: us
                         let rows = mr.min(mb - ir);
                         let (a_sliver, lda) = if direct {
                             (a.data[(i0 + ir) * a.rs + p0..].as_ptr(), a.rs)
+                        } else if direct_t {
+                            (a.data[i0 + ir + p0 * a.cs..].as_ptr(), a.cs)
                         } else {
-                            (ap[ir * kb..].as_ptr(), 0)
+                            (ap[ir * kb..].as_ptr(), MR)
                         };
                         for jr in (0..nb).step_by(nr) {
                             let cols = nr.min(nb - jr);
@@ -264,7 +271,8 @@ unsafe fn serial_impl<T: Copy + Default + 'static, const MR: usize, const NR: us
                             let kernel = isa.kernels[usize::from(direct)][rows - 1][usize::from(cols > nr / 2)];
                             // SAFETY: the A sliver holds kb·MR elements (rows beyond `rows`
                             // are never read), or, direct, `a` has rows i0+ir.. i0+ir+rows
-                            // with depth p0..p0+kb at stride lda; the B sliver holds kb·NR
+                            // with depth p0..p0+kb at stride lda (direct_t: the same with
+                            // rows and depth swapped); the B sliver holds kb·NR
                             // elements, or, direct, `b` has depth rows p0..p0+kb with the
                             // NR columns j0+jr.. j0+jr+NR <= n at stride ldb; the tile's `rows` rows of
                             // `cols` elements at (i0+ir, j0+jr) lie inside C by the contract

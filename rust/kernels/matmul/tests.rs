@@ -256,7 +256,7 @@ fn same_bits<T: Real>(x: &[T], y: &[T]) -> bool {
 /// Shapes that cross every edge of the packed GEMM: partial register tiles (m % MR, n % NR,
 /// one-vector tiles), several depth blocks (k > KC), several A blocks (m > MC) and B blocks
 /// (n > NC), k = 1, and a row-major A packed rather than read in place.
-const EDGE_SHAPES: [(usize, usize, usize); 14] = [
+const EDGE_SHAPES: [(usize, usize, usize); 15] = [
     (1, 1, 1),
     (1, 300, 1),
     (5, 1, 40),
@@ -271,6 +271,7 @@ const EDGE_SHAPES: [(usize, usize, usize); 14] = [
     (30, 800, 530),
     (25, 512, 40), // row stride 2 KiB (f32) / 4 KiB (f64): A is packed, not read in place
     (9, 40, 512),  // the same for B
+    (512, 24, 40), // and for a column-major A (column stride 2 KiB)
 ];
 
 #[cfg(target_arch = "x86_64")]

@@ -34,8 +34,9 @@ macro_rules! kernel_family {
 
             /// Accumulates `R` rows × `NV` vectors of `C` over `kc` depth steps, then writes
             /// the first `cols` columns of each row (`cols > (NV-1)·lanes`). `A(i, p)` is
-            /// `a[p·MR + i]` (a packed sliver) or, if `DIRECT`, `a[i·lda + p]` (rows of a
-            /// row-major A read in place, which saves transposing them into a sliver).
+            /// `a[p·lda + i]` (a packed sliver with `lda = MR`, or a row-major Aᵀ read in
+            /// place) or, if `DIRECT`, `a[i·lda + p]` (rows of a row-major A read in place,
+            /// which saves transposing them into a sliver).
             /// Depth step `p` of B is the `NV·lanes` values at `b[p·ldb..]`: `ldb = NR` for a
             /// packed sliver, the row stride for a row-major B read in place.
             ///
@@ -68,7 +69,7 @@ macro_rules! kernel_family {
                     }
                     for (i, row) in acc.iter_mut().enumerate() {
                         // SAFETY: i < R, p < kc: an element of A the caller guarantees.
-                        let ai = $set1(unsafe { *a.add(if DIRECT { i * lda + p } else { p * MR + i }) });
+                        let ai = $set1(unsafe { *a.add(if DIRECT { i * lda + p } else { p * lda + i }) });
                         for (x, y) in row.iter_mut().zip(&bv) {
                             *x = $fma(ai, *y, *x);
                         }
