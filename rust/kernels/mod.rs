@@ -9,11 +9,16 @@
 /// Compiles the wrapped function once per SIMD target initcore dispatches to at run time (AVX2
 /// with FMA, AVX-512, NEON; the build's baseline elsewhere), through `multiversion`: the one
 /// list of those targets in the crate. Defined before the modules so that they all see it.
+///
+/// `multiversion` runs the first listed target the CPU supports, so the widest comes first
+/// (with AVX2 listed first, an AVX-512 CPU ran the AVX2 clones and never the AVX-512 ones).
+/// Every clone does the same operations in the same order, so results do not depend on which
+/// one runs.
 macro_rules! simd_fn {
     ($item:item) => {
         #[::multiversion::multiversion(targets(
-            "x86_64+avx2+fma",
             "x86_64+avx512f+avx512bw+avx512dq+avx512vl",
+            "x86_64+avx2+fma",
             "aarch64+neon"
         ))]
         $item
