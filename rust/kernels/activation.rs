@@ -35,7 +35,7 @@ pub mod maxout;
 pub mod prelu;
 pub mod softmax;
 
-pub(crate) use colsum::{blocked_colsum, column_sum_blocks, fold_blocks, for_each_chunk_pair, rows_per_chunk};
+pub(crate) use colsum::{blocked_colsum, column_sum_blocks, rows_per_chunk};
 pub use colsum::{colsum_workspace_len, column_sums};
 use element::{op, ElementOp};
 
@@ -43,7 +43,7 @@ pub use maxout::{maxout_backward, maxout_forward};
 pub use prelu::{prelu_backward, prelu_forward};
 pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
 
-use super::parallel::{self, for_each_chunk};
+use super::parallel::{self, for_each_chunk, for_each_chunk_pair, RowBlocks};
 use super::vmath::VMath;
 use super::{Real, ShapeError};
 use crate::ensure;
@@ -344,15 +344,15 @@ pub fn bias_act_backward<T: VMath>(
             act.name()
         );
     }
-    with_op!(act, o => blocked_colsum(n, m, PASS_COST, dz, ws, db, |dzc, r0, part| {
-        let r = r0 * m..r0 * m + dzc.len();
-        bias_backward_rows(o, m, &dy[r.clone()], &z[r.clone()], &y[r], dzc, part)
+    with_op!(act, o => blocked_colsum(n, m, PASS_COST, dz, ws, db, |r, dzc, part| {
+        let e = r.start * m..r.end * m;
+        bias_backward_rows(o, m, &dy[e.clone()], &z[e.clone()], &y[e], dzc, part)
     }))
 }
 
 /// A band of [`bias_act_backward`] for a team: rows of `dy`, `z`, `y`, `dz` starting on a
 /// block boundary of the batch, `dz ← dy · f'(z)` and one partial column sum per block of
-/// `SUM_BLOCK_ROWS` rows into `parts` (`⌈rows/SUM_BLOCK_ROWS⌉ · m`); `colsum::fold_blocks`
+/// `SUM_BLOCK_ROWS` rows into `parts` (`⌈rows/SUM_BLOCK_ROWS⌉ · m`); `parallel::fold_blocks`
 /// over all bands' partials then gives `db` with the bits of `bias_act_backward`. The caller
 /// (`network_team.rs`) has checked the shapes.
 pub(crate) fn bias_act_backward_blocks<T: VMath>(
@@ -367,13 +367,11 @@ pub(crate) fn bias_act_backward_blocks<T: VMath>(
     if m == 0 {
         return;
     }
-    let c = SUM_BLOCK_ROWS * m;
-    with_op!(act, o => {
-        for (i, (dzc, part)) in dz.chunks_mut(c).zip(parts.chunks_exact_mut(m)).enumerate() {
-            let r = i * c..i * c + dzc.len();
-            bias_backward_rows(o, m, &dy[r.clone()], &z[r.clone()], &y[r], dzc, part);
-        }
-    });
+    let blocks = RowBlocks::new(dz.len() / m, SUM_BLOCK_ROWS);
+    with_op!(act, o => blocks.for_each_with(dz, m, parts, m, PASS_COST * m, |r, dzc, part| {
+        let e = r.start * m..r.end * m;
+        bias_backward_rows(o, m, &dy[e.clone()], &z[e.clone()], &y[e], dzc, part)
+    }));
 }
 
 #[cfg(test)]

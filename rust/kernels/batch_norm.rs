@@ -22,13 +22,13 @@
 //! does: float32 activations with a large mean and a small spread (mean 1e4, std 1e-2) then still
 //! get their variance to ~1e-7 relative, where an `f32` sum would already lose the mean.
 //!
-//! Determinism: every column sum is split into fixed blocks of `BLOCK_ROWS` rows; each block's
-//! partial sums are written to its own slice of the caller's workspace (in parallel or not) and
-//! folded in block order, so results are bit-identical for any thread count. Rows are contiguous,
-//! so a block accumulates whole rows into `m` partial sums and the inner loop runs along a row
-//! (vectorized across columns), never down a column.
+//! Determinism: every column sum runs over the fixed row blocks of `parallel::RowBlocks`
+//! (`BLOCK_ROWS` rows each; the contract is stated there), each block's partial sums in its own
+//! slice of the caller's workspace, folded in block order by `parallel::fold_blocks`. Rows are
+//! contiguous, so a block accumulates whole rows into `m` partial sums and the inner loop runs
+//! along a row (vectorized across columns), never down a column.
 
-use super::parallel::for_each_chunk;
+use super::parallel::{fold_blocks, for_each_chunk, RowBlocks};
 use super::rows::{quads, split4};
 use super::{Real, ShapeError};
 use crate::ensure;
@@ -37,21 +37,21 @@ use crate::ensure;
 /// thread count.
 pub const BLOCK_ROWS: usize = 64;
 
-/// Number of row blocks of an `n`-row batch.
-pub fn row_blocks(n: usize) -> usize {
-    n.div_ceil(BLOCK_ROWS)
+/// The row blocks of an `n`-row batch.
+fn blocks(n: usize) -> RowBlocks {
+    RowBlocks::new(n, BLOCK_ROWS)
 }
 
 /// `f64` workspace length that [`forward_train`] needs for `x (n, m)`: one partial-sum row per
-/// row block plus the `f64` mean.
+/// row block, then the `f64` mean and the `f64` sum of squared deviations.
 pub fn forward_workspace_len(n: usize, m: usize) -> usize {
-    (row_blocks(n) + 1) * m
+    (blocks(n).count() + 2) * m
 }
 
 /// `f64` workspace length that [`backward`] needs for `x (n, m)`: two partial sums (`dβ`, `dγ`)
-/// per row block.
+/// per row block, then their two totals.
 pub fn backward_workspace_len(n: usize, m: usize) -> usize {
-    2 * row_blocks(n) * m
+    2 * (blocks(n).count() + 1) * m
 }
 
 /// Checks the hyper-parameters as PyTorch would accept them.
@@ -228,23 +228,6 @@ fn block_dx_eval<T: Real>(dy: &[T], gamma: &[T], invstd: &[T], dx: &mut [T]) {
 }
 }
 
-/// Adds the partial sums of blocks `1..` into block 0 (stride `stride`, `m` sums each), in
-/// block order: the same fold whatever thread computed each block.
-fn fold_blocks(parts: &mut [f64], stride: usize, m: usize) {
-    let (first, rest) = parts.split_at_mut(stride.min(parts.len()));
-    for blk in rest.chunks_exact(stride) {
-        for (a, &b) in first[..m].iter_mut().zip(&blk[..m]) {
-            *a += b;
-        }
-    }
-}
-
-/// Rows of block `b` as a range of row-major element indices.
-fn block_range(b: usize, n: usize, m: usize) -> std::ops::Range<usize> {
-    let r0 = b * BLOCK_ROWS;
-    r0 * m..(r0 + BLOCK_ROWS).min(n) * m
-}
-
 // ------------------------------------------------------------------------------------------
 // Public API: caller-provided outputs and workspace, nothing allocated.
 
@@ -295,28 +278,25 @@ pub fn forward_train<T: Real>(
     if m == 0 {
         return Ok(());
     }
-    let nb = row_blocks(n);
-    let (parts, rest) = work.split_at_mut(nb * m);
-    let mean64 = &mut rest[..m];
+    let blocks = blocks(n);
+    let (parts, rest) = work.split_at_mut(blocks.count() * m);
+    let (mean64, rest) = rest.split_at_mut(m);
+    let var64 = &mut rest[..m];
     let nf = n as f64;
 
     // Pass 1: the mean.
-    for_each_chunk(parts, m, BLOCK_ROWS, |off, p| {
-        block_sum(&x[block_range(off / m, n, m)], p)
-    });
-    fold_blocks(parts, m, m);
-    for (mu, &s) in mean64.iter_mut().zip(&parts[..m]) {
-        *mu = s / nf;
+    blocks.for_each(parts, m, m, |r, p| block_sum(&x[r.start * m..r.end * m], p));
+    fold_blocks(parts, m, mean64);
+    for mu in mean64.iter_mut() {
+        *mu /= nf;
     }
     // Pass 2: squared deviations from that mean.
     let mean_ro: &[f64] = mean64;
-    for_each_chunk(parts, m, BLOCK_ROWS, |off, p| {
-        block_sqdev(&x[block_range(off / m, n, m)], mean_ro, p)
-    });
-    fold_blocks(parts, m, m);
+    blocks.for_each(parts, m, m, |r, p| block_sqdev(&x[r.start * m..r.end * m], mean_ro, p));
+    fold_blocks(parts, m, var64);
 
     let unbias = nf / (nf - 1.0);
-    let var64 = &parts[..m];
+    let var64: &[f64] = var64;
     for j in 0..m {
         let var = var64[j] / nf;
         save_mean[j] = T::of(mean_ro[j]);
@@ -418,22 +398,23 @@ pub fn backward<T: Real>(
     if m == 0 {
         return Ok(());
     }
-    let nb = row_blocks(n);
-    let parts = &mut work[..2 * nb * m];
     if n == 0 {
         dgamma.fill(T::zero());
         dbeta.fill(T::zero());
         return Ok(());
     }
-    for_each_chunk(parts, 2 * m, BLOCK_ROWS / 2, |off, p| {
-        let r = block_range(off / (2 * m), n, m);
+    let blocks = blocks(n);
+    let (parts, rest) = work.split_at_mut(2 * blocks.count() * m);
+    let sums = &mut rest[..2 * m];
+    blocks.for_each(parts, 2 * m, m, |r, p| {
+        let e = r.start * m..r.end * m;
         let (db, dg) = p.split_at_mut(m);
-        block_grad_sums(&dy[r.clone()], &x[r], save_mean, db, dg)
+        block_grad_sums(&dy[e.clone()], &x[e], save_mean, db, dg)
     });
-    fold_blocks(parts, 2 * m, 2 * m);
+    fold_blocks(parts, 2 * m, sums);
     for j in 0..m {
-        dbeta[j] = T::of(parts[j]);
-        dgamma[j] = T::of(parts[m + j] * save_invstd[j].f64());
+        dbeta[j] = T::of(sums[j]);
+        dgamma[j] = T::of(sums[m + j] * save_invstd[j].f64());
     }
     let (dgamma, dbeta): (&[T], &[T]) = (dgamma, dbeta);
     if training {

@@ -11,19 +11,19 @@
 //! form above, so neither overflows nor takes `log(0)` for any finite logit.
 //!
 //! The per-row (per-entry) losses are computed in the element type and summed in `f64` over
-//! fixed blocks, folded in block order: the loss is bit-identical for any thread count.
+//! the fixed blocks of `parallel::RowBlocks`, added in block order (`RowBlocks::sum`): the loss
+//! is bit-identical for any thread count.
 //! `exp` is `vmath`'s vectorizable one (≤ 1 ULP in f32, 2 in f64); the per-row `ln` of cross
 //! entropy and BCE's `ln_1p` are the standard library's (one call per row, resp. per entry).
 //!
 //! The losses with options (sample weights, label smoothing, soft targets, `mae`, `huber`) are
 //! [`weighted_loss`] in `losses/weighted.rs`; the three plain kernels here stay the fast path.
 
-use super::parallel::{install, threads_for};
+use super::parallel::RowBlocks;
 use super::rows::{row_max, row_sum};
 use super::vmath::VMath;
 use super::{Real, ShapeError};
 use crate::ensure;
-use rayon::prelude::*;
 use std::fmt::Display;
 
 // Per-sample weights, label smoothing, soft targets, MAE and Huber (one kernel for all of them).
@@ -73,31 +73,6 @@ const EW_BLOCK: usize = 4096;
 /// Independent `f64` accumulators inside a block, so that the sum vectorizes without
 /// reassociation (and stays in a fixed order).
 const LANES: usize = 8;
-
-/// Applies `f(offset, chunk) -> partial` to consecutive `chunk`-sized pieces of `out` and sums
-/// the partials in chunk order: in parallel when `out.len()·cost` deserves it. Only the parallel
-/// path allocates (one `f64` per chunk).
-pub(super) fn chunked_sum<T: Send>(
-    out: &mut [T],
-    chunk: usize,
-    cost: usize,
-    f: impl Fn(usize, &mut [T]) -> f64 + Sync + Send,
-) -> f64 {
-    let chunk = chunk.max(1);
-    if threads_for(out.len().saturating_mul(cost)) > 1 {
-        let parts: Vec<f64> = install(|| {
-            out.par_chunks_mut(chunk)
-                .enumerate()
-                .map(|(i, c)| f(i * chunk, c))
-                .collect()
-        });
-        parts.iter().fold(0.0, |a, &p| a + p)
-    } else {
-        out.chunks_mut(chunk)
-            .enumerate()
-            .fold(0.0, |a, (i, c)| a + f(i * chunk, c))
-    }
-}
 
 /// Folds `LANES` partial sums in a fixed order.
 #[inline(always)]
@@ -154,10 +129,8 @@ pub fn cross_entropy<T: VMath, L: Label>(
         Reduction::Mean => T::of(1.0 / n as f64),
         Reduction::Sum => T::one(),
     };
-    let total = chunked_sum(dlogits, CE_BLOCK_ROWS * c, 4, |off, g| {
-        let r0 = off / c;
-        let rows = g.len() / c;
-        ce_block(&logits[off..off + g.len()], c, &labels[r0..r0 + rows], scale, g)
+    let total = RowBlocks::new(n, CE_BLOCK_ROWS).sum(dlogits, c, 4 * c, |r, g| {
+        ce_block(&logits[r.start * c..r.end * c], c, &labels[r], scale, g)
     });
     Ok(match reduction {
         Reduction::Mean => total / n as f64,
@@ -247,9 +220,7 @@ fn elementwise<T: Real>(
         Reduction::Mean => T::of(1.0 / len as f64),
         Reduction::Sum => T::one(),
     };
-    let total = chunked_sum(grad, EW_BLOCK, 8, |off, g| {
-        block(&a[off..off + g.len()], &b[off..off + g.len()], scale, g)
-    });
+    let total = RowBlocks::new(len, EW_BLOCK).sum(grad, 1, 8, |r, g| block(&a[r.clone()], &b[r], scale, g));
     Ok(match reduction {
         Reduction::Mean => total / len as f64,
         Reduction::Sum => total,

@@ -8,7 +8,14 @@
 //!
 //! Determinism: work is split into blocks whose size never depends on the thread count, and
 //! partial results are combined in block order, so every result is bit-identical for any
-//! number of threads (see `map_blocks`).
+//! number of threads. Every reduction over the rows of a matrix (column sums, batch-norm
+//! statistics, column statistics, loss sums) does this one way, [`RowBlocks`]: the rows are cut
+//! into fixed blocks of a kernel's own constant number of rows; each block, on whatever thread,
+//! reduces its rows in order into its own part of a caller's workspace (and may write its rows
+//! of a row-wise output on the way); then the parts are combined in block order on one thread
+//! ([`fold_blocks`], [`RowBlocks::sum`], or a kernel's own merge). A block's arithmetic depends
+//! only on its rows, and the combination only on the block order, so 1 thread, 64 threads, or a
+//! team member computing a band of blocks (a band starts on a block boundary) give the same bits.
 //!
 //! fork: a forked child has only the thread that called `fork`; the pool's worker threads stay
 //! in the parent, and a job handed to them would wait forever. A `pthread_atfork` child handler
@@ -20,7 +27,7 @@
 use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use std::cell::Cell;
-use std::ops::Range;
+use std::ops::{Add, Range};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Once, OnceLock, RwLock, TryLockError};
 
@@ -235,22 +242,184 @@ pub fn for_each_chunk<T: Send>(out: &mut [T], chunk: usize, cost: usize, f: impl
     }
 }
 
-/// Maps the fixed blocks `[i·block, min((i+1)·block, len))` of `0..len` through `f` and returns
-/// the results in block order. Block boundaries do not depend on the thread count, so a caller
-/// that folds the results in order gets the same bits whether this ran on 1 thread or 64.
-pub fn map_blocks<R: Send>(
-    len: usize,
-    block: usize,
+/// Like [`for_each_chunk`], over two outputs cut into the same number of chunks (`ca` elements
+/// of `a` and `cb` of `b` per chunk): `f(chunk_index, a_chunk, b_chunk)`, in parallel when
+/// `a.len() * cost` elements of work deserve it.
+pub fn for_each_chunk_pair<A: Send, B: Send>(
+    a: &mut [A],
+    ca: usize,
+    b: &mut [B],
+    cb: usize,
     cost: usize,
-    f: impl Fn(Range<usize>) -> R + Sync + Send,
-) -> Vec<R> {
-    let block = block.max(1);
-    let nblocks = len.div_ceil(block);
-    let range = |i: usize| i * block..((i + 1) * block).min(len);
-    if nblocks > 1 && threads_for(len.saturating_mul(cost)) > 1 {
-        install(|| (0..nblocks).into_par_iter().map(|i| f(range(i))).collect())
+    f: impl Fn(usize, &mut [A], &mut [B]) + Sync + Send,
+) {
+    let parallel = threads_for(a.len().saturating_mul(cost)) > 1;
+    chunk_pairs(parallel, a, ca, b, cb, f)
+}
+
+fn chunk_pairs<A: Send, B: Send>(
+    parallel: bool,
+    a: &mut [A],
+    ca: usize,
+    b: &mut [B],
+    cb: usize,
+    f: impl Fn(usize, &mut [A], &mut [B]) + Sync + Send,
+) {
+    let (ca, cb) = (ca.max(1), cb.max(1));
+    if parallel {
+        install(|| {
+            a.par_chunks_mut(ca)
+                .zip(b.par_chunks_mut(cb))
+                .enumerate()
+                .for_each(|(i, (x, y))| f(i, x, y))
+        })
     } else {
-        (0..nblocks).map(|i| f(range(i))).collect()
+        a.chunks_mut(ca)
+            .zip(b.chunks_mut(cb))
+            .enumerate()
+            .for_each(|(i, (x, y))| f(i, x, y))
+    }
+}
+
+/// The fixed row blocks of a reduction over `n` rows (see the module docs): block `b` holds
+/// rows `[b·rows, min((b+1)·rows, n))`, and its partial lives at `parts[b·stride..(b+1)·stride]`
+/// of the caller's workspace (`count()·stride` values). `rows` is the kernel's own constant;
+/// the blocks depend on nothing else, in particular not on the thread count.
+///
+/// `row_cost` is the work of one row in elementwise-op units: the blocks run in parallel when
+/// `threads_for(n·row_cost)` says so (never inside a team), in any order; nothing here
+/// allocates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowBlocks {
+    n: usize,
+    rows: usize,
+}
+
+impl RowBlocks {
+    /// `n` rows in blocks of `rows` (at least 1).
+    pub const fn new(n: usize, rows: usize) -> Self {
+        Self {
+            n,
+            rows: if rows == 0 { 1 } else { rows },
+        }
+    }
+
+    /// Number of blocks, `⌈n/rows⌉`.
+    pub const fn count(&self) -> usize {
+        self.n.div_ceil(self.rows)
+    }
+
+    /// The rows of block `b` (empty past the last block).
+    pub fn rows_of(&self, b: usize) -> Range<usize> {
+        let r0 = b.saturating_mul(self.rows).min(self.n);
+        r0..r0.saturating_add(self.rows).min(self.n)
+    }
+
+    fn parallel(&self, row_cost: usize) -> bool {
+        self.count() > 1 && threads_for(self.n.saturating_mul(row_cost)) > 1
+    }
+
+    /// `f(rows, part)` for every block, `part` being its `stride` values of `parts`. Blocks
+    /// past the end of `parts` do not run (the caller sizes it: `count()·stride`).
+    pub fn for_each<P: Send>(
+        &self,
+        parts: &mut [P],
+        stride: usize,
+        row_cost: usize,
+        f: impl Fn(Range<usize>, &mut [P]) + Sync + Send,
+    ) {
+        if stride == 0 {
+            return;
+        }
+        let parts = head(parts, self.count().saturating_mul(stride));
+        let f = |(b, p): (usize, &mut [P])| f(self.rows_of(b), p);
+        if self.parallel(row_cost) {
+            install(|| parts.par_chunks_mut(stride).enumerate().for_each(f))
+        } else {
+            parts.chunks_mut(stride).enumerate().for_each(f)
+        }
+    }
+
+    /// [`for_each`](Self::for_each) that also hands each block its rows of the row-wise output
+    /// `out` (`m` values per row): `f(rows, out_rows, part)`.
+    pub fn for_each_with<T: Send, P: Send>(
+        &self,
+        out: &mut [T],
+        m: usize,
+        parts: &mut [P],
+        stride: usize,
+        row_cost: usize,
+        f: impl Fn(Range<usize>, &mut [T], &mut [P]) + Sync + Send,
+    ) {
+        if m == 0 || stride == 0 {
+            return;
+        }
+        let out = head(out, self.n.saturating_mul(m));
+        let parts = head(parts, self.count().saturating_mul(stride));
+        chunk_pairs(self.parallel(row_cost), out, self.rows * m, parts, stride, |b, o, p| {
+            f(self.rows_of(b), o, p)
+        })
+    }
+
+    /// `Σ_b f(rows_b, out_rows_b)` added in block order from 0, `((0 + s_0) + s_1) + …`, for
+    /// reductions to one `f64` (the losses) that also write their rows of `out` (`m` per row).
+    /// In parallel the blocks run in groups of `SUM_GROUP`, whose partials wait on the stack.
+    pub fn sum<T: Send>(
+        &self,
+        out: &mut [T],
+        m: usize,
+        row_cost: usize,
+        f: impl Fn(Range<usize>, &mut [T]) -> f64 + Sync + Send,
+    ) -> f64 {
+        if m == 0 {
+            return 0.0;
+        }
+        let out = head(out, self.n.saturating_mul(m));
+        let c = self.rows * m;
+        if !self.parallel(row_cost) {
+            return out
+                .chunks_mut(c)
+                .enumerate()
+                .fold(0.0, |a, (b, o)| a + f(self.rows_of(b), o));
+        }
+        install(|| {
+            let mut parts = [0.0f64; SUM_GROUP];
+            let mut total = 0.0;
+            for (g, group) in out.chunks_mut(SUM_GROUP * c).enumerate() {
+                let parts = &mut parts[..group.len().div_ceil(c)];
+                parts
+                    .par_iter_mut()
+                    .zip(group.par_chunks_mut(c))
+                    .enumerate()
+                    .for_each(|(i, (p, o))| *p = f(self.rows_of(g * SUM_GROUP + i), o));
+                total = parts.iter().fold(total, |a, &p| a + p);
+            }
+            total
+        })
+    }
+}
+
+/// The first `len` values of `s` (all of them if it is shorter).
+fn head<T>(s: &mut [T], len: usize) -> &mut [T] {
+    let len = len.min(s.len());
+    &mut s[..len]
+}
+
+/// Blocks per parallel group of [`RowBlocks::sum`]: 2 KiB of partials on the stack, and groups
+/// large enough (256 blocks of rows) that one fork-join per group costs nothing that counts.
+const SUM_GROUP: usize = 256;
+
+/// `out ← ((p_0 + p_1) + p_2) + …`, the block partials added in block order, where `p_b` is the
+/// first `out.len()` values of block `b`'s part `parts[b·stride..(b+1)·stride]` (block 0 is
+/// copied, not added to 0; no blocks give 0). The one fold of [`RowBlocks`] partials.
+pub fn fold_blocks<T: Copy + Default + Add<Output = T>>(parts: &[T], stride: usize, out: &mut [T]) {
+    let mut blocks = parts.chunks(stride.max(1));
+    match blocks.next() {
+        Some(first) => out.iter_mut().zip(first).for_each(|(o, &v)| *o = v),
+        None => out.fill(T::default()),
+    }
+    for part in blocks {
+        out.iter_mut().zip(part).for_each(|(o, &v)| *o = *o + v);
     }
 }
 
@@ -259,13 +428,121 @@ mod tests {
     use super::*;
 
     #[test]
-    fn map_blocks_is_ordered_and_covers_everything() {
-        let parts = map_blocks(1_000_003, 4096, 1, |r| (r.start, r.end));
-        assert_eq!(parts.first().unwrap().0, 0);
-        assert_eq!(parts.last().unwrap().1, 1_000_003);
-        for w in parts.windows(2) {
-            assert_eq!(w[0].1, w[1].0);
+    fn row_blocks_cover_every_row_once_in_block_order() {
+        for (n, rows) in [
+            (0, 64),
+            (1, 64),
+            (64, 64),
+            (65, 64),
+            (3 * PAR_THRESHOLD + 17, 64),
+            (1000, 1),
+        ] {
+            let (m, blocks) = (3, RowBlocks::new(n, rows));
+            assert_eq!(blocks.count(), n.div_ceil(rows));
+            let mut marks = vec![0usize; n * m];
+            let mut parts = vec![usize::MAX; 2 * blocks.count()];
+            blocks.for_each_with(&mut marks, m, &mut parts, 2, m, |r, out, part| {
+                assert_eq!(out.len(), r.len() * m);
+                for (i, row) in r.clone().zip(out.chunks_exact_mut(m)) {
+                    row.iter_mut().for_each(|v| *v += i + 1);
+                }
+                part.copy_from_slice(&[r.start, r.end]);
+            });
+            assert!(marks
+                .chunks_exact(m)
+                .enumerate()
+                .all(|(i, row)| row.iter().all(|&v| v == i + 1)));
+            let mut next = 0;
+            for (b, part) in parts.chunks_exact(2).enumerate() {
+                assert_eq!((part[0], part[1]), (blocks.rows_of(b).start, blocks.rows_of(b).end));
+                assert_eq!(
+                    part[0],
+                    next,
+                    "block {b} starts where block {} ended",
+                    b.wrapping_sub(1)
+                );
+                assert!(part[1] - part[0] == rows || (part[1] == n && part[1] > part[0]));
+                next = part[1];
+            }
+            assert_eq!(next, n);
+            assert!(blocks.rows_of(blocks.count()).is_empty());
         }
+    }
+
+    /// Column sums and a scalar sum over row blocks: the same bits on one thread (here forced by
+    /// a team member's guard, as inside a team) and on a pool of 4 threads, which must really
+    /// have run blocks on several threads; the fold is block 0, then the others in order, and
+    /// the sum `((0 + s_0) + s_1) + …` also across its groups of `SUM_GROUP` blocks.
+    #[test]
+    fn row_block_reductions_are_bit_identical_for_1_and_several_threads() {
+        let (n, m) = (4 * PAR_THRESHOLD / 64 + 7, 64);
+        let (blocks, small) = (RowBlocks::new(n, 64), RowBlocks::new(n, 3));
+        assert!(small.count() > 2 * SUM_GROUP);
+        let x: Vec<f64> = crate::kernels::test_data::uniform(n * m, 5)
+            .iter()
+            .map(|v| v * 1e3)
+            .collect();
+        // One partial row per block plus the index of the pool thread that computed it (-1: none).
+        let stride = m + 1;
+        let run = |parts: &mut [f64], sums: &mut [f64], grad: &mut [f64]| -> f64 {
+            blocks.for_each(parts, stride, m, |r, p| {
+                p[..m].fill(0.0);
+                for row in x[r.start * m..r.end * m].chunks_exact(m) {
+                    p.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
+                }
+                p[m] = rayon::current_thread_index().map_or(-1.0, |t| t as f64);
+                // Long enough blocks that idle pool threads wake up and take some.
+                std::thread::sleep(std::time::Duration::from_micros(500));
+            });
+            fold_blocks(parts, stride, sums);
+            small.sum(grad, m, m, |r, g| {
+                g.iter_mut()
+                    .zip(&x[r.start * m..r.end * m])
+                    .for_each(|(g, &v)| *g = 2.0 * v);
+                x[r.start * m..r.end * m].iter().fold(0.0, |a, &v| a + v * v)
+            })
+        };
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let (mut parts, mut want, mut grad1) = (vec![0.0; blocks.count() * stride], vec![0.0; m], vec![0.0; n * m]);
+        let total1 = {
+            let _serial = TeamMember::enter();
+            run(&mut parts, &mut want, &mut grad1)
+        };
+        assert!(
+            parts.chunks_exact(stride).all(|p| p[m] == -1.0),
+            "the team guard keeps blocks serial"
+        );
+        let mut fold = parts[..m].to_vec();
+        for p in parts.chunks_exact(stride).skip(1) {
+            fold.iter_mut().zip(p).for_each(|(a, &v)| *a += v);
+        }
+        assert_eq!(bits(&fold), bits(&want));
+        let total = (0..small.count()).fold(0.0, |a, b| {
+            a + x[small.rows_of(b).start * m..small.rows_of(b).end * m]
+                .iter()
+                .fold(0.0, |a, &v| a + v * v)
+        });
+        assert_eq!(total.to_bits(), total1.to_bits());
+        assert!(grad1.iter().zip(&x).all(|(&g, &v)| g == 2.0 * v));
+        let prev = pool_size();
+        let mut used_several = false;
+        for _ in 0..20 {
+            set_num_threads(4).unwrap();
+            let (mut got, mut grad) = (vec![0.0; m], vec![0.0; n * m]);
+            let total = run(&mut parts, &mut got, &mut grad);
+            assert_eq!(bits(&got), bits(&want));
+            assert_eq!(total.to_bits(), total1.to_bits());
+            assert_eq!(bits(&grad), bits(&grad1));
+            let mut threads: Vec<u64> = parts.chunks_exact(stride).map(|p| p[m].to_bits()).collect();
+            threads.sort_unstable();
+            threads.dedup();
+            used_several |= threads.len() > 1;
+            if used_several {
+                break;
+            }
+        }
+        set_num_threads(prev).unwrap();
+        assert!(used_several, "the blocks never ran on more than one thread");
     }
 
     #[test]

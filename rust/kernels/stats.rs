@@ -7,7 +7,8 @@
 //! the share of entries `≤ low` or `≥ high` (saturation) and the share of columns that are
 //! exactly 0 on every row (dead units).
 //!
-//! Method: `x` is cut into fixed blocks of `BLOCK_ROWS` whole rows. Each block, still in cache,
+//! Method: `x` is cut into the fixed row blocks of `parallel::RowBlocks`, `BLOCK_ROWS` whole
+//! rows each (the determinism contract is stated there). Each block, still in cache,
 //! is read twice: once for sums, extrema, histogram and saturation, once for its squared
 //! deviations from its own mean; so memory sees `x` once. Block results are merged in block
 //! order with Chan, Golub & LeVeque's pairwise update
@@ -21,7 +22,7 @@
 //! falls in no histogram bin and is never saturated. An infinity gives an infinite mean and a
 //! NaN variance, as in NumPy, lies outside the (finite) edges, and counts as saturated.
 
-use super::parallel::for_each_chunk;
+use super::parallel::RowBlocks;
 use super::rows::{quads, split4};
 use super::{Real, ShapeError};
 use crate::ensure;
@@ -60,7 +61,7 @@ fn block_len(m: usize, nbins: usize) -> usize {
 
 /// `f64` workspace length [`column_stats`] needs for `x (n, m)` and `nbins` histogram bins.
 pub fn workspace_len(n: usize, m: usize, nbins: usize) -> usize {
-    n.div_ceil(BLOCK_ROWS) * block_len(m, nbins)
+    RowBlocks::new(n, BLOCK_ROWS).count() * block_len(m, nbins)
 }
 
 /// Checks histogram edges: at least 2, finite, strictly increasing.
@@ -309,13 +310,12 @@ pub fn column_stats<T: Real>(
     );
     let parts = &mut work[..workspace_len(n, m, nbins)];
     let binner = edges.map(Binner::new);
-    // Work per block in "elementwise op" units: the two reads from cache are cheap, a histogram
+    // Work per row in "elementwise op" units: the two reads from cache are cheap, a histogram
     // bin search per entry is not.
-    let cost = (BLOCK_ROWS * m * if binner.is_some() { 2 } else { 1 } / bl).max(1);
-    for_each_chunk(parts, bl, cost, |off, p| {
-        let r0 = off / bl * BLOCK_ROWS;
-        let r1 = (r0 + BLOCK_ROWS).min(n);
-        block_stats(&x[r0 * m..r1 * m], m, binner.as_ref(), saturation, p)
+    let row_cost = m * if binner.is_some() { 2 } else { 1 };
+    let blocks = RowBlocks::new(n, BLOCK_ROWS);
+    blocks.for_each(parts, bl, row_cost, |r, p| {
+        block_stats(&x[r.start * m..r.end * m], m, binner.as_ref(), saturation, p)
     });
 
     // Merge in block order.
@@ -331,9 +331,9 @@ pub fn column_stats<T: Real>(
     var.copy_from_slice(&first[m..2 * m]);
     min.copy_from_slice(&first[2 * m..3 * m]);
     max.copy_from_slice(&first[3 * m..4 * m]);
-    let mut na = BLOCK_ROWS.min(n) as f64;
+    let mut na = blocks.rows_of(0).len() as f64;
     for (b, p) in parts.chunks_exact(bl).enumerate().skip(1) {
-        let nb = ((b + 1) * BLOCK_ROWS).min(n) as f64 - (b * BLOCK_ROWS) as f64;
+        let nb = blocks.rows_of(b).len() as f64;
         let tot = na + nb;
         let (wb, wab) = (nb / tot, na * nb / tot);
         for j in 0..m {

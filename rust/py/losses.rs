@@ -9,7 +9,7 @@ use super::array::{
 };
 use crate::kernels::losses::{self, Label, LossFn, Reduction, Targets};
 use crate::kernels::vmath::VMath;
-use crate::kernels::Real;
+use crate::kernels::ShapeError;
 use numpy::{Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -249,16 +249,30 @@ fn weighted_run<'py, T: VMath + Element, L: Label + Element>(
     Ok((value, g.into_any().unbind()))
 }
 
-type Kernel<T> = fn(&[T], &[T], Reduction, &mut [T]) -> Result<f64, crate::kernels::ShapeError>;
+/// The losses of two same-shaped arrays that have a plain kernel (no options).
+#[derive(Clone, Copy)]
+enum Plain {
+    BinaryCrossEntropy,
+    Mse,
+}
 
-fn pair_run<'py, T: Real + Element>(
+impl Plain {
+    fn run<T: VMath>(self, a: &[T], b: &[T], red: Reduction, grad: &mut [T]) -> Result<f64, ShapeError> {
+        match self {
+            Self::BinaryCrossEntropy => losses::binary_cross_entropy(a, b, red, grad),
+            Self::Mse => losses::mse(a, b, red, grad),
+        }
+    }
+}
+
+fn pair_run<'py, T: VMath + Element>(
     py: Python<'py>,
     fname: &str,
     names: (&str, &str),
     a: &Bound<'py, PyAny>,
     b: &Bound<'py, PyAny>,
     red: Reduction,
-    kernel: Kernel<T>,
+    kernel: Plain,
 ) -> PyResult<(f64, Py<PyAny>)> {
     let ra = readonly::<T>(fname, names.0, a)?;
     let rb = readonly::<T>(fname, names.1, b)?;
@@ -282,13 +296,12 @@ fn pair_run<'py, T: Real + Element>(
     let loss = {
         let mut w = g.readwrite();
         let gs = fresh(&mut w);
-        py.detach(|| kernel(&as_, &bs, red, gs))
+        py.detach(|| kernel.run(&as_, &bs, red, gs))
             .map_err(|e| shape_err(fname, e))?
     };
     Ok((loss, g.into_any().unbind()))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn pair<'py>(
     py: Python<'py>,
     fname: &str,
@@ -296,15 +309,11 @@ fn pair<'py>(
     a: &Bound<'py, PyAny>,
     b: &Bound<'py, PyAny>,
     reduction: &str,
-    k32: Kernel<f32>,
-    k64: Kernel<f64>,
+    kernel: Plain,
 ) -> PyResult<(f64, Py<PyAny>)> {
     let dt = same_dtype(fname, &[(names.0, Some(a)), (names.1, Some(b))])?;
     let red = self::reduction(fname, reduction)?;
-    match dt {
-        Dt::F32 => pair_run::<f32>(py, fname, names, a, b, red, k32),
-        Dt::F64 => pair_run::<f64>(py, fname, names, a, b, red, k64),
-    }
+    by_dtype!(dt => pair_run(py, fname, names, a, b, red, kernel))
 }
 
 /// Sigmoid binary cross-entropy on ``logits`` against ``targets`` (same shape), in the stable
@@ -339,8 +348,7 @@ fn binary_cross_entropy<'py>(
         logits,
         targets,
         reduction,
-        losses::binary_cross_entropy::<f32>,
-        losses::binary_cross_entropy::<f64>,
+        Plain::BinaryCrossEntropy,
     )
 }
 
@@ -367,16 +375,7 @@ fn mse<'py>(
             reduction,
         );
     }
-    pair(
-        py,
-        "mse",
-        ("pred", "target"),
-        pred,
-        target,
-        reduction,
-        losses::mse::<f32>,
-        losses::mse::<f64>,
-    )
+    pair(py, "mse", ("pred", "target"), pred, target, reduction, Plain::Mse)
 }
 
 /// An elementwise loss through the weighted kernel.

@@ -5,8 +5,9 @@
 //! column `j·k + p` alone, as PyTorch's max-pooling backward does. Ties go to the first maximum;
 //! a NaN counts as the maximum (the first NaN wins), matching `np.argmax`.
 
-use super::{for_each_chunk_pair, parallel, rows_per_chunk};
+use super::rows_per_chunk;
 use crate::ensure;
+use crate::kernels::parallel::{self, for_each_chunk_pair};
 use crate::kernels::{Real, ShapeError};
 
 fn forward_rows<T: Real>(k: usize, x: &[T], y: &mut [T], arg: &mut [i64]) {

@@ -82,9 +82,9 @@ pub fn prelu_backward<T: Real>(
         "prelu backward: slope has {} elements, expected {m}",
         slope.len()
     );
-    blocked_colsum(n, m, 1, dx, ws, dslope, |dxc, r0, part| {
-        let r = r0 * m..r0 * m + dxc.len();
-        backward_rows(slope, m, &dy[r.clone()], &x[r], dxc, part)
+    blocked_colsum(n, m, 1, dx, ws, dslope, |r, dxc, part| {
+        let e = r.start * m..r.end * m;
+        backward_rows(slope, m, &dy[e.clone()], &x[e], dxc, part)
     })
 }
 

@@ -16,7 +16,7 @@
 //!   under its conditions: bands of at least `BAND_MIN_ROWS` rows, outputs wider than 64
 //!   columns, depth above 2 — products that miss them run whole on one member;
 //! - `db` folds the same fixed 64-row block partials in the same order as
-//!   `activation::bias_act_backward` (`colsum::fold_blocks`), and bands start on block
+//!   `activation::bias_act_backward` (`parallel::fold_blocks`), and bands start on block
 //!   boundaries;
 //! - everything else is elementwise.
 //!
@@ -29,13 +29,13 @@
 
 use super::{input_of, LayerKind, Network};
 use crate::kernels::activation::{
-    act_backward, act_forward, bias_act_backward_blocks, bias_act_forward, column_sum_blocks, fold_blocks, Act, CHUNK,
+    act_backward, act_forward, bias_act_backward_blocks, bias_act_forward, column_sum_blocks, Act, CHUNK,
     SUM_BLOCK_ROWS,
 };
 use crate::kernels::dense::BAND_MACS;
 use crate::kernels::dropout::{alpha_dropout_forward, dropout_backward, dropout_forward};
 use crate::kernels::matmul::{gemm_into, MatRef, BAND_MIN_ROWS};
-use crate::kernels::parallel;
+use crate::kernels::parallel::{self, fold_blocks};
 use crate::kernels::team::Team;
 use crate::kernels::vmath::VMath;
 use crate::kernels::ShapeError;

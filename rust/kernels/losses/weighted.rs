@@ -26,6 +26,7 @@
 
 use super::{Label, Reduction};
 use crate::ensure;
+use crate::kernels::parallel::RowBlocks;
 use crate::kernels::vmath::VMath;
 use crate::kernels::{Real, ShapeError};
 
@@ -177,7 +178,7 @@ pub fn weighted_loss<T: VMath, L: Label>(
         }
     };
     // The same fixed blocks (so the same bits for any thread count) as the plain kernels.
-    let total = super::chunked_sum(grad, rows_per_block * c, 8, |off, g| block(off / c, g));
+    let total = RowBlocks::new(n, rows_per_block).sum(grad, c, 8 * c, |r, g| block(r.start, g));
     Ok(total * scale)
 }
 
