@@ -307,7 +307,14 @@ unsafe fn serial_impl<T: Copy + Default + 'static, const MR: usize, const NR: us
 /// Packs rows `i0..i0+mb`, depth `p0..p0+kb` of `a` into MR-row slivers: sliver `s` holds, for
 /// each depth step `p`, the `MR` values `a[i0 + s·MR + i, p0 + p]` at `s·MR·kb + p·MR + i`.
 /// A last partial sliver leaves its missing rows as they were (the kernel never reads them).
-fn pack_a<T: Copy + Default, const MR: usize>(dst: &mut [T], a: MatRef<'_, T>, i0: usize, mb: usize, p0: usize, kb: usize) {
+fn pack_a<T: Copy + Default, const MR: usize>(
+    dst: &mut [T],
+    a: MatRef<'_, T>,
+    i0: usize,
+    mb: usize,
+    p0: usize,
+    kb: usize,
+) {
     for (s, r0) in (0..mb).step_by(MR).enumerate() {
         let rows = MR.min(mb - r0);
         let out = &mut dst[s * MR * kb..(s + 1) * MR * kb];
