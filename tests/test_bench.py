@@ -77,12 +77,29 @@ def test_table_shows_the_peak_the_load_warning_and_every_target():
     json.dumps(r)
 
 
-def test_interleaved_takes_turns_and_times_every_repeat():
+def test_interleaved_takes_turns_settles_and_times_every_repeat(monkeypatch):
+    from initcore import _timing
+
     calls = []
-    times = bench.interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 0.02, 3)
-    assert [len(v) for v in times.values()] == [3, 3] and all(t > 0 for v in times.values() for t in v)
-    runs = [c for i, c in enumerate(calls) if i == 0 or calls[i - 1] != c]
-    assert runs == ["a", "b"] * 4  # warm-up and calibration of each, then a block of each per repeat
+    # Each settling pause marks the start of a timed block.
+    monkeypatch.setattr(_timing.time, "sleep", lambda s: calls.append(("settle", s)))
+    fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b"), "c": lambda: calls.append("c")}
+    times = bench.interleaved(fns, 0.03, 3)
+    assert [len(v) for v in times.values()] == [3, 3, 3] and all(t > 0 for v in times.values() for t in v)
+    first = calls.index(("settle", _timing.SETTLE_S))
+    assert [c for i, c in enumerate(calls[:first]) if i == 0 or calls[i - 1] != c] == ["a", "b", "c"]  # warm-up
+    blocks, cur = [], None
+    for c in calls[first:]:
+        if isinstance(c, tuple):
+            assert c == ("settle", _timing.SETTLE_S)
+            cur = []
+            blocks.append(cur)
+        else:
+            cur.append(c)
+    assert all(len(set(b)) == 1 and b for b in blocks)  # one function per block, after each pause
+    order = [b[0] for b in blocks]
+    # Every repeat times each function once, starting with the next one each time.
+    assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
 
 
 def test_machine_load_reports_its_fields():

@@ -70,6 +70,12 @@ def test_empty_shapes(dtype):
     assert ops.matmul(np.zeros((0, 3), dtype), np.zeros((3, 4), dtype)).shape == (0, 4)
     z = ops.matmul(np.ones((2, 0), dtype), np.ones((0, 4), dtype))
     assert z.shape == (2, 4) and not z.any()
+    # The output is allocated unzeroed: a zero inner dimension must still write the zeros,
+    # batched too. Garbage left in freed memory first makes an unwritten element show.
+    for _ in range(3):
+        np.full((5, 2, 4), np.nan, dtype)
+        z = ops.matmul(np.ones((5, 2, 0), dtype), np.ones((0, 4), dtype))
+        assert z.shape == (5, 2, 4) and not z.any()
 
 
 def test_bit_identical_for_any_thread_count(rng):

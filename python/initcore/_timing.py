@@ -77,6 +77,10 @@ def load_warning(load: dict) -> str | None:
 
 
 # --- timing ----------------------------------------------------------------------------------------
+#: Seconds of idling before each timed block (see `interleaved`).
+SETTLE_S = 0.15
+
+
 def interleaved(fns: dict[str, Callable[[], None]], budget_s: float, repeats: int) -> dict[str, list[float]]:
     """Seconds per call of every function, ``repeats`` blocks each, the functions taking turns
     within each repeat. A block is calibrated to about ``budget_s / repeats`` seconds."""
@@ -92,9 +96,14 @@ def interleaved(fns: dict[str, Callable[[], None]], budget_s: float, repeats: in
         per_call = (time.perf_counter() - t0) / k
         calls[name] = max(1, int(budget_s / repeats / per_call))
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            k = calls[name]
+    names = list(fns)
+    for r in range(repeats):
+        # Each repeat starts with the next system, so that none always follows the same one.
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn, k = fns[name], calls[name]
+            # Idle threads of the system timed before keep spinning for a while after its last
+            # call (OpenBLAS's for about 0.1 s), and would take a core from this one.
+            time.sleep(SETTLE_S)
             t = time.perf_counter()
             for _ in range(k):
                 fn()
