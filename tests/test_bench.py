@@ -83,6 +83,7 @@ def test_interleaved_takes_turns_settles_and_times_every_repeat(monkeypatch):
     calls = []
     # Each settling pause marks the start of a timed block.
     monkeypatch.setattr(_timing.time, "sleep", lambda s: calls.append(("settle", s)))
+    monkeypatch.setattr(_timing, "WARM_S", 0.0)  # one untimed call after each pause
     fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b"), "c": lambda: calls.append("c")}
     times = bench.interleaved(fns, 0.03, 3)
     assert [len(v) for v in times.values()] == [3, 3, 3] and all(t > 0 for v in times.values() for t in v)

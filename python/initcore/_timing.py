@@ -77,13 +77,18 @@ def load_warning(load: dict) -> str | None:
 
 
 # --- timing ----------------------------------------------------------------------------------------
-#: Seconds of idling before each timed block (see `interleaved`).
+#: Seconds of idling before each timed block, then of untimed calls (see `interleaved`).
+#: Measured on the 2-core VM, 128×784 @ 784×256 alternated with NumPy: timed straight after
+#: NumPy, initcore's 2-thread product took 277 µs (NumPy's threads still spinning); after the
+#: pause alone 202 µs (cores clocked down); after both 164 µs, as when run by itself.
 SETTLE_S = 0.15
+WARM_S = 0.05
 
 
 def interleaved(fns: dict[str, Callable[[], None]], budget_s: float, repeats: int) -> dict[str, list[float]]:
     """Seconds per call of every function, ``repeats`` blocks each, the functions taking turns
-    within each repeat. A block is calibrated to about ``budget_s / repeats`` seconds."""
+    within each repeat. A block is calibrated to about ``budget_s / repeats`` seconds, and
+    follows a pause of ``SETTLE_S`` and ``WARM_S`` of untimed calls."""
     calls = {}
     for name, fn in fns.items():
         fn()
@@ -102,8 +107,13 @@ def interleaved(fns: dict[str, Callable[[], None]], budget_s: float, repeats: in
         for name in names[r % len(names) :] + names[: r % len(names)]:
             fn, k = fns[name], calls[name]
             # Idle threads of the system timed before keep spinning for a while after its last
-            # call (OpenBLAS's for about 0.1 s), and would take a core from this one.
+            # call (OpenBLAS's for about 0.1 s), and would take a core from this one: let them
+            # sleep. The pause lets the cores clock down, so run untimed until they are back.
             time.sleep(SETTLE_S)
+            w = time.perf_counter()
+            fn()
+            while time.perf_counter() - w < WARM_S:
+                fn()
             t = time.perf_counter()
             for _ in range(k):
                 fn()
