@@ -17,6 +17,7 @@ extension keeps its own thread pool). Not a pytest suite: timings never gate tes
 """
 
 import argparse
+import atexit
 import importlib
 import os
 import shutil
@@ -32,22 +33,15 @@ from initcore import bench
 def import_other(path: str):
     """The package at ``path`` under the name ``initcore_other``."""
     tmp = tempfile.mkdtemp(prefix="initcore-ab-")
-    shutil.copytree(path, os.path.join(tmp, "initcore_other"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    shutil.copytree(path, os.path.join(tmp, "initcore_other"), ignore=shutil.ignore_patterns("__pycache__"))
     sys.path.insert(0, tmp)
     return importlib.import_module("initcore_other")
 
 
 def step(ic, w: bench.Workload):
     """One training step of workload ``w`` built with package ``ic`` (as ``initcore bench``)."""
-    init = "lecun_normal" if w.activation == "selu" else "he_normal"
-    layers = []
-    for units in w.sizes[1:-1]:
-        layers.append(ic.layers.Dense(units, kernel_initializer=init))
-        if w.batchnorm:
-            layers.append(ic.layers.BatchNorm())
-        layers.append(ic.layers.Activation(w.activation))
-    layers.append(ic.layers.Dense(w.sizes[-1], kernel_initializer="glorot_uniform"))
-    model = ic.Sequential(layers, input_dim=w.sizes[0], seed=0, backend="rust")
+    model = bench.build_model(w, "rust", ic=ic)
     opt = ic.optim.Adam(model.parameters(), lr=1e-3)
     x, y = bench.make_data(w)
     return lambda: model.train_step(x, y, opt, loss="cross_entropy")

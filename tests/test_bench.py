@@ -117,3 +117,23 @@ def test_bad_arguments_are_rejected():
     )
     with pytest.raises(ValueError, match="nope"):
         bench.main(ns)
+
+
+def test_ab_builds_times_two_builds_in_one_process():
+    """benches/ab_builds.py: a second copy of a built package loads beside this one and both
+    builds' steps are timed in alternating rounds."""
+    import importlib.util
+    import os
+
+    import initcore
+
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "benches", "ab_builds.py")
+    spec = importlib.util.spec_from_file_location("ab_builds", path)
+    ab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ab)
+    other = ab.import_other(os.path.dirname(initcore.__file__))
+    assert other.__name__ == "initcore_other" and other._core is not initcore._core
+    w = bench.WORKLOADS["tiny"]
+    fns = {"other": ab.step(other, w), "this": ab.step(initcore, w)}
+    times = ab.compare(fns, rounds=3, round_s=0.002)
+    assert [len(v) for v in times.values()] == [3, 3] and all(t > 0 for v in times.values() for t in v)

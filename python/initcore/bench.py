@@ -82,8 +82,11 @@ EPOCH = Workload("epoch", (784, 256, 128, 10), 128)
 EPOCH_SAMPLES = 60_000
 
 
-def build_model(w: Workload, backend: str, seed: int = 0, dtype: str = "float32"):
-    import initcore as ic
+def build_model(w: Workload, backend: str, seed: int = 0, dtype: str = "float32", ic=None):
+    """The workload's model; ``ic`` is the package to build it with (another build's, for
+    ``benches/ab_builds.py``; default: this one)."""
+    if ic is None:
+        import initcore as ic
 
     init = "lecun_normal" if w.activation == "selu" else "he_normal"
     layers = []
