@@ -10,7 +10,7 @@ The other build is a copy of a built package directory (``python/initcore`` with
 ``_core*.so``), for example from a worktree of the commit to compare against::
 
     git worktree add /tmp/old <commit> && (cd /tmp/old && maturin develop --release)
-    python benches/ab_builds.py /tmp/old/python/initcore [--workloads mlp,snn] [--rounds 14]
+    python benches/ab_builds.py /tmp/old/python/initcore [--workloads mlp,snn] [--rounds 14] [--dtype float64]
 
 It is imported as ``initcore_other`` (its modules import each other relatively, and its
 extension keeps its own thread pool). Not a pytest suite: timings never gate tests.
@@ -39,11 +39,11 @@ def import_other(path: str):
     return importlib.import_module("initcore_other")
 
 
-def step(ic, w: bench.Workload):
+def step(ic, w: bench.Workload, dtype: str = "float32"):
     """One training step of workload ``w`` built with package ``ic`` (as ``initcore bench``)."""
-    model = bench.build_model(w, "rust", ic=ic)
+    model = bench.build_model(w, "rust", dtype=dtype, ic=ic)
     opt = ic.optim.Adam(model.parameters(), lr=1e-3)
-    x, y = bench.make_data(w)
+    x, y = bench.make_data(w, dtype=dtype)
     return lambda: model.train_step(x, y, opt, loss="cross_entropy")
 
 
@@ -73,9 +73,10 @@ def main() -> None:
     p.add_argument("--workloads", default=",".join(bench.WORKLOADS))
     p.add_argument("--rounds", type=int, default=14)
     p.add_argument("--round-s", type=float, default=0.08, help="seconds per round and build")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     args = p.parse_args()
     other = import_other(args.other)
-    print(f"this build: {os.path.dirname(initcore.__file__)}; other: {args.other}")
+    print(f"this build: {os.path.dirname(initcore.__file__)}; other: {args.other}; {args.dtype}")
     print(f"load average before: {os.getloadavg()}")
     print(
         f"{'workload':8} {'other min':>10} {'this min':>10} {'ratio':>6} "
@@ -83,7 +84,8 @@ def main() -> None:
     )
     for name in args.workloads.split(","):
         w = bench.WORKLOADS[name]
-        t = compare({"other": step(other, w), "this": step(initcore, w)}, args.rounds, args.round_s)
+        fns = {"other": step(other, w, args.dtype), "this": step(initcore, w, args.dtype)}
+        t = compare(fns, args.rounds, args.round_s)
         o, n = t["other"], t["this"]
         mo, mn = statistics.median(o), statistics.median(n)
         print(f"{name:8} {min(o):10.1f} {min(n):10.1f} {min(n) / min(o):6.3f} {mo:10.1f} {mn:10.1f} {mn / mo:6.3f}")
