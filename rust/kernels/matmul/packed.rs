@@ -409,12 +409,16 @@ fn pack_b<T: Copy + Default, const NR: usize>(
 
 /// How a product is cut between `threads` workers: row bands or column bands of `C`, in
 /// whole slivers, whichever leaves the largest share smallest (counting the packing each
-/// worker repeats: all of B for a row band, all of A for a column band).
+/// worker repeats: all of B for a row band, all of A for a column band), with rows preferred
+/// unless columns are 5% cheaper: a row band of `C` is contiguous, and each worker then packs
+/// only its own rows of A, whose packing is the costlier (a transpose, where B's is a copy).
+/// On two threads, interleaved in one process, rows against columns at 2048³ (1% apart by
+/// this count): 371-381 against 353-382 GFLOP/s; at 1024³: 382-383 against 357-383.
 pub(super) fn split(isa_mr: usize, isa_nr: usize, m: usize, k: usize, n: usize, threads: usize) -> (bool, usize) {
     let share = |len: usize, step: usize| len.div_ceil(step).div_ceil(threads) * step;
     let by_rows = share(m, isa_mr).min(m) * n * k + k * n;
     let by_cols = share(n, isa_nr).min(n) * m * k + m * k;
-    let rows = by_rows <= by_cols;
+    let rows = by_rows <= by_cols + by_cols / 20;
     let (len, step) = if rows { (m, isa_mr) } else { (n, isa_nr) };
     (rows, threads.min(len.div_ceil(step)))
 }
