@@ -111,12 +111,12 @@ pub fn check_aligned(fname: &str, arg: &str, a: &Bound<'_, PyUntypedArray>) -> P
     Ok(())
 }
 
-/// Borrows `obj` (already known to be a `T` array) read-only.
-pub fn readonly<'py, T: Element>(
+/// `obj` as a `T` array, aligned: the check both borrows start with.
+fn typed<'a, 'py, T: Element>(
     fname: &str,
     arg: &str,
-    obj: &Bound<'py, PyAny>,
-) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
+    obj: &'a Bound<'py, PyAny>,
+) -> PyResult<&'a Bound<'py, PyArrayDyn<T>>> {
     let arr = obj.cast::<PyArrayDyn<T>>().map_err(|_| {
         PyTypeError::new_err(format!(
             "{fname}: argument '{arg}' has the wrong dtype: {}",
@@ -124,6 +124,16 @@ pub fn readonly<'py, T: Element>(
         ))
     })?;
     check_aligned(fname, arg, arr.as_untyped())?;
+    Ok(arr)
+}
+
+/// Borrows `obj` (already known to be a `T` array) read-only.
+pub fn readonly<'py, T: Element>(
+    fname: &str,
+    arg: &str,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
+    let arr = typed::<T>(fname, arg, obj)?;
     // Every binding takes its read borrows before its write borrows, so a read borrow that
     // fails means another call, on another thread, is writing this array right now.
     arr.try_readonly().map_err(|_| {
@@ -142,13 +152,7 @@ pub fn readwrite<'py, T: Element>(
     arg: &str,
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<PyReadwriteArrayDyn<'py, T>> {
-    let arr = obj.cast::<PyArrayDyn<T>>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{fname}: argument '{arg}' has the wrong dtype: {}",
-            describe(obj)
-        ))
-    })?;
-    check_aligned(fname, arg, arr.as_untyped())?;
+    let arr = typed::<T>(fname, arg, obj)?;
     let writeable = obj
         .getattr("flags")
         .and_then(|f| f.getattr("writeable"))
