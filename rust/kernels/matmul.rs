@@ -23,6 +23,8 @@ use std::any::TypeId;
 
 #[cfg(target_arch = "x86_64")]
 mod packed;
+mod panels;
+pub use panels::{gemm_into_panels, pack_panels, panel_width, panels_len, shares_packing};
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -133,6 +135,14 @@ impl<'a, T> MatRef<'a, T> {
             cs: self.cs,
         })
     }
+}
+
+/// `s` with its element type spelled `U`, if `T` is `U`.
+#[cfg(target_arch = "x86_64")]
+fn cast_slice<T: 'static, U: 'static>(s: &[T]) -> Option<&[U]> {
+    // SAFETY: T and U are the same type, so the slice is reinterpreted as itself.
+    (TypeId::of::<T>() == TypeId::of::<U>())
+        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr() as *const U, s.len()) })
 }
 
 /// `c` with its element type spelled `U`, if `T` is `U`.
@@ -288,7 +298,7 @@ fn packed_run<T: Real>(
         // SAFETY: c addresses a.rows rows n apart of b.cols elements of the caller's `c`,
         // disjoint from every other band's, and `a`, `b` are shared borrows of other memory.
         unsafe {
-            if packed::gemm_serial(isa, a, b, c, n, accumulate).is_err() {
+            if packed::gemm_serial(isa, a, b, None, c, n, accumulate).is_err() {
                 crate_gemm(c, n, a, b, accumulate, gemm::Parallelism::None);
             }
         }

@@ -101,6 +101,9 @@ pub struct Network<T> {
     work64: Vec<f64>,
     /// A team's per-block partial sums of a Dense layer's `db` (`network_team.rs`).
     team_parts: Vec<T>,
+    /// A team's shared packing of a product's B (`network_team.rs`): grown on the first step
+    /// that needs it, so a network that never runs on a team never holds it.
+    team_panels: Vec<T>,
 }
 
 /// Where a layer reads its input: the caller's `x` or an earlier layer's output.
@@ -166,6 +169,7 @@ impl<T: VMath> Network<T> {
             db_scratch: vec![],
             work64: vec![],
             team_parts: vec![],
+            team_panels: vec![],
         };
         net.reserve(capacity.max(1));
         Ok(net)

@@ -20,12 +20,20 @@
 //!   boundaries;
 //! - everything else is elementwise.
 //!
+//! Shared packing: where every member of a row split would pack all of a product's B itself
+//! (`matmul::shares_packing`: W with rows 2 KiB apart in the forward, dz for dW, Wᵀ for dx),
+//! the members first pack disjoint columns of it into one buffer (`team_panels`), meet, and
+//! then all read it (`matmul::gemm_into_panels`): one packing per step instead of one per
+//! member. The kernels load the same values either way, so the bits do not change.
+//!
 //! Layers with work too small to split, and the kinds not listed (BatchNorm, PReLU, Maxout,
 //! softmax), run whole on the leader with the serial kernels of `network.rs`
 //! (`forward_layer`, `backward_layer`): one copy of the math.
 //!
 //! Memory: members write disjoint bands of the network's own workspaces (see `Bands`); the
-//! block partials of `db` live in `team_parts`, sized in `reserve`. Nothing is allocated.
+//! block partials of `db` live in `team_parts`, sized in `reserve`; the shared packing in
+//! `team_panels`, grown once, on the first step that needs it (if that allocation fails,
+//! each member packs its own B as before). Nothing is allocated in steady state.
 
 use super::{input_of, LayerKind, Network};
 use crate::kernels::activation::{
@@ -34,7 +42,9 @@ use crate::kernels::activation::{
 };
 use crate::kernels::dense::BAND_MACS;
 use crate::kernels::dropout::{alpha_dropout_forward, dropout_backward, dropout_forward};
-use crate::kernels::matmul::{gemm_into, MatRef, BAND_MIN_ROWS};
+use crate::kernels::matmul::{
+    gemm_into, gemm_into_panels, pack_panels, panel_width, panels_len, shares_packing, MatRef, BAND_MIN_ROWS,
+};
 use crate::kernels::parallel::{self, fold_blocks};
 use crate::kernels::team::Team;
 use crate::kernels::vmath::VMath;
@@ -94,6 +104,48 @@ pub(crate) fn product_parts(rows: usize, k: usize, cols: usize, size: usize) -> 
     (rows / BAND_MIN_ROWS).min(macs / BAND_MACS).clamp(1, size.max(1))
 }
 
+/// Grows `buf` to at least `len` elements; `false` if that allocation fails.
+fn room<T: VMath>(buf: &mut Vec<T>, len: usize) -> bool {
+    if buf.len() < len {
+        if buf.try_reserve_exact(len - buf.len()).is_err() {
+            return false;
+        }
+        buf.resize(len, T::zero());
+    }
+    true
+}
+
+/// Elements of a shared packing of `b`, if `parts` members of a row split of a product by `b`
+/// would each pack all of it (0: they read it in place, or there is one member).
+fn shared_len<T: VMath>(b: MatRef<'_, T>, parts: usize) -> usize {
+    if parts > 1 && shares_packing(b) {
+        panels_len::<T>(b.rows(), b.cols())
+    } else {
+        0
+    }
+}
+
+/// Member `t`'s share (whole panels of columns, cut into `parts`) of packing all of `b` into
+/// `panels`, a `panels_len` buffer.
+fn pack_share<T: VMath>(panels: Bands<T>, b: MatRef<'_, T>, parts: usize, t: usize) -> Result<(), ShapeError> {
+    let nr = panel_width::<T>().ok_or_else(|| ShapeError("shared packing without a packed engine".into()))?;
+    let cols = band(b.cols(), parts, nr, t);
+    if cols.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: `panels` is the whole buffer; members' column bands are disjoint and start on
+    // panel boundaries, and no one reads the buffer until the phase ends.
+    unsafe { pack_panels(panels.ptr, panels.len, b, cols.start, cols.end) }
+}
+
+/// `c ← a·b` on one member, reading B from `panels` if it was packed for the team.
+fn product<T: VMath>(c: &mut [T], a: MatRef<'_, T>, b: MatRef<'_, T>, panels: Option<&[T]>) -> Result<(), ShapeError> {
+    match panels {
+        Some(p) => gemm_into_panels(c, a, b, p, false),
+        None => gemm_into(c, a, b, false, 1),
+    }
+}
+
 /// Parts an elementwise pass over `len` values is split into.
 pub(crate) fn elem_parts(len: usize, size: usize) -> usize {
     (len / ELEM_PER_PART).clamp(1, size.max(1))
@@ -142,6 +194,12 @@ impl<T: VMath> Network<T> {
             .unwrap_or(1)
     }
 
+    /// Elements of the team's shared packing so far (tests check that it was used).
+    #[cfg(test)]
+    pub(crate) fn team_panels_len(&self) -> usize {
+        self.team_panels.len()
+    }
+
     /// [`Network::forward`] in training mode, on `team`.
     pub fn forward_team(
         &mut self,
@@ -176,6 +234,13 @@ impl<T: VMath> Network<T> {
                     }
                     let xm = MatRef::row_major(x_in, n, s.inp)?;
                     let wm = MatRef::row_major(&*params[p0], s.inp, m)?;
+                    let plen = shared_len(wm, parts);
+                    let shared = plen > 0 && room(&mut self.team_panels, plen);
+                    if shared {
+                        let pk = Bands::new(&mut self.team_panels[..plen]);
+                        team.run(&|t, _| pack_share(pk, wm, parts, t))?;
+                    }
+                    let panels = shared.then(|| &self.team_panels[..plen]);
                     let z = Bands::new(&mut w.z[..len]);
                     team.run(&|t, _| {
                         let r = band(n, parts, 1, t);
@@ -184,7 +249,7 @@ impl<T: VMath> Network<T> {
                         }
                         // SAFETY: members' row bands are disjoint.
                         let (z, y) = unsafe { (z.part(r.start * m..r.end * m), y.part(r.start * m..r.end * m)) };
-                        gemm_into(z, xm.row_band(r.start, r.end), wm, false, 1)?;
+                        product(z, xm.row_band(r.start, r.end), wm, panels)?;
                         bias_act_forward(act, b, r.len(), m, z, y)
                     })?;
                 }
@@ -256,7 +321,28 @@ impl<T: VMath> Network<T> {
                     let partials = Bands::new(&mut self.team_parts[..blocks * m]);
                     let dz_bands = (act != Act::Identity).then(|| Bands::new(&mut self.dz[..len]));
                     let (z, y) = (&w.z[..len], &w.out[..len]);
+                    let wt = MatRef::row_major(&*params[p0], s.inp, m)?.t();
+                    let pw = product_parts(s.inp, n, m, size);
+                    let px = if i > self.stop {
+                        product_parts(n, m, s.inp, size)
+                    } else {
+                        0
+                    };
+                    // Shared packings of Wᵀ (for dx; packed while dz is computed, which it does
+                    // not need) and of dz (for dW; packed once dz is complete). dz is laid out as
+                    // dy is.
+                    let (mut len_wt, mut len_dz) = (shared_len(wt, px), shared_len(MatRef::row_major(dy, n, m)?, pw));
+                    if !room(&mut self.team_panels, len_wt + len_dz) {
+                        (len_wt, len_dz) = (0, 0);
+                    }
+                    let (pk_wt, pk_dz) = {
+                        let (a, b) = self.team_panels[..len_wt + len_dz].split_at_mut(len_wt);
+                        (Bands::new(a), Bands::new(b))
+                    };
                     team.run(&|t, _| {
+                        if len_wt > 0 {
+                            pack_share(pk_wt, wt, px, t)?;
+                        }
                         let r = band(n, pa, SUM_BLOCK_ROWS, t);
                         if r.is_empty() {
                             return Ok(());
@@ -294,13 +380,12 @@ impl<T: VMath> Network<T> {
                     let (db, dw) = (Bands::new(db), Bands::new(&mut *gw[0]));
                     let dzm = MatRef::row_major(dz, n, m)?;
                     let xt = MatRef::row_major(x_in, n, s.inp)?.t();
-                    let wt = MatRef::row_major(&*params[p0], s.inp, m)?.t();
-                    let pw = product_parts(s.inp, n, m, size);
-                    let px = if i > self.stop {
-                        product_parts(n, m, s.inp, size)
-                    } else {
-                        0
-                    };
+                    if len_dz > 0 {
+                        team.run(&|t, _| pack_share(pk_dz, dzm, pw, t))?;
+                    }
+                    let (panels_wt, panels_dz) = self.team_panels[..len_wt + len_dz].split_at(len_wt);
+                    let panels_wt = (len_wt > 0).then_some(panels_wt);
+                    let panels_dz = (len_dz > 0).then_some(panels_dz);
                     let inp = s.inp;
                     team.run(&|t, _| {
                         if t == 0 {
@@ -311,13 +396,13 @@ impl<T: VMath> Network<T> {
                         if t < pw && !r.is_empty() {
                             // SAFETY: members' row bands of dW are disjoint.
                             let dwr = unsafe { dw.part(r.start * m..r.end * m) };
-                            gemm_into(dwr, xt.row_band(r.start, r.end), dzm, false, 1)?;
+                            product(dwr, xt.row_band(r.start, r.end), dzm, panels_dz)?;
                         }
                         let r = band(n, px.max(1), 1, t);
                         if t < px && !r.is_empty() {
                             // SAFETY: members' row bands of dx are disjoint.
                             let dxr = unsafe { dx.part(r.start * inp..r.end * inp) };
-                            gemm_into(dxr, dzm.row_band(r.start, r.end), wt, false, 1)?;
+                            product(dxr, dzm.row_band(r.start, r.end), wt, panels_wt)?;
                         }
                         Ok(())
                     })?;

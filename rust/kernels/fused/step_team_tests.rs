@@ -19,6 +19,8 @@ const CLASSES: usize = 10;
 
 /// Every kind the team splits (Dense with and without bias and activation, elementwise
 /// activations, both dropouts) at sizes that split, with BatchNorm (run on the leader) between.
+/// The 256-wide layer's rows are 2 KiB apart, so its W (forward) and dz (dW) are packed once
+/// for the team and shared, as every Wᵀ (dx) is.
 fn big_layers() -> Vec<LayerSpec<f64>> {
     use LayerKind::*;
     let spec = |kind, inp, out| LayerSpec { kind, inp, out };
@@ -74,14 +76,14 @@ fn big_layers() -> Vec<LayerSpec<f64>> {
                 act: Act::Elu(0.7),
             },
             100,
-            130,
+            256,
         ),
         spec(
             Dense {
                 bias: true,
                 act: Act::Identity,
             },
-            130,
+            256,
             CLASSES,
         ),
     ]
@@ -310,6 +312,13 @@ fn a_team_step_is_bit_identical_to_the_serial_step_for_any_team_size() {
                         }
                         let (g, size) = on_team(m, t + 1, opt, lr, step, &labels, extras(variant));
                         multi += (size > 1) as usize;
+                        // The 256-wide layer's dz and the 100-wide one's Wᵀ were packed together.
+                        let both = crate::kernels::matmul::panels_len::<f64>(n, 256)
+                            + crate::kernels::matmul::panels_len::<f64>(256, 100);
+                        assert!(
+                            size == 1 || m.net.team_panels_len() >= both,
+                            "team {size}: no shared packing"
+                        );
                         assert_eq!(
                             g.to_bits(),
                             v.to_bits(),

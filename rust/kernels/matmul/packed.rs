@@ -48,9 +48,13 @@ pub(super) struct Isa<T: 'static> {
     kernels: [&'static [[KernelFn<T>; 2]]; 2],
     /// `serial_impl` with this family's `MR`, `NR` as constants, so that packing unrolls.
     serial: SerialFn<T>,
+    /// `pack_b::<T, NR>`, for [`pack_panels`].
+    panels: PanelFn<T>,
 }
 
-type SerialFn<T> = unsafe fn(&Isa<T>, MatRef<'_, T>, MatRef<'_, T>, *mut T, usize, bool) -> Result<(), ()>;
+type SerialFn<T> =
+    unsafe fn(&Isa<T>, MatRef<'_, T>, MatRef<'_, T>, Option<&[T]>, *mut T, usize, bool) -> Result<(), ()>;
+type PanelFn<T> = fn(&mut [T], MatRef<'_, T>, usize, usize, usize, usize);
 
 static AVX512_F32: Isa<f32> = Isa {
     mr: x86::avx512_f32::MR,
@@ -60,6 +64,7 @@ static AVX512_F32: Isa<f32> = Isa {
     nc: 384,
     kernels: [&x86::avx512_f32::TABLE[0], &x86::avx512_f32::TABLE[1]],
     serial: serial_impl::<f32, { x86::avx512_f32::MR }, { x86::avx512_f32::NR }>,
+    panels: pack_b::<f32, { x86::avx512_f32::NR }>,
 };
 static AVX512_F64: Isa<f64> = Isa {
     mr: x86::avx512_f64::MR,
@@ -69,6 +74,7 @@ static AVX512_F64: Isa<f64> = Isa {
     nc: 256,
     kernels: [&x86::avx512_f64::TABLE[0], &x86::avx512_f64::TABLE[1]],
     serial: serial_impl::<f64, { x86::avx512_f64::MR }, { x86::avx512_f64::NR }>,
+    panels: pack_b::<f64, { x86::avx512_f64::NR }>,
 };
 static AVX2_F32: Isa<f32> = Isa {
     mr: x86::avx2_f32::MR,
@@ -78,6 +84,7 @@ static AVX2_F32: Isa<f32> = Isa {
     nc: 192,
     kernels: [&x86::avx2_f32::TABLE[0], &x86::avx2_f32::TABLE[1]],
     serial: serial_impl::<f32, { x86::avx2_f32::MR }, { x86::avx2_f32::NR }>,
+    panels: pack_b::<f32, { x86::avx2_f32::NR }>,
 };
 static AVX2_F64: Isa<f64> = Isa {
     mr: x86::avx2_f64::MR,
@@ -87,6 +94,7 @@ static AVX2_F64: Isa<f64> = Isa {
     nc: 128,
     kernels: [&x86::avx2_f64::TABLE[0], &x86::avx2_f64::TABLE[1]],
     serial: serial_impl::<f64, { x86::avx2_f64::MR }, { x86::avx2_f64::NR }>,
+    panels: pack_b::<f64, { x86::avx2_f64::NR }>,
 };
 
 /// `INITCORE_GEMM=crate` in the environment (read once) sends every product to the `gemm`
@@ -167,19 +175,63 @@ impl<T> OutPtr<T> {
 /// `C (m×n, row stride ldc) ← (C +) A·B` on the calling thread. `Err(())` only if the packing
 /// buffer cannot be allocated (the caller falls back to the `gemm` crate).
 ///
+/// `panels`, if given, is all of `b` packed by [`pack_panels`] (by one thread or by several,
+/// each its own columns; with this `isa`): the kernel then reads B from it and packs none itself, which lets
+/// the threads of a row split share one packing of B instead of each repeating all of it.
+/// The kernel loads the same values either way, so the bits do not change.
+///
 /// # Safety
 /// `c` addresses `a.rows()` rows `ldc >= b.cols()` apart of `b.cols()` writable elements, not
-/// overlapping `a` or `b`; `a.cols() == b.rows()`, all dimensions non-zero.
+/// overlapping `a`, `b` or `panels`; `a.cols() == b.rows()`, all dimensions non-zero;
+/// `panels` holds `panels_len(b.rows(), b.cols())` elements.
 pub(super) unsafe fn gemm_serial<T>(
     isa: &Isa<T>,
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
+    panels: Option<&[T]>,
     c: *mut T,
     ldc: usize,
     accumulate: bool,
 ) -> Result<(), ()> {
     // SAFETY: the caller's contract is `serial_impl`'s.
-    unsafe { (isa.serial)(isa, a, b, c, ldc, accumulate) }
+    unsafe { (isa.serial)(isa, a, b, panels, c, ldc, accumulate) }
+}
+
+/// Elements of `b` (`k×n`) packed by [`pack_panels`]: all of it in `NR`-column slivers,
+/// the last zero-padded.
+pub(super) fn panels_len(nr: usize, k: usize, n: usize) -> usize {
+    n.div_ceil(nr) * nr * k
+}
+
+/// Whether [`gemm_serial`] would pack `b` itself (rather than read it in place), so that a
+/// shared packing saves work: the rule `serial_impl` applies (see there).
+pub(super) fn packs_b<T>(nr: usize, b: MatRef<'_, T>) -> bool {
+    !(b.cs == 1 && b.cols >= nr && !(b.rs * std::mem::size_of::<T>()).is_multiple_of(2048))
+}
+
+/// Packs columns `c0..c1` of `b` (`c0` a multiple of NR) into `panels`, a [`panels_len`]
+/// buffer, laid out as `serial_impl` packs one B block, depth block after depth block: the
+/// block at depth `p0` (length `kb`, `b.rows`' depth blocks) starts at `p0·n̄` (`n̄` = `n`
+/// rounded up to NR) and holds sliver `s` at `s·NR·kb`. A block's slivers are contiguous, as
+/// in a thread's own packing: laid out sliver by sliver over all of `k` instead, the slivers
+/// of one block were `NR·k` elements apart (128 KiB for `k` = 1024), all on the same L2 sets.
+///
+/// # Safety
+/// `panels` addresses `panels_len(NR, b.rows, b.cols)` writable elements. Calls on the same
+/// buffer may run at once from several threads if their column ranges are disjoint; nothing
+/// else reads or writes the buffer meanwhile.
+pub(super) unsafe fn pack_panels<T: Copy>(isa: &Isa<T>, panels: *mut T, b: MatRef<'_, T>, c0: usize, c1: usize) {
+    let (k, n, nr) = (b.rows, b.cols, isa.nr);
+    debug_assert!(c0.is_multiple_of(nr) && c0 <= c1 && c1 <= n);
+    let kc = depth_blocks(k, isa.kc);
+    let width = (c1 - c0).div_ceil(nr) * nr;
+    for p0 in (0..k).step_by(kc) {
+        let kb = kc.min(k - p0);
+        // SAFETY: block p0 spans p0·n̄ .. (p0 + kb)·n̄ of the buffer, and these columns' slivers
+        // c0·kb .. (c0 + width)·kb of it, inside by the contract and disjoint from other calls'.
+        let dst = unsafe { std::slice::from_raw_parts_mut(panels.add(p0 * n.div_ceil(nr) * nr + c0 * kb), width * kb) };
+        (isa.panels)(dst, b, p0, kb, c0, c1 - c0);
+    }
 }
 
 /// [`gemm_serial`] for a family whose tile is `MR×NR`.
@@ -190,6 +242,7 @@ unsafe fn serial_impl<T: Copy + Default + 'static, const MR: usize, const NR: us
     isa: &Isa<T>,
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
+    panels: Option<&[T]>,
     c: *mut T,
     ldc: usize,
     accumulate: bool,
@@ -243,13 +296,13 @@ unsafe fn serial_impl<T: Copy + Default + 'static, const MR: usize, const NR: us
                 // sliver too, so packing it only copied it, once per thread (each thread of a
                 // row split packed all of B). Its rows then stream from L2 at stride `b.rs`,
                 // which a multiple of 2 KiB would fold onto a few L2 sets.
-                let direct_b = b.cs == 1 && n >= NR && !(b.rs * std::mem::size_of::<T>()).is_multiple_of(2048);
+                let direct_b = panels.is_none() && !packs_b(NR, b);
                 for j0 in (0..n).step_by(nc) {
                     let nb = nc.min(n - j0);
                     // Full slivers of a direct B are read in place; only a last partial one
                     // is packed (at the buffer's start), since the kernel loads whole vectors.
                     let full = if direct_b { nb / nr * nr } else { 0 };
-                    if full < nb {
+                    if full < nb && panels.is_none() {
                         pack_b::<T, NR>(bp, b, p0, kb, j0 + full, nb - full);
                     }
                     for ir in (0..mb).step_by(mr) {
@@ -263,7 +316,9 @@ unsafe fn serial_impl<T: Copy + Default + 'static, const MR: usize, const NR: us
                         };
                         for jr in (0..nb).step_by(nr) {
                             let cols = nr.min(nb - jr);
-                            let (b_sliver, ldb) = if jr < full {
+                            let (b_sliver, ldb) = if let Some(pb) = panels {
+                                (pb[p0 * n.div_ceil(NR) * NR + (j0 + jr) * kb..].as_ptr(), NR)
+                            } else if jr < full {
                                 (b.data[p0 * b.rs + j0 + jr..].as_ptr(), b.rs)
                             } else {
                                 (bp[(jr - full) * kb..].as_ptr(), NR)
@@ -273,7 +328,7 @@ unsafe fn serial_impl<T: Copy + Default + 'static, const MR: usize, const NR: us
                             // are never read), or, direct, `a` has rows i0+ir.. i0+ir+rows
                             // with depth p0..p0+kb at stride lda (direct_t: the same with
                             // rows and depth swapped); the B sliver holds kb·NR
-                            // elements, or, direct, `b` has depth rows p0..p0+kb with the
+                            // elements (in `panels`: see `pack_panels`), or, direct, `b` has depth rows p0..p0+kb with the
                             // NR columns j0+jr.. j0+jr+NR <= n at stride ldb; the tile's `rows` rows of
                             // `cols` elements at (i0+ir, j0+jr) lie inside C by the contract
                             // above; the packing buffers are not C.
