@@ -104,6 +104,9 @@ pub struct Network<T> {
     /// A team's shared packing of a product's B (`network_team.rs`): grown on the first step
     /// that needs it, so a network that never runs on a team never holds it.
     team_panels: Vec<T>,
+    /// The `z` and `y` bands of the layers of a team's forward segment (`network_team.rs`),
+    /// refilled per segment within a capacity of one per layer.
+    team_segment: Vec<[team::Bands<T>; 2]>,
 }
 
 /// Where a layer reads its input: the caller's `x` or an earlier layer's output.
@@ -170,6 +173,7 @@ impl<T: VMath> Network<T> {
             work64: vec![],
             team_parts: vec![],
             team_panels: vec![],
+            team_segment: Vec::with_capacity(n),
         };
         net.reserve(capacity.max(1));
         Ok(net)

@@ -2,7 +2,8 @@
 //! (`team.rs`): each layer's work is one or two phases, every member computing a static share.
 //!
 //! ```text
-//! Dense forward   rows r of the batch:    z_r = x_r·W (+ b), y_r = f(z_r)
+//! Dense forward   rows r of the batch:    z_r = x_r·W (+ b), y_r = f(z_r), through a whole
+//!                 segment of consecutive Dense layers in one phase (row r needs only row r)
 //! Dense backward  A: 64-row blocks B:     dz_B = dy_B ⊙ f'(z_B),  s_B = Σ_{rows of B} dz_B
 //!                 B: rows i of W:         dW_i = (xᵀ)_i·dz        (the batch sum K is never split)
 //!                    rows r of the batch: dx_r = dz_r·Wᵀ
@@ -58,7 +59,7 @@ use std::ops::Range;
 pub(crate) const ELEM_PER_PART: usize = CHUNK;
 
 /// A mutable slice that team members write in disjoint bands.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Bands<T> {
     ptr: *mut T,
     len: usize,
@@ -194,6 +195,12 @@ impl<T: VMath> Network<T> {
             .unwrap_or(1)
     }
 
+    /// Layer `i`'s W as a matrix.
+    fn weights<'p>(&self, i: usize, params: &'p [&mut [T]]) -> Result<MatRef<'p, T>, ShapeError> {
+        let s = self.specs[i];
+        MatRef::row_major(&*params[self.first_param[i]], s.inp, s.out)
+    }
+
     /// Elements of the team's shared packing so far (tests check that it was used).
     #[cfg(test)]
     pub(crate) fn team_panels_len(&self) -> usize {
@@ -213,27 +220,35 @@ impl<T: VMath> Network<T> {
         self.check_args(x, n, params, buffers, Some(uniforms))?;
         let size = team.size();
         let mut prev: Option<usize> = None;
-        for i in 0..self.specs.len() {
+        let mut i = 0;
+        while i < self.specs.len() {
             let s = self.specs[i];
             let parts = self.layer_parts(i, n, size).0;
             if parts <= 1 || s.passes_through(true) {
                 prev = self.forward_layer(i, prev, x, n, params, buffers, uniforms, true)?;
+                i += 1;
                 continue;
             }
             let (before, rest) = self.ws.split_at_mut(i);
             let w = &mut rest[0];
             let x_in = input_of(x, before, prev, n * s.inp);
-            let (m, len) = (s.out, n * s.out);
+            let len = n * s.out;
             let y = Bands::new(&mut w.out[..len]);
             match s.kind {
-                LayerKind::Dense { bias, act } => {
-                    let p0 = self.first_param[i];
-                    let b = if bias { Some(&*params[p0 + 1]) } else { None };
-                    if let Some(b) = b {
-                        crate::ensure!(b.len() == m, "dense forward: b has {} elements, expected {m}", b.len());
+                LayerKind::Dense { .. } => {
+                    // The segment i..=j: Dense layers with the same row split, run in one
+                    // phase, each member taking its rows through all of them (a row's forward
+                    // needs only that row and the weights). Only the first may need W packed
+                    // for the team, since packing needs a phase of its own.
+                    let mut j = i;
+                    while j + 1 < self.specs.len()
+                        && matches!(self.specs[j + 1].kind, LayerKind::Dense { .. })
+                        && self.layer_parts(j + 1, n, size).0 == parts
+                        && shared_len(self.weights(j + 1, params)?, parts) == 0
+                    {
+                        j += 1;
                     }
-                    let xm = MatRef::row_major(x_in, n, s.inp)?;
-                    let wm = MatRef::row_major(&*params[p0], s.inp, m)?;
+                    let wm = self.weights(i, params)?;
                     let plen = shared_len(wm, parts);
                     let shared = plen > 0 && room(&mut self.team_panels, plen);
                     if shared {
@@ -241,17 +256,53 @@ impl<T: VMath> Network<T> {
                         team.run(&|t, _| pack_share(pk, wm, parts, t))?;
                     }
                     let panels = shared.then(|| &self.team_panels[..plen]);
-                    let z = Bands::new(&mut w.z[..len]);
+                    self.team_segment.clear();
+                    for l in i..=j {
+                        let (sl, p0) = (self.specs[l], self.first_param[l]);
+                        if let LayerKind::Dense { bias: true, .. } = sl.kind {
+                            let b = params[p0 + 1].len();
+                            crate::ensure!(b == sl.out, "dense forward: b has {b} elements, expected {}", sl.out);
+                        }
+                        let lw = &mut self.ws[l];
+                        let len = n * sl.out;
+                        self.team_segment
+                            .push([Bands::new(&mut lw.z[..len]), Bands::new(&mut lw.out[..len])]);
+                    }
+                    let (specs, first, segment) = (&self.specs[i..=j], &self.first_param[i..=j], &self.team_segment);
+                    let x_in = if i == 0 {
+                        &x[..n * s.inp]
+                    } else {
+                        input_of(x, &self.ws[..i], prev, n * s.inp)
+                    };
                     team.run(&|t, _| {
                         let r = band(n, parts, 1, t);
                         if r.is_empty() {
                             return Ok(());
                         }
-                        // SAFETY: members' row bands are disjoint.
-                        let (z, y) = unsafe { (z.part(r.start * m..r.end * m), y.part(r.start * m..r.end * m)) };
-                        product(z, xm.row_band(r.start, r.end), wm, panels)?;
-                        bias_act_forward(act, b, r.len(), m, z, y)
+                        let mut input = &x_in[r.start * s.inp..r.end * s.inp];
+                        for (q, (sl, [z, y])) in specs.iter().zip(segment).enumerate() {
+                            let LayerKind::Dense { bias, act } = sl.kind else {
+                                unreachable!("a forward segment holds Dense layers only")
+                            };
+                            let (m, p0) = (sl.out, first[q]);
+                            let wm = MatRef::row_major(&*params[p0], sl.inp, m)?;
+                            let b = if bias { Some(&*params[p0 + 1]) } else { None };
+                            // SAFETY: members' row bands are disjoint, and a member reads back
+                            // only the rows of `y` it wrote.
+                            let (z, y) = unsafe { (z.part(r.start * m..r.end * m), y.part(r.start * m..r.end * m)) };
+                            let xm = MatRef::row_major(input, r.len(), sl.inp)?;
+                            product(z, xm, wm, if q == 0 { panels } else { None })?;
+                            bias_act_forward(act, b, r.len(), m, z, y)?;
+                            input = y;
+                        }
+                        Ok(())
                     })?;
+                    for l in i..=j {
+                        self.src[l] = Some(l);
+                    }
+                    prev = Some(j);
+                    i = j + 1;
+                    continue;
                 }
                 LayerKind::Activation(act) => team.run(&|t, _| {
                     let r = band(len, parts, CHUNK, t);
@@ -282,6 +333,7 @@ impl<T: VMath> Network<T> {
             }
             prev = Some(i);
             self.src[i] = prev;
+            i += 1;
         }
         Ok(())
     }

@@ -33,6 +33,15 @@ fn big_layers() -> Vec<LayerSpec<f64>> {
             INPUT,
             128,
         ),
+        // Two Dense layers in a row: the team's forward runs them as one segment.
+        spec(
+            Dense {
+                bias: false,
+                act: Act::Relu,
+            },
+            128,
+            128,
+        ),
         spec(Dropout { rate: 0.3 }, 128, 128),
         spec(
             Dense {
