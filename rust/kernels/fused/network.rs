@@ -99,7 +99,8 @@ pub struct Network<T> {
     db_scratch: Vec<T>,
     /// BatchNorm's `f64` partial sums.
     work64: Vec<f64>,
-    /// A team's per-block partial sums of a Dense layer's `db` (`network_team.rs`).
+    /// A team's per-block partial sums of a Dense layer's `db`, two layers' worth
+    /// (`network_team.rs`).
     team_parts: Vec<T>,
     /// A team's shared packing of a product's B (`network_team.rs`): grown on the first step
     /// that needs it, so a network that never runs on a team never holds it.
@@ -107,6 +108,8 @@ pub struct Network<T> {
     /// The `z` and `y` bands of the layers of a team's forward segment (`network_team.rs`),
     /// refilled per segment within a capacity of one per layer.
     team_segment: Vec<[team::Bands<T>; 2]>,
+    /// The alternate `dz` of a team's backward (`network_team.rs`), grown on first use.
+    team_dz: Vec<T>,
 }
 
 /// Where a layer reads its input: the caller's `x` or an earlier layer's output.
@@ -174,6 +177,7 @@ impl<T: VMath> Network<T> {
             team_parts: vec![],
             team_panels: vec![],
             team_segment: Vec::with_capacity(n),
+            team_dz: vec![],
         };
         net.reserve(capacity.max(1));
         Ok(net)
@@ -229,7 +233,8 @@ impl<T: VMath> Network<T> {
         self.colsum = vec![T::zero(); colsum];
         self.db_scratch = vec![T::zero(); dense_out];
         self.work64 = vec![0.0; work64];
-        self.team_parts = vec![T::zero(); cap.div_ceil(activation::SUM_BLOCK_ROWS) * dense_out];
+        // Two halves: a team's backward fills one layer's partials while folding another's.
+        self.team_parts = vec![T::zero(); 2 * cap.div_ceil(activation::SUM_BLOCK_ROWS) * dense_out];
         self.capacity = cap;
     }
 

@@ -10,6 +10,10 @@
 //!                    leader:              db   = ((s_0 + s_1) + s_2) + …
 //! elementwise     ranges of elements:     activation, dropout masks, their backward
 //! ```
+//! The forward segment also takes the activation layers between its Dense layers. The
+//! backward is in `network_team_backward.rs`, which also merges a Dense layer's dx phase with
+//! the dz work of the Dense layer below.
+//!
 //! Bit-identity with [`Network::forward`] / [`Network::backward`] (and so with the
 //! layer-by-layer path) for any team size:
 //! - a product's row band is computed by GEMM exactly as that row is in the whole product
@@ -37,16 +41,13 @@
 //! each member packs its own B as before). Nothing is allocated in steady state.
 
 use super::{input_of, LayerKind, Network};
-use crate::kernels::activation::{
-    act_backward, act_forward, bias_act_backward_blocks, bias_act_forward, column_sum_blocks, Act, CHUNK,
-    SUM_BLOCK_ROWS,
-};
+use crate::kernels::activation::{act_forward, bias_act_forward, Act, CHUNK, SUM_BLOCK_ROWS};
 use crate::kernels::dense::BAND_MACS;
-use crate::kernels::dropout::{alpha_dropout_forward, dropout_backward, dropout_forward};
+use crate::kernels::dropout::{alpha_dropout_forward, dropout_forward};
 use crate::kernels::matmul::{
     gemm_into, gemm_into_panels, pack_panels, panel_width, panels_len, shares_packing, MatRef, BAND_MIN_ROWS,
 };
-use crate::kernels::parallel::{self, fold_blocks};
+use crate::kernels::parallel;
 use crate::kernels::team::Team;
 use crate::kernels::vmath::VMath;
 use crate::kernels::ShapeError;
@@ -236,16 +237,25 @@ impl<T: VMath> Network<T> {
             let y = Bands::new(&mut w.out[..len]);
             match s.kind {
                 LayerKind::Dense { .. } => {
-                    // The segment i..=j: Dense layers with the same row split, run in one
-                    // phase, each member taking its rows through all of them (a row's forward
-                    // needs only that row and the weights). Only the first may need W packed
-                    // for the team, since packing needs a phase of its own.
+                    // The segment i..=j: Dense layers with the same row split and the
+                    // activations between them, run in one phase, each member taking its rows
+                    // through all of them (a row's forward needs only that row and the
+                    // weights; an elementwise kernel computes each element alike wherever its
+                    // range starts). Only the first may need W packed for the team, since
+                    // packing needs a phase of its own.
                     let mut j = i;
-                    while j + 1 < self.specs.len()
-                        && matches!(self.specs[j + 1].kind, LayerKind::Dense { .. })
-                        && self.layer_parts(j + 1, n, size).0 == parts
-                        && shared_len(self.weights(j + 1, params)?, parts) == 0
-                    {
+                    while j + 1 < self.specs.len() {
+                        let joins = match self.specs[j + 1].kind {
+                            LayerKind::Dense { .. } => {
+                                self.layer_parts(j + 1, n, size).0 == parts
+                                    && shared_len(self.weights(j + 1, params)?, parts) == 0
+                            }
+                            LayerKind::Activation(act) => act != Act::Identity,
+                            _ => false,
+                        };
+                        if !joins {
+                            break;
+                        }
                         j += 1;
                     }
                     let wm = self.weights(i, params)?;
@@ -265,8 +275,13 @@ impl<T: VMath> Network<T> {
                         }
                         let lw = &mut self.ws[l];
                         let len = n * sl.out;
-                        self.team_segment
-                            .push([Bands::new(&mut lw.z[..len]), Bands::new(&mut lw.out[..len])]);
+                        // An activation has no z; its slot repeats y and is not used.
+                        let z = if lw.z.len() >= len {
+                            Bands::new(&mut lw.z[..len])
+                        } else {
+                            Bands::new(&mut lw.out[..len])
+                        };
+                        self.team_segment.push([z, Bands::new(&mut lw.out[..len])]);
                     }
                     let (specs, first, segment) = (&self.specs[i..=j], &self.first_param[i..=j], &self.team_segment);
                     let x_in = if i == 0 {
@@ -281,10 +296,19 @@ impl<T: VMath> Network<T> {
                         }
                         let mut input = &x_in[r.start * s.inp..r.end * s.inp];
                         for (q, (sl, [z, y])) in specs.iter().zip(segment).enumerate() {
-                            let LayerKind::Dense { bias, act } = sl.kind else {
-                                unreachable!("a forward segment holds Dense layers only")
+                            let m = sl.out;
+                            let (bias, act) = match sl.kind {
+                                LayerKind::Dense { bias, act } => (bias, act),
+                                LayerKind::Activation(act) => {
+                                    // SAFETY: as below.
+                                    let y = unsafe { y.part(r.start * m..r.end * m) };
+                                    act_forward(act, input, y)?;
+                                    input = y;
+                                    continue;
+                                }
+                                _ => unreachable!("a forward segment holds Dense layers and activations only"),
                             };
-                            let (m, p0) = (sl.out, first[q]);
+                            let p0 = first[q];
                             let wm = MatRef::row_major(&*params[p0], sl.inp, m)?;
                             let b = if bias { Some(&*params[p0 + 1]) } else { None };
                             // SAFETY: members' row bands are disjoint, and a member reads back
@@ -337,149 +361,7 @@ impl<T: VMath> Network<T> {
         }
         Ok(())
     }
-
-    /// [`Network::backward`] on `team`.
-    pub fn backward_team(
-        &mut self,
-        team: &Team<'_>,
-        x: &[T],
-        n: usize,
-        params: &[&mut [T]],
-        grads: &mut [&mut [T]],
-    ) -> Result<(), ShapeError> {
-        self.check_grads(params, grads)?;
-        let size = team.size();
-        let mut flip = false;
-        for i in (self.stop..self.specs.len()).rev() {
-            let s = self.specs[i];
-            let parts = self.layer_parts(i, n, size).1;
-            if parts <= 1 || s.passes_through(true) {
-                flip ^= self.backward_layer(i, flip, x, n, params, grads)?;
-                continue;
-            }
-            let prev = if i == 0 { None } else { self.src[i - 1] };
-            let x_in = input_of(x, &self.ws, prev, n * s.inp);
-            let w = &self.ws[i];
-            let (m, len) = (s.out, n * s.out);
-            let [g0, g1] = &mut self.grad;
-            let (dy_buf, dx_buf) = if flip { (g1, g0) } else { (g0, g1) };
-            let dy = &dy_buf[..len];
-            let dx = Bands::new(&mut dx_buf[..n * s.inp]);
-            match s.kind {
-                LayerKind::Dense { bias, act } => {
-                    let p0 = self.first_param[i];
-                    let blocks = n.div_ceil(SUM_BLOCK_ROWS);
-                    let pa = elem_parts(len, size).min(blocks);
-                    let partials = Bands::new(&mut self.team_parts[..blocks * m]);
-                    let dz_bands = (act != Act::Identity).then(|| Bands::new(&mut self.dz[..len]));
-                    let (z, y) = (&w.z[..len], &w.out[..len]);
-                    let wt = MatRef::row_major(&*params[p0], s.inp, m)?.t();
-                    let pw = product_parts(s.inp, n, m, size);
-                    let px = if i > self.stop {
-                        product_parts(n, m, s.inp, size)
-                    } else {
-                        0
-                    };
-                    // Shared packings of Wᵀ (for dx; packed while dz is computed, which it does
-                    // not need) and of dz (for dW; packed once dz is complete). dz is laid out as
-                    // dy is.
-                    let (mut len_wt, mut len_dz) = (shared_len(wt, px), shared_len(MatRef::row_major(dy, n, m)?, pw));
-                    if !room(&mut self.team_panels, len_wt + len_dz) {
-                        (len_wt, len_dz) = (0, 0);
-                    }
-                    let (pk_wt, pk_dz) = {
-                        let (a, b) = self.team_panels[..len_wt + len_dz].split_at_mut(len_wt);
-                        (Bands::new(a), Bands::new(b))
-                    };
-                    team.run(&|t, _| {
-                        if len_wt > 0 {
-                            pack_share(pk_wt, wt, px, t)?;
-                        }
-                        let r = band(n, pa, SUM_BLOCK_ROWS, t);
-                        if r.is_empty() {
-                            return Ok(());
-                        }
-                        let (b0, b1) = (r.start / SUM_BLOCK_ROWS, r.end.div_ceil(SUM_BLOCK_ROWS));
-                        let rows = r.start * m..r.end * m;
-                        // SAFETY: members' row bands (and so their blocks) are disjoint.
-                        let part = unsafe { partials.part(b0 * m..b1 * m) };
-                        match dz_bands {
-                            None => column_sum_blocks(&dy[rows], m, part),
-                            Some(dz) => {
-                                let dzr = unsafe { dz.part(rows.clone()) };
-                                bias_act_backward_blocks(
-                                    act,
-                                    &dy[rows.clone()],
-                                    &z[rows.clone()],
-                                    &y[rows],
-                                    m,
-                                    dzr,
-                                    part,
-                                )
-                            }
-                        }
-                        Ok(())
-                    })?;
-                    let dz: &[T] = if act == Act::Identity { dy } else { &self.dz[..len] };
-                    let partials = &self.team_parts[..blocks * m];
-                    let (gw, gb) = grads[p0..].split_at_mut(1);
-                    let db: &mut [T] = if bias { &mut *gb[0] } else { &mut self.db_scratch[..m] };
-                    crate::ensure!(
-                        db.len() == m && gw[0].len() == s.inp * m,
-                        "dense backward: gradient shapes do not match the layer ({}x{m})",
-                        s.inp
-                    );
-                    let (db, dw) = (Bands::new(db), Bands::new(&mut *gw[0]));
-                    let dzm = MatRef::row_major(dz, n, m)?;
-                    let xt = MatRef::row_major(x_in, n, s.inp)?.t();
-                    if len_dz > 0 {
-                        team.run(&|t, _| pack_share(pk_dz, dzm, pw, t))?;
-                    }
-                    let (panels_wt, panels_dz) = self.team_panels[..len_wt + len_dz].split_at(len_wt);
-                    let panels_wt = (len_wt > 0).then_some(panels_wt);
-                    let panels_dz = (len_dz > 0).then_some(panels_dz);
-                    let inp = s.inp;
-                    team.run(&|t, _| {
-                        if t == 0 {
-                            // SAFETY: only member 0 writes `db`.
-                            fold_blocks(partials, m, unsafe { db.part(0..m) });
-                        }
-                        let r = band(inp, pw, 1, t);
-                        if t < pw && !r.is_empty() {
-                            // SAFETY: members' row bands of dW are disjoint.
-                            let dwr = unsafe { dw.part(r.start * m..r.end * m) };
-                            product(dwr, xt.row_band(r.start, r.end), dzm, panels_dz)?;
-                        }
-                        let r = band(n, px.max(1), 1, t);
-                        if t < px && !r.is_empty() {
-                            // SAFETY: members' row bands of dx are disjoint.
-                            let dxr = unsafe { dx.part(r.start * inp..r.end * inp) };
-                            product(dxr, dzm.row_band(r.start, r.end), wt, panels_wt)?;
-                        }
-                        Ok(())
-                    })?;
-                }
-                LayerKind::Activation(act) => {
-                    let y = &w.out[..len];
-                    team.run(&|t, _| {
-                        let r = band(len, parts, CHUNK, t);
-                        // SAFETY: members' ranges are disjoint.
-                        let dxr = unsafe { dx.part(r.clone()) };
-                        act_backward(act, &dy[r.clone()], &x_in[r.clone()], &y[r], dxr)
-                    })?
-                }
-                LayerKind::Dropout { .. } | LayerKind::AlphaDropout { .. } => {
-                    let mask = &w.mask[..len];
-                    team.run(&|t, _| {
-                        let r = band(len, parts, CHUNK, t);
-                        // SAFETY: members' ranges are disjoint.
-                        dropout_backward(&dy[r.clone()], &mask[r.clone()], unsafe { dx.part(r) })
-                    })?
-                }
-                _ => unreachable!("layer_parts splits only Dense, elementwise and dropout layers"),
-            }
-            flip = !flip;
-        }
-        Ok(())
-    }
 }
+
+#[path = "network_team_backward.rs"]
+mod backward;

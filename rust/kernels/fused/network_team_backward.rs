@@ -1,0 +1,266 @@
+//! The training backward of a [`Network`] on a thread team (see `network_team.rs` for the
+//! phases and the bit-identity argument), with one saving: when the layer below a Dense layer
+//! is a Dense layer split the same way, its dz work joins this layer's dx phase.
+//!
+//! ```text
+//! Dense i, phase A (unless done above):  dz_B = dy_B ⊙ f'(z_B),  s_B = Σ_{rows of B} dz_B
+//! Dense i, phase B:  dW_i rows;  dx_r = dz_r·Wᵀ for rows r;  then, merged, for the same rows
+//!                    dz'_r = dx_r ⊙ f'(z'_r) and s'_B of layer i − 1 (the rows of a member's
+//!                    dx are the rows of its dz', so no barrier is needed between them)
+//! ```
+//!
+//! dz and the db partials alternate between two buffer pairs, since layer i's pair is still
+//! read (dW_i, db_i) while layer i − 1's is written.
+
+use super::{band, elem_parts, pack_share, product, product_parts, room, shared_len, Bands};
+use crate::kernels::activation::{
+    act_backward, bias_act_backward_blocks, column_sum_blocks, Act, CHUNK, SUM_BLOCK_ROWS,
+};
+use crate::kernels::dropout::dropout_backward;
+use crate::kernels::fused::network::{input_of, LayerKind, Network};
+use crate::kernels::matmul::{MatRef, BAND_MIN_ROWS};
+use crate::kernels::parallel::fold_blocks;
+use crate::kernels::team::Team;
+use crate::kernels::vmath::VMath;
+use crate::kernels::ShapeError;
+use std::ops::Range;
+
+/// A member's share of a Dense layer's dz work over rows `r` (starting on a 64-row block):
+/// `dz = dy ⊙ f'(z)` (nothing to compute for the identity, whose dz is dy) and the partial
+/// column sums of its blocks, which `fold_blocks` later adds into db. `dy` holds rows `r`
+/// only; `z` and `y` are the layer's whole arrays.
+#[allow(clippy::too_many_arguments)]
+fn dz_share<T: VMath>(
+    act: Act<T>,
+    m: usize,
+    r: Range<usize>,
+    dy: &[T],
+    z: &[T],
+    y: &[T],
+    dz: Option<Bands<T>>,
+    partials: Bands<T>,
+) {
+    let (b0, b1) = (r.start / SUM_BLOCK_ROWS, r.end.div_ceil(SUM_BLOCK_ROWS));
+    let rows = r.start * m..r.end * m;
+    // SAFETY: members' row bands (and so their blocks) are disjoint.
+    let part = unsafe { partials.part(b0 * m..b1 * m) };
+    match dz {
+        None => column_sum_blocks(dy, m, part),
+        // SAFETY: as above.
+        Some(dz) => bias_act_backward_blocks(
+            act,
+            dy,
+            &z[rows.clone()],
+            &y[rows.clone()],
+            m,
+            unsafe { dz.part(rows) },
+            part,
+        ),
+    }
+}
+
+impl<T: VMath> Network<T> {
+    /// `(parts, act)` of layer `i − 1`'s dz work if it can run in layer `i`'s dx phase: a
+    /// Dense layer split across the team, whose 64-row blocks the dx bands then follow. Every
+    /// such band must be a product of at least `BAND_MIN_ROWS` rows (the `gemm` crate's
+    /// condition for band bit-identity), and the alternate dz buffer must be there.
+    fn merge_below(&mut self, i: usize, n: usize, size: usize) -> Option<(usize, Act<T>)> {
+        if i == 0 || i <= self.stop {
+            return None;
+        }
+        let s = self.specs[i - 1];
+        let LayerKind::Dense { act, .. } = s.kind else {
+            return None;
+        };
+        // Splitting the dz work costs no phase here, so it follows the dx bands even where a
+        // phase of its own would not pay (`elem_parts`).
+        let blocks = n.div_ceil(SUM_BLOCK_ROWS);
+        let pa = size.min(blocks);
+        let per = n.div_ceil(pa).div_ceil(SUM_BLOCK_ROWS) * SUM_BLOCK_ROWS;
+        let last = n - (n.div_ceil(per) - 1) * per;
+        let fits = self.team_parts.len() >= 2 * blocks * s.out;
+        let splits = self.layer_parts(i - 1, n, size).1 > 1 && pa > 1 && last >= BAND_MIN_ROWS;
+        if !(fits && splits && (act == Act::Identity || room(&mut self.team_dz, n * s.out))) {
+            return None;
+        }
+        Some((pa, act))
+    }
+
+    /// [`Network::backward`] on `team`.
+    pub fn backward_team(
+        &mut self,
+        team: &Team<'_>,
+        x: &[T],
+        n: usize,
+        params: &[&mut [T]],
+        grads: &mut [&mut [T]],
+    ) -> Result<(), ShapeError> {
+        self.check_grads(params, grads)?;
+        let size = team.size();
+        let mut flip = false;
+        // Some(pair): the layer above computed this layer's dz and db partials (into that pair
+        // of buffers) in its dx phase.
+        let mut ready: Option<bool> = None;
+        for i in (self.stop..self.specs.len()).rev() {
+            let s = self.specs[i];
+            let parts = self.layer_parts(i, n, size).1;
+            if parts <= 1 || s.passes_through(true) {
+                debug_assert!(ready.is_none(), "only a split Dense layer takes its dz from above");
+                flip ^= self.backward_layer(i, flip, x, n, params, grads)?;
+                continue;
+            }
+            // A Dense layer whose dx splits may compute the layer below's dz in its dx phase.
+            let below = match s.kind {
+                LayerKind::Dense { .. } if i > self.stop && product_parts(n, s.out, s.inp, size) > 1 => {
+                    self.merge_below(i, n, size)
+                }
+                _ => None,
+            };
+            let prev = if i == 0 { None } else { self.src[i - 1] };
+            let x_in = input_of(x, &self.ws, prev, n * s.inp);
+            let w = &self.ws[i];
+            let (m, len) = (s.out, n * s.out);
+            let [g0, g1] = &mut self.grad;
+            let (dy_buf, dx_buf) = if flip { (g1, g0) } else { (g0, g1) };
+            let dy = &dy_buf[..len];
+            let dx = Bands::new(&mut dx_buf[..n * s.inp]);
+            match s.kind {
+                LayerKind::Dense { bias, act } => {
+                    let p0 = self.first_param[i];
+                    let blocks = n.div_ceil(SUM_BLOCK_ROWS);
+                    let half = self.team_parts.len() / 2;
+                    // dz and the db partials live in the pair `alt` (primary or alternate): a
+                    // phase that computes layer i's dx and, with it, the layer below's dz
+                    // writes the other pair while this one is still being read.
+                    let done = ready.take();
+                    let (alt, own_phase) = (done.unwrap_or(false), done.is_none());
+                    let wt = MatRef::row_major(&*params[p0], s.inp, m)?.t();
+                    let pw = product_parts(s.inp, n, m, size);
+                    let px = if i > self.stop {
+                        product_parts(n, m, s.inp, size)
+                    } else {
+                        0
+                    };
+                    // Shared packings of Wᵀ (for dx; packed while dz is computed, which it does
+                    // not need, so only when this layer has a phase of its own for dz) and of
+                    // dz (for dW; packed once dz is complete). dz is laid out as dy is.
+                    let len_wt = if own_phase { shared_len(wt, px) } else { 0 };
+                    let (mut len_wt, mut len_dz) = (len_wt, shared_len(MatRef::row_major(dy, n, m)?, pw));
+                    if !room(&mut self.team_panels, len_wt + len_dz) {
+                        (len_wt, len_dz) = (0, 0);
+                    }
+                    let (pk_wt, pk_dz) = {
+                        let (a, b) = self.team_panels[..len_wt + len_dz].split_at_mut(len_wt);
+                        (Bands::new(a), Bands::new(b))
+                    };
+                    let (z, y) = (&w.z[..len], &w.out[..len]);
+                    if own_phase {
+                        let pa = elem_parts(len, size).min(blocks);
+                        let partials = Bands::new(&mut self.team_parts[..half]);
+                        let dz_bands = (act != Act::Identity).then(|| Bands::new(&mut self.dz[..len]));
+                        team.run(&|t, _| {
+                            if len_wt > 0 {
+                                pack_share(pk_wt, wt, px, t)?;
+                            }
+                            let r = band(n, pa, SUM_BLOCK_ROWS, t);
+                            if !r.is_empty() {
+                                dz_share(act, m, r.clone(), &dy[r.start * m..r.end * m], z, y, dz_bands, partials);
+                            }
+                            Ok(())
+                        })?;
+                    }
+                    // The layer below, if its dz can be computed in this layer's dx phase:
+                    // a Dense layer split the same way, whose 64-row blocks the dx bands then
+                    // follow (any row split of dx gives the same bits).
+                    let (dz_here, dz_other) = if alt {
+                        (&self.team_dz, &mut self.dz)
+                    } else {
+                        (&self.dz, &mut self.team_dz)
+                    };
+                    let dz: &[T] = if act == Act::Identity { dy } else { &dz_here[..len] };
+                    let (parts_a, parts_b) = self.team_parts.split_at_mut(half);
+                    let (partials, partials_below) = if alt {
+                        (&*parts_b, parts_a)
+                    } else {
+                        (&*parts_a, parts_b)
+                    };
+                    let partials = &partials[..blocks * m];
+                    let (gw, gb) = grads[p0..].split_at_mut(1);
+                    let db: &mut [T] = if bias { &mut *gb[0] } else { &mut self.db_scratch[..m] };
+                    crate::ensure!(
+                        db.len() == m && gw[0].len() == s.inp * m,
+                        "dense backward: gradient shapes do not match the layer ({}x{m})",
+                        s.inp
+                    );
+                    let (db, dw) = (Bands::new(db), Bands::new(&mut *gw[0]));
+                    let dzm = MatRef::row_major(dz, n, m)?;
+                    let xt = MatRef::row_major(x_in, n, s.inp)?.t();
+                    if len_dz > 0 {
+                        team.run(&|t, _| pack_share(pk_dz, dzm, pw, t))?;
+                    }
+                    let (panels_wt, panels_dz) = self.team_panels[..len_wt + len_dz].split_at(len_wt);
+                    let panels_wt = (len_wt > 0).then_some(panels_wt);
+                    let panels_dz = (len_dz > 0).then_some(panels_dz);
+                    let inp = s.inp;
+                    // The layer below's dz work (`below`): its act, z and y, and where its dz
+                    // and partials go.
+                    let below = below.map(|(pa, act_b)| {
+                        let lb = n * inp;
+                        let wb = &self.ws[i - 1];
+                        let dzb = (act_b != Act::Identity).then(|| Bands::new(&mut dz_other[..lb]));
+                        (pa, act_b, &wb.z[..lb], &wb.out[..lb], dzb, Bands::new(partials_below))
+                    });
+                    team.run(&|t, _| {
+                        if t == 0 {
+                            // SAFETY: only member 0 writes `db`.
+                            fold_blocks(partials, m, unsafe { db.part(0..m) });
+                        }
+                        let r = band(inp, pw, 1, t);
+                        if t < pw && !r.is_empty() {
+                            // SAFETY: members' row bands of dW are disjoint.
+                            let dwr = unsafe { dw.part(r.start * m..r.end * m) };
+                            product(dwr, xt.row_band(r.start, r.end), dzm, panels_dz)?;
+                        }
+                        let r = match below {
+                            Some((pa, ..)) => band(n, pa, SUM_BLOCK_ROWS, t),
+                            None if t < px => band(n, px, 1, t),
+                            None => 0..0,
+                        };
+                        if !r.is_empty() {
+                            // SAFETY: members' row bands of dx are disjoint.
+                            let dxr = unsafe { dx.part(r.start * inp..r.end * inp) };
+                            product(dxr, dzm.row_band(r.start, r.end), wt, panels_wt)?;
+                            if let Some((_, act_b, zb, yb, dzb, pb)) = below {
+                                dz_share(act_b, inp, r, dxr, zb, yb, dzb, pb);
+                            }
+                        }
+                        Ok(())
+                    })?;
+                    if below.is_some() {
+                        ready = Some(!alt);
+                    }
+                }
+                LayerKind::Activation(act) => {
+                    let y = &w.out[..len];
+                    team.run(&|t, _| {
+                        let r = band(len, parts, CHUNK, t);
+                        // SAFETY: members' ranges are disjoint.
+                        let dxr = unsafe { dx.part(r.clone()) };
+                        act_backward(act, &dy[r.clone()], &x_in[r.clone()], &y[r], dxr)
+                    })?
+                }
+                LayerKind::Dropout { .. } | LayerKind::AlphaDropout { .. } => {
+                    let mask = &w.mask[..len];
+                    team.run(&|t, _| {
+                        let r = band(len, parts, CHUNK, t);
+                        // SAFETY: members' ranges are disjoint.
+                        dropout_backward(&dy[r.clone()], &mask[r.clone()], unsafe { dx.part(r) })
+                    })?
+                }
+                _ => unreachable!("layer_parts splits only Dense, elementwise and dropout layers"),
+            }
+            flip = !flip;
+        }
+        Ok(())
+    }
+}
