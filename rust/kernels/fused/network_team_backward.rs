@@ -39,11 +39,20 @@ fn dz_share<T: VMath>(
     y: &[T],
     dz: Option<Bands<T>>,
     partials: Bands<T>,
-) {
+    between: Option<(Act<T>, &[T], &[T])>,
+) -> Result<(), ShapeError> {
     let (b0, b1) = (r.start / SUM_BLOCK_ROWS, r.end.div_ceil(SUM_BLOCK_ROWS));
     let rows = r.start * m..r.end * m;
     // SAFETY: members' row bands (and so their blocks) are disjoint.
     let part = unsafe { partials.part(b0 * m..b1 * m) };
+    if let (Some((a, xa, ya)), Some(dz)) = (between, dz) {
+        // The activation's backward is the Dense layer's dz (it has no activation of its own).
+        // SAFETY: as above.
+        let dz = unsafe { dz.part(rows.clone()) };
+        act_backward(a, dy, &xa[rows.clone()], &ya[rows], dz)?;
+        column_sum_blocks(dz, m, part);
+        return Ok(());
+    }
     match dz {
         None => column_sum_blocks(dy, m, part),
         // SAFETY: as above.
@@ -57,33 +66,58 @@ fn dz_share<T: VMath>(
             part,
         ),
     }
+    Ok(())
+}
+
+/// Layer `i`'s dx phase also does the dz work of Dense layer `dense` below it (see
+/// `merge_below`), in `parts` bands of 64-row blocks.
+#[derive(Clone, Copy)]
+struct Below<T> {
+    parts: usize,
+    dense: usize,
+    act: Act<T>,
+    /// The activation between them, if any.
+    between: Option<Act<T>>,
 }
 
 impl<T: VMath> Network<T> {
-    /// `(parts, act)` of layer `i − 1`'s dz work if it can run in layer `i`'s dx phase: a
-    /// Dense layer split across the team, whose 64-row blocks the dx bands then follow. Every
-    /// such band must be a product of at least `BAND_MIN_ROWS` rows (the `gemm` crate's
-    /// condition for band bit-identity), and the alternate dz buffer must be there.
-    fn merge_below(&mut self, i: usize, n: usize, size: usize) -> Option<(usize, Act<T>)> {
-        if i == 0 || i <= self.stop {
-            return None;
-        }
-        let s = self.specs[i - 1];
+    /// The layer below's dz work, if it can run in layer `i`'s dx phase: a Dense layer split
+    /// across the team, directly below or under one activation (then the Dense layer must
+    /// have no activation of its own, and its dz is the activation's backward of dx). The dx
+    /// bands then follow its 64-row blocks; every band must be a product of at least
+    /// `BAND_MIN_ROWS` rows (the `gemm` crate's condition for band bit-identity), and the
+    /// alternate dz buffer must be there.
+    fn merge_below(&mut self, i: usize, n: usize, size: usize) -> Option<Below<T>> {
+        let (d, between) = match self.specs.get(i.wrapping_sub(1))?.kind {
+            LayerKind::Dense { .. } => (i - 1, None),
+            LayerKind::Activation(a) if a != Act::Identity && i >= 2 => (i - 2, Some(a)),
+            _ => return None,
+        };
+        let s = self.specs[d];
         let LayerKind::Dense { act, .. } = s.kind else {
             return None;
         };
+        if d < self.stop || (between.is_some() && act != Act::Identity) {
+            return None;
+        }
         // Splitting the dz work costs no phase here, so it follows the dx bands even where a
         // phase of its own would not pay (`elem_parts`).
         let blocks = n.div_ceil(SUM_BLOCK_ROWS);
-        let pa = size.min(blocks);
-        let per = n.div_ceil(pa).div_ceil(SUM_BLOCK_ROWS) * SUM_BLOCK_ROWS;
+        let parts = size.min(blocks);
+        let per = n.div_ceil(parts).div_ceil(SUM_BLOCK_ROWS) * SUM_BLOCK_ROWS;
         let last = n - (n.div_ceil(per) - 1) * per;
         let fits = self.team_parts.len() >= 2 * blocks * s.out;
-        let splits = self.layer_parts(i - 1, n, size).1 > 1 && pa > 1 && last >= BAND_MIN_ROWS;
-        if !(fits && splits && (act == Act::Identity || room(&mut self.team_dz, n * s.out))) {
+        let splits = self.layer_parts(d, n, size).1 > 1 && parts > 1 && last >= BAND_MIN_ROWS;
+        let stored = act != Act::Identity || between.is_some();
+        if !(fits && splits && (!stored || room(&mut self.team_dz, n * s.out))) {
             return None;
         }
-        Some((pa, act))
+        Some(Below {
+            parts,
+            dense: d,
+            act,
+            between,
+        })
     }
 
     /// [`Network::backward`] on `team`.
@@ -98,10 +132,18 @@ impl<T: VMath> Network<T> {
         self.check_grads(params, grads)?;
         let size = team.size();
         let mut flip = false;
-        // Some(pair): the layer above computed this layer's dz and db partials (into that pair
-        // of buffers) in its dx phase.
-        let mut ready: Option<bool> = None;
+        // Some((pair, stored)): the layer above computed this layer's dz and db partials (into
+        // that pair of buffers; dz itself only if `stored`, else dz is dy) in its dx phase.
+        let mut ready: Option<(bool, bool)> = None;
+        // An activation whose backward the layer above did with the Dense layer under it.
+        let mut skip: Option<usize> = None;
         for i in (self.stop..self.specs.len()).rev() {
+            if skip == Some(i) {
+                // Its dx went straight into the dz of the layer below, which reads it from
+                // there, not from the gradient buffers: so no flip either.
+                skip = None;
+                continue;
+            }
             let s = self.specs[i];
             let parts = self.layer_parts(i, n, size).1;
             if parts <= 1 || s.passes_through(true) {
@@ -133,7 +175,8 @@ impl<T: VMath> Network<T> {
                     // phase that computes layer i's dx and, with it, the layer below's dz
                     // writes the other pair while this one is still being read.
                     let done = ready.take();
-                    let (alt, own_phase) = (done.unwrap_or(false), done.is_none());
+                    let (alt, own_phase) = (done.is_some_and(|d| d.0), done.is_none());
+                    let stored = done.map_or(act != Act::Identity, |d| d.1);
                     let wt = MatRef::row_major(&*params[p0], s.inp, m)?.t();
                     let pw = product_parts(s.inp, n, m, size);
                     let px = if i > self.stop {
@@ -164,7 +207,17 @@ impl<T: VMath> Network<T> {
                             }
                             let r = band(n, pa, SUM_BLOCK_ROWS, t);
                             if !r.is_empty() {
-                                dz_share(act, m, r.clone(), &dy[r.start * m..r.end * m], z, y, dz_bands, partials);
+                                dz_share(
+                                    act,
+                                    m,
+                                    r.clone(),
+                                    &dy[r.start * m..r.end * m],
+                                    z,
+                                    y,
+                                    dz_bands,
+                                    partials,
+                                    None,
+                                )?;
                             }
                             Ok(())
                         })?;
@@ -177,7 +230,7 @@ impl<T: VMath> Network<T> {
                     } else {
                         (&self.dz, &mut self.team_dz)
                     };
-                    let dz: &[T] = if act == Act::Identity { dy } else { &dz_here[..len] };
+                    let dz: &[T] = if stored { &dz_here[..len] } else { dy };
                     let (parts_a, parts_b) = self.team_parts.split_at_mut(half);
                     let (partials, partials_below) = if alt {
                         (&*parts_b, parts_a)
@@ -204,11 +257,23 @@ impl<T: VMath> Network<T> {
                     let inp = s.inp;
                     // The layer below's dz work (`below`): its act, z and y, and where its dz
                     // and partials go.
-                    let below = below.map(|(pa, act_b)| {
+                    let below = below.map(|b| {
                         let lb = n * inp;
-                        let wb = &self.ws[i - 1];
-                        let dzb = (act_b != Act::Identity).then(|| Bands::new(&mut dz_other[..lb]));
-                        (pa, act_b, &wb.z[..lb], &wb.out[..lb], dzb, Bands::new(partials_below))
+                        let wb = &self.ws[b.dense];
+                        let stored = b.act != Act::Identity || b.between.is_some();
+                        let dzb = stored.then(|| Bands::new(&mut dz_other[..lb]));
+                        // The activation's input is the Dense layer's output; its own output
+                        // is the input of layer i.
+                        let between = b.between.map(|a| (a, &wb.out[..lb], x_in));
+                        (
+                            b.parts,
+                            b.act,
+                            &wb.z[..lb],
+                            &wb.out[..lb],
+                            dzb,
+                            Bands::new(partials_below),
+                            between,
+                        )
                     });
                     team.run(&|t, _| {
                         if t == 0 {
@@ -222,7 +287,7 @@ impl<T: VMath> Network<T> {
                             product(dwr, xt.row_band(r.start, r.end), dzm, panels_dz)?;
                         }
                         let r = match below {
-                            Some((pa, ..)) => band(n, pa, SUM_BLOCK_ROWS, t),
+                            Some((parts, ..)) => band(n, parts, SUM_BLOCK_ROWS, t),
                             None if t < px => band(n, px, 1, t),
                             None => 0..0,
                         };
@@ -230,14 +295,17 @@ impl<T: VMath> Network<T> {
                             // SAFETY: members' row bands of dx are disjoint.
                             let dxr = unsafe { dx.part(r.start * inp..r.end * inp) };
                             product(dxr, dzm.row_band(r.start, r.end), wt, panels_wt)?;
-                            if let Some((_, act_b, zb, yb, dzb, pb)) = below {
-                                dz_share(act_b, inp, r, dxr, zb, yb, dzb, pb);
+                            if let Some((_, act_b, zb, yb, dzb, pb, between)) = below {
+                                dz_share(act_b, inp, r, dxr, zb, yb, dzb, pb, between)?;
                             }
                         }
                         Ok(())
                     })?;
-                    if below.is_some() {
-                        ready = Some(!alt);
+                    if let Some((.., dzb, _, between)) = below {
+                        ready = Some((!alt, dzb.is_some()));
+                        if between.is_some() {
+                            skip = Some(i - 1);
+                        }
                     }
                 }
                 LayerKind::Activation(act) => {
