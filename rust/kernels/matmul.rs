@@ -152,6 +152,19 @@ fn cast_mut<T: 'static, U: 'static>(c: &mut [T]) -> Option<&mut [U]> {
         .then(|| unsafe { std::slice::from_raw_parts_mut(c.as_mut_ptr() as *mut U, c.len()) })
 }
 
+/// `(m, k, n)` of `c (m×n) ← a (m×k)·b (k×n)` with `c` of `c_len` elements, or an error
+/// naming the mismatch.
+fn product_dims<T>(c_len: usize, a: MatRef<'_, T>, b: MatRef<'_, T>) -> Result<(usize, usize, usize), ShapeError> {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    ensure!(
+        b.rows == k,
+        "matmul: inner dimensions differ: a is {m}x{k}, b is {}x{n}",
+        b.rows
+    );
+    ensure!(c_len == m * n, "matmul: output has {c_len} elements, expected {m}x{n}");
+    Ok((m, k, n))
+}
+
 /// `c ← a·b` (or `c ← c + a·b` when `accumulate`), with `c` a contiguous row-major
 /// `(a.rows, b.cols)` slice. `threads` caps the parallelism (1 = calling thread only).
 pub fn gemm_into<T: Real>(
@@ -161,17 +174,7 @@ pub fn gemm_into<T: Real>(
     accumulate: bool,
     threads: usize,
 ) -> Result<(), ShapeError> {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    ensure!(
-        b.rows == k,
-        "matmul: inner dimensions differ: a is {m}x{k}, b is {}x{n}",
-        b.rows
-    );
-    ensure!(
-        c.len() == m * n,
-        "matmul: output has {} elements, expected {m}x{n}",
-        c.len()
-    );
+    let (m, k, n) = product_dims(c.len(), a, b)?;
     if m == 0 || n == 0 {
         return Ok(());
     }
@@ -346,21 +349,11 @@ pub fn gemm_into_banded<T: Real>(
         // The packed GEMM splits rows or columns itself, whichever balances better.
         return gemm_into(c, a, b, accumulate, threads);
     }
-    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let (m, k, n) = product_dims(c.len(), a, b)?;
     let bands = threads.min(m / BAND_MIN_ROWS);
     if bands < 2 || n <= 64 || k <= 2 {
         return gemm_into(c, a, b, accumulate, threads);
     }
-    ensure!(
-        b.rows == k,
-        "matmul: inner dimensions differ: a is {m}x{k}, b is {}x{n}",
-        b.rows
-    );
-    ensure!(
-        c.len() == m * n,
-        "matmul: output has {} elements, expected {m}x{n}",
-        c.len()
-    );
     let rows = m.div_ceil(bands);
     parallel::install(|| {
         use rayon::prelude::*;

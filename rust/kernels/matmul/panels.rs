@@ -13,7 +13,7 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::{cast_mut, cast_slice, packed};
-use super::{gemm_into, MatRef};
+use super::{gemm_into, product_dims, MatRef};
 use crate::ensure;
 use crate::kernels::{Real, ShapeError};
 #[cfg(target_arch = "x86_64")]
@@ -110,17 +110,7 @@ pub fn gemm_into_panels<T: Real>(
     panels: &[T],
     accumulate: bool,
 ) -> Result<(), ShapeError> {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    ensure!(
-        b.rows == k,
-        "matmul: inner dimensions differ: a is {m}x{k}, b is {}x{n}",
-        b.rows
-    );
-    ensure!(
-        c.len() == m * n,
-        "matmul: output has {} elements, expected {m}x{n}",
-        c.len()
-    );
+    let (m, k, n) = product_dims(c.len(), a, b)?;
     ensure!(
         panel_width::<T>().is_some() && panels.len() == panels_len::<T>(k, n),
         "gemm_into_panels: {} packed elements for a {k}x{n} b, expected {}",
