@@ -208,6 +208,103 @@ impl<T: VMath> Network<T> {
         self.team_panels.len()
     }
 
+    /// Runs the forward segment that starts at Dense layer `i` (`parts` row bands, on `team`)
+    /// and returns its last layer. The segment i..=j: Dense layers with the same row split and
+    /// the activations between them, in one phase, each member taking its rows through all of
+    /// them (a row's forward needs only that row and the weights; an elementwise kernel
+    /// computes each element alike wherever its range starts). Only the first may need W
+    /// packed for the team, since packing needs a phase of its own.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_segment(
+        &mut self,
+        team: &Team<'_>,
+        i: usize,
+        prev: Option<usize>,
+        x: &[T],
+        n: usize,
+        params: &[&mut [T]],
+        parts: usize,
+    ) -> Result<usize, ShapeError> {
+        let (s, size) = (self.specs[i], team.size());
+        let mut j = i;
+        while j + 1 < self.specs.len() {
+            let joins = match self.specs[j + 1].kind {
+                LayerKind::Dense { .. } => {
+                    self.layer_parts(j + 1, n, size).0 == parts && shared_len(self.weights(j + 1, params)?, parts) == 0
+                }
+                LayerKind::Activation(act) => act != Act::Identity,
+                _ => false,
+            };
+            if !joins {
+                break;
+            }
+            j += 1;
+        }
+        let wm = self.weights(i, params)?;
+        let plen = shared_len(wm, parts);
+        let shared = plen > 0 && room(&mut self.team_panels, plen);
+        if shared {
+            let pk = Bands::new(&mut self.team_panels[..plen]);
+            team.run(&|t, _| pack_share(pk, wm, parts, t))?;
+        }
+        let panels = shared.then(|| &self.team_panels[..plen]);
+        self.team_segment.clear();
+        for l in i..=j {
+            let (sl, p0) = (self.specs[l], self.first_param[l]);
+            if let LayerKind::Dense { bias: true, .. } = sl.kind {
+                let b = params[p0 + 1].len();
+                crate::ensure!(b == sl.out, "dense forward: b has {b} elements, expected {}", sl.out);
+            }
+            let lw = &mut self.ws[l];
+            let len = n * sl.out;
+            // An activation has no z; its slot repeats y and is not used.
+            let z = if lw.z.len() >= len {
+                Bands::new(&mut lw.z[..len])
+            } else {
+                Bands::new(&mut lw.out[..len])
+            };
+            self.team_segment.push([z, Bands::new(&mut lw.out[..len])]);
+        }
+        let (specs, first, segment) = (&self.specs[i..=j], &self.first_param[i..=j], &self.team_segment);
+        let x_in = input_of(x, &self.ws[..i], prev, n * s.inp);
+        team.run(&|t, _| {
+            let r = band(n, parts, 1, t);
+            if r.is_empty() {
+                return Ok(());
+            }
+            let mut input = &x_in[r.start * s.inp..r.end * s.inp];
+            for (q, (sl, [z, y])) in specs.iter().zip(segment).enumerate() {
+                let m = sl.out;
+                let (bias, act) = match sl.kind {
+                    LayerKind::Dense { bias, act } => (bias, act),
+                    LayerKind::Activation(act) => {
+                        // SAFETY: as below.
+                        let y = unsafe { y.part(r.start * m..r.end * m) };
+                        act_forward(act, input, y)?;
+                        input = y;
+                        continue;
+                    }
+                    _ => unreachable!("a forward segment holds Dense layers and activations only"),
+                };
+                let p0 = first[q];
+                let wm = MatRef::row_major(&*params[p0], sl.inp, m)?;
+                let b = if bias { Some(&*params[p0 + 1]) } else { None };
+                // SAFETY: members' row bands are disjoint, and a member reads back
+                // only the rows of `y` it wrote.
+                let (z, y) = unsafe { (z.part(r.start * m..r.end * m), y.part(r.start * m..r.end * m)) };
+                let xm = MatRef::row_major(input, r.len(), sl.inp)?;
+                product(z, xm, wm, if q == 0 { panels } else { None })?;
+                bias_act_forward(act, b, r.len(), m, z, y)?;
+                input = y;
+            }
+            Ok(())
+        })?;
+        for l in i..=j {
+            self.src[l] = Some(l);
+        }
+        Ok(j)
+    }
+
     /// [`Network::forward`] in training mode, on `team`.
     pub fn forward_team(
         &mut self,
@@ -230,104 +327,18 @@ impl<T: VMath> Network<T> {
                 i += 1;
                 continue;
             }
+            if let LayerKind::Dense { .. } = s.kind {
+                let j = self.forward_segment(team, i, prev, x, n, params, parts)?;
+                prev = Some(j);
+                i = j + 1;
+                continue;
+            }
             let (before, rest) = self.ws.split_at_mut(i);
             let w = &mut rest[0];
             let x_in = input_of(x, before, prev, n * s.inp);
             let len = n * s.out;
             let y = Bands::new(&mut w.out[..len]);
             match s.kind {
-                LayerKind::Dense { .. } => {
-                    // The segment i..=j: Dense layers with the same row split and the
-                    // activations between them, run in one phase, each member taking its rows
-                    // through all of them (a row's forward needs only that row and the
-                    // weights; an elementwise kernel computes each element alike wherever its
-                    // range starts). Only the first may need W packed for the team, since
-                    // packing needs a phase of its own.
-                    let mut j = i;
-                    while j + 1 < self.specs.len() {
-                        let joins = match self.specs[j + 1].kind {
-                            LayerKind::Dense { .. } => {
-                                self.layer_parts(j + 1, n, size).0 == parts
-                                    && shared_len(self.weights(j + 1, params)?, parts) == 0
-                            }
-                            LayerKind::Activation(act) => act != Act::Identity,
-                            _ => false,
-                        };
-                        if !joins {
-                            break;
-                        }
-                        j += 1;
-                    }
-                    let wm = self.weights(i, params)?;
-                    let plen = shared_len(wm, parts);
-                    let shared = plen > 0 && room(&mut self.team_panels, plen);
-                    if shared {
-                        let pk = Bands::new(&mut self.team_panels[..plen]);
-                        team.run(&|t, _| pack_share(pk, wm, parts, t))?;
-                    }
-                    let panels = shared.then(|| &self.team_panels[..plen]);
-                    self.team_segment.clear();
-                    for l in i..=j {
-                        let (sl, p0) = (self.specs[l], self.first_param[l]);
-                        if let LayerKind::Dense { bias: true, .. } = sl.kind {
-                            let b = params[p0 + 1].len();
-                            crate::ensure!(b == sl.out, "dense forward: b has {b} elements, expected {}", sl.out);
-                        }
-                        let lw = &mut self.ws[l];
-                        let len = n * sl.out;
-                        // An activation has no z; its slot repeats y and is not used.
-                        let z = if lw.z.len() >= len {
-                            Bands::new(&mut lw.z[..len])
-                        } else {
-                            Bands::new(&mut lw.out[..len])
-                        };
-                        self.team_segment.push([z, Bands::new(&mut lw.out[..len])]);
-                    }
-                    let (specs, first, segment) = (&self.specs[i..=j], &self.first_param[i..=j], &self.team_segment);
-                    let x_in = if i == 0 {
-                        &x[..n * s.inp]
-                    } else {
-                        input_of(x, &self.ws[..i], prev, n * s.inp)
-                    };
-                    team.run(&|t, _| {
-                        let r = band(n, parts, 1, t);
-                        if r.is_empty() {
-                            return Ok(());
-                        }
-                        let mut input = &x_in[r.start * s.inp..r.end * s.inp];
-                        for (q, (sl, [z, y])) in specs.iter().zip(segment).enumerate() {
-                            let m = sl.out;
-                            let (bias, act) = match sl.kind {
-                                LayerKind::Dense { bias, act } => (bias, act),
-                                LayerKind::Activation(act) => {
-                                    // SAFETY: as below.
-                                    let y = unsafe { y.part(r.start * m..r.end * m) };
-                                    act_forward(act, input, y)?;
-                                    input = y;
-                                    continue;
-                                }
-                                _ => unreachable!("a forward segment holds Dense layers and activations only"),
-                            };
-                            let p0 = first[q];
-                            let wm = MatRef::row_major(&*params[p0], sl.inp, m)?;
-                            let b = if bias { Some(&*params[p0 + 1]) } else { None };
-                            // SAFETY: members' row bands are disjoint, and a member reads back
-                            // only the rows of `y` it wrote.
-                            let (z, y) = unsafe { (z.part(r.start * m..r.end * m), y.part(r.start * m..r.end * m)) };
-                            let xm = MatRef::row_major(input, r.len(), sl.inp)?;
-                            product(z, xm, wm, if q == 0 { panels } else { None })?;
-                            bias_act_forward(act, b, r.len(), m, z, y)?;
-                            input = y;
-                        }
-                        Ok(())
-                    })?;
-                    for l in i..=j {
-                        self.src[l] = Some(l);
-                    }
-                    prev = Some(j);
-                    i = j + 1;
-                    continue;
-                }
                 LayerKind::Activation(act) => team.run(&|t, _| {
                     let r = band(len, parts, CHUNK, t);
                     // SAFETY: members' ranges are disjoint.
@@ -353,7 +364,9 @@ impl<T: VMath> Network<T> {
                         alpha_dropout_forward(&x_in[r.clone()], &u[r], rate, a, b, alpha_p, mk, yy)
                     })?
                 }
-                _ => unreachable!("layer_parts splits only Dense, elementwise and dropout layers"),
+                _ => unreachable!(
+                    "Dense layers run as segments; layer_parts splits only them, elementwise and dropout layers"
+                ),
             }
             prev = Some(i);
             self.src[i] = prev;

@@ -80,6 +80,20 @@ struct Below<T> {
     between: Option<Act<T>>,
 }
 
+/// The buffers of a [`Below`] for one phase: the lower Dense layer's z and y, where its dz
+/// (if stored rather than left in the gradient buffer) and its block partials go, and the
+/// activation between, with its input and output.
+#[derive(Clone, Copy)]
+struct BelowWork<'a, T> {
+    parts: usize,
+    act: Act<T>,
+    z: &'a [T],
+    y: &'a [T],
+    dz: Option<Bands<T>>,
+    partials: Bands<T>,
+    between: Option<(Act<T>, &'a [T], &'a [T])>,
+}
+
 impl<T: VMath> Network<T> {
     /// The layer below's dz work, if it can run in layer `i`'s dx phase: a Dense layer split
     /// across the team, directly below or under one activation (then the Dense layer must
@@ -106,10 +120,9 @@ impl<T: VMath> Network<T> {
         let parts = size.min(blocks);
         let per = n.div_ceil(parts).div_ceil(SUM_BLOCK_ROWS) * SUM_BLOCK_ROWS;
         let last = n - (n.div_ceil(per) - 1) * per;
-        let fits = self.team_parts.len() >= 2 * blocks * s.out;
         let splits = self.layer_parts(d, n, size).1 > 1 && parts > 1 && last >= BAND_MIN_ROWS;
         let stored = act != Act::Identity || between.is_some();
-        if !(fits && splits && (!stored || room(&mut self.team_dz, n * s.out))) {
+        if !(splits && (!stored || room(&mut self.team_dz, n * s.out))) {
             return None;
         }
         Some(Below {
@@ -151,11 +164,15 @@ impl<T: VMath> Network<T> {
                 flip ^= self.backward_layer(i, flip, x, n, params, grads)?;
                 continue;
             }
-            // A Dense layer whose dx splits may compute the layer below's dz in its dx phase.
+            // A Dense layer's dx (none for the first layer with parameters) is split in `px`
+            // bands; one that splits may compute the layer below's dz in its dx phase.
+            let px = if i > self.stop {
+                product_parts(n, s.out, s.inp, size)
+            } else {
+                0
+            };
             let below = match s.kind {
-                LayerKind::Dense { .. } if i > self.stop && product_parts(n, s.out, s.inp, size) > 1 => {
-                    self.merge_below(i, n, size)
-                }
+                LayerKind::Dense { .. } if px > 1 => self.merge_below(i, n, size),
                 _ => None,
             };
             let prev = if i == 0 { None } else { self.src[i - 1] };
@@ -179,11 +196,6 @@ impl<T: VMath> Network<T> {
                     let stored = done.map_or(act != Act::Identity, |d| d.1);
                     let wt = MatRef::row_major(&*params[p0], s.inp, m)?.t();
                     let pw = product_parts(s.inp, n, m, size);
-                    let px = if i > self.stop {
-                        product_parts(n, m, s.inp, size)
-                    } else {
-                        0
-                    };
                     // Shared packings of Wᵀ (for dx; packed while dz is computed, which it does
                     // not need, so only when this layer has a phase of its own for dz) and of
                     // dz (for dW; packed once dz is complete). dz is laid out as dy is.
@@ -261,19 +273,17 @@ impl<T: VMath> Network<T> {
                         let lb = n * inp;
                         let wb = &self.ws[b.dense];
                         let stored = b.act != Act::Identity || b.between.is_some();
-                        let dzb = stored.then(|| Bands::new(&mut dz_other[..lb]));
-                        // The activation's input is the Dense layer's output; its own output
-                        // is the input of layer i.
-                        let between = b.between.map(|a| (a, &wb.out[..lb], x_in));
-                        (
-                            b.parts,
-                            b.act,
-                            &wb.z[..lb],
-                            &wb.out[..lb],
-                            dzb,
-                            Bands::new(partials_below),
-                            between,
-                        )
+                        BelowWork {
+                            parts: b.parts,
+                            act: b.act,
+                            z: &wb.z[..lb],
+                            y: &wb.out[..lb],
+                            dz: stored.then(|| Bands::new(&mut dz_other[..lb])),
+                            partials: Bands::new(partials_below),
+                            // The activation's input is the Dense layer's output; its own
+                            // output is the input of layer i.
+                            between: b.between.map(|a| (a, &wb.out[..lb], x_in)),
+                        }
                     });
                     team.run(&|t, _| {
                         if t == 0 {
@@ -287,7 +297,7 @@ impl<T: VMath> Network<T> {
                             product(dwr, xt.row_band(r.start, r.end), dzm, panels_dz)?;
                         }
                         let r = match below {
-                            Some((parts, ..)) => band(n, parts, SUM_BLOCK_ROWS, t),
+                            Some(b) => band(n, b.parts, SUM_BLOCK_ROWS, t),
                             None if t < px => band(n, px, 1, t),
                             None => 0..0,
                         };
@@ -295,15 +305,15 @@ impl<T: VMath> Network<T> {
                             // SAFETY: members' row bands of dx are disjoint.
                             let dxr = unsafe { dx.part(r.start * inp..r.end * inp) };
                             product(dxr, dzm.row_band(r.start, r.end), wt, panels_wt)?;
-                            if let Some((_, act_b, zb, yb, dzb, pb, between)) = below {
-                                dz_share(act_b, inp, r, dxr, zb, yb, dzb, pb, between)?;
+                            if let Some(b) = below {
+                                dz_share(b.act, inp, r, dxr, b.z, b.y, b.dz, b.partials, b.between)?;
                             }
                         }
                         Ok(())
                     })?;
-                    if let Some((.., dzb, _, between)) = below {
-                        ready = Some((!alt, dzb.is_some()));
-                        if between.is_some() {
+                    if let Some(b) = below {
+                        ready = Some((!alt, b.dz.is_some()));
+                        if b.between.is_some() {
                             skip = Some(i - 1);
                         }
                     }

@@ -175,10 +175,11 @@ impl<T> OutPtr<T> {
 /// `C (m×n, row stride ldc) ← (C +) A·B` on the calling thread. `Err(())` only if the packing
 /// buffer cannot be allocated (the caller falls back to the `gemm` crate).
 ///
-/// `panels`, if given, is all of `b` packed by [`pack_panels`] (by one thread or by several,
-/// each its own columns; with this `isa`): the kernel then reads B from it and packs none itself, which lets
-/// the threads of a row split share one packing of B instead of each repeating all of it.
-/// The kernel loads the same values either way, so the bits do not change.
+/// `panels`, if given, is all of `b` packed by [`pack_panels`] with this `isa` (by one thread
+/// or by several, each its own columns): the kernel then reads B from it and packs none
+/// itself, which lets the threads of a row split share one packing of B instead of each
+/// repeating all of it. The kernel loads the same values either way, so the bits do not
+/// change.
 ///
 /// # Safety
 /// `c` addresses `a.rows()` rows `ldc >= b.cols()` apart of `b.cols()` writable elements, not
@@ -275,6 +276,8 @@ unsafe fn serial_impl<T: Copy + Default + 'static, const MR: usize, const NR: us
             let mb = mc.min(m - i0);
             for (blk, p0) in (0..k).step_by(kc).enumerate() {
                 let kb = kc.min(k - p0);
+                // This depth block of `panels` (see `pack_panels`).
+                let panel_block = panels.map(|pb| &pb[p0 * n.div_ceil(NR) * NR..]);
                 let load_c = accumulate || blk > 0;
                 // A row-major A is read in place (its rows are already contiguous in depth),
                 // unless its row stride is a multiple of 2 KiB: then the MR rows fall into
@@ -316,8 +319,8 @@ unsafe fn serial_impl<T: Copy + Default + 'static, const MR: usize, const NR: us
                         };
                         for jr in (0..nb).step_by(nr) {
                             let cols = nr.min(nb - jr);
-                            let (b_sliver, ldb) = if let Some(pb) = panels {
-                                (pb[p0 * n.div_ceil(NR) * NR + (j0 + jr) * kb..].as_ptr(), NR)
+                            let (b_sliver, ldb) = if let Some(pb) = panel_block {
+                                (pb[(j0 + jr) * kb..].as_ptr(), NR)
                             } else if jr < full {
                                 (b.data[p0 * b.rs + j0 + jr..].as_ptr(), b.rs)
                             } else {
@@ -328,7 +331,8 @@ unsafe fn serial_impl<T: Copy + Default + 'static, const MR: usize, const NR: us
                             // are never read), or, direct, `a` has rows i0+ir.. i0+ir+rows
                             // with depth p0..p0+kb at stride lda (direct_t: the same with
                             // rows and depth swapped); the B sliver holds kb·NR
-                            // elements (in `panels`: see `pack_panels`), or, direct, `b` has depth rows p0..p0+kb with the
+                            // elements (in `panels`: see `pack_panels`), or, direct, `b`
+                            // has depth rows p0..p0+kb with the
                             // NR columns j0+jr.. j0+jr+NR <= n at stride ldb; the tile's `rows` rows of
                             // `cols` elements at (i0+ir, j0+jr) lie inside C by the contract
                             // above; the packing buffers are not C.

@@ -111,11 +111,11 @@ pub fn gemm_into_panels<T: Real>(
     accumulate: bool,
 ) -> Result<(), ShapeError> {
     let (m, k, n) = product_dims(c.len(), a, b)?;
+    let need = panels_len::<T>(k, n);
     ensure!(
-        panel_width::<T>().is_some() && panels.len() == panels_len::<T>(k, n),
-        "gemm_into_panels: {} packed elements for a {k}x{n} b, expected {}",
-        panels.len(),
-        panels_len::<T>(k, n)
+        panel_width::<T>().is_some() && panels.len() == need,
+        "gemm_into_panels: {} packed elements for a {k}x{n} b, expected {need}",
+        panels.len()
     );
     if m == 0 || n == 0 || k == 0 {
         return gemm_into(c, a, b, accumulate, 1);
