@@ -32,6 +32,7 @@ use super::parallel::{fold_blocks, for_each_chunk, RowBlocks};
 use super::rows::{quads, split4};
 use super::{Real, ShapeError};
 use crate::ensure;
+use std::ops::Range;
 
 /// Rows per block of the column sums. Fixed, so that the summation order never depends on the
 /// thread count.
@@ -229,6 +230,126 @@ fn block_dx_eval<T: Real>(dy: &[T], gamma: &[T], invstd: &[T], dx: &mut [T]) {
 }
 
 // ------------------------------------------------------------------------------------------
+// The stages of a training pass: row-block passes and the folds between them. `forward_train`
+// and `backward` run them in order, each pass's blocks on the rayon pool; the fused team step
+// (`fused/network_team_batch_norm.rs`) runs each pass's blocks split across its members, with
+// the folds on its leader between. The same calls on the same blocks, so the same bits.
+
+/// The training forward's `f64` workspace ([`forward_workspace_len`]): the block partials,
+/// the mean, and the total of squared deviations.
+pub fn forward_work(work: &mut [f64], n: usize, m: usize) -> (&mut [f64], &mut [f64], &mut [f64]) {
+    let (parts, rest) = work.split_at_mut(blocks(n).count() * m);
+    let (mean64, rest) = rest.split_at_mut(m);
+    (parts, mean64, &mut rest[..m])
+}
+
+/// The backward's `f64` workspace ([`backward_workspace_len`]): `2m` partials per block
+/// (`dβ`, then `dγ` before `invstd`), and their two totals.
+pub fn backward_work(work: &mut [f64], n: usize, m: usize) -> (&mut [f64], &mut [f64]) {
+    let (parts, rest) = work.split_at_mut(2 * blocks(n).count() * m);
+    (parts, &mut rest[..2 * m])
+}
+
+/// The rows of block `b` of an `n`-row batch (`BLOCK_ROWS` each; empty past the last).
+pub fn block_rows(n: usize, b: usize) -> Range<usize> {
+    blocks(n).rows_of(b)
+}
+
+/// Forward pass 1 over one block, rows `r` of `x (·, m)`: its column sums, into `part` (`m`).
+pub fn sum_block<T: Real>(x: &[T], m: usize, r: Range<usize>, part: &mut [f64]) {
+    block_sum(&x[r.start * m..r.end * m], part);
+}
+
+/// `mean64 ← (Σ_blocks parts) / n`, the block partials of pass 1 added in block order.
+pub fn mean_from(parts: &[f64], n: usize, mean64: &mut [f64]) {
+    fold_blocks(parts, mean64.len(), mean64);
+    let nf = n as f64;
+    for mu in mean64.iter_mut() {
+        *mu /= nf;
+    }
+}
+
+/// Forward pass 2 over one block: its column sums of squared deviations from `mean64`.
+pub fn sqdev_block<T: Real>(x: &[T], m: usize, r: Range<usize>, mean64: &[f64], part: &mut [f64]) {
+    block_sqdev(&x[r.start * m..r.end * m], mean64, part);
+}
+
+/// From pass 2's block partials (folded into `var64`): the saved mean and `1/sqrt(var + eps)`,
+/// and, with `running`, PyTorch's running update with the unbiased variance.
+#[allow(clippy::too_many_arguments)]
+pub fn finish_stats<T: Real>(
+    parts: &[f64],
+    n: usize,
+    mean64: &[f64],
+    var64: &mut [f64],
+    eps: f64,
+    running: Option<(&mut [T], &mut [T])>,
+    momentum: f64,
+    save_mean: &mut [T],
+    save_invstd: &mut [T],
+) {
+    let m = mean64.len();
+    fold_blocks(parts, m, var64);
+    let nf = n as f64;
+    let unbias = nf / (nf - 1.0);
+    for j in 0..m {
+        let var = var64[j] / nf;
+        save_mean[j] = T::of(mean64[j]);
+        save_invstd[j] = T::of(1.0 / (var + eps).sqrt());
+    }
+    if let Some((rm, rv)) = running {
+        for j in 0..m {
+            let var = var64[j] / nf;
+            rm[j] = T::of((1.0 - momentum) * rm[j].f64() + momentum * mean64[j]);
+            rv[j] = T::of((1.0 - momentum) * rv[j].f64() + momentum * var * unbias);
+        }
+    }
+}
+
+/// Forward pass 3 over any rows: `y = ((x − mean)·invstd)·γ + β` (`x`, `y` those rows only).
+pub fn normalize_rows<T: Real>(x: &[T], mean: &[T], invstd: &[T], gamma: &[T], beta: &[T], y: &mut [T]) {
+    block_normalize(x, mean, invstd, gamma, beta, y);
+}
+
+/// Backward pass 1 over one block, rows `r`: `part[..m] ← Σ dy`, `part[m..2m] ← Σ dy·(x − mean)`.
+pub fn grad_sums_block<T: Real>(dy: &[T], x: &[T], m: usize, r: Range<usize>, mean: &[T], part: &mut [f64]) {
+    let e = r.start * m..r.end * m;
+    let (db, dg) = part.split_at_mut(m);
+    block_grad_sums(&dy[e.clone()], &x[e], mean, db, &mut dg[..m]);
+}
+
+/// From pass 1's block partials (folded into `sums`): `dβ` and `dγ = invstd·Σ dy·(x − mean)`.
+pub fn finish_grads<T: Real>(parts: &[f64], invstd: &[T], sums: &mut [f64], dgamma: &mut [T], dbeta: &mut [T]) {
+    let m = invstd.len();
+    fold_blocks(parts, 2 * m, sums);
+    for j in 0..m {
+        dbeta[j] = T::of(sums[j]);
+        dgamma[j] = T::of(sums[m + j] * invstd[j].f64());
+    }
+}
+
+/// Backward pass 2 in training, rows `r` of an `n`-row batch: their `dx` (`dx` those rows only;
+/// `dy`, `x` whole).
+#[allow(clippy::too_many_arguments)]
+pub fn dx_train_rows<T: Real>(
+    dy: &[T],
+    x: &[T],
+    n: usize,
+    r: Range<usize>,
+    gamma: &[T],
+    mean: &[T],
+    invstd: &[T],
+    dgamma: &[T],
+    dbeta: &[T],
+    dx: &mut [T],
+) {
+    let m = gamma.len();
+    let e = r.start * m..r.end * m;
+    let (nf, inv_n) = (T::of(n as f64), T::of(1.0 / n as f64));
+    block_dx_train(&dy[e.clone()], &x[e], gamma, mean, invstd, dgamma, dbeta, nf, inv_n, dx);
+}
+
+// ------------------------------------------------------------------------------------------
 // Public API: caller-provided outputs and workspace, nothing allocated.
 
 /// Training-mode forward of `x (n, m)`, row-major. Writes `y (n, m)`, `save_mean (m,)` and
@@ -279,36 +400,12 @@ pub fn forward_train<T: Real>(
         return Ok(());
     }
     let blocks = blocks(n);
-    let (parts, rest) = work.split_at_mut(blocks.count() * m);
-    let (mean64, rest) = rest.split_at_mut(m);
-    let var64 = &mut rest[..m];
-    let nf = n as f64;
-
-    // Pass 1: the mean.
-    blocks.for_each(parts, m, m, |r, p| block_sum(&x[r.start * m..r.end * m], p));
-    fold_blocks(parts, m, mean64);
-    for mu in mean64.iter_mut() {
-        *mu /= nf;
-    }
-    // Pass 2: squared deviations from that mean.
-    let mean_ro: &[f64] = mean64;
-    blocks.for_each(parts, m, m, |r, p| block_sqdev(&x[r.start * m..r.end * m], mean_ro, p));
-    fold_blocks(parts, m, var64);
-
-    let unbias = nf / (nf - 1.0);
-    let var64: &[f64] = var64;
-    for j in 0..m {
-        let var = var64[j] / nf;
-        save_mean[j] = T::of(mean_ro[j]);
-        save_invstd[j] = T::of(1.0 / (var + eps).sqrt());
-    }
-    if let Some((rm, rv)) = running {
-        for j in 0..m {
-            let var = var64[j] / nf;
-            rm[j] = T::of((1.0 - momentum) * rm[j].f64() + momentum * mean_ro[j]);
-            rv[j] = T::of((1.0 - momentum) * rv[j].f64() + momentum * var * unbias);
-        }
-    }
+    let (parts, mean64, var64) = forward_work(work, n, m);
+    blocks.for_each(parts, m, m, |r, p| sum_block(x, m, r, p));
+    mean_from(parts, n, mean64);
+    let mean64: &[f64] = mean64;
+    blocks.for_each(parts, m, m, |r, p| sqdev_block(x, m, r, mean64, p));
+    finish_stats(parts, n, mean64, var64, eps, running, momentum, save_mean, save_invstd);
     normalize(x, m, save_mean, save_invstd, gamma, beta, y);
     Ok(())
 }
@@ -355,7 +452,7 @@ pub fn forward_eval<T: Real>(
 
 fn normalize<T: Real>(x: &[T], m: usize, mean: &[T], invstd: &[T], gamma: &[T], beta: &[T], y: &mut [T]) {
     for_each_chunk(y, BLOCK_ROWS * m, 1, |off, yb| {
-        block_normalize(&x[off..off + yb.len()], mean, invstd, gamma, beta, yb)
+        normalize_rows(&x[off..off + yb.len()], mean, invstd, gamma, beta, yb)
     });
 }
 
@@ -404,36 +501,14 @@ pub fn backward<T: Real>(
         return Ok(());
     }
     let blocks = blocks(n);
-    let (parts, rest) = work.split_at_mut(2 * blocks.count() * m);
-    let sums = &mut rest[..2 * m];
-    blocks.for_each(parts, 2 * m, m, |r, p| {
-        let e = r.start * m..r.end * m;
-        let (db, dg) = p.split_at_mut(m);
-        block_grad_sums(&dy[e.clone()], &x[e], save_mean, db, dg)
-    });
-    fold_blocks(parts, 2 * m, sums);
-    for j in 0..m {
-        dbeta[j] = T::of(sums[j]);
-        dgamma[j] = T::of(sums[m + j] * save_invstd[j].f64());
-    }
+    let (parts, sums) = backward_work(work, n, m);
+    blocks.for_each(parts, 2 * m, m, |r, p| grad_sums_block(dy, x, m, r, save_mean, p));
+    finish_grads(parts, save_invstd, sums, dgamma, dbeta);
     let (dgamma, dbeta): (&[T], &[T]) = (dgamma, dbeta);
     if training {
-        let nf = T::of(n as f64);
-        let inv_n = T::of(1.0 / n as f64);
         for_each_chunk(dx, BLOCK_ROWS * m, 1, |off, o| {
-            let r = off..off + o.len();
-            block_dx_train(
-                &dy[r.clone()],
-                &x[r],
-                gamma,
-                save_mean,
-                save_invstd,
-                dgamma,
-                dbeta,
-                nf,
-                inv_n,
-                o,
-            )
+            let r = off / m..(off + o.len()) / m;
+            dx_train_rows(dy, x, n, r, gamma, save_mean, save_invstd, dgamma, dbeta, o)
         });
     } else {
         for_each_chunk(dx, BLOCK_ROWS * m, 1, |off, o| {

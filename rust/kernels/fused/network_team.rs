@@ -9,6 +9,7 @@
 //!                    rows r of the batch: dx_r = dz_r·Wᵀ
 //!                    leader:              db   = ((s_0 + s_1) + s_2) + …
 //! elementwise     ranges of elements:     activation, dropout masks, their backward
+//! BatchNorm       64-row blocks, then rows (`network_team_batch_norm.rs`)
 //! ```
 //! The forward segment also takes the activation layers between its Dense layers. The
 //! backward is in `network_team_backward.rs`, which also merges a Dense layer's dx phase with
@@ -31,7 +32,10 @@
 //! then all read it (`matmul::gemm_into_panels`): one packing per step instead of one per
 //! member. The kernels load the same values either way, so the bits do not change.
 //!
-//! Layers with work too small to split, and the kinds not listed (BatchNorm, PReLU, Maxout,
+//! BatchNorm's passes over 64-row blocks split by whole blocks, with the folds of their
+//! partials on the leader between (`network_team_batch_norm.rs`).
+//!
+//! Layers with work too small to split, and the kinds not listed (PReLU, Maxout,
 //! softmax), run whole on the leader with the serial kernels of `network.rs`
 //! (`forward_layer`, `backward_layer`): one copy of the math.
 //!
@@ -42,6 +46,7 @@
 
 use super::{input_of, LayerKind, Network};
 use crate::kernels::activation::{act_forward, bias_act_forward, Act, CHUNK, SUM_BLOCK_ROWS};
+use crate::kernels::batch_norm;
 use crate::kernels::dense::BAND_MACS;
 use crate::kernels::dropout::{alpha_dropout_forward, dropout_forward};
 use crate::kernels::matmul::{
@@ -175,6 +180,10 @@ impl<T: VMath> Network<T> {
             LayerKind::Activation(_) => (elem_parts(len, size), elem_parts(len, size)),
             LayerKind::Dropout { .. } | LayerKind::AlphaDropout { .. } if s.draws() => {
                 (elem_parts(len, size), elem_parts(len, size))
+            }
+            LayerKind::BatchNorm { .. } => {
+                let p = elem_parts(len, size).min(n.div_ceil(batch_norm::BLOCK_ROWS));
+                (p, p)
             }
             _ => (1, 1),
         }
@@ -327,8 +336,14 @@ impl<T: VMath> Network<T> {
                 i += 1;
                 continue;
             }
-            if let LayerKind::Dense { .. } = s.kind {
-                let j = self.forward_segment(team, i, prev, x, n, params, parts)?;
+            let segment = match s.kind {
+                LayerKind::Dense { .. } => Some(self.forward_segment(team, i, prev, x, n, params, parts)?),
+                LayerKind::BatchNorm { .. } => {
+                    Some(self.batch_norm_forward_team(team, i, prev, x, n, params, buffers, parts)?)
+                }
+                _ => None,
+            };
+            if let Some(j) = segment {
                 prev = Some(j);
                 i = j + 1;
                 continue;
@@ -365,7 +380,7 @@ impl<T: VMath> Network<T> {
                     })?
                 }
                 _ => unreachable!(
-                    "Dense layers run as segments; layer_parts splits only them, elementwise and dropout layers"
+                    "Dense and BatchNorm layers run as segments; layer_parts splits only them, elementwise and dropout layers"
                 ),
             }
             prev = Some(i);
@@ -378,3 +393,6 @@ impl<T: VMath> Network<T> {
 
 #[path = "network_team_backward.rs"]
 mod backward;
+
+#[path = "network_team_batch_norm.rs"]
+mod batch_norm_team;

@@ -12,6 +12,7 @@
 //! dz and the db partials alternate between two buffer pairs, since layer i's pair is still
 //! read (dW_i, db_i) while layer i − 1's is written.
 
+use super::batch_norm_team::batch_norm_backward_team;
 use super::{band, elem_parts, pack_share, product, product_parts, room, shared_len, Bands};
 use crate::kernels::activation::{
     act_backward, bias_act_backward_blocks, column_sum_blocks, Act, CHUNK, SUM_BLOCK_ROWS,
@@ -335,7 +336,21 @@ impl<T: VMath> Network<T> {
                         dropout_backward(&dy[r.clone()], &mask[r.clone()], unsafe { dx.part(r) })
                     })?
                 }
-                _ => unreachable!("layer_parts splits only Dense, elementwise and dropout layers"),
+                LayerKind::BatchNorm { .. } => {
+                    let p0 = self.first_param[i];
+                    let (dg, dbeta) = grads[p0..].split_at_mut(1);
+                    batch_norm_backward_team(
+                        team,
+                        n,
+                        parts,
+                        (dy, x_in),
+                        (&*params[p0], &w.mean, &w.invstd),
+                        &mut self.work64,
+                        (&mut *dg[0], &mut *dbeta[0]),
+                        dx,
+                    )?
+                }
+                _ => unreachable!("layer_parts splits only Dense, BatchNorm, elementwise and dropout layers"),
             }
             flip = !flip;
         }

@@ -18,7 +18,8 @@ const INPUT: usize = 96;
 const CLASSES: usize = 10;
 
 /// Every kind the team splits (Dense with and without bias and activation, elementwise
-/// activations, both dropouts) at sizes that split, with BatchNorm (run on the leader) between.
+/// activations, both dropouts, BatchNorm: once before a Dense layer, once before activations
+/// that join its last phase) at sizes that split.
 /// The 256-wide layer's rows are 2 KiB apart, so its W (forward) and dz (dW) are packed once
 /// for the team and shared, as every Wᵀ (dx) is.
 fn big_layers() -> Vec<LayerSpec<f64>> {
@@ -87,6 +88,16 @@ fn big_layers() -> Vec<LayerSpec<f64>> {
             100,
             256,
         ),
+        spec(
+            BatchNorm {
+                momentum: 0.2,
+                eps: 1e-3,
+            },
+            256,
+            256,
+        ),
+        spec(Activation(Act::Relu), 256, 256),
+        spec(Activation(Act::Tanh), 256, 256),
         spec(
             Dense {
                 bias: true,
