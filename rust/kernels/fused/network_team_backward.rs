@@ -11,6 +11,10 @@
 //!
 //! dz and the db partials alternate between two buffer pairs, since layer i's pair is still
 //! read (dW_i, db_i) while layer i − 1's is written.
+//!
+//! The activations directly above a BatchNorm layer that splits have no phase either: the
+//! BatchNorm's first phase runs their backward on its members' rows before its own block sums
+//! (`network_team_batch_norm.rs`).
 
 use super::batch_norm_team::batch_norm_backward_team;
 use super::{band, elem_parts, pack_share, product, product_parts, room, shared_len, Bands};
@@ -134,6 +138,21 @@ impl<T: VMath> Network<T> {
         })
     }
 
+    /// Whether layer `i` is one of the activations (elementwise, not the identity) directly
+    /// above a BatchNorm layer that splits across the team, which then runs their backward in
+    /// its first phase, on its rows.
+    fn above_batch_norm(&self, i: usize, n: usize, size: usize) -> bool {
+        let act = |j: usize| matches!(self.specs[j].kind, LayerKind::Activation(a) if a != Act::Identity);
+        if !act(i) {
+            return false;
+        }
+        let mut j = i;
+        while j > self.stop && act(j) {
+            j -= 1;
+        }
+        matches!(self.specs[j].kind, LayerKind::BatchNorm { .. }) && self.layer_parts(j, n, size).1 > 1
+    }
+
     /// [`Network::backward`] on `team`.
     pub fn backward_team(
         &mut self,
@@ -151,6 +170,8 @@ impl<T: VMath> Network<T> {
         let mut ready: Option<(bool, bool)> = None;
         // An activation whose backward the layer above did with the Dense layer under it.
         let mut skip: Option<usize> = None;
+        // Activations skipped so far whose backward the BatchNorm layer under them runs.
+        let mut above_bn = 0;
         for i in (self.stop..self.specs.len()).rev() {
             if skip == Some(i) {
                 // Its dx went straight into the dz of the layer below, which reads it from
@@ -158,10 +179,15 @@ impl<T: VMath> Network<T> {
                 skip = None;
                 continue;
             }
+            if self.above_batch_norm(i, n, size) {
+                above_bn += 1;
+                continue;
+            }
             let s = self.specs[i];
             let parts = self.layer_parts(i, n, size).1;
             if parts <= 1 || s.passes_through(true) {
                 debug_assert!(ready.is_none(), "only a split Dense layer takes its dz from above");
+                debug_assert!(above_bn == 0, "activations are left only to a split BatchNorm");
                 flip ^= self.backward_layer(i, flip, x, n, params, grads)?;
                 continue;
             }
@@ -337,18 +363,40 @@ impl<T: VMath> Network<T> {
                     })?
                 }
                 LayerKind::BatchNorm { .. } => {
+                    // The activations above (skipped by the loop) run in this layer's first
+                    // phase, top down, alternating between the gradient buffers as their own
+                    // phases would: the top one's dy is in `dy_buf`.
+                    let c = std::mem::take(&mut above_bn);
+                    let bufs = [Bands::new(&mut dy_buf[..len]), Bands::new(&mut dx_buf[..len])];
+                    let (specs, ws) = (&self.specs, &self.ws);
+                    let above = |r: Range<usize>| -> Result<(), ShapeError> {
+                        let e = r.start * m..r.end * m;
+                        for q in 0..c {
+                            let k = i + c - q;
+                            let LayerKind::Activation(act) = specs[k].kind else {
+                                unreachable!("only activations are left to the BatchNorm below")
+                            };
+                            // SAFETY: members' row bands are disjoint; the two buffers differ.
+                            let (from, to) = unsafe { (bufs[q % 2].part(e.clone()), bufs[1 - q % 2].part(e.clone())) };
+                            act_backward(act, from, &ws[k - 1].out[e.clone()], &ws[k].out[e.clone()], to)?;
+                        }
+                        Ok(())
+                    };
                     let p0 = self.first_param[i];
                     let (dg, dbeta) = grads[p0..].split_at_mut(1);
                     batch_norm_backward_team(
                         team,
                         n,
                         parts,
-                        (dy, x_in),
+                        &above,
+                        (bufs[c % 2], x_in),
                         (&*params[p0], &w.mean, &w.invstd),
                         &mut self.work64,
                         (&mut *dg[0], &mut *dbeta[0]),
-                        dx,
-                    )?
+                        bufs[1 - c % 2],
+                    )?;
+                    // The activations' flips, which the loop skipped with them.
+                    flip ^= c % 2 == 1;
                 }
                 _ => unreachable!("layer_parts splits only Dense, BatchNorm, elementwise and dropout layers"),
             }

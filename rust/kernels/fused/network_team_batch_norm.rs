@@ -7,7 +7,8 @@
 //!           phase 2  blocks B:              q_B  = Σ_{rows of B} (x − μ)²   leader: σ², invstd, running
 //!           phase 3  rows r:                y_r  = ((x_r − μ)·invstd)·γ + β, then the activation
 //!                                           layers that follow, on the same rows
-//! backward  phase 1  blocks B:              Σ_B dy, Σ_B dy·(x − μ)          leader: dβ, dγ
+//! backward  phase 1  blocks B:              the backward of the activation layers above, then
+//!                                           Σ_B dy, Σ_B dy·(x − μ)          leader: dβ, dγ
 //!           phase 2  rows r:                dx_r = (γ·invstd/n)·(n·dy_r − dβ − x̂_r·dγ)
 //! ```
 //! Bit-identity with the serial kernel for any team size: the block passes call the same
@@ -141,14 +142,17 @@ impl<T: VMath> Network<T> {
 }
 
 /// BatchNorm's training backward on `team` in `parts` bands: `dγ`, `dβ` (on the leader, from
-/// the members' block partials), then `dx`'s rows. `dy`, `x` are the layer's whole arrays,
-/// `mean` and `invstd` its forward's.
+/// the members' block partials), then `dx`'s rows. The first phase starts with `above(rows)`,
+/// the backward of the activation layers above it for a member's rows, which ends in those
+/// rows of `dy` (so those activations cost no phase of their own). `x` is the layer's whole
+/// input, `mean` and `invstd` its forward's.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn batch_norm_backward_team<T: VMath>(
     team: &Team<'_>,
     n: usize,
     parts: usize,
-    (dy, x): (&[T], &[T]),
+    above: &(dyn Fn(Range<usize>) -> Result<(), ShapeError> + Sync),
+    (dy, x): (Bands<T>, &[T]),
     (gamma, mean, invstd): (&[T], &[T], &[T]),
     work64: &mut [f64],
     (dgamma, dbeta): (&mut [T], &mut [T]),
@@ -162,16 +166,30 @@ pub(super) fn batch_norm_backward_team<T: VMath>(
         dbeta.len()
     );
     let (parts64, sums) = backward_work(work64, n, m);
-    block_pass(team, n, parts, parts64, 2 * m, |r, p| {
-        grad_sums_block(dy, x, m, r, mean, p)
+    let pb = Bands::new(parts64);
+    team.run(&|t, _| {
+        let r = band(n, parts, BLOCK_ROWS, t);
+        if r.is_empty() {
+            return Ok(());
+        }
+        above(r.clone())?;
+        for b in member_blocks(n, parts, t) {
+            let rows = block_rows(n, b);
+            let e = rows.start * m..rows.end * m;
+            // SAFETY: members' blocks (and so their rows of dy) are disjoint.
+            let (d, p) = unsafe { (dy.part(e.clone()), pb.part(2 * b * m..2 * (b + 1) * m)) };
+            grad_sums_block(d, &x[e], m, 0..rows.len(), mean, p);
+        }
+        Ok(())
     })?;
     finish_grads(parts64, invstd, sums, dgamma, dbeta);
     let (dgamma, dbeta): (&[T], &[T]) = (dgamma, dbeta);
     team.run(&|t, _| {
         let r = band(n, parts, 1, t);
-        // SAFETY: members' row bands are disjoint.
-        let dxr = unsafe { dx.part(r.start * m..r.end * m) };
-        dx_train_rows(dy, x, n, r, gamma, mean, invstd, dgamma, dbeta, dxr);
+        let e = r.start * m..r.end * m;
+        // SAFETY: members' row bands are disjoint; dy is no longer written.
+        let (d, dxr) = unsafe { (dy.part(e.clone()), dx.part(e.clone())) };
+        dx_train_rows(d, &x[e], n, 0..r.len(), gamma, mean, invstd, dgamma, dbeta, dxr);
         Ok(())
     })
 }

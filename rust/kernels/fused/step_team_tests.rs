@@ -18,8 +18,8 @@ const INPUT: usize = 96;
 const CLASSES: usize = 10;
 
 /// Every kind the team splits (Dense with and without bias and activation, elementwise
-/// activations, both dropouts, BatchNorm: once before a Dense layer, once before activations
-/// that join its last phase) at sizes that split.
+/// activations, both dropouts, BatchNorm: before a Dense layer, before one activation and
+/// before two, which join its phases) at sizes that split.
 /// The 256-wide layer's rows are 2 KiB apart, so its W (forward) and dz (dW) are packed once
 /// for the team and shared, as every Wᵀ (dx) is.
 fn big_layers() -> Vec<LayerSpec<f64>> {
@@ -44,6 +44,15 @@ fn big_layers() -> Vec<LayerSpec<f64>> {
             128,
         ),
         spec(Dropout { rate: 0.3 }, 128, 128),
+        spec(
+            BatchNorm {
+                momentum: 0.1,
+                eps: 1e-5,
+            },
+            128,
+            128,
+        ),
+        spec(Activation(Act::Relu), 128, 128),
         spec(
             Dense {
                 bias: true,
