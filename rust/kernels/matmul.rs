@@ -486,3 +486,6 @@ const PAR_COST: usize = parallel::PAR_THRESHOLD;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod panels_tests;

@@ -44,8 +44,9 @@ pub(super) struct Isa<T: 'static> {
     mc: usize,
     /// Columns of the packed B block (a multiple of NR): KC×NC fills about half of L2.
     nc: usize,
-    /// `[packed A, row-major A read in place][rows - 1][vectors - 1]`.
-    kernels: [&'static [[KernelFn<T>; 2]]; 2],
+    /// `[B sliver whole, last B sliver narrower than NR read in place][packed A, row-major A
+    /// read in place][rows - 1][vectors - 1]`.
+    kernels: [[&'static [[KernelFn<T>; 2]]; 2]; 2],
     /// `serial_impl` with this family's `MR`, `NR` as constants, so that packing unrolls.
     serial: SerialFn<T>,
     /// `pack_b::<T, NR>`, for [`pack_panels`].
@@ -62,7 +63,10 @@ static AVX512_F32: Isa<f32> = Isa {
     kc: 384,
     mc: 1200,
     nc: 384,
-    kernels: [&x86::avx512_f32::TABLE[0], &x86::avx512_f32::TABLE[1]],
+    kernels: [
+        [&x86::avx512_f32::TABLE[0][0], &x86::avx512_f32::TABLE[0][1]],
+        [&x86::avx512_f32::TABLE[1][0], &x86::avx512_f32::TABLE[1][1]],
+    ],
     serial: serial_impl::<f32, { x86::avx512_f32::MR }, { x86::avx512_f32::NR }>,
     panels: pack_b::<f32, { x86::avx512_f32::NR }>,
 };
@@ -72,7 +76,10 @@ static AVX512_F64: Isa<f64> = Isa {
     kc: 256,
     mc: 600,
     nc: 256,
-    kernels: [&x86::avx512_f64::TABLE[0], &x86::avx512_f64::TABLE[1]],
+    kernels: [
+        [&x86::avx512_f64::TABLE[0][0], &x86::avx512_f64::TABLE[0][1]],
+        [&x86::avx512_f64::TABLE[1][0], &x86::avx512_f64::TABLE[1][1]],
+    ],
     serial: serial_impl::<f64, { x86::avx512_f64::MR }, { x86::avx512_f64::NR }>,
     panels: pack_b::<f64, { x86::avx512_f64::NR }>,
 };
@@ -82,7 +89,10 @@ static AVX2_F32: Isa<f32> = Isa {
     kc: 384,
     mc: 600,
     nc: 192,
-    kernels: [&x86::avx2_f32::TABLE[0], &x86::avx2_f32::TABLE[1]],
+    kernels: [
+        [&x86::avx2_f32::TABLE[0][0], &x86::avx2_f32::TABLE[0][1]],
+        [&x86::avx2_f32::TABLE[1][0], &x86::avx2_f32::TABLE[1][1]],
+    ],
     serial: serial_impl::<f32, { x86::avx2_f32::MR }, { x86::avx2_f32::NR }>,
     panels: pack_b::<f32, { x86::avx2_f32::NR }>,
 };
@@ -92,7 +102,10 @@ static AVX2_F64: Isa<f64> = Isa {
     kc: 256,
     mc: 600,
     nc: 128,
-    kernels: [&x86::avx2_f64::TABLE[0], &x86::avx2_f64::TABLE[1]],
+    kernels: [
+        [&x86::avx2_f64::TABLE[0][0], &x86::avx2_f64::TABLE[0][1]],
+        [&x86::avx2_f64::TABLE[1][0], &x86::avx2_f64::TABLE[1][1]],
+    ],
     serial: serial_impl::<f64, { x86::avx2_f64::MR }, { x86::avx2_f64::NR }>,
     panels: pack_b::<f64, { x86::avx2_f64::NR }>,
 };
@@ -206,8 +219,8 @@ pub(super) fn panels_len(nr: usize, k: usize, n: usize) -> usize {
 
 /// Whether [`gemm_serial`] would pack `b` itself (rather than read it in place), so that a
 /// shared packing saves work: the rule `serial_impl` applies (see there).
-pub(super) fn packs_b<T>(nr: usize, b: MatRef<'_, T>) -> bool {
-    !(b.cs == 1 && b.cols >= nr && !(b.rs * std::mem::size_of::<T>()).is_multiple_of(2048))
+pub(super) fn packs_b<T>(b: MatRef<'_, T>) -> bool {
+    b.cs != 1 || (b.rs * std::mem::size_of::<T>()).is_multiple_of(2048)
 }
 
 /// Packs columns `c0..c1` of `b` (`c0` a multiple of NR) into `panels`, a [`panels_len`]
@@ -299,14 +312,13 @@ unsafe fn serial_impl<T: Copy + Default + 'static, const MR: usize, const NR: us
                 // sliver too, so packing it only copied it, once per thread (each thread of a
                 // row split packed all of B). Its rows then stream from L2 at stride `b.rs`,
                 // which a multiple of 2 KiB would fold onto a few L2 sets.
-                let direct_b = panels.is_none() && !packs_b(NR, b);
+                // A last sliver narrower than NR is read in place too, by the masked kernels
+                // (`x86.rs`), which load only its columns.
+                let direct_b = panels.is_none() && !packs_b(b);
                 for j0 in (0..n).step_by(nc) {
                     let nb = nc.min(n - j0);
-                    // Full slivers of a direct B are read in place; only a last partial one
-                    // is packed (at the buffer's start), since the kernel loads whole vectors.
-                    let full = if direct_b { nb / nr * nr } else { 0 };
-                    if full < nb && panels.is_none() {
-                        pack_b::<T, NR>(bp, b, p0, kb, j0 + full, nb - full);
+                    if !direct_b && panels.is_none() {
+                        pack_b::<T, NR>(bp, b, p0, kb, j0, nb);
                     }
                     for ir in (0..mb).step_by(mr) {
                         let rows = mr.min(mb - ir);
@@ -321,21 +333,23 @@ unsafe fn serial_impl<T: Copy + Default + 'static, const MR: usize, const NR: us
                             let cols = nr.min(nb - jr);
                             let (b_sliver, ldb) = if let Some(pb) = panel_block {
                                 (pb[(j0 + jr) * kb..].as_ptr(), NR)
-                            } else if jr < full {
+                            } else if direct_b {
                                 (b.data[p0 * b.rs + j0 + jr..].as_ptr(), b.rs)
                             } else {
-                                (bp[(jr - full) * kb..].as_ptr(), NR)
+                                (bp[jr * kb..].as_ptr(), NR)
                             };
-                            let kernel = isa.kernels[usize::from(direct)][rows - 1][usize::from(cols > nr / 2)];
+                            let masked = usize::from(direct_b && cols < nr);
+                            let kernel = isa.kernels[masked][usize::from(direct)][rows - 1][usize::from(cols > nr / 2)];
                             // SAFETY: the A sliver holds kb·MR elements (rows beyond `rows`
                             // are never read), or, direct, `a` has rows i0+ir.. i0+ir+rows
                             // with depth p0..p0+kb at stride lda (direct_t: the same with
                             // rows and depth swapped); the B sliver holds kb·NR
                             // elements (in `panels`: see `pack_panels`), or, direct, `b`
-                            // has depth rows p0..p0+kb with the
-                            // NR columns j0+jr.. j0+jr+NR <= n at stride ldb; the tile's `rows` rows of
-                            // `cols` elements at (i0+ir, j0+jr) lie inside C by the contract
-                            // above; the packing buffers are not C.
+                            // has depth rows p0..p0+kb with the `cols` columns
+                            // j0+jr.. j0+jr+cols <= n at stride ldb, all NR read unless the
+                            // kernel is the masked one; the tile's `rows` rows of `cols`
+                            // elements at (i0+ir, j0+jr) lie inside C by the contract above;
+                            // the packing buffers are not C.
                             unsafe {
                                 kernel(
                                     kb,

@@ -50,8 +50,8 @@ pub fn panels_len<T: Real>(k: usize, n: usize) -> usize {
 /// `packed.rs`); a transposed one is always packed.
 pub fn shares_packing<T: Real>(b: MatRef<'_, T>) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if let Some(nr) = panel_width::<T>() {
-        return packed::packs_b(nr, b);
+    if panel_width::<T>().is_some() {
+        return packed::packs_b(b);
     }
     let _ = b;
     false

@@ -15,7 +15,7 @@ fn naive(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Vec<f64> {
     c
 }
 
-fn fill(n: usize, seed: u64) -> Vec<f64> {
+pub(super) fn fill(n: usize, seed: u64) -> Vec<f64> {
     // A small LCG: deterministic values in [-1, 1) without a dependency.
     let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     (0..n)
@@ -224,7 +224,7 @@ fn bad_shapes_are_errors_not_panics() {
 
 /// A `rows×cols` view of `data` in one of four layouts: row-major, transposed (column-major),
 /// or either with a gap of 3 elements between rows/columns (odd strides).
-fn view<T>(data: &[T], rows: usize, cols: usize, layout: usize) -> MatRef<'_, T> {
+pub(super) fn view<T>(data: &[T], rows: usize, cols: usize, layout: usize) -> MatRef<'_, T> {
     match layout {
         0 => MatRef::new(data, rows, cols, cols, 1).unwrap(),
         1 => MatRef::new(data, rows, cols, 1, rows).unwrap(),
@@ -234,7 +234,7 @@ fn view<T>(data: &[T], rows: usize, cols: usize, layout: usize) -> MatRef<'_, T>
 }
 
 /// Elements a `view(.., layout)` needs.
-fn view_len(rows: usize, cols: usize, layout: usize) -> usize {
+pub(super) fn view_len(rows: usize, cols: usize, layout: usize) -> usize {
     match layout {
         0 | 1 => rows * cols,
         2 => rows * (cols + 3),
@@ -242,11 +242,11 @@ fn view_len(rows: usize, cols: usize, layout: usize) -> usize {
     }
 }
 
-fn to_f32(x: &[f64]) -> Vec<f32> {
+pub(super) fn to_f32(x: &[f64]) -> Vec<f32> {
     x.iter().map(|&v| v as f32).collect()
 }
 
-fn same_bits<T: Real>(x: &[T], y: &[T]) -> bool {
+pub(super) fn same_bits<T: Real>(x: &[T], y: &[T]) -> bool {
     x.len() == y.len()
         && x.iter()
             .zip(y)
@@ -256,7 +256,7 @@ fn same_bits<T: Real>(x: &[T], y: &[T]) -> bool {
 /// Shapes that cross every edge of the packed GEMM: partial register tiles (m % MR, n % NR,
 /// one-vector tiles), several depth blocks (k > KC), several A blocks (m > MC) and B blocks
 /// (n > NC), k = 1, and a row-major A packed rather than read in place.
-const EDGE_SHAPES: [(usize, usize, usize); 15] = [
+pub(super) const EDGE_SHAPES: [(usize, usize, usize); 15] = [
     (1, 1, 1),
     (1, 300, 1),
     (5, 1, 40),
@@ -275,7 +275,7 @@ const EDGE_SHAPES: [(usize, usize, usize); 15] = [
 ];
 
 #[cfg(target_arch = "x86_64")]
-fn run_isa<T: Real>(
+pub(super) fn run_isa<T: Real>(
     isa: &'static packed::Isa<T>,
     c: &mut [T],
     a: MatRef<'_, T>,
@@ -288,12 +288,12 @@ fn run_isa<T: Real>(
 
 /// Each engine this machine has for `T`: the one `gemm_into` picks, and the AVX2 kernels.
 #[cfg(target_arch = "x86_64")]
-fn engines_f64() -> Vec<&'static packed::Isa<f64>> {
+pub(super) fn engines_f64() -> Vec<&'static packed::Isa<f64>> {
     packed::isa_f64().into_iter().chain(packed::avx2_f64()).collect()
 }
 
 #[cfg(target_arch = "x86_64")]
-fn engines_f32() -> Vec<&'static packed::Isa<f32>> {
+pub(super) fn engines_f32() -> Vec<&'static packed::Isa<f32>> {
     packed::isa_f32().into_iter().chain(packed::avx2_f32()).collect()
 }
 
@@ -461,138 +461,39 @@ fn non_finite_inputs_propagate_and_padding_stays_out_of_the_output() {
     }
 }
 
-/// `packed::gemm_serial` on `panels` built by `splits` threads (each packing its own NR-aligned
-/// columns), over row bands `cuts`, into `c`.
-#[cfg(target_arch = "x86_64")]
-fn run_panels<T: Real>(
-    isa: &'static packed::Isa<T>,
-    c: &mut [T],
-    a: MatRef<'_, T>,
-    b: MatRef<'_, T>,
-    acc: bool,
-    splits: usize,
-    cuts: &[usize],
-) {
-    let (m, k, n) = (a.rows(), a.cols(), b.cols());
-    let nr = isa.tile().1;
-    let mut panels = vec![T::nan(); packed::panels_len(nr, k, n)];
-    let per = n.div_ceil(nr).div_ceil(splits) * nr;
-    for c0 in (0..n).step_by(per) {
-        // SAFETY: the buffer is panels_len long, and only this call touches it.
-        unsafe { packed::pack_panels(isa, panels.as_mut_ptr(), b, c0, (c0 + per).min(n)) };
-    }
-    let mut r0 = 0;
-    for r1 in cuts.iter().copied().filter(|&r| r > 0 && r < m).chain([m]) {
-        // SAFETY: rows r0..r1 of the m×n c; panels holds panels_len(nr, k, n) elements.
-        let ok = unsafe {
-            packed::gemm_serial(
-                isa,
-                a.row_band(r0, r1),
-                b,
-                Some(&panels),
-                c[r0 * n..].as_mut_ptr(),
-                n,
-                acc,
-            )
-        };
-        assert!(ok.is_ok());
-        r0 = r1;
-    }
-}
-
-/// A B packed once, by any number of threads, and read by row bands of C gives the bits of
-/// the ordinary product, on every layout of B (row-major read in place or not, transposed,
-/// odd strides), every edge shape and both engine families; panels start NaN, so a value the
-/// packing missed would show.
+/// A row-major B is read in place, its last sliver narrower than NR by the masked kernels; the
+/// same B stored column-major is packed into zero-padded slivers. Both give the same bits, and
+/// the masked stores leave the output's neighbours (a wider `ldc`) alone.
 #[cfg(target_arch = "x86_64")]
 #[test]
-fn shared_panels_give_the_bits_of_the_ordinary_product() {
-    for &(m, k, n) in &EDGE_SHAPES {
-        for (la, lb) in [(0, 0), (0, 1), (1, 0), (2, 3), (3, 2)] {
-            let a = fill(view_len(m, k, la), 32);
-            let b = fill(view_len(k, n, lb), 33);
-            let (am, bm) = (view(&a, m, k, la), view(&b, k, n, lb));
-            let (a32, b32) = (to_f32(&a), to_f32(&b));
-            let (am32, bm32) = (view(&a32, m, k, la), view(&b32, k, n, lb));
-            let cuts = [m / 3, m / 2 + 1];
-            for isa in engines_f64() {
-                let mut want = fill(m * n, 34);
-                run_isa(isa, &mut want, am, bm, true, 1);
-                for splits in [1, 2, 3] {
-                    let mut got = fill(m * n, 34);
-                    run_panels(isa, &mut got, am, bm, true, splits, &cuts);
-                    assert!(
-                        same_bits(&got, &want),
-                        "f64 {m}x{k}x{n} layouts {la}{lb} splits {splits}"
-                    );
-                }
+fn a_narrow_sliver_read_in_place_gives_the_bits_of_a_packed_one() {
+    fn check<T: Real>(isa: &'static packed::Isa<T>, a: &[T], b: &[T], (m, k, n): (usize, usize, usize)) {
+        let bt: Vec<T> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        let am = MatRef::row_major(a, m, k).unwrap();
+        let (in_place, packed) = (view(b, k, n, 0), view(&bt, k, n, 1));
+        for acc in [false, true] {
+            let ld = n + 5;
+            let start = T::from(0.25).unwrap();
+            let mut c = [vec![start; m * ld], vec![start; m * ld]];
+            for (c, bm) in c.iter_mut().zip([in_place, packed]) {
+                // SAFETY: `c` holds m rows `ld` apart of n elements; nothing else aliases it.
+                unsafe { packed::gemm_serial(isa, am, bm, None, c.as_mut_ptr(), ld, acc).unwrap() };
             }
-            for isa in engines_f32() {
-                let mut want = vec![0f32; m * n];
-                run_isa(isa, &mut want, am32, bm32, false, 1);
-                for splits in [1, 2, 3] {
-                    let mut got = vec![f32::NAN; m * n];
-                    run_panels(isa, &mut got, am32, bm32, false, splits, &cuts);
-                    assert!(
-                        same_bits(&got, &want),
-                        "f32 {m}x{k}x{n} layouts {la}{lb} splits {splits}"
-                    );
-                }
-            }
+            assert!(same_bits(&c[0], &c[1]), "{m}x{k}x{n} acc={acc}");
+            let gaps = c[0].chunks(ld).flat_map(|row| &row[n..]);
+            assert!(
+                gaps.into_iter().all(|&v| v == start),
+                "{m}x{k}x{n}: a store crossed column {n}"
+            );
         }
     }
-}
-
-/// The public entry points check what they are given.
-#[test]
-fn shared_panels_reject_bad_arguments() {
-    let (m, k, n) = (40, 30, 70);
-    let a = to_f32(&fill(m * k, 35));
-    let b = to_f32(&fill(k * n, 36));
-    let (am, bm) = (
-        MatRef::row_major(&a, m, k).unwrap(),
-        MatRef::row_major(&b, k, n).unwrap(),
-    );
-    let Some(nr) = panel_width::<f32>() else {
-        // SAFETY: fails before writing.
-        assert!(unsafe { pack_panels([0f32; 4].as_mut_ptr(), 4, bm, 0, n) }.is_err());
-        return;
-    };
-    let mut panels = vec![0f32; panels_len::<f32>(k, n)];
-    assert_eq!(panels.len(), n.div_ceil(nr) * nr * k);
-    let len = panels.len();
-    // SAFETY: each call gets the whole buffer and its length; the checks fail before writing.
-    unsafe {
-        assert!(
-            pack_panels(panels.as_mut_ptr(), len, bm, 1, n).is_err(),
-            "unaligned start"
-        );
-        assert!(
-            pack_panels(panels.as_mut_ptr(), len, bm, 0, n + 1).is_err(),
-            "past the last column"
-        );
-        assert!(
-            pack_panels(panels.as_mut_ptr(), len - 1, bm, 0, n).is_err(),
-            "short buffer"
-        );
-        pack_panels(panels.as_mut_ptr(), len, bm, 0, n).unwrap();
+    for &(m, k, n) in &EDGE_SHAPES {
+        let (a, b) = (fill(m * k, 25), fill(k * n, 26));
+        for isa in engines_f64() {
+            check(isa, &a, &b, (m, k, n));
+        }
+        for isa in engines_f32() {
+            check(isa, &to_f32(&a), &to_f32(&b), (m, k, n));
+        }
     }
-    let mut c = vec![0f32; m * n];
-    assert!(
-        gemm_into_panels(&mut c, am, bm, &panels[1..], false).is_err(),
-        "short panels"
-    );
-    assert!(
-        gemm_into_panels(&mut c[1..], am, bm, &panels, false).is_err(),
-        "short output"
-    );
-    gemm_into_panels(&mut c, am, bm, &panels, false).unwrap();
-    let mut want = vec![0f32; m * n];
-    gemm_into(&mut want, am, bm, false, 1).unwrap();
-    assert!(same_bits(&c, &want));
-    // A row-major B whose rows are 2 KiB apart is packed by every thread; one 1 KiB apart is not.
-    let wide = vec![0f32; 3 * 512];
-    assert!(shares_packing(MatRef::row_major(&wide, 3, 512).unwrap()));
-    assert!(!shares_packing(MatRef::row_major(&wide[..3 * 256], 3, 256).unwrap()));
-    assert!(shares_packing(MatRef::row_major(&wide[..3 * 256], 3, 256).unwrap().t()));
 }
