@@ -323,6 +323,14 @@ fn packed_run<T: Real>(
     });
 }
 
+/// Whether a band of rows of any product computes its elements as the whole product does, as
+/// initcore's packed GEMM guarantees (`packed.rs`). The `gemm` crate does so only past its
+/// small-matrix paths: for outputs wider than 64 columns and depth above 2 (see
+/// [`gemm_into_banded`]).
+pub fn bands_any_shape<T: Real>() -> bool {
+    has_packed::<T>()
+}
+
 /// Rows of `c` per band below which [`gemm_into_banded`] does not split.
 pub const BAND_MIN_ROWS: usize = 32;
 

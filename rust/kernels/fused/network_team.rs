@@ -19,8 +19,9 @@
 //! layer-by-layer path) for any team size:
 //! - a product's row band is computed by GEMM exactly as that row is in the whole product
 //!   (same kernel, same depth blocking; `matmul::gemm_into_banded` relies on and tests this),
-//!   under its conditions: bands of at least `BAND_MIN_ROWS` rows, outputs wider than 64
-//!   columns, depth above 2 — products that miss them run whole on one member;
+//!   under its conditions: bands of at least `BAND_MIN_ROWS` rows, and, on the `gemm` crate
+//!   (`matmul::bands_any_shape`), outputs wider than 64 columns and depth above 2 — products
+//!   that miss them run whole on one member;
 //! - `db` folds the same fixed 64-row block partials in the same order as
 //!   `activation::bias_act_backward` (`parallel::fold_blocks`), and bands start on block
 //!   boundaries;
@@ -50,7 +51,8 @@ use crate::kernels::batch_norm;
 use crate::kernels::dense::BAND_MACS;
 use crate::kernels::dropout::{alpha_dropout_forward, dropout_forward};
 use crate::kernels::matmul::{
-    gemm_into, gemm_into_panels, pack_panels, panel_width, panels_len, shares_packing, MatRef, BAND_MIN_ROWS,
+    bands_any_shape, gemm_into, gemm_into_panels, pack_panels, panel_width, panels_len, shares_packing, MatRef,
+    BAND_MIN_ROWS,
 };
 use crate::kernels::parallel;
 use crate::kernels::team::Team;
@@ -103,8 +105,8 @@ pub(crate) fn band(len: usize, parts: usize, align: usize, w: usize) -> Range<us
 }
 
 /// Bands a `rows×k` by `k×cols` product is split into on a team of `size` (1: whole).
-pub(crate) fn product_parts(rows: usize, k: usize, cols: usize, size: usize) -> usize {
-    if cols <= 64 || k <= 2 {
+pub(crate) fn product_parts<T: VMath>(rows: usize, k: usize, cols: usize, size: usize) -> usize {
+    if !bands_any_shape::<T>() && (cols <= 64 || k <= 2) {
         return 1;
     }
     let macs = rows.saturating_mul(k).saturating_mul(cols);
@@ -166,11 +168,11 @@ impl<T: VMath> Network<T> {
         let len = n * s.out;
         match s.kind {
             LayerKind::Dense { .. } => {
-                let fwd = product_parts(n, s.inp, s.out, size);
+                let fwd = product_parts::<T>(n, s.inp, s.out, size);
                 let dz = elem_parts(len, size).min(n.div_ceil(SUM_BLOCK_ROWS));
-                let dw = product_parts(s.inp, n, s.out, size);
+                let dw = product_parts::<T>(s.inp, n, s.out, size);
                 let dx = if i > self.stop {
-                    product_parts(n, s.out, s.inp, size)
+                    product_parts::<T>(n, s.out, s.inp, size)
                 } else {
                     1
                 };

@@ -194,7 +194,7 @@ impl<T: VMath> Network<T> {
             // A Dense layer's dx (none for the first layer with parameters) is split in `px`
             // bands; one that splits may compute the layer below's dz in its dx phase.
             let px = if i > self.stop {
-                product_parts(n, s.out, s.inp, size)
+                product_parts::<T>(n, s.out, s.inp, size)
             } else {
                 0
             };
@@ -222,7 +222,7 @@ impl<T: VMath> Network<T> {
                     let (alt, own_phase) = (done.is_some_and(|d| d.0), done.is_none());
                     let stored = done.map_or(act != Act::Identity, |d| d.1);
                     let wt = MatRef::row_major(&*params[p0], s.inp, m)?.t();
-                    let pw = product_parts(s.inp, n, m, size);
+                    let pw = product_parts::<T>(s.inp, n, m, size);
                     // Shared packings of Wᵀ (for dx; packed while dz is computed, which it does
                     // not need, so only when this layer has a phase of its own for dz) and of
                     // dz (for dW; packed once dz is complete). dz is laid out as dy is.
