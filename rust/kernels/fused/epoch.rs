@@ -128,6 +128,34 @@ fn gather<T: Copy>(src: &[T], width: usize, idx: &[i64], dst: &mut [T]) {
     }
 }
 
+/// Largest batch (bytes of gathered rows) whose rows [`prefetch_rows`] fetches a step ahead.
+/// A small batch's rows are a few cache lines each, scattered over the data set, and the copy
+/// waits on each (the tiny network in `fit`, 32 rows of 256 B: the gather took 0.8 µs of a
+/// 8.7 µs step, 0.5 µs with the prefetch); a step's compute is time enough to bring them in. A
+/// large batch is left to the copy itself, whose long rows the hardware prefetcher follows:
+/// fetching all of it ahead would only evict the step's own weights.
+const PREFETCH_MAX_BYTES: usize = 32 << 10;
+
+/// Asks the CPU to bring rows `idx` of `src` into cache for the next batch's [`gather`]. A
+/// hint: it changes no value (and does nothing on other architectures).
+fn prefetch_rows<T>(src: &[T], width: usize, idx: &[i64]) {
+    let bytes = width * std::mem::size_of::<T>();
+    if idx.len() * bytes > PREFETCH_MAX_BYTES {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    for &i in idx {
+        let row = src[i as usize * width..(i as usize + 1) * width].as_ptr() as *const i8;
+        for off in (0..bytes).step_by(64) {
+            // SAFETY: a prefetch reads nothing and cannot fault; this address lies inside the
+            // row anyway.
+            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(row.add(off)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (src, idx);
+}
+
 /// `(correct, count)` of one batch's output `out (n, c)` against its targets.
 pub fn accuracy_counts<T: VMath>(loss: Loss, out: &[T], n: usize, c: usize, target: &Target<'_, T>) -> (usize, usize) {
     match (loss, target) {
@@ -303,6 +331,10 @@ pub fn train_epoch<T: VMath>(
             let r = batch_range(a.first + s, a.batch, a.order.len());
             let (idx, n) = (&a.order[r.clone()], r.len());
             gather(a.x, d, idx, &mut ws.x[..n * d]);
+            if s + 1 < a.count {
+                let next = batch_range(a.first + s + 1, a.batch, a.order.len());
+                prefetch_rows(a.x, d, &a.order[next]);
+            }
             let target = match a.target {
                 Target::Labels(l) => {
                     for (dst, &i) in ws.labels[..n].iter_mut().zip(idx) {
