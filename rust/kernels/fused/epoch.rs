@@ -162,15 +162,7 @@ pub fn accuracy_counts<T: VMath>(loss: Loss, out: &[T], n: usize, c: usize, targ
         (Loss::CrossEntropy, Target::Labels(l)) => {
             let mut correct = 0;
             for (row, &label) in out.chunks_exact(c).zip(&l[..n]) {
-                // NumPy's argmax: the first maximum, and the first NaN if there is one.
-                let best = row.iter().enumerate().fold(0, |b, (j, &v)| {
-                    if !row[b].is_nan() && (v > row[b] || v.is_nan()) {
-                        j
-                    } else {
-                        b
-                    }
-                });
-                correct += (best as i64 == label) as usize;
+                correct += (np_argmax(row) as i64 == label) as usize;
             }
             (correct, n)
         }

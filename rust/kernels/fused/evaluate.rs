@@ -196,14 +196,7 @@ pub fn evaluate_with_metrics<T: VMath>(
                 match (loss, tb) {
                     (Loss::CrossEntropy, Target::Labels(l)) => {
                         for (row, &label) in o.chunks_exact(c).zip(l) {
-                            let best = row.iter().enumerate().fold(0, |b, (j, &v)| {
-                                if v > row[b] || (v.is_nan() && !row[b].is_nan()) {
-                                    j
-                                } else {
-                                    b
-                                }
-                            });
-                            ev.correct += (best as i64 == label) as usize;
+                            ev.correct += (np_argmax(row) as i64 == label) as usize;
                         }
                         ev.count += nb;
                     }

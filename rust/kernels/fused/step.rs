@@ -161,15 +161,25 @@ pub(crate) fn check_target<T>(loss: Loss, target: &Target<'_, T>, n: usize, c: u
     Ok(())
 }
 
-/// NumPy's `argmax` of a row: the first maximum, or the first NaN if there is one.
+/// NumPy's `argmax` of a row: the first maximum, or the first NaN if there is one (0 for an
+/// empty row). One comparison per element on the way: a NaN is never greater, so it is
+/// tested for only where a value is not.
 pub(crate) fn np_argmax<T: VMath>(row: &[T]) -> usize {
-    row.iter().enumerate().fold(0, |b, (j, &v)| {
-        if !row[b].is_nan() && (v > row[b] || v.is_nan()) {
-            j
-        } else {
-            b
+    let Some(&first) = row.first() else {
+        return 0;
+    };
+    if first.is_nan() {
+        return 0;
+    }
+    let (mut best, mut top) = (0, first);
+    for (j, &v) in row.iter().enumerate().skip(1) {
+        if v > top {
+            (best, top) = (j, v);
+        } else if v.is_nan() {
+            return j;
         }
-    })
+    }
+    best
 }
 
 /// `loss(out, target)` with `reduction`, its gradient written into `grad`.

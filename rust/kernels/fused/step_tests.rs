@@ -482,3 +482,30 @@ fn evaluation_sums_batches_and_counts_correct_predictions() {
     )
     .is_err());
 }
+
+#[test]
+fn argmax_is_numpys_first_maximum_or_first_nan() {
+    let nan = f64::NAN;
+    let cases: [(&[f64], usize); 7] = [
+        (&[1.0, 3.0, 3.0, 2.0], 1),
+        (&[nan, 5.0], 0),
+        (&[1.0, nan, 5.0, nan], 1),
+        (&[2.0, 5.0, nan], 2),
+        (&[f64::NEG_INFINITY, f64::NEG_INFINITY], 0),
+        (&[-0.0, 0.0], 0),
+        (&[], 0),
+    ];
+    for (row, want) in cases {
+        assert_eq!(np_argmax(row), want, "{row:?}");
+    }
+    // Against the definition, on rows with ties, infinities and NaNs in every position.
+    let pool = [0.5, -1.0, 0.5, f64::INFINITY, nan, -0.0];
+    for code in 0..6usize.pow(4) {
+        let row: Vec<f64> = (0..4).map(|d| pool[code / 6usize.pow(d) % 6]).collect();
+        let want = row.iter().position(|v| v.is_nan()).unwrap_or_else(|| {
+            let top = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            row.iter().position(|&v| v == top).unwrap()
+        });
+        assert_eq!(np_argmax(&row), want, "{row:?}");
+    }
+}
