@@ -162,22 +162,23 @@ pub(crate) fn check_target<T>(loss: Loss, target: &Target<'_, T>, n: usize, c: u
 }
 
 /// NumPy's `argmax` of a row: the first maximum, or the first NaN if there is one (0 for an
-/// empty row). One comparison per element on the way: a NaN is never greater, so it is
-/// tested for only where a value is not.
+/// empty row). The scan selects without branching (a branch on which value is larger is
+/// mispredicted about once per new maximum: the accuracy count of the tiny network's 32 rows of
+/// 10 took 8% of its step); a NaN, which no comparison finds larger, is looked for only if the
+/// scan saw one.
 pub(crate) fn np_argmax<T: VMath>(row: &[T]) -> usize {
     let Some(&first) = row.first() else {
         return 0;
     };
-    if first.is_nan() {
-        return 0;
-    }
-    let (mut best, mut top) = (0, first);
+    let (mut best, mut top, mut nan) = (0, first, false);
     for (j, &v) in row.iter().enumerate().skip(1) {
-        if v > top {
-            (best, top) = (j, v);
-        } else if v.is_nan() {
-            return j;
-        }
+        let larger = v > top;
+        best = if larger { j } else { best };
+        top = if larger { v } else { top };
+        nan |= v.is_nan();
+    }
+    if nan || first.is_nan() {
+        return row.iter().position(|v| v.is_nan()).unwrap_or(0);
     }
     best
 }
