@@ -207,6 +207,12 @@ impl<T: VMath> Network<T> {
             .unwrap_or(1)
     }
 
+    /// Whether layer `j` is an elementwise activation that computes something (not the
+    /// identity): the kind a team phase can take on the same rows as the layer before it.
+    pub(crate) fn is_rowwise_act(&self, j: usize) -> bool {
+        matches!(self.specs.get(j).map(|s| s.kind), Some(LayerKind::Activation(a)) if a != Act::Identity)
+    }
+
     /// Layer `i`'s W as a matrix.
     fn weights<'p>(&self, i: usize, params: &'p [&mut [T]]) -> Result<MatRef<'p, T>, ShapeError> {
         let s = self.specs[i];
@@ -243,8 +249,7 @@ impl<T: VMath> Network<T> {
                 LayerKind::Dense { .. } => {
                     self.layer_parts(j + 1, n, size).0 == parts && shared_len(self.weights(j + 1, params)?, parts) == 0
                 }
-                LayerKind::Activation(act) => act != Act::Identity,
-                _ => false,
+                _ => self.is_rowwise_act(j + 1),
             };
             if !joins {
                 break;

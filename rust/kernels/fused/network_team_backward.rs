@@ -142,12 +142,11 @@ impl<T: VMath> Network<T> {
     /// above a BatchNorm layer that splits across the team, which then runs their backward in
     /// its first phase, on its rows.
     fn above_batch_norm(&self, i: usize, n: usize, size: usize) -> bool {
-        let act = |j: usize| matches!(self.specs[j].kind, LayerKind::Activation(a) if a != Act::Identity);
-        if !act(i) {
+        if !self.is_rowwise_act(i) {
             return false;
         }
         let mut j = i;
-        while j > self.stop && act(j) {
+        while j > self.stop && self.is_rowwise_act(j) {
             j -= 1;
         }
         matches!(self.specs[j].kind, LayerKind::BatchNorm { .. }) && self.layer_parts(j, n, size).1 > 1

@@ -20,7 +20,7 @@
 //! workload (784-256-128-10, batch 128) about 60 µs of a 460 µs step.
 
 use super::{band, input_of, Bands, LayerKind, Network};
-use crate::kernels::activation::{act_forward, Act};
+use crate::kernels::activation::act_forward;
 use crate::kernels::batch_norm::{
     backward_work, block_rows, dx_train_rows, finish_grads, finish_stats, forward_work, grad_sums_block, mean_from,
     normalize_rows, sqdev_block, sum_block, BLOCK_ROWS,
@@ -77,10 +77,7 @@ impl<T: VMath> Network<T> {
         };
         let m = s.out;
         let mut j = i;
-        while let Some(LayerKind::Activation(a)) = self.specs.get(j + 1).map(|s| s.kind) {
-            if a == Act::Identity {
-                break;
-            }
+        while self.is_rowwise_act(j + 1) {
             j += 1;
         }
         let p0 = self.first_param[i];
