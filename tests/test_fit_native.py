@@ -284,3 +284,23 @@ def test_train_batches_takes_a_learning_rate_per_step():
         want += b.train_step(xb[idx], yb[idx], ob) * len(idx)
     assert total == want
     compare(snapshot(a, oa), snapshot(b, ob), "exact", "float32")
+
+
+@pytest.mark.parametrize("has_bn", [False, True])
+def test_epoch_batches_are_the_slices_of_the_order(has_bn):
+    """``_batches`` is lazy; it holds the slices a list would, and leaves out a batch of one
+    row only when the model has BatchNorm."""
+    layers = [L.Dense(4), L.BatchNorm(), L.Dense(3)] if has_bn else [L.Dense(3)]
+    m = ic.Sequential(layers, input_dim=5, seed=0)
+    for n in (1, 2, 31, 32, 33, 64, 65, 97):
+        order = np.random.default_rng(n).permutation(n)
+        for bs in (1, 2, 16, 32, 64, 200):
+            want = [order[i : i + bs] for i in range(0, n, bs) if not (has_bn and min(bs, n - i) == 1)]
+            got = m._batches(n, bs, order)
+            assert len(got) == len(want), (n, bs)
+            assert all(np.array_equal(g, w) for g, w in zip(got, want))
+            assert [len(b) for b in got[1:-1]] == [len(b) for b in want[1:-1]]
+            if want:
+                assert np.array_equal(got[-1], want[-1])
+            with pytest.raises(IndexError):
+                got[len(want)]
