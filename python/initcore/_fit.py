@@ -53,9 +53,9 @@ class FitMixin:
 
     # --- training loop ---------------------------------------------------------------------------
     def _batches(self, n, batch_size, order):
-        """Row-index slices of ``order`` (a lazy sequence: a list of slices cost 0.1 µs per batch,
-        a tenth of the tiny network's step in ``fit``); a last batch of a single row is dropped when
-        the model has BatchNorm (batch statistics need two rows, as in PyTorch)."""
+        """Row-index slices of ``order`` (a lazy sequence: a list of every slice, built twice per
+        ``fit``, cost 0.24 µs per batch, 3% of the tiny network's step); a last batch of a single
+        row is dropped when the model has BatchNorm (batch statistics need two rows, as in PyTorch)."""
         has_bn = any(isinstance(layer, layers_mod.BatchNorm) for layer in self.layers)
         return _Batches(order, n, batch_size, has_bn)
 
