@@ -30,10 +30,11 @@ class _Batches(Sequence):
 
     def __init__(self, order, n: int, batch_size: int, drop_single: bool):
         self._order, self._size = order, batch_size
-        count = -(-n // batch_size)
-        if drop_single and count and (batch_size == 1 or n - (count - 1) * batch_size == 1):
-            count = 0 if batch_size == 1 else count - 1
-        self._count = count
+        self._count = -(-n // batch_size)
+        if drop_single and batch_size == 1:
+            self._count = 0
+        elif drop_single and n % batch_size == 1:
+            self._count -= 1
 
     def __len__(self) -> int:
         return self._count
