@@ -222,11 +222,12 @@ impl<T: VMath> Network<T> {
                     let stored = done.map_or(act != Act::Identity, |d| d.1);
                     let wt = MatRef::row_major(&*params[p0], s.inp, m)?.t();
                     let pw = product_parts::<T>(s.inp, n, m, size);
-                    // Shared packings of Wᵀ (for dx; packed while dz is computed, which it does
-                    // not need, so only when this layer has a phase of its own for dz) and of
-                    // dz (for dW; packed once dz is complete). dz is laid out as dy is.
-                    let len_wt = if own_phase { shared_len(wt, px) } else { 0 };
-                    let (mut len_wt, mut len_dz) = (len_wt, shared_len(MatRef::row_major(dy, n, m)?, pw));
+                    // Shared packings of Wᵀ (for dx) and of dz (for dW; packed once dz is
+                    // complete). dz is laid out as dy is. Wᵀ is packed while dz is computed,
+                    // which it does not need; or, when the layer above computed dz, with dz:
+                    // left to each member, a 1024×1024 Wᵀ cost each of them its whole
+                    // transpose (5% of the wide step).
+                    let (mut len_wt, mut len_dz) = (shared_len(wt, px), shared_len(MatRef::row_major(dy, n, m)?, pw));
                     if !room(&mut self.team_panels, len_wt + len_dz) {
                         (len_wt, len_dz) = (0, 0);
                     }
@@ -286,8 +287,17 @@ impl<T: VMath> Network<T> {
                     let (db, dw) = (Bands::new(db), Bands::new(&mut *gw[0]));
                     let dzm = MatRef::row_major(dz, n, m)?;
                     let xt = MatRef::row_major(x_in, n, s.inp)?.t();
-                    if len_dz > 0 {
-                        team.run(&|t, _| pack_share(pk_dz, dzm, pw, t))?;
+                    let wt_now = len_wt > 0 && !own_phase;
+                    if len_dz > 0 || wt_now {
+                        team.run(&|t, _| {
+                            if wt_now {
+                                pack_share(pk_wt, wt, px, t)?;
+                            }
+                            if len_dz > 0 {
+                                pack_share(pk_dz, dzm, pw, t)?;
+                            }
+                            Ok(())
+                        })?;
                     }
                     let (panels_wt, panels_dz) = self.team_panels[..len_wt + len_dz].split_at(len_wt);
                     let panels_wt = (len_wt > 0).then_some(panels_wt);
