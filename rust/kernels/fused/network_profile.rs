@@ -177,6 +177,17 @@ fn profile_phases() {
             );
         }
         parallel::set_team_enabled(team_was);
+        team_phases(
+            name,
+            &mut net,
+            &x,
+            n,
+            &labels,
+            &mut params,
+            &mut buffers,
+            &mut grads,
+            reps,
+        );
         let mut shapes = vec![];
         for w in sizes.windows(2) {
             shapes.push(("fwd x.W", n, w[0], w[1], false, false));
@@ -225,5 +236,73 @@ fn profile_phases() {
             }
             println!("{line}");
         }
+    }
+}
+
+/// The phases of a step as `step::step_on_team` runs them (forward, loss on the leader,
+/// backward, optimizer split by parameter ranges), on a team of one and on one of the whole
+/// pool: per-phase minimum over `reps` steps, and how much each phase gains from the team
+/// (a memory-bound phase gains least).
+#[allow(clippy::too_many_arguments)]
+fn team_phases(
+    name: &str,
+    net: &mut Network<f32>,
+    x: &[f32],
+    n: usize,
+    labels: &[i64],
+    params: &mut [Vec<f32>],
+    buffers: &mut [Vec<f32>],
+    grads: &mut [Vec<f32>],
+    reps: usize,
+) {
+    use crate::kernels::fused::step::{optimizer_phase_team, Extras, Optimizer};
+    use crate::kernels::losses::{cross_entropy, Reduction};
+    use crate::kernels::optim::Adam;
+    use std::time::Instant;
+    let opt = Optimizer::Adam(Adam::default());
+    let mut states: Vec<Vec<f32>> = params
+        .iter()
+        .flat_map(|p| [vec![0.0; p.len()], vec![0.0; p.len()]])
+        .collect();
+    let c = net.output_dim();
+    let mut rows = vec![];
+    for size in [1, parallel::pool_size()] {
+        let mut best = [f64::INFINITY; 4];
+        parallel::with_team(size, |team| {
+            for r in 0..reps + 3 {
+                let t0 = Instant::now();
+                let mut p: Vec<&mut [f32]> = params.iter_mut().map(|a| &mut a[..]).collect();
+                let mut b: Vec<&mut [f32]> = buffers.iter_mut().map(|a| &mut a[..]).collect();
+                net.forward_team(team, x, n, &p, &mut b, &[]).unwrap();
+                let t1 = Instant::now();
+                let (o, g) = net.output_and_grad(x, n);
+                cross_entropy(o, n, c, labels, Reduction::Mean, g).unwrap();
+                let t2 = Instant::now();
+                let mut gs: Vec<&mut [f32]> = grads.iter_mut().map(|a| &mut a[..]).collect();
+                net.backward_team(team, x, n, &p, &mut gs).unwrap();
+                let t3 = Instant::now();
+                let mut st: Vec<&mut [f32]> = states.iter_mut().map(|a| &mut a[..]).collect();
+                let extras = Extras::plain();
+                optimizer_phase_team(team, &opt, 1e-3, &extras, r as u64 + 1, &mut p, &gs, &mut st, &mut []).unwrap();
+                let t4 = Instant::now();
+                for (bst, t) in best.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3]) {
+                    *bst = bst.min(t.as_secs_f64());
+                }
+            }
+            rows.push((team.size(), best));
+        });
+    }
+    for (size, best) in &rows {
+        let gain = |k: usize| rows[0].1[k] / best[k];
+        println!(
+            "{name:5} team of {size}: forward {:8.1} us ({:.2}x)  loss {:6.1} us  backward {:8.1} us ({:.2}x)  optimizer {:7.1} us ({:.2}x)",
+            best[0] * 1e6,
+            gain(0),
+            best[1] * 1e6,
+            best[2] * 1e6,
+            gain(2),
+            best[3] * 1e6,
+            gain(3)
+        );
     }
 }

@@ -460,6 +460,8 @@ mod options_tests;
 mod team;
 pub use super::evaluate::{evaluate, evaluate_with_metrics, Evaluation, MetricSums};
 pub use super::optimizer::Optimizer;
+#[cfg(test)]
+pub(crate) use team::optimizer_phase_team;
 use team::step_on_team;
 
 #[cfg(test)]

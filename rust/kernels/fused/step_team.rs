@@ -81,7 +81,7 @@ impl<T> Slots<'_, T> {
 /// update kernel is elementwise, so any split gives the same bits; NAdam's `mu_product` is
 /// advanced once per parameter after the phase.
 #[allow(clippy::too_many_arguments)]
-fn optimizer_phase_team<T: VMath>(
+pub(crate) fn optimizer_phase_team<T: VMath>(
     team: &Team<'_>,
     opt: &Optimizer,
     lr: f64,
