@@ -224,9 +224,10 @@ impl<T: VMath> Network<T> {
                     let pw = product_parts::<T>(s.inp, n, m, size);
                     // Shared packings of Wᵀ (for dx) and of dz (for dW; packed once dz is
                     // complete). dz is laid out as dy is. Wᵀ is packed while dz is computed,
-                    // which it does not need; or, when the layer above computed dz, with dz:
-                    // left to each member, a 1024×1024 Wᵀ cost each of them its whole
-                    // transpose (5% of the wide step).
+                    // which it does not need; or, when the layer above computed dz, with dz.
+                    // (Left to each member, every member transposes all of Wᵀ: on two cores
+                    // no slower, the transposes being bound by memory either way, but the
+                    // work grows with the team.)
                     let (mut len_wt, mut len_dz) = (shared_len(wt, px), shared_len(MatRef::row_major(dy, n, m)?, pw));
                     if !room(&mut self.team_panels, len_wt + len_dz) {
                         (len_wt, len_dz) = (0, 0);
