@@ -17,7 +17,7 @@ def result(ic_us, peer_us, pct, tiny_fit_us, epoch_ratio, matmul_ratio):
             "initcore_1thread": {"min": ic_us * 2e-6, "median": ic_us * 2e-6, "repeats": 3},
             "initcore_float64": {"min": ic_us * 3e-6, "median": ic_us * 3e-6, "repeats": 3},
         }
-        steps.append({"workload": name, "description": name, "flops": 1, "systems": sy})
+        steps.append({"workload": name, "description": name, "flops": 1, "peak_gflops": 190.0, "systems": sy})
     mm = {
         "initcore": {"min": 1.0, "median": 1.0, "gflops": 1.0},
         "numpy": {"min": matmul_ratio, "median": 1.0, "gflops": 1.0},
@@ -30,6 +30,7 @@ def result(ic_us, peer_us, pct, tiny_fit_us, epoch_ratio, matmul_ratio):
             "threads": 2,
             "python": "3",
             "numpy": "2",
+            "blas_env": {"OPENBLAS_CORETYPE": "Haswell"},
             "peak": {"gflops": 200.0, "numpy_gflops": 200.0, "initcore_gflops": 180.0},
             "load_before": {"cpus": 2, "loadavg": [3.0, 2.0, 1.0], "other_busy": 0.5, "quiet": False},
         },
@@ -73,8 +74,35 @@ def test_table_shows_the_peak_the_load_warning_and_every_target():
     r = result(10, 20, 90, 7.5, 2.5, 1.0)
     text = bench.format_table(r)
     assert "200.0 GFLOP/s" in text and "WARNING: the machine is not quiet" in text
+    assert "| 190.0 | 90% |" in text  # the row's own peak beside its share of it
+    assert "OPENBLAS_CORETYPE=Haswell" in text
     assert text.count("| met |") + text.count("**missed**") + text.count("not measured") == len(bench.targets(r))
     json.dumps(r)
+
+
+def test_each_step_row_takes_its_share_of_the_peak_timed_among_its_systems(monkeypatch):
+    """The start-of-run peak only picks the GEMM; a row's % of peak divides by the peak timed
+    interleaved with that row, so a slow spell during one row does not count against initcore."""
+    timed_peaks = iter([2 * bench.PEAK_N**3 / 100e9, 2 * bench.PEAK_N**3 / 50e9])  # 100, then 50 GFLOP/s
+    seen = []
+
+    def fake_interleaved(fns, budget_s, repeats):
+        seen.append(set(fns))
+        if set(fns) == {"numpy", "initcore"}:  # the start-of-run peak
+            return {"numpy": [2 * bench.PEAK_N**3 / 300e9], "initcore": [2 * bench.PEAK_N**3 / 400e9]}
+        t_peak = next(timed_peaks)
+        return {s: [t_peak] if s == bench.ROW_PEAK else [bench.WORKLOADS["tiny"].flops / 40e9] for s in fns}
+
+    monkeypatch.setattr(bench, "interleaved", fake_interleaved)
+    r = bench.run(["tiny", "mlp"], ["initcore", "numpy"], budget_s=0.01, repeats=1, progress=False)
+    assert r["machine"]["peak"]["system"] == "initcore" and r["machine"]["peak"]["gflops"] == pytest.approx(400)
+    assert all(bench.ROW_PEAK in s for s in seen[1:])
+    assert all(bench.ROW_PEAK not in row["systems"] for row in r["steps"])
+    tiny, mlp = r["steps"]
+    assert tiny["peak_gflops"] == pytest.approx(100) and mlp["peak_gflops"] == pytest.approx(50)
+    assert tiny["systems"]["initcore"]["pct_of_peak"] == pytest.approx(40)  # 40 GFLOP/s of 100
+    wm = bench.WORKLOADS["mlp"].flops / bench.WORKLOADS["tiny"].flops
+    assert mlp["systems"]["initcore"]["pct_of_peak"] == pytest.approx(100 * 40 * wm / 50)
 
 
 def test_interleaved_takes_turns_settles_and_times_every_repeat(monkeypatch):

@@ -16,9 +16,13 @@ Method: the systems of a row run in the same process, interleaved — each repea
 of every system in turn — so that load that comes and goes hits them alike. Each block's length
 is calibrated first; the table gives the minimum (the best estimate of the cost on a quiet
 machine) and the median over the repeats; ratios and % of peak use the minima. The peak is the
-better of NumPy's BLAS and initcore's GEMM at 2048³ with all threads. The load average and the
-share of the cores other processes used while sampling are printed, with a warning when the
-machine is not quiet: then only the ratios within a row mean something.
+better of NumPy's BLAS and initcore's GEMM at 2048³ with all threads, timed once at the start;
+the better of the two is then timed again inside every step row, interleaved with that row's
+systems, and the row's % of peak uses that row's own peak. A virtual machine's speed drifts by
+10-20% within minutes, and a peak taken only at the start would charge a slow spell during a
+later row to initcore's share. The load average and the share of the cores other processes used
+while sampling are printed, with a warning when the machine is not quiet: then only the ratios
+within a row mean something.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _bench_peers as _peers
 from ._timing import _cpu_model, _stats, interleaved, load_warning, machine_load
 
 
@@ -129,114 +134,18 @@ def _initcore_epoch(backend: str) -> Callable[[], None]:
     return lambda: model.fit(x, y, optimizer=opt, loss="cross_entropy", epochs=1, batch_size=EPOCH.batch, verbose=0)
 
 
-def _torch_adam(torch, net):
-    """Adam with its fused CPU kernel (PyTorch >= 2.4), else the default (foreach) one."""
-    try:
-        return torch.optim.Adam(net.parameters(), lr=1e-3, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(net.parameters(), lr=1e-3)
-
-
 def _torch_epoch() -> Callable[[], None] | None:
-    try:
-        import torch
-    except Exception:
-        return None
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(
-        torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
-    )
-    opt = _torch_adam(torch, net)
-    x, y = epoch_data()
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    lossf = torch.nn.CrossEntropyLoss()
-
-    def epoch():
-        order = torch.randperm(xt.shape[0])
-        for i in range(0, xt.shape[0], EPOCH.batch):
-            idx = order[i : i + EPOCH.batch]
-            opt.zero_grad(set_to_none=True)
-            lossf(net(xt[idx]), yt[idx]).backward()
-            opt.step()
-
-    return epoch
+    return _peers.torch_epoch(*epoch_data(), EPOCH.batch)
 
 
 def _torch_step(w: Workload) -> Callable[[], None] | None:
-    try:
-        import torch
-    except Exception:
-        return None
-    torch.manual_seed(0)
-    mods = []
-    act = {"relu": torch.nn.ReLU, "selu": torch.nn.SELU, "tanh": torch.nn.Tanh}[w.activation]
-    for a, b in zip(w.sizes[:-2], w.sizes[1:-1]):
-        mods.append(torch.nn.Linear(a, b))
-        if w.batchnorm:
-            mods.append(torch.nn.BatchNorm1d(b))
-        mods.append(act())
-    mods.append(torch.nn.Linear(w.sizes[-2], w.sizes[-1]))
-    net = torch.nn.Sequential(*mods)
-    opt = _torch_adam(torch, net)
-    x, y = make_data(w)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    lossf = torch.nn.CrossEntropyLoss()
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = lossf(net(xt), yt)
-        loss.backward()
-        opt.step()
-
-    return step
+    return _peers.torch_step(w.sizes, w.activation, w.batchnorm, *make_data(w))
 
 
 def _jax_step(w: Workload) -> Callable[[], None] | None:
     if w.batchnorm:
         return None  # a functional BatchNorm with running statistics is beyond this harness
-    try:
-        import jax
-        import jax.numpy as jnp
-    except Exception:
-        return None
-    key = jax.random.PRNGKey(0)
-    params = []
-    for a, b in zip(w.sizes[:-1], w.sizes[1:]):
-        key, k = jax.random.split(key)
-        params.append((jax.random.normal(k, (a, b), jnp.float32) * np.sqrt(2.0 / a), jnp.zeros((b,), jnp.float32)))
-    act = {"relu": jax.nn.relu, "selu": jax.nn.selu, "tanh": jnp.tanh}[w.activation]
-
-    def loss_fn(ps, x, y):
-        h = x
-        for i, (W, b) in enumerate(ps):
-            h = h @ W + b
-            if i < len(ps) - 1:
-                h = act(h)
-        logp = jax.nn.log_softmax(h)
-        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
-
-    b1, b2, lr, eps = 0.9, 0.999, 1e-3, 1e-8
-
-    @jax.jit
-    def step(ps, m, v, t, x, y):
-        g = jax.grad(loss_fn)(ps, x, y)
-        t = t + 1
-        m = jax.tree_util.tree_map(lambda m, g: b1 * m + (1 - b1) * g, m, g)
-        v = jax.tree_util.tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, v, g)
-        bc1, bc2 = 1 - b1**t, 1 - b2**t
-        ps = jax.tree_util.tree_map(lambda p, m, v: p - lr / bc1 * m / (jnp.sqrt(v / bc2) + eps), ps, m, v)
-        return ps, m, v, t
-
-    x, y = make_data(w)
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-    state = [params, zeros, zeros, jnp.float32(0)]
-
-    def run():
-        state[:] = step(*state, x, y)
-        jax.block_until_ready(state[0])
-
-    return run
+    return _peers.jax_step(w.sizes, w.activation, *make_data(w))
 
 
 def _tiny_fit() -> Callable[[], None]:
@@ -271,14 +180,19 @@ def _matmul(m: int, k: int, n: int, system: str) -> Callable[[], None]:
 
 def gemm_peak(budget_s: float, repeats: int) -> dict:
     """float32 GEMM throughput at 2048³ with all threads: NumPy's BLAS, initcore's GEMM, the better."""
-    n = 2048
+    n = PEAK_N
     t = interleaved({s: _matmul(n, n, n, s) for s in ("numpy", "initcore")}, budget_s, repeats)
     g = {s: 2 * n**3 / min(v) / 1e9 for s, v in t.items()}
-    return {"numpy_gflops": g["numpy"], "initcore_gflops": g["initcore"], "gflops": max(g.values())}
+    best = max(g, key=g.get)
+    return {"numpy_gflops": g["numpy"], "initcore_gflops": g["initcore"], "gflops": g[best], "system": best}
+
+
+PEAK_N = 2048
 
 
 # --- the rows ---------------------------------------------------------------------------------------
 SYSTEMS = ("initcore", "numpy", "torch", "jax", "initcore_1thread", "initcore_float64")
+ROW_PEAK = "peak"  # the GEMM peak timed among a step row's systems (not a system of the table)
 
 
 LABELS = {
@@ -289,6 +203,16 @@ LABELS = {
     "initcore_1thread": "initcore, 1 thread",
     "initcore_float64": "initcore float64",
 }
+
+
+#: Environment variables that change which kernels or how many threads the peers' BLAS uses.
+BLAS_ENV_PREFIXES = ("OPENBLAS_", "GOTO", "MKL_", "OMP_", "BLIS_")
+
+
+def blas_env() -> dict[str, str]:
+    """The variables of ``BLAS_ENV_PREFIXES`` that are set: ``OPENBLAS_CORETYPE=Haswell``, say,
+    pins OpenBLAS to AVX2 kernels and halves NumPy's peak on an AVX-512 machine."""
+    return {k: v for k, v in sorted(os.environ.items()) if k.startswith(BLAS_ENV_PREFIXES)}
 
 
 def _with_threads(fn: Callable[[], None], n: int) -> Callable[[], None]:
@@ -345,6 +269,7 @@ def run(names: list[str], peers: list[str], budget_s: float = 1.0, repeats: int 
             "threads": threads,
             "python": platform.python_version(),
             "numpy": np.__version__,
+            "blas_env": blas_env(),
             "peak": peak,
             "load_before": load,
         },
@@ -353,6 +278,9 @@ def run(names: list[str], peers: list[str], budget_s: float = 1.0, repeats: int 
         "matmul": [],
     }
     makers = step_makers(peers, threads)
+    # The row's own peak: the system that won at the start, on all threads, as one more
+    # interleaved "system" of the row.
+    peak_fn = _with_threads(_matmul(PEAK_N, PEAK_N, PEAK_N, peak["system"]), threads)
     for name in [n for n in names if n in WORKLOADS]:
         w = WORKLOADS[name]
         say(f"bench: {name}")
@@ -362,13 +290,16 @@ def run(names: list[str], peers: list[str], budget_s: float = 1.0, repeats: int 
             if fn is not None:
                 one = 1 if system == "initcore_1thread" else threads
                 fns[system] = _with_threads(fn, one)
+        fns[ROW_PEAK] = peak_fn
         times = interleaved(fns, budget_s, repeats)
         ic.set_num_threads(threads)
-        row = {"workload": name, "description": w.describe(), "flops": w.flops, "systems": {}}
+        row_peak = 2 * PEAK_N**3 / min(times.pop(ROW_PEAK)) / 1e9
+        row = {"workload": name, "description": w.describe(), "flops": w.flops, "peak_gflops": row_peak}
+        row["systems"] = {}
         for system, ts in times.items():
             st = _stats(ts)
             st["gflops"] = w.flops / st["min"] / 1e9
-            st["pct_of_peak"] = 100 * st["gflops"] / peak["gflops"]
+            st["pct_of_peak"] = 100 * st["gflops"] / row_peak
             row["systems"][system] = st
         result["steps"].append(row)
     if "tiny_fit" in names and "initcore" in peers:
@@ -477,9 +408,13 @@ def format_table(result: dict, baseline: dict | None = None) -> str:
         f"initcore bench, {result['date']}: {m['cpu']}, {m['cpus']} CPUs, initcore on {m['threads']} threads, "
         f"Python {m['python']}, NumPy {m['numpy']}",
         "",
-        f"Peak (float32 GEMM 2048³, all threads): **{p['gflops']:.1f} GFLOP/s** "
-        f"(NumPy's BLAS {p['numpy_gflops']:.1f}, initcore's GEMM {p['initcore_gflops']:.1f})",
+        f"Peak (float32 GEMM 2048³, all threads) at the start: **{p['gflops']:.1f} GFLOP/s** "
+        f"(NumPy's BLAS {p['numpy_gflops']:.1f}, initcore's GEMM {p['initcore_gflops']:.1f}); each step "
+        "row times the better one again among its systems and takes its % of peak from that",
     ]
+    if m.get("blas_env"):
+        env = ", ".join(f"{k}={v}" for k, v in m["blas_env"].items())
+        lines.append(f"BLAS environment: {env} (NumPy's and PyTorch's kernels or threads may not be their best)")
     for key, when in (("load_before", "before"), ("load_after", "after")):
         ld = m.get(key)
         if ld:
@@ -495,8 +430,8 @@ def format_table(result: dict, baseline: dict | None = None) -> str:
             "",
             "Training steps (min / median of interleaved repeats; % of peak from the min):",
             "",
-            "| workload | " + " | ".join(LABELS[s] for s in present) + " | initcore % of peak |",
-            "| --- |" + " ---: |" * (len(present) + 1),
+            "| workload | " + " | ".join(LABELS[s] for s in present) + " | peak in row | initcore % of peak |",
+            "| --- |" + " ---: |" * (len(present) + 2),
         ]
         for r in result["steps"]:
             cells = []
@@ -504,6 +439,8 @@ def format_table(result: dict, baseline: dict | None = None) -> str:
                 st = r["systems"].get(s)
                 cells.append("–" if st is None else f"{_time(st['min'])} / {_time(st['median'])}")
             pct = r["systems"]["initcore"]["pct_of_peak"]
+            rp = r.get("peak_gflops")  # absent in results saved before the row peak existed
+            cells.append("–" if rp is None else f"{rp:.1f}")
             lines.append(f"| {r['workload']} ({r['description']}) | " + " | ".join(cells) + f" | {pct:.0f}% |")
     if result["fit"]:
         lines += [
